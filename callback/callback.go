@@ -3,14 +3,27 @@
 //
 // A listener is started by the first pending flow on its address and closed as
 // soon as the last pending flow on it ends. Binding is atomic: a busy port is
-// reported at once, before any browser opens.
+// reported at once, before any browser opens. Several flows (for several MCP
+// servers) may share one listener; each completes with its own state. A port
+// held by another mcplink process (detected by a probe the listener answers)
+// is waited for instead of failing.
 package callback
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
+	"maps"
+	"net"
+	"net/http"
 	"net/url"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
 )
 
 // DefaultPort and DefaultPath make up the default redirect URI
@@ -20,14 +33,36 @@ const (
 	DefaultPath = "/mcp/oauth/callback"
 )
 
+// ProbePath is answered by every callback listener with
+// {"mcplink":true,"pid":N}, so that another mcplink process finding the port
+// busy can tell that the holder will free it soon.
+const ProbePath = "/.well-known/mcplink-callback"
+
+// Defaults for Options fields left zero.
+const (
+	DefaultProbeTimeout    = 300 * time.Millisecond
+	DefaultRetryInterval   = 100 * time.Millisecond
+	DefaultShutdownTimeout = 2 * time.Second
+)
+
 // ErrUnknownState is returned by Deliver for a state that matches no pending flow.
 var ErrUnknownState = errors.New("unknown or already finished authorization request")
 
+// ErrMissingCode is returned by Deliver for parameters with neither code nor
+// error. The flow stays pending.
+var ErrMissingCode = errors.New("redirect has no authorization code")
+
+// ErrClosed is returned by Wait after Flow.Close or Registry.Close, and by
+// Begin on a closed Registry.
+var ErrClosed = errors.New("oauth callback flow closed")
+
 // Request describes one pending flow.
 type Request struct {
-	// RedirectURI is the full redirect URI; its host must be loopback.
+	// RedirectURI is the full redirect URI; its host must be loopback
+	// (127.0.0.1, localhost or [::1]) and it must name a port.
 	RedirectURI string
-	// State is the flow's OAuth state value.
+	// State is the flow's OAuth state value; it must be unique among the
+	// registry's pending flows.
 	State string
 	// Server and ConfigFile name the config entry, for pages and error messages.
 	Server     string
@@ -37,42 +72,340 @@ type Request struct {
 	Notify func(msg string)
 }
 
-// Options configures a Registry.
-type Options struct{}
+// Options configures a Registry. Zero values select the defaults.
+type Options struct {
+	// Logf receives diagnostic messages; it never receives codes, tokens or states.
+	Logf func(format string, args ...any)
+	// ProbeTimeout bounds the probe of a busy port's holder (default 300 ms).
+	ProbeTimeout time.Duration
+	// RetryInterval is the pause between bind attempts while another mcplink
+	// process holds the port (default 100 ms).
+	RetryInterval time.Duration
+	// ShutdownTimeout bounds how long a stopping listener waits for in-flight
+	// responses before closing connections (default 2 s). The port itself is
+	// released at once.
+	ShutdownTimeout time.Duration
+}
 
 // Registry owns the listeners and the pending flows of one process.
-type Registry struct{}
+type Registry struct {
+	opts Options
+	pid  int
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[string]*listener // by bind address
+	flows     map[string]*Flow     // pending flows by state
+
+	wg sync.WaitGroup // serve and shutdown goroutines
+}
+
+// listener is one loopback HTTP server shared by every flow on its address.
+// All fields but addr, port and srv are guarded by Registry.mu.
+type listener struct {
+	addr    string
+	port    int
+	ln      net.Listener
+	srv     *http.Server
+	pending int
+	paths   map[string]bool // every callback path ever served here
+	stopped bool
+}
 
 // New returns an empty registry; no listener runs until Begin.
-func New(opts Options) *Registry { return &Registry{} }
+func New(opts Options) *Registry {
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	if opts.ProbeTimeout <= 0 {
+		opts.ProbeTimeout = DefaultProbeTimeout
+	}
+	if opts.RetryInterval <= 0 {
+		opts.RetryInterval = DefaultRetryInterval
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	return &Registry{
+		opts:      opts,
+		pid:       os.Getpid(),
+		listeners: make(map[string]*listener),
+		flows:     make(map[string]*Flow),
+	}
+}
 
 // Flow is one pending authorization flow.
-type Flow struct{}
+type Flow struct {
+	r           *Registry
+	l           *listener
+	redirectURI string
+	state       string
+	path        string
+	server      string
+	notify      func(string)
+	done        chan struct{}
+
+	// Guarded by Registry.mu; params and err are read-only once done is closed.
+	claimed  bool // a callback request is writing its page
+	finished bool
+	params   url.Values
+	err      error
+}
+
+// errBusy marks a bind that failed because the address is in use.
+var errBusy = errors.New("address in use")
 
 // Begin registers a pending flow, starting the listener for its redirect URI
 // if needed. A port held by another process yields *PortInUseError at once;
 // one held by another mcplink process is waited for until ctx ends.
 func (r *Registry) Begin(ctx context.Context, req Request) (*Flow, error) {
-	return nil, errors.New("callback: not implemented")
+	t, err := parseTarget(req.RedirectURI)
+	if err != nil {
+		return nil, err
+	}
+	if req.State == "" {
+		return nil, errors.New("oauth callback: empty state")
+	}
+	notify := req.Notify
+	if notify == nil {
+		notify = func(string) {}
+	}
+	otherPID := 0
+	for attempt := 0; ; attempt++ {
+		f, err := r.tryBegin(t, req)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, errBusy) {
+			return nil, err
+		}
+		// Re-probe on the first failure and about once a second after that,
+		// in case the holder changed.
+		if otherPID == 0 || attempt%10 == 0 {
+			pid, ok := r.probe(ctx, t.bindAddr)
+			if !ok {
+				if otherPID != 0 {
+					// The holder went away or stopped answering: try
+					// binding once more before giving up.
+					if f, err := r.tryBegin(t, req); err == nil {
+						return f, nil
+					} else if !errors.Is(err, errBusy) {
+						return nil, err
+					}
+				}
+				return nil, &PortInUseError{Port: t.port, Addr: t.bindAddr, Server: req.Server, ConfigFile: req.ConfigFile}
+			}
+			if otherPID == 0 {
+				msg := fmt.Sprintf("OAuth callback port %d is held by another mcplink process (pid %d) finishing its own sign-in; waiting for it to free the port…", t.port, pid)
+				r.opts.Logf("callback: %s", msg)
+				notify(msg)
+			}
+			otherPID = pid
+		}
+		timer := time.NewTimer(r.opts.RetryInterval)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, &PortInUseError{Port: t.port, Addr: t.bindAddr, Server: req.Server, ConfigFile: req.ConfigFile, OtherMcplink: true, PID: otherPID, Cause: ctx.Err()}
+		case <-timer.C:
+		}
+	}
+}
+
+// tryBegin registers the flow, binding the listener if none runs on the
+// address. It returns an error wrapping errBusy when the port is taken.
+func (r *Registry) tryBegin(t target, req Request) (*Flow, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if _, dup := r.flows[req.State]; dup {
+		return nil, errors.New("oauth callback: a pending flow already uses this state")
+	}
+	l := r.listeners[t.bindAddr]
+	if l == nil {
+		ln, err := net.Listen("tcp", t.bindAddr)
+		if err != nil {
+			if isAddrInUse(err) {
+				return nil, fmt.Errorf("listen on %s: %w", t.bindAddr, errBusy)
+			}
+			return nil, fmt.Errorf("cannot listen on %s for the OAuth callback (set %s to use another port): %w", t.bindAddr, fixHint(req.Server, req.ConfigFile), err)
+		}
+		l = r.startLocked(t, ln)
+	}
+	l.paths[t.path] = true
+	l.pending++
+	f := &Flow{
+		r:           r,
+		l:           l,
+		redirectURI: req.RedirectURI,
+		state:       req.State,
+		path:        t.path,
+		server:      req.Server,
+		notify:      req.Notify,
+		done:        make(chan struct{}),
+	}
+	r.flows[req.State] = f
+	return f, nil
+}
+
+// startLocked starts serving on ln. Called with r.mu held.
+func (r *Registry) startLocked(t target, ln net.Listener) *listener {
+	l := &listener{
+		addr:  t.bindAddr,
+		port:  t.port,
+		ln:    &onceCloseListener{Listener: ln},
+		paths: make(map[string]bool),
+	}
+	l.srv = &http.Server{
+		Handler:           &handler{r: r, l: l},
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          log.New(logWriter(r.opts.Logf), "callback: ", 0),
+	}
+	r.listeners[l.addr] = l
+	r.opts.Logf("callback: listening on %s", l.addr)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		_ = l.srv.Serve(l.ln) // returns once the listener is closed
+	}()
+	return l
+}
+
+// stopLocked releases the port at once and drains in-flight responses in the
+// background. Called with r.mu held.
+func (r *Registry) stopLocked(l *listener) {
+	if l.stopped {
+		return
+	}
+	l.stopped = true
+	if r.listeners[l.addr] == l {
+		delete(r.listeners, l.addr)
+	}
+	_ = l.ln.Close()
+	r.opts.Logf("callback: stopped listening on %s", l.addr)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.ShutdownTimeout)
+		defer cancel()
+		if err := l.srv.Shutdown(ctx); err != nil {
+			_ = l.srv.Close()
+		}
+	}()
+}
+
+// finishLocked ends f with the given outcome unless it already ended, and
+// stops its listener if f was the last pending flow on it. Called with r.mu held.
+func (r *Registry) finishLocked(f *Flow, params url.Values, err error) bool {
+	if f.finished {
+		return false
+	}
+	f.finished = true
+	f.params, f.err = params, err
+	if r.flows[f.state] == f {
+		delete(r.flows, f.state)
+	}
+	close(f.done)
+	f.l.pending--
+	if f.l.pending <= 0 {
+		r.stopLocked(f.l)
+	}
+	return true
+}
+
+// probe asks the holder of addr whether it is an mcplink callback listener
+// and returns its pid.
+func (r *Registry) probe(ctx context.Context, addr string) (int, bool) {
+	return probeHolder(ctx, addr, r.opts.ProbeTimeout)
 }
 
 // Deliver completes the pending flow with the given state using params (the
 // redirect's query parameters), as from a pasted redirect URL or an API call.
+// It returns ErrUnknownState when no pending flow has that state (or params
+// carry a different state) and ErrMissingCode, leaving the flow pending, when
+// params hold neither code nor error. An error= redirect completes the flow
+// with *AuthorizationError and Deliver returns nil.
 func (r *Registry) Deliver(state string, params url.Values) error {
-	return ErrUnknownState
+	if state == "" {
+		return ErrUnknownState
+	}
+	if len(params["state"]) > 1 || (params.Get("state") != "" && params.Get("state") != state) {
+		return ErrUnknownState
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.flows[state]
+	if f == nil || f.claimed || f.finished {
+		return ErrUnknownState
+	}
+	p := maps.Clone(params)
+	if p == nil {
+		p = url.Values{}
+	}
+	p.Set("state", state)
+	if aerr := authorizationError(p); aerr != nil {
+		r.finishLocked(f, nil, aerr)
+		return nil
+	}
+	if len(p["code"]) != 1 || p.Get("code") == "" {
+		return ErrMissingCode
+	}
+	r.finishLocked(f, p, nil)
+	return nil
 }
 
-// Close ends every pending flow and stops every listener.
-func (r *Registry) Close() error { return nil }
+// Close ends every pending flow with ErrClosed, stops every listener and
+// waits for their goroutines. It is idempotent.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	for _, f := range r.flows {
+		r.finishLocked(f, nil, ErrClosed)
+	}
+	for _, l := range r.listeners {
+		r.stopLocked(l)
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+	return nil
+}
+
+// RedirectURI returns the flow's redirect URI as given to Begin.
+func (f *Flow) RedirectURI() string { return f.redirectURI }
+
+// Done is closed when the flow has ended, whatever the outcome.
+func (f *Flow) Done() <-chan struct{} { return f.done }
 
 // Wait returns the redirect's query parameters (code, state, iss, ...).
-// An error= redirect yields *AuthorizationError.
+// An error= redirect yields *AuthorizationError. When ctx ends first the flow
+// ends with ctx's error (freeing the port if it was the last pending flow).
 func (f *Flow) Wait(ctx context.Context) (url.Values, error) {
-	return nil, errors.New("callback: not implemented")
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		f.r.mu.Lock()
+		f.r.finishLocked(f, nil, fmt.Errorf("waiting for the OAuth callback: %w", ctx.Err()))
+		f.r.mu.Unlock()
+	}
+	<-f.done
+	if f.err != nil {
+		return nil, f.err
+	}
+	return maps.Clone(f.params), nil
 }
 
 // Close ends the flow; it is idempotent. The listener stops once no flow is pending.
-func (f *Flow) Close() {}
+func (f *Flow) Close() {
+	f.r.mu.Lock()
+	f.r.finishLocked(f, nil, ErrClosed)
+	f.r.mu.Unlock()
+}
 
 // PortInUseError reports a callback port that another process holds.
 type PortInUseError struct {
@@ -80,12 +413,43 @@ type PortInUseError struct {
 	Addr       string
 	Server     string
 	ConfigFile string
-	// OtherMcplink is true when the holder answered our probe.
+	// OtherMcplink is true when the holder answered our probe; PID is its
+	// process id and Cause why waiting for it stopped (usually ctx's error).
 	OtherMcplink bool
+	PID          int
+	Cause        error
 }
 
 func (e *PortInUseError) Error() string {
-	return fmt.Sprintf("OAuth callback port %d is already in use by another process. Set \"oauth.callbackPort\" (or \"oauth.redirectUri\") on the MCP server entry %q in %s to use a different port.", e.Port, e.Server, e.ConfigFile)
+	fix := "Set " + fixHint(e.Server, e.ConfigFile) + " to use a different port."
+	if e.OtherMcplink {
+		return fmt.Sprintf("OAuth callback port %d is still held by another mcplink process (pid %d) finishing its own sign-in. Wait for it to finish and retry, or %s", e.Port, e.PID, lowerFirst(fix))
+	}
+	return fmt.Sprintf("OAuth callback port %d is already in use by another process. %s", e.Port, fix)
+}
+
+// Unwrap returns why waiting for another mcplink process stopped, if any.
+func (e *PortInUseError) Unwrap() error { return e.Cause }
+
+// fixHint names the config knobs that move the callback port.
+func fixHint(server, configFile string) string {
+	entry := "the MCP server entry"
+	if server != "" {
+		entry += fmt.Sprintf(" %q", server)
+	}
+	if configFile != "" {
+		entry += " in " + configFile
+	} else {
+		entry += " in the mcplink config file"
+	}
+	return "\"oauth.callbackPort\" (or \"oauth.redirectUri\") on " + entry
+}
+
+func lowerFirst(s string) string {
+	if s != "" && s[0] >= 'A' && s[0] <= 'Z' {
+		return string(s[0]+'a'-'A') + s[1:]
+	}
+	return s
 }
 
 // AuthorizationError is an error= redirect from the authorization server.
@@ -101,3 +465,43 @@ func (e *AuthorizationError) Error() string {
 	}
 	return "authorization server returned " + e.Code
 }
+
+// authorizationError returns the error= redirect in p, or nil.
+func authorizationError(p url.Values) *AuthorizationError {
+	if p.Get("error") == "" {
+		return nil
+	}
+	return &AuthorizationError{Code: p.Get("error"), Description: p.Get("error_description"), URI: p.Get("error_uri")}
+}
+
+// isAddrInUse reports whether err is a bind failure on a busy address.
+func isAddrInUse(err error) bool {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return false
+	}
+	return errno == syscall.EADDRINUSE || (runtime.GOOS == "windows" && errno == 10048) // WSAEADDRINUSE
+}
+
+// onceCloseListener lets the registry release the port itself and
+// http.Server.Shutdown close it again without an error.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
+}
+
+// logWriter adapts Logf to an io.Writer for http.Server.ErrorLog.
+type logWriter func(format string, args ...any)
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w("%s", string(p))
+	return len(p), nil
+}
+
+var _ io.Writer = logWriter(nil)

@@ -4,7 +4,12 @@
 package manager
 
 import (
+	"errors"
+	"net/http"
+	"time"
+
 	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/config"
 )
@@ -29,4 +34,70 @@ const (
 // *oauth.ClientRegistrationError) instead.
 type OAuthProvider interface {
 	Handler(entry *config.Entry) (auth.OAuthHandler, error)
+}
+
+// Transports reported in State.Transport.
+const (
+	TransportStreamable = "streamable"
+	TransportSSE        = "sse"
+	TransportStdio      = "stdio"
+)
+
+// Errors returned by Manager methods (connection failures are reported in
+// State, not as errors).
+var (
+	// ErrUnknownServer means no configured server has that name.
+	ErrUnknownServer = errors.New("unknown server")
+	// ErrDisabled means the server's entry has "enabled": false.
+	ErrDisabled = errors.New("server is disabled")
+	// ErrNotConnected means the server has no live session.
+	ErrNotConnected = errors.New("server is not connected")
+	// ErrClosed means the manager was closed.
+	ErrClosed = errors.New("manager is closed")
+)
+
+// Options configures a Manager.
+type Options struct {
+	// Timeout, when > 0, overrides every entry's connect timeout.
+	Timeout time.Duration
+	// OAuth supplies OAuth handlers for remote entries; nil means no OAuth
+	// (a 401 then yields needs_auth).
+	OAuth OAuthProvider
+	// HTTPClient is the base client for remote servers; its Transport is
+	// wrapped to add configured headers. Nil means http.DefaultTransport.
+	HTTPClient *http.Client
+	// ClientInfo is the client name and version sent to servers; nil means
+	// mcplink with version "dev".
+	ClientInfo *mcp.Implementation
+}
+
+// State is a snapshot of one server. Tools are shared with the manager and
+// must be treated as read-only.
+type State struct {
+	Name      string
+	Type      string // config.TypeLocal or config.TypeRemote
+	Status    Status
+	Error     string // why the server is failed, needs_auth or needs_client_registration
+	Tools     []*mcp.Tool
+	URL       string   // remote servers
+	Command   []string // local servers
+	Transport string   // TransportStreamable, TransportSSE or TransportStdio; empty while unknown
+}
+
+// EventKind says what an Event reports.
+type EventKind string
+
+// Event kinds.
+const (
+	// EventStatus reports a status change (including connecting).
+	EventStatus EventKind = "status"
+	// EventTools reports a refreshed tool list after tools/list_changed.
+	EventTools EventKind = "tools"
+)
+
+// Event is a change to one server, with the server's state after the change.
+type Event struct {
+	Server string
+	Kind   EventKind
+	State  State
 }

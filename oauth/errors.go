@@ -1,7 +1,3 @@
-// Package oauth is mcplink's OAuth 2.1 flow engine for MCP servers: discovery
-// (RFC 9728, RFC 8414, OpenID Connect), client identity (metadata documents,
-// pre-registration, RFC 7591 registration, persisted), PKCE, RFC 8707 resource
-// indicators, RFC 9207 issuer checks, step-up and refresh.
 package oauth
 
 import (
@@ -26,4 +22,100 @@ type ClientRegistrationError struct {
 func (e *ClientRegistrationError) Error() string {
 	return fmt.Sprintf("authorization server %s does not support dynamic client registration (%s). Register a client with the provider and add it to the MCP server entry %q in %s:\n  \"oauth\": {\"clientId\": \"<client id>\", \"clientSecret\": \"<client secret, if any>\"}",
 		e.Issuer, e.Reason, e.Server, e.ConfigFile)
+}
+
+// ErrTooManyAttempts is the loop brake: too many authorization attempts for
+// one server in a short time.
+var ErrTooManyAttempts = errors.New("too many authorization attempts")
+
+// ErrNotProtected means the server did not ask for authorization and
+// publishes no protected resource metadata, so there is nothing to sign in to.
+var ErrNotProtected = errors.New("server does not require OAuth authorization")
+
+// ErrInsufficientScope means the server kept answering 403 insufficient_scope
+// after step-up authorization.
+var ErrInsufficientScope = errors.New("insufficient scope")
+
+// NeedsAuthError is returned by non-interactive paths when a user must sign
+// in. It matches ErrNeedsAuth with errors.Is.
+type NeedsAuthError struct {
+	Server     string // config entry name
+	ConfigFile string
+	Reason     string   // why, without any secret
+	Scopes     []string // scopes a step-up would request, if known
+}
+
+func (e *NeedsAuthError) Error() string {
+	return fmt.Sprintf("MCP server %q needs authorization (%s): run `mcplink auth %s`", e.Server, e.Reason, e.Server)
+}
+
+// Is makes errors.Is(err, ErrNeedsAuth) true.
+func (e *NeedsAuthError) Is(target error) bool { return target == ErrNeedsAuth }
+
+// MetadataMismatchError is discovery metadata that does not belong to what it
+// was fetched for: authorization server metadata whose issuer differs from the
+// issuer, or protected resource metadata whose resource is not the server.
+type MetadataMismatchError struct {
+	MetadataURL string
+	Field       string // "issuer" or "resource"
+	Got         string
+	Want        string // the expected issuer, or the MCP server URL
+}
+
+func (e *MetadataMismatchError) Error() string {
+	if e.Field == "resource" {
+		return fmt.Sprintf("protected resource metadata at %s names resource %q, which does not belong to the MCP server URL %q (refusing it)", e.MetadataURL, e.Got, e.Want)
+	}
+	return fmt.Sprintf("authorization server metadata at %s has issuer %q, want exactly %q (refusing it)", e.MetadataURL, e.Got, e.Want)
+}
+
+// IssuerResponseError is an RFC 9207 check failure on the authorization
+// response: the iss parameter is missing (while advertised) or wrong.
+type IssuerResponseError struct {
+	Got  string // empty when missing
+	Want string
+}
+
+func (e *IssuerResponseError) Error() string {
+	if e.Got == "" {
+		return fmt.Sprintf("authorization response lacks the iss parameter although issuer %q advertises it (RFC 9207); refusing the response", e.Want)
+	}
+	return fmt.Sprintf("authorization response came from issuer %q, want %q (RFC 9207 mix-up protection); refusing the response", e.Got, e.Want)
+}
+
+// TokenError is an error answer from a token endpoint (RFC 6749 §5.2) or an
+// unusable token response. It never contains tokens, codes or secrets.
+type TokenError struct {
+	Endpoint    string
+	Status      int    // HTTP status; 0 for transport errors
+	Code        string // error, e.g. invalid_grant
+	Description string
+	Err         error // transport or decoding error, if any
+}
+
+func (e *TokenError) Error() string {
+	switch {
+	case e.Err != nil:
+		return fmt.Sprintf("token request to %s failed: %v", e.Endpoint, e.Err)
+	case e.Code != "" && e.Description != "":
+		return fmt.Sprintf("token endpoint %s returned %s: %s", e.Endpoint, e.Code, e.Description)
+	case e.Code != "":
+		return fmt.Sprintf("token endpoint %s returned %s", e.Endpoint, e.Code)
+	default:
+		return fmt.Sprintf("token endpoint %s answered HTTP %d", e.Endpoint, e.Status)
+	}
+}
+
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// temporary reports whether the request may succeed if retried: transport
+// errors, 5xx and temporarily_unavailable.
+func (e *TokenError) temporary() bool {
+	if e.Code == "temporarily_unavailable" || e.Code == "server_error" {
+		return true
+	}
+	if e.Code != "" {
+		return false
+	}
+	return e.Err != nil || e.Status >= 500 || e.Status == 429
 }

@@ -1,0 +1,23 @@
+# The test command: every Go test (unit, end-to-end, real browser pages) and the
+# official MCP conformance suite. .ci/run installs prerequisites and runs this.
+GO ?= go
+
+.PHONY: test unit conformance bench build fuzz
+
+test: unit conformance
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 10m ./...
+
+conformance:
+	bash scripts/conformance.sh
+
+build:
+	$(GO) build -o bin/mcplink ./cmd/mcplink
+
+bench:
+	bash bench/run.sh
+
+fuzz:
+	$(GO) test ./config -run '^$$' -fuzz FuzzLoad -fuzztime 60s

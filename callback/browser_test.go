@@ -1,0 +1,103 @@
+package callback
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// findChromium returns a headless-capable Chromium, skipping locally and
+// failing in CI when none is installed.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium not found; CI must install it (apt-get install -y chromium)")
+	}
+	t.Skip("chromium not found; install it (apt-get install -y chromium) to run the real-browser page tests")
+	return ""
+}
+
+// dumpDOM loads u in headless Chromium and returns the serialized DOM.
+func dumpDOM(t *testing.T, chromium, u string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(), "--dump-dom", u)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v\n%s", err, stderr.String())
+	}
+	return string(out)
+}
+
+func TestBrowserPages(t *testing.T) {
+	chromium := findChromium(t)
+	reg := New(Options{})
+	defer reg.Close()
+
+	t.Run("success", func(t *testing.T) {
+		port := freePort(t)
+		state := newState(t)
+		f := begin(t, reg, port, state)
+		code := "code-" + newState(t)
+		dom := dumpDOM(t, chromium, callbackURL(port, url.Values{"code": {code}, "state": {state}}))
+		if !strings.Contains(dom, "Signed in to notion. You can close this tab.") {
+			t.Errorf("browser DOM lacks the success message:\n%s", dom)
+		}
+		if strings.Contains(dom, code) || strings.Contains(dom, state) {
+			t.Errorf("browser DOM shows the code or state:\n%s", dom)
+		}
+		v, err := waitFlow(t, f)
+		if err != nil || v.Get("code") != code {
+			t.Fatalf("Wait = %v, %v", v, err)
+		}
+		waitBindable(t, port)
+	})
+
+	t.Run("as error", func(t *testing.T) {
+		port := freePort(t)
+		state := newState(t)
+		f := begin(t, reg, port, state)
+		dom := dumpDOM(t, chromium, callbackURL(port, url.Values{
+			"error": {"access_denied"}, "error_description": {`The user said <b>no</b><script>document.title="pwned"</script>`}, "state": {state},
+		}))
+		for _, want := range []string{"Sign-in to notion failed", "access_denied: The user said &lt;b&gt;no&lt;/b&gt;&lt;script&gt;"} {
+			if !strings.Contains(dom, want) {
+				t.Errorf("browser DOM lacks %q:\n%s", want, dom)
+			}
+		}
+		if strings.Contains(dom, "<script") || strings.Contains(dom, "pwned</title>") || strings.Contains(dom, "<b>no</b>") {
+			t.Errorf("AS error description was rendered as markup:\n%s", dom)
+		}
+		var aerr *AuthorizationError
+		if _, err := waitFlow(t, f); !errors.As(err, &aerr) || aerr.Code != "access_denied" {
+			t.Fatalf("Wait error = %v", err)
+		}
+		waitBindable(t, port)
+	})
+
+	t.Run("unknown state", func(t *testing.T) {
+		port := freePort(t)
+		f := begin(t, reg, port, newState(t))
+		defer f.Close()
+		dom := dumpDOM(t, chromium, callbackURL(port, url.Values{"code": {"c"}, "state": {"not-ours"}}))
+		if !strings.Contains(dom, "unknown or already finished") || !strings.Contains(dom, "another mcplink process") {
+			t.Errorf("browser DOM lacks the unknown-request message:\n%s", dom)
+		}
+		assertPending(t, f)
+	})
+}

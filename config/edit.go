@@ -1,0 +1,527 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tailscale/hujson"
+)
+
+// AddEntry writes entry e under "mcp"/name in the file at path, keeping the
+// rest of the file (comments, formatting, other keys) byte for byte. The
+// file, its directory and the "mcp" object are created when absent. An
+// existing entry of that name is an error wrapping ErrExists unless force is
+// set, in which case its value is replaced (comments around it are kept).
+// e is serialized in the opencode shape (see MarshalEntry); e.Name is not
+// used. The write is atomic and keeps the file's mode (new files get 0644).
+func AddEntry(path, name string, e *Entry, force bool) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if err := checkEntry(e); err != nil {
+		return err
+	}
+	body, err := entryJSON(e)
+	if err != nil {
+		return err
+	}
+	return edit(path, func(doc *document) (bool, error) {
+		mcp, err := doc.mcp(true)
+		if err != nil {
+			return false, err
+		}
+		if i := memberIndex(mcp.obj, name); i >= 0 {
+			if !force {
+				return false, &sentinelError{ErrExists, fmt.Sprintf("server %q already exists in %s", name, doc.path)}
+			}
+			m := &mcp.obj.Members[i]
+			// Keep the old value's shape: one line stays one line.
+			ind, _ := lineIndent(m.Name.BeforeExtra)
+			multiline := bytes.ContainsRune(hujson.Value{Value: m.Value.Value}.Pack(), '\n')
+			v, err := formatValue(body, ind, doc.unit, multiline)
+			if err != nil {
+				return false, err
+			}
+			m.Value.Value = v
+			return true, nil
+		}
+		return true, appendMember(mcp.obj, mcp.indent, doc.unit, name, body)
+	})
+}
+
+// RemoveEntry deletes "mcp"/name from the file at path, together with the
+// comments that belong to it, keeping everything else. A missing file or
+// name is an error wrapping ErrNotFound that names the file.
+func RemoveEntry(path, name string) error {
+	return edit(path, func(doc *document) (bool, error) {
+		if !doc.exists {
+			return false, &sentinelError{ErrNotFound, fmt.Sprintf("server %q not found: %s does not exist", name, doc.path)}
+		}
+		mcp, err := doc.mcp(false)
+		if err != nil {
+			return false, err
+		}
+		if mcp == nil || memberIndex(mcp.obj, name) < 0 {
+			return false, &sentinelError{ErrNotFound, fmt.Sprintf("server %q not found in %s%s", name, doc.path, mcp.hint(name))}
+		}
+		patch := fmt.Sprintf(`[{"op": "remove", "path": %s}]`, quoteJSON("/mcp/"+escapePointer(name)))
+		if err := doc.root.Patch([]byte(patch)); err != nil {
+			return false, fmt.Errorf("remove server %q from %s: %w", name, doc.path, err)
+		}
+		return true, nil
+	})
+}
+
+// SetEnabled sets "enabled" on "mcp"/name in the file at path, keeping the
+// rest of the file. Enabling drops nothing and adds no key when the entry has
+// none (true is the default). When the file does not define name, disabling
+// adds a bare {"enabled": false} override (which switches off an entry
+// inherited from a lower-precedence file), and enabling is an error wrapping
+// ErrNotFound.
+func SetEnabled(path, name string, enabled bool) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	return edit(path, func(doc *document) (bool, error) {
+		mcp, err := doc.mcp(!enabled)
+		if err != nil {
+			return false, err
+		}
+		i := -1
+		if mcp != nil {
+			i = memberIndex(mcp.obj, name)
+		}
+		if i < 0 {
+			if enabled {
+				return false, &sentinelError{ErrNotFound, fmt.Sprintf("server %q not found in %s%s", name, doc.path, mcp.hint(name))}
+			}
+			return true, appendMember(mcp.obj, mcp.indent, doc.unit, name, []byte(`{"enabled":false}`))
+		}
+		m := &mcp.obj.Members[i]
+		obj, ok := m.Value.Value.(*hujson.Object)
+		if !ok {
+			return false, &Error{Pos: doc.src.pos(m.Value.StartOffset), Msg: fmt.Sprintf("server %q must be an object, got %s", name, kindName(&m.Value))}
+		}
+		if j := memberIndex(obj, "enabled"); j >= 0 {
+			obj.Members[j].Value.Value = hujson.Bool(enabled)
+			return true, nil
+		}
+		if enabled {
+			return false, nil // already enabled by default
+		}
+		ind, _ := lineIndent(m.Name.BeforeExtra)
+		return true, appendMember(obj, ind, doc.unit, "enabled", []byte("false"))
+	})
+}
+
+// MarshalEntry returns e in the opencode JSON shape, indented with two
+// spaces: only set fields, "timeout" in milliseconds, "oauth" as false, an
+// object, or omitted. e.Name is not included.
+func MarshalEntry(e *Entry) ([]byte, error) {
+	body, err := entryJSON(e)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, body, "", "  "); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// checkName rejects names that cannot be stored faithfully.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return &sentinelError{ErrInvalid, "server name must not be empty"}
+	case !utf8.ValidString(name):
+		return &sentinelError{ErrInvalid, fmt.Sprintf("server name %q is not valid UTF-8", name)}
+	}
+	return nil
+}
+
+// checkEntry rejects entries that Load would refuse for structural reasons.
+// Values are not substituted, so "{env:...}" placeholders are fine.
+func checkEntry(e *Entry) error {
+	bad := func(format string, args ...any) error {
+		return &sentinelError{ErrInvalid, fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case e == nil:
+		return bad("no entry given")
+	case e.Type == TypeLocal:
+		if len(e.Command) == 0 {
+			return bad("a local server needs a command")
+		}
+	case e.Type == TypeRemote:
+		if e.URL == "" {
+			return bad("a remote server needs a url")
+		}
+		if e.OAuth != nil && e.OAuth.CallbackPort != 0 && (e.OAuth.CallbackPort < 1 || e.OAuth.CallbackPort > 65535) {
+			return bad("oauth callback port %d is out of range 1-65535", e.OAuth.CallbackPort)
+		}
+	default:
+		return bad(`entry type must be "local" or "remote", got %q`, e.Type)
+	}
+	if e.Timeout < 0 {
+		return bad("timeout must not be negative, got %s", e.Timeout)
+	}
+	return nil
+}
+
+// entryJSON serializes e as compact JSON with keys in a fixed, readable
+// order.
+func entryJSON(e *Entry) ([]byte, error) {
+	if err := checkEntry(e); err != nil {
+		return nil, err
+	}
+	var w objWriter
+	w.str("type", e.Type)
+	switch e.Type {
+	case TypeLocal:
+		w.raw("command", jsonValue(e.Command))
+		if len(e.Environment) > 0 {
+			w.raw("environment", sortedMap(e.Environment))
+		}
+		if e.Cwd != "" {
+			w.str("cwd", e.Cwd)
+		}
+	case TypeRemote:
+		w.str("url", e.URL)
+		if len(e.Headers) > 0 {
+			w.raw("headers", sortedMap(e.Headers))
+		}
+		switch {
+		case e.OAuthDisabled:
+			w.raw("oauth", []byte("false"))
+		case e.OAuth != nil && *e.OAuth != (OAuth{}):
+			w.raw("oauth", jsonValue(e.OAuth))
+		}
+	}
+	if !e.Enabled {
+		w.raw("enabled", []byte("false"))
+	}
+	if e.Timeout > 0 {
+		ms := (e.Timeout + time.Millisecond - 1) / time.Millisecond
+		w.raw("timeout", fmt.Appendf(nil, "%d", int64(ms)))
+	}
+	return w.done(), nil
+}
+
+type objWriter struct{ b []byte }
+
+func (w *objWriter) raw(k string, v []byte) {
+	if len(w.b) == 0 {
+		w.b = append(w.b, '{')
+	} else {
+		w.b = append(w.b, ',')
+	}
+	w.b = append(w.b, quoteJSON(k)...)
+	w.b = append(w.b, ':')
+	w.b = append(w.b, v...)
+}
+
+func (w *objWriter) str(k, v string) { w.raw(k, []byte(quoteJSON(v))) }
+
+func (w *objWriter) done() []byte {
+	if len(w.b) == 0 {
+		return []byte("{}")
+	}
+	return append(w.b, '}')
+}
+
+// jsonValue marshals v without HTML escaping. v is always a plain value
+// (strings, maps of strings, OAuth), so marshaling cannot fail.
+func jsonValue(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return []byte("null")
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+func quoteJSON(s string) string { return string(jsonValue(s)) }
+
+func sortedMap(m map[string]string) []byte {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var w objWriter
+	for _, k := range keys {
+		w.str(k, m[k])
+	}
+	return w.done()
+}
+
+// escapePointer escapes a JSON Pointer reference token (RFC 6901).
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// document is a config file being edited.
+type document struct {
+	path   string // as given, for messages
+	real   string // symlinks resolved, for writing
+	exists bool
+	mode   fs.FileMode
+	src    *source
+	root   hujson.Value
+	unit   string // one level of indentation
+}
+
+// mcpObject is the "mcp" object of a document and the indentation of the
+// line holding its key.
+type mcpObject struct {
+	obj    *hujson.Object
+	indent string
+}
+
+// hint lists the names defined in the object, for not-found messages.
+func (m *mcpObject) hint(name string) string {
+	if m == nil || len(m.obj.Members) == 0 {
+		return " (it defines no servers)"
+	}
+	names := make([]string, 0, len(m.obj.Members))
+	for i := range m.obj.Members {
+		names = append(names, memberName(&m.obj.Members[i]))
+	}
+	return didYouMean(name, names) + " (it defines: " + strings.Join(names, ", ") + ")"
+}
+
+// mcp returns the "mcp" object, creating it when create is set. Without
+// create a missing "mcp" yields nil.
+func (doc *document) mcp(create bool) (*mcpObject, error) {
+	rootObj, ok := doc.root.Value.(*hujson.Object)
+	if !ok {
+		return nil, &Error{Pos: doc.src.pos(doc.root.StartOffset), Msg: fmt.Sprintf("top level must be an object, got %s", kindName(&doc.root))}
+	}
+	if i := memberIndex(rootObj, "mcp"); i >= 0 {
+		m := &rootObj.Members[i]
+		obj, ok := m.Value.Value.(*hujson.Object)
+		if !ok {
+			return nil, &Error{Pos: doc.src.pos(m.Value.StartOffset), Msg: fmt.Sprintf(`"mcp" must be an object mapping server names to entries, got %s`, kindName(&m.Value))}
+		}
+		ind, _ := lineIndent(m.Name.BeforeExtra)
+		return &mcpObject{obj: obj, indent: ind}, nil
+	}
+	if !create {
+		return nil, nil
+	}
+	if err := appendMember(rootObj, "", doc.unit, "mcp", []byte("{}")); err != nil {
+		return nil, err
+	}
+	m := &rootObj.Members[len(rootObj.Members)-1]
+	ind, _ := lineIndent(m.Name.BeforeExtra)
+	return &mcpObject{obj: m.Value.Value.(*hujson.Object), indent: ind}, nil
+}
+
+func memberIndex(obj *hujson.Object, name string) int {
+	for i := range obj.Members {
+		if memberName(&obj.Members[i]) == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// lineIndent returns the leading whitespace of the last line of extra (the
+// indentation of the token that follows it) and whether extra contains a
+// newline at all.
+func lineIndent(extra []byte) (string, bool) {
+	i := bytes.LastIndexByte(extra, '\n')
+	if i < 0 {
+		return "", false
+	}
+	line := extra[i+1:]
+	n := 0
+	for n < len(line) && (line[n] == ' ' || line[n] == '\t') {
+		n++
+	}
+	return string(line[:n]), true
+}
+
+// detectUnit guesses one indentation level from the top-level members.
+func detectUnit(root hujson.Value) string {
+	if obj, ok := root.Value.(*hujson.Object); ok {
+		for i := range obj.Members {
+			if ind, ok := lineIndent(obj.Members[i].Name.BeforeExtra); ok && ind != "" {
+				return ind
+			}
+		}
+	}
+	return "  "
+}
+
+// formatValue parses compact JSON into a value laid out for a key indented
+// by indent: multi-line with unit steps, or on one line.
+func formatValue(compact []byte, indent, unit string, multiline bool) (hujson.ValueTrimmed, error) {
+	var out bytes.Buffer
+	if multiline {
+		if err := json.Indent(&out, compact, indent, unit); err != nil {
+			return nil, err
+		}
+	} else {
+		out.Write(spaced(compact))
+	}
+	v, err := hujson.Parse(out.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	return v.Value, nil
+}
+
+// spaced adds a space after every ':' and ',' outside strings of compact
+// JSON, for single-line layouts.
+func spaced(compact []byte) []byte {
+	var out []byte
+	inStr, esc := false, false
+	for _, c := range compact {
+		out = append(out, c)
+		switch {
+		case esc:
+			esc = false
+		case inStr && c == '\\':
+			esc = true
+		case c == '"':
+			inStr = !inStr
+		case !inStr && (c == ':' || c == ','):
+			out = append(out, ' ')
+		}
+	}
+	return out
+}
+
+// appendMember adds name: value (compact JSON) at the end of obj, whose key
+// line is indented by indent. A one-line object stays on one line; otherwise
+// the member goes on its own line after any trailing comments, with the
+// object's existing member indentation (or indent+unit) and trailing-comma
+// style.
+func appendMember(obj *hujson.Object, indent, unit, name string, compact []byte) error {
+	n := len(obj.Members)
+	multiline := n == 0
+	memberIndent := indent + unit
+	if n > 0 {
+		if ind, ok := lineIndent(obj.Members[n-1].Name.BeforeExtra); ok {
+			multiline, memberIndent = true, ind
+		}
+	}
+	v, err := formatValue(compact, memberIndent, unit, multiline)
+	if err != nil {
+		return err
+	}
+	m := hujson.ObjectMember{
+		Name:  hujson.Value{Value: hujson.String(name)},
+		Value: hujson.Value{BeforeExtra: hujson.Extra(" "), Value: v},
+	}
+	if !multiline {
+		m.Name.BeforeExtra = hujson.Extra(" ")
+		obj.Members = append(obj.Members, m)
+		return nil
+	}
+	after := obj.AfterExtra
+	if i := bytes.LastIndexByte(after, '\n'); i >= 0 {
+		m.Name.BeforeExtra = append(append(hujson.Extra{}, after[:i+1]...), memberIndent...)
+		obj.AfterExtra = append(hujson.Extra("\n"), after[i+1:]...)
+	} else {
+		m.Name.BeforeExtra = append(append(hujson.Extra{}, after...), "\n"+memberIndent...)
+		obj.AfterExtra = hujson.Extra("\n" + indent)
+	}
+	if n > 0 && obj.Members[n-1].Value.AfterExtra != nil {
+		m.Value.AfterExtra = hujson.Extra{} // keep the trailing-comma style
+	}
+	obj.Members = append(obj.Members, m)
+	return nil
+}
+
+// edit loads path (or an empty document when it does not exist), applies
+// change, and writes the result atomically when change reports a
+// modification.
+func edit(path string, change func(*document) (bool, error)) error {
+	doc := &document{path: path, real: path, mode: 0o644}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		doc.real = real
+	}
+	data, err := os.ReadFile(doc.real)
+	switch {
+	case err == nil:
+		doc.exists = true
+		if fi, err := os.Stat(doc.real); err == nil {
+			doc.mode = fi.Mode().Perm()
+		}
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return &Error{Pos: Position{File: path}, Msg: fmt.Sprintf("cannot read config file: %v", err), Err: err}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		data = []byte("{}\n")
+	}
+	doc.src = newSource(path, data)
+	doc.root, err = hujson.Parse(data)
+	if err != nil {
+		return syntaxError(path, err)
+	}
+	doc.unit = detectUnit(doc.root)
+	changed, err := change(doc)
+	if err != nil || !changed {
+		return err
+	}
+	out := doc.root.Pack()
+	if _, err := hujson.Parse(out); err != nil {
+		// A bug in the edit logic; never write a broken file.
+		return fmt.Errorf("edit of %s produced invalid JSON (file left unchanged): %w", path, err)
+	}
+	return writeFileAtomic(doc.real, out, doc.mode)
+}
+
+// writeFileAtomic replaces path with data via a temporary file in the same
+// directory (fsynced, then renamed), creating the directory if needed.
+func writeFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create config directory: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Chmod(mode); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync() // best effort: persist the rename
+		d.Close()
+	}
+	return nil
+}

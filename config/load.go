@@ -1,0 +1,226 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// File names mcplink looks for, in order of preference within a directory.
+var fileNames = []string{"mcplink.json", "mcplink.jsonc"}
+
+// LoadOptions tells Load where to look. Load reads no environment variables
+// itself; everything comes from here.
+type LoadOptions struct {
+	// File is an explicit config file (--config or MCPLINK_CONFIG). When set,
+	// exactly this file is read and nothing else; it must exist.
+	File string
+	// WorkDir is where the upward search for a project file starts. Empty
+	// means no project file.
+	WorkDir string
+	// ConfigHome is $XDG_CONFIG_HOME as resolved by the caller. Empty means
+	// HomeDir/.config (and no global file when HomeDir is empty too).
+	ConfigHome string
+	// HomeDir expands "~/" in {file:...} and "cwd".
+	HomeDir string
+	// Getenv looks up variables for {env:VAR}. Nil means every variable is
+	// unset.
+	Getenv func(string) (string, bool)
+}
+
+// GlobalFile returns the global config file under configHome
+// (configHome/mcplink/mcplink.json or .jsonc, whichever exists, .json
+// first), or configHome/mcplink/mcplink.json when neither exists.
+func GlobalFile(configHome string) string {
+	dir := filepath.Join(configHome, "mcplink")
+	if p := existingIn(dir); p != "" {
+		return p
+	}
+	return filepath.Join(dir, fileNames[0])
+}
+
+// ProjectFile returns the nearest mcplink.json or mcplink.jsonc found in
+// workDir or one of its parents, or workDir/mcplink.json (where a new project
+// file would be created) when there is none.
+func ProjectFile(workDir string) string {
+	if p := findProject(workDir); p != "" {
+		return p
+	}
+	return filepath.Join(workDir, fileNames[0])
+}
+
+func findProject(workDir string) string {
+	if workDir == "" {
+		return ""
+	}
+	dir := filepath.Clean(workDir)
+	for range 4096 { // bounded: a path has far fewer components
+		if p := existingIn(dir); p != "" {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return ""
+}
+
+// existingIn returns the first config file name that exists (as a non
+// directory) in dir, or "".
+func existingIn(dir string) string {
+	for _, n := range fileNames {
+		p := filepath.Join(dir, n)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return ""
+}
+
+// Load reads, validates and merges the configuration.
+//
+// With opts.File set only that file is read. Otherwise the global file (see
+// GlobalFile) is read first and the project file (see ProjectFile) second;
+// discovered files that do not exist are skipped. A project entry replaces a
+// global entry of the same name as a whole, except that an entry holding only
+// "enabled" switches the inherited entry off or on and keeps its settings.
+// Such a bare override with nothing to inherit is ignored when it disables
+// and an error when it enables.
+//
+// All problems found are returned together: a single *Error, or an ErrorList
+// of them, ordered by file and position. Every error wraps ErrInvalid.
+// Substitution failures ({env:...}, {file:...}) are only reported for
+// entries that end up enabled, so switching off a server whose secret is not
+// available keeps the rest usable.
+func Load(opts LoadOptions) (*Config, error) {
+	var files []string
+	explicit := opts.File != ""
+	if explicit {
+		files = []string{opts.File}
+	} else {
+		home := opts.ConfigHome
+		if home == "" && opts.HomeDir != "" {
+			home = filepath.Join(opts.HomeDir, ".config")
+		}
+		if home != "" {
+			files = append(files, GlobalFile(home))
+		}
+		if p := findProject(opts.WorkDir); p != "" && (len(files) == 0 || !sameFile(files[0], p)) {
+			files = append(files, p)
+		}
+	}
+
+	cfg := &Config{Servers: map[string]*Entry{}}
+	winners := map[string]*fileEntry{}
+	var errs ErrorList
+	for _, path := range files {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && !explicit {
+				continue
+			}
+			msg := fmt.Sprintf("cannot read config file: %v", err)
+			if errors.Is(err, fs.ErrNotExist) {
+				msg = "config file does not exist; create it or point to an existing file"
+			}
+			errs = append(errs, &Error{Pos: Position{File: path}, Msg: msg, Err: err})
+			continue
+		}
+		cfg.Files = append(cfg.Files, path)
+		src := newSource(path, data)
+		names, entries, ferrs := parseFile(src, opts.HomeDir, opts.Getenv)
+		errs = append(errs, ferrs...)
+		for _, name := range names {
+			fe := entries[name]
+			if !fe.bare {
+				winners[name] = fe
+				continue
+			}
+			base := winners[name]
+			if base == nil {
+				if fe.entry.Enabled {
+					errs = append(errs, &Error{Pos: fe.entry.Pos, Msg: fmt.Sprintf(
+						`server %q only sets "enabled" but no earlier config file defines it; add "type" and its settings`, name)})
+				}
+				continue
+			}
+			merged := *base.entry
+			merged.Enabled = fe.entry.Enabled
+			merged.Source, merged.Pos = fe.entry.Source, fe.entry.Pos
+			winners[name] = &fileEntry{entry: &merged, substErrs: base.substErrs}
+		}
+	}
+	for name, fe := range winners {
+		if fe.entry.Enabled {
+			errs = append(errs, fe.substErrs...)
+		}
+		cfg.Servers[name] = fe.entry
+	}
+	if len(errs) > 0 {
+		sortErrors(errs, files)
+		return nil, errs.err()
+	}
+	return cfg, nil
+}
+
+func sameFile(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// sortErrors orders errors by file (load order), line and column, keeping
+// the discovery order for equal positions.
+func sortErrors(errs ErrorList, files []string) {
+	idx := func(f string) int {
+		if i := slices.Index(files, f); i >= 0 {
+			return i
+		}
+		return len(files)
+	}
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, b := errs[i].Pos, errs[j].Pos
+		if ia, ib := idx(a.File), idx(b.File); ia != ib {
+			return ia < ib
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+// Names returns the configured server names (enabled or not), sorted.
+func (c *Config) Names() []string {
+	names := make([]string, 0, len(c.Servers))
+	for n := range c.Servers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Lookup returns the named entry (which may be disabled). When there is no
+// such server the error wraps ErrNotFound and lists the known names, with a
+// suggestion for a likely typo.
+func (c *Config) Lookup(name string) (*Entry, error) {
+	if e, ok := c.Servers[name]; ok {
+		return e, nil
+	}
+	names := c.Names()
+	if len(names) == 0 {
+		return nil, &sentinelError{ErrNotFound, fmt.Sprintf("unknown server %q: no servers are configured; add one with \"mcplink add\"", name)}
+	}
+	return nil, &sentinelError{ErrNotFound, fmt.Sprintf("unknown server %q%s (known servers: %s)",
+		name, didYouMean(name, names), strings.Join(names, ", "))}
+}

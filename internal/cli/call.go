@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/spf13/cobra"
+
+	"github.com/mcplink/mcplink/manager"
+)
+
+// CallOptions are the options of `mcplink call`.
+type CallOptions struct {
+	F        *Factory
+	Server   string
+	Tool     string
+	Pairs    []string // key=value
+	ArgsJSON string
+	JSON     bool
+	Timeout  time.Duration
+}
+
+// NewCmdCall builds `mcplink call`.
+func NewCmdCall(f *Factory, runF func(context.Context, *CallOptions) error) *cobra.Command {
+	opts := &CallOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "call <server> <tool> [key=value ...]",
+		Short: "Call a tool and print its result",
+		Long: `Call a tool on a server and print its content: text parts as they are, and a
+one-line note for every non-text part (images, audio, resources).
+
+Arguments come from key=value pairs and/or --args JSON (pairs win). A value is
+taken as a string when the tool's schema says the property is a string, and
+otherwise parsed as JSON when it is valid JSON (numbers, true/false, objects).
+
+A tool result with isError exits with status 1.`,
+		Example: `  mcplink call demo add a=2 b=3
+  mcplink call demo echo text='hello world'
+  mcplink call github search_issues --args '{"query": "is:open label:bug"}'`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageError("call: expected <server> <tool> [key=value ...] (see 'mcplink call --help')")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Server, opts.Tool, opts.Pairs = args[0], args[1], args[2:]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return callRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.ArgsJSON, "args", "", "tool arguments as a JSON object")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the raw CallToolResult as JSON")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "connect timeout")
+	return cmd
+}
+
+func callRun(ctx context.Context, opts *CallOptions) error {
+	f := opts.F
+	args := map[string]any{}
+	if opts.ArgsJSON != "" {
+		if err := json.Unmarshal([]byte(opts.ArgsJSON), &args); err != nil {
+			return usageError("--args must be a JSON object: %v", err)
+		}
+	}
+	for _, p := range opts.Pairs {
+		if k, _, ok := strings.Cut(p, "="); !ok || k == "" {
+			return usageError("argument %q is not key=value (use --args for JSON)", p)
+		}
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	if _, err := cfg.Lookup(opts.Server); err != nil {
+		return usageError("%w", err)
+	}
+	m, closeM, err := f.newManager(cfg, opts.Timeout)
+	if err != nil {
+		return err
+	}
+	defer closeM()
+	st, err := m.Connect(ctx, opts.Server)
+	if st.Status != manager.StatusConnected {
+		if st.Status == "" && err != nil {
+			return err
+		}
+		return notConnectedError(st)
+	}
+	var schema map[string]any
+	tools, err := m.Tools(ctx, opts.Server)
+	if err != nil {
+		return fmt.Errorf("%s: listing tools: %w", opts.Server, err)
+	}
+	found := false
+	for _, t := range tools {
+		if t.Name == opts.Tool {
+			found = true
+			schema = schemaMap(t.InputSchema)
+		}
+	}
+	if !found {
+		names := make([]string, 0, len(tools))
+		for _, t := range tools {
+			names = append(names, t.Name)
+		}
+		return usageError("server %q has no tool %q (its tools: %s)", opts.Server, opts.Tool, strings.Join(names, ", "))
+	}
+	for _, p := range opts.Pairs {
+		k, v, _ := strings.Cut(p, "=")
+		args[k] = parseArgValue(schema, k, v)
+	}
+
+	res, err := m.CallTool(ctx, opts.Server, opts.Tool, args)
+	if err != nil {
+		return fmt.Errorf("calling %s on %s: %w", opts.Tool, opts.Server, err)
+	}
+	if opts.JSON {
+		if err := writeJSON(f.IO.Out, res); err != nil {
+			return err
+		}
+	} else {
+		printContent(f, res)
+	}
+	if res.IsError {
+		return &exitError{code: ExitError, err: fmt.Errorf("tool %s on %s returned an error: %w", opts.Tool, opts.Server, errReported)}
+	}
+	return nil
+}
+
+// parseArgValue turns the text of key=value into a JSON value, guided by the schema.
+func parseArgValue(schema map[string]any, key, v string) any {
+	if props, ok := schema["properties"].(map[string]any); ok {
+		if p, ok := props[key].(map[string]any); ok {
+			if t, _ := p["type"].(string); t == "string" {
+				return v
+			}
+		}
+	}
+	var x any
+	if err := json.Unmarshal([]byte(v), &x); err == nil {
+		return x
+	}
+	return v
+}
+
+func printContent(f *Factory, res *mcp.CallToolResult) {
+	w := f.IO.Out
+	if res.IsError {
+		w = f.IO.ErrOut
+	}
+	for _, c := range res.Content {
+		switch c := c.(type) {
+		case *mcp.TextContent:
+			fmt.Fprintln(w, c.Text)
+		case *mcp.ImageContent:
+			fmt.Fprintf(w, "[image: %s, %d bytes; use --json to get it]\n", c.MIMEType, len(c.Data))
+		case *mcp.AudioContent:
+			fmt.Fprintf(w, "[audio: %s, %d bytes; use --json to get it]\n", c.MIMEType, len(c.Data))
+		case *mcp.ResourceLink:
+			fmt.Fprintf(w, "[resource link: %s]\n", c.URI)
+		case *mcp.EmbeddedResource:
+			if c.Resource != nil && c.Resource.Text != "" {
+				fmt.Fprintln(w, c.Resource.Text)
+			} else if c.Resource != nil {
+				fmt.Fprintf(w, "[resource: %s; use --json to get it]\n", c.Resource.URI)
+			}
+		default:
+			fmt.Fprintf(w, "[%T content; use --json to get it]\n", c)
+		}
+	}
+	if len(res.Content) == 0 && res.StructuredContent != nil {
+		b, _ := json.MarshalIndent(res.StructuredContent, "", "  ")
+		fmt.Fprintln(w, string(b))
+	}
+}

@@ -1,0 +1,162 @@
+// Package cli implements the mcplink command line: thin cobra commands over the
+// config, manager, oauth and authstore packages. Only this package imports cobra.
+//
+// Each command follows one shape: an Options struct, a NewCmdX(f, runF)
+// constructor that parses flags into it, and an xRun function doing the work.
+// Tests may pass runF to inspect the parsed options.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcplink/mcplink/config"
+)
+
+// Exit codes.
+const (
+	ExitOK     = 0
+	ExitError  = 1 // the operation failed (a server error, a tool result with isError, ...)
+	ExitConfig = 2 // bad configuration or bad usage; nothing was changed
+)
+
+// errSilent carries an exit code for an error that was already reported.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks a command-line usage mistake (exit 2).
+func usageError(format string, a ...any) error {
+	return &exitError{code: ExitConfig, err: fmt.Errorf(format, a...)}
+}
+
+// Main runs mcplink with args (without the program name) and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f := NewFactory(stdin, stdout, stderr)
+	return Run(ctx, f, args)
+}
+
+// Run executes the root command with f and returns the exit code.
+func Run(ctx context.Context, f *Factory, args []string) int {
+	root := NewCmdRoot(f)
+	root.SetArgs(args)
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitError
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.code
+	case errors.Is(err, config.ErrInvalid):
+		code = ExitConfig
+	}
+	if !errors.Is(err, errReported) {
+		fmt.Fprintf(f.IO.ErrOut, "mcplink: %v\n", err)
+	}
+	return code
+}
+
+// errReported marks an error whose message was already printed.
+var errReported = errors.New("reported")
+
+// Version returns the module version and VCS revision baked in by the Go toolchain.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "dev"
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		return fmt.Sprintf("%s (%s%s, %s)", v, rev, dirty, bi.GoVersion)
+	}
+	return fmt.Sprintf("%s (%s)", v, bi.GoVersion)
+}
+
+// NewCmdRoot builds the command tree.
+func NewCmdRoot(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mcplink <command>",
+		Short: "Connect to MCP servers, local or remote, with OAuth done right",
+		Long: `mcplink connects to MCP servers — local (stdio) or remote (Streamable HTTP,
+SSE fallback) — using an opencode-compatible JSONC config, with OAuth done right.
+
+Config files: $XDG_CONFIG_HOME/mcplink/mcplink.json (global) and mcplink.json found
+from the working directory upwards (project); --config or MCPLINK_CONFIG selects one file.`,
+		Version:       Version(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetVersionTemplate("mcplink {{.Version}}\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError("%w (see 'mcplink %s --help')", err, c.Name())
+	})
+	root.PersistentFlags().StringVar(&f.ConfigFile, "config", "", "use exactly this config `file` (default: global + project files; env MCPLINK_CONFIG)")
+	root.CompletionOptions.DisableDefaultCmd = true
+
+	root.AddCommand(
+		NewCmdList(f, nil),
+		NewCmdTools(f, nil),
+		NewCmdCall(f, nil),
+		NewCmdAdd(f, nil),
+		NewCmdRemove(f, nil),
+		NewCmdDemo(f, nil),
+		newCmdTestServer(f),
+	)
+	addAuthCommands(root, f)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs with a usage exit code.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError("%s: expected %s, got %d argument(s) (see 'mcplink %s --help')", cmd.Name(), what, len(args), cmd.Name())
+		}
+		return nil
+	}
+}
+
+func rangeArgs(min, max int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < min || len(args) > max {
+			return usageError("%s: expected %s, got %d argument(s) (see 'mcplink %s --help')", cmd.Name(), what, len(args), cmd.Name())
+		}
+		return nil
+	}
+}

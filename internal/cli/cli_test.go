@@ -1,0 +1,92 @@
+package cli_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/mcplink/mcplink/internal/cli"
+	"github.com/mcplink/mcplink/internal/mcptest"
+	"github.com/mcplink/mcplink/internal/oauthtest"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"mcplink": func() { os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		// follow-redirects is a headless "browser" for $BROWSER: it GETs the
+		// authorization URL and follows the redirect into mcplink's callback server.
+		"follow-redirects": func() {
+			if err := oauthtest.FollowRedirects(context.Background(), os.Args[1]); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		},
+	})
+}
+
+// TestScripts runs the end-to-end scripts in testdata/script against the real
+// mcplink binary (this test binary re-executed) and real loopback servers:
+//
+//	$PLAIN_URL    a Streamable HTTP MCP server (tools echo, add, fail, slow, grow)
+//	$SSE_URL      an SSE-only MCP server
+//	$UNAUTH_URL   a server that answers 401 to everything (no OAuth metadata)
+//	$HDR_URL      a server that requires "Authorization: Bearer s3cret"
+//	$OAUTH_URL    an OAuth-protected MCP server behind an in-process authorization server
+//	$CB_PORT      a free loopback port for the OAuth callback
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: filepath.Join("testdata", "script"),
+		Setup: func(env *testscript.Env) error {
+			start := func(name string, opts mcptest.HTTPOptions, sse bool) error {
+				var s *mcptest.HTTPServer
+				var err error
+				if sse {
+					s, err = mcptest.StartSSE(opts)
+				} else {
+					s, err = mcptest.StartHTTP(opts)
+				}
+				if err != nil {
+					return err
+				}
+				env.Defer(s.Close)
+				env.Setenv(name, s.URL)
+				return nil
+			}
+			if err := start("PLAIN_URL", mcptest.HTTPOptions{}, false); err != nil {
+				return err
+			}
+			if err := start("SSE_URL", mcptest.HTTPOptions{}, true); err != nil {
+				return err
+			}
+			if err := start("UNAUTH_URL", mcptest.HTTPOptions{Unauthorized: true}, false); err != nil {
+				return err
+			}
+			if err := start("HDR_URL", mcptest.HTTPOptions{RequireAuthorization: "Bearer s3cret"}, false); err != nil {
+				return err
+			}
+			as, err := oauthtest.Start(oauthtest.Options{})
+			if err != nil {
+				return err
+			}
+			env.Defer(func() { as.Close() })
+			env.Setenv("OAUTH_URL", as.MCPURL)
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			env.Setenv("CB_PORT", fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+			l.Close()
+			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
+			env.Setenv("XDG_DATA_HOME", filepath.Join(env.WorkDir, ".data"))
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("MCPLINK_CONFIG", "")
+			env.Setenv("BROWSER", "")
+			return nil
+		},
+	})
+}

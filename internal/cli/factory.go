@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcplink/mcplink/authstore"
+	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/manager"
+)
+
+// IOStreams are the process's standard streams: data goes to Out, diagnostics to ErrOut.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// Factory holds what commands need from the environment. Everything a
+// command touches outside its own flags comes from here, so tests and the
+// demo can run commands in-process against their own files.
+type Factory struct {
+	IO *IOStreams
+	// Getenv reads the environment.
+	Getenv func(string) string
+	// WorkDir and HomeDir anchor config discovery.
+	WorkDir string
+	HomeDir string
+	// ConfigFile is the --config flag.
+	ConfigFile string
+	// Executable is the path of the running mcplink binary (for the demo's local server).
+	Executable string
+	// OpenURL opens a URL in a browser; nil when none can be opened.
+	OpenURL func(url string) error
+}
+
+// NewFactory returns a Factory for the real process environment.
+func NewFactory(stdin io.Reader, stdout, stderr io.Writer) *Factory {
+	wd, _ := os.Getwd()
+	home, _ := os.UserHomeDir()
+	exe, _ := os.Executable()
+	return &Factory{
+		IO:         &IOStreams{In: stdin, Out: stdout, ErrOut: stderr},
+		Getenv:     os.Getenv,
+		WorkDir:    wd,
+		HomeDir:    home,
+		Executable: exe,
+		OpenURL:    openBrowser(os.Getenv),
+	}
+}
+
+func (f *Factory) lookupEnv(k string) (string, bool) {
+	v := f.Getenv(k)
+	if v == "" {
+		return os.LookupEnv(k)
+	}
+	return v, true
+}
+
+// explicitConfig returns the --config flag or MCPLINK_CONFIG.
+func (f *Factory) explicitConfig() string {
+	if f.ConfigFile != "" {
+		return f.ConfigFile
+	}
+	return f.Getenv("MCPLINK_CONFIG")
+}
+
+func (f *Factory) configHome() string {
+	if d := f.Getenv("XDG_CONFIG_HOME"); d != "" {
+		return d
+	}
+	return filepath.Join(f.HomeDir, ".config")
+}
+
+// Config loads the configuration.
+func (f *Factory) Config() (*config.Config, error) {
+	return config.Load(config.LoadOptions{
+		File:       f.explicitConfig(),
+		WorkDir:    f.WorkDir,
+		ConfigHome: f.configHome(),
+		HomeDir:    f.HomeDir,
+		Getenv:     f.lookupEnv,
+	})
+}
+
+// EditFile returns the config file that add/remove edit.
+func (f *Factory) EditFile(global bool) string {
+	if p := f.explicitConfig(); p != "" {
+		return p
+	}
+	if global {
+		return config.GlobalFile(f.configHome())
+	}
+	return config.ProjectFile(f.WorkDir)
+}
+
+// Store opens the credential store.
+func (f *Factory) Store() (authstore.Store, error) {
+	return authstore.NewFileStore(authstore.FileOptions{
+		Dir: authstore.DefaultDir(f.Getenv, f.HomeDir),
+		Notify: func(msg string) {
+			f.diag("%s", msg)
+		},
+	})
+}
+
+// ManagerOptions returns the manager options shared by every command.
+func (f *Factory) managerOptions(opts manager.Options) manager.Options {
+	opts.ClientInfo = &mcp.Implementation{Name: "mcplink", Version: Version()}
+	return opts
+}
+
+func (f *Factory) diag(format string, a ...any) {
+	fmt.Fprintf(f.IO.ErrOut, format+"\n", a...)
+}

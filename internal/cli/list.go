@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/manager"
+)
+
+// ListOptions are the options of `mcplink list`.
+type ListOptions struct {
+	F       *Factory
+	JSON    bool
+	Timeout time.Duration
+}
+
+// NewCmdList builds `mcplink list`.
+func NewCmdList(f *Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
+	opts := &ListOptions{F: f}
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "Connect to every configured server and show its status",
+		Long: `Connect to every enabled server concurrently and print one line per server:
+name, status, tool count, URL or command, and the error if any.
+
+Statuses: connected, disabled, failed, needs_auth, needs_client_registration.
+Exit status is 0 whenever the listing worked, whatever the servers' states; 2 on config errors.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return listRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "per-server connect timeout (overrides each entry's \"timeout\")")
+	return cmd
+}
+
+// serverJSON is the stable --json shape of one server.
+type serverJSON struct {
+	Name      string    `json:"name"`
+	Type      string    `json:"type"`
+	Status    string    `json:"status"`
+	URL       string    `json:"url,omitempty"`
+	Command   []string  `json:"command,omitempty"`
+	Transport string    `json:"transport,omitempty"`
+	Tools     *int      `json:"tools,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	Auth      *authJSON `json:"auth,omitempty"`
+}
+
+func listRun(ctx context.Context, opts *ListOptions) error {
+	f := opts.F
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	m, closeM, err := f.newManager(cfg, opts.Timeout)
+	if err != nil {
+		return err
+	}
+	defer closeM()
+	states := m.ConnectAll(ctx)
+	auth := f.authStates(ctx, cfg)
+
+	if opts.JSON {
+		out := make([]serverJSON, 0, len(states))
+		for _, s := range states {
+			out = append(out, toServerJSON(s, auth[s.Name]))
+		}
+		return writeJSON(f.IO.Out, out)
+	}
+	if len(states) == 0 {
+		fmt.Fprintln(f.IO.ErrOut, "No MCP servers configured. Add one with 'mcplink add <name> --url URL' or 'mcplink add <name> -- command args'.")
+		return nil
+	}
+	printStates(f.IO.Out, states, auth)
+	return nil
+}
+
+func toServerJSON(s manager.State, a *authJSON) serverJSON {
+	j := serverJSON{Name: s.Name, Type: s.Type, Status: string(s.Status), URL: s.URL, Command: s.Command, Transport: s.Transport, Error: s.Error, Auth: a}
+	if s.Status == manager.StatusConnected {
+		n := len(s.Tools)
+		j.Tools = &n
+	}
+	return j
+}
+
+func printStates(w io.Writer, states []manager.State, auth map[string]*authJSON) {
+	rows := [][]string{{"NAME", "STATUS", "TOOLS", "AUTH", "TARGET"}}
+	for _, s := range states {
+		tools := "-"
+		if s.Status == manager.StatusConnected {
+			tools = fmt.Sprint(len(s.Tools))
+		}
+		authCol := "-"
+		if a := auth[s.Name]; a != nil {
+			authCol = a.State
+		}
+		rows = append(rows, []string{s.Name, string(s.Status), tools, authCol, target(s)})
+	}
+	widths := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len(c))
+		}
+	}
+	for i, r := range rows {
+		var b strings.Builder
+		for j, c := range r {
+			if j == len(r)-1 {
+				b.WriteString(c)
+				break
+			}
+			fmt.Fprintf(&b, "%-*s  ", widths[j], c)
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+		if i == 0 {
+			continue
+		}
+		if e := states[i-1].Error; e != "" {
+			for k, line := range strings.Split(strings.TrimRight(e, "\n"), "\n") {
+				prefix := "  error: "
+				if k > 0 {
+					prefix = "         "
+				}
+				fmt.Fprintln(w, prefix+line)
+			}
+		}
+	}
+}
+
+func target(s manager.State) string {
+	if s.Type == config.TypeLocal {
+		return strings.Join(s.Command, " ")
+	}
+	return s.URL
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

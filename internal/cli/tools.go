@@ -1,0 +1,216 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcplink/mcplink/manager"
+)
+
+// ToolsOptions are the options of `mcplink tools`.
+type ToolsOptions struct {
+	F       *Factory
+	Server  string
+	JSON    bool
+	Timeout time.Duration
+}
+
+// NewCmdTools builds `mcplink tools`.
+func NewCmdTools(f *Factory, runF func(context.Context, *ToolsOptions) error) *cobra.Command {
+	opts := &ToolsOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "tools [server]",
+		Short: "List tools with their descriptions and input schemas",
+		Long: `List the tools of one server, or of every connected server when no name is given,
+with their descriptions and input schemas.`,
+		Args: rangeArgs(0, 1, "at most one server name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Server = args[0]
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return toolsRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON: an object of server name to tool list")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "per-server connect timeout")
+	return cmd
+}
+
+type toolJSON struct {
+	Name        string `json:"name"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	InputSchema any    `json:"inputSchema,omitempty"`
+}
+
+func toolsRun(ctx context.Context, opts *ToolsOptions) error {
+	f := opts.F
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	m, closeM, err := f.newManager(cfg, opts.Timeout)
+	if err != nil {
+		return err
+	}
+	defer closeM()
+
+	var states []manager.State
+	if opts.Server != "" {
+		if _, err := cfg.Lookup(opts.Server); err != nil {
+			return usageError("%w", err)
+		}
+		st, err := m.Connect(ctx, opts.Server)
+		if err != nil && st.Status == "" {
+			return err
+		}
+		if st.Status != manager.StatusConnected {
+			return notConnectedError(st)
+		}
+		states = []manager.State{st}
+	} else {
+		for _, st := range m.ConnectAll(ctx) {
+			if st.Status == manager.StatusConnected {
+				states = append(states, st)
+			} else if st.Status != manager.StatusDisabled {
+				f.diag("%s: %s%s", st.Name, st.Status, errSuffix(st.Error))
+			}
+		}
+	}
+
+	byServer := map[string][]toolJSON{}
+	var names []string
+	for _, st := range states {
+		tools, err := m.Tools(ctx, st.Name)
+		if err != nil {
+			return fmt.Errorf("%s: listing tools: %w", st.Name, err)
+		}
+		list := make([]toolJSON, 0, len(tools))
+		for _, t := range tools {
+			list = append(list, toolJSON{Name: t.Name, Title: t.Title, Description: t.Description, InputSchema: t.InputSchema})
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+		byServer[st.Name] = list
+		names = append(names, st.Name)
+	}
+	if opts.JSON {
+		return writeJSON(f.IO.Out, byServer)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		if i > 0 {
+			fmt.Fprintln(f.IO.Out)
+		}
+		fmt.Fprintf(f.IO.Out, "%s (%d tools)\n", name, len(byServer[name]))
+		for _, t := range byServer[name] {
+			fmt.Fprintf(f.IO.Out, "  %s", t.Name)
+			if t.Description != "" {
+				fmt.Fprintf(f.IO.Out, " — %s", oneLine(t.Description))
+			}
+			fmt.Fprintln(f.IO.Out)
+			if args := schemaSummary(t.InputSchema); args != "" {
+				fmt.Fprintf(f.IO.Out, "      args: %s\n", args)
+			}
+		}
+	}
+	return nil
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return ": " + e
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	return s
+}
+
+// schemaSummary renders an object schema's properties as `name:type (required)`.
+func schemaSummary(schema any) string {
+	m := schemaMap(schema)
+	if m == nil {
+		return ""
+	}
+	props, _ := m["properties"].(map[string]any)
+	if len(props) == 0 {
+		return ""
+	}
+	required := map[string]bool{}
+	if req, ok := m["required"].([]any); ok {
+		for _, r := range req {
+			if s, ok := r.(string); ok {
+				required[s] = true
+			}
+		}
+	}
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		typ := "any"
+		if p, ok := props[k].(map[string]any); ok {
+			if t, ok := p["type"].(string); ok {
+				typ = t
+			}
+		}
+		part := k + ":" + typ
+		if required[k] {
+			part += " (required)"
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// schemaMap returns a tool input schema as a generic map.
+func schemaMap(schema any) map[string]any {
+	switch s := schema.(type) {
+	case nil:
+		return nil
+	case map[string]any:
+		return s
+	default:
+		b, err := json.Marshal(s)
+		if err != nil {
+			return nil
+		}
+		var m map[string]any
+		if json.Unmarshal(b, &m) != nil {
+			return nil
+		}
+		return m
+	}
+}
+
+// notConnectedError explains why a server can't be used and how to fix it.
+func notConnectedError(st manager.State) error {
+	switch st.Status {
+	case manager.StatusNeedsAuth:
+		return fmt.Errorf("server %q needs authentication: run 'mcplink auth %s'", st.Name, st.Name)
+	case manager.StatusDisabled:
+		return fmt.Errorf("server %q is disabled: set \"enabled\": true on its entry in the config", st.Name)
+	case manager.StatusNeedsClientRegistration:
+		return fmt.Errorf("server %q needs a client registration: %s", st.Name, st.Error)
+	default:
+		return fmt.Errorf("server %q %s%s", st.Name, st.Status, errSuffix(st.Error))
+	}
+}
+

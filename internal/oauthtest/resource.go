@@ -1,0 +1,176 @@
+package oauthtest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+)
+
+const (
+	mcpPath = "/mcp"
+	prmPath = "/.well-known/oauth-protected-resource"
+)
+
+// Tool argument and result types of the protected MCP server.
+type (
+	// EchoArgs are the arguments of the echo tool.
+	EchoArgs struct {
+		Text string `json:"text" jsonschema:"text to echo back"`
+	}
+	// EchoResult is the structured result of the echo tool.
+	EchoResult struct {
+		Text string `json:"text"`
+	}
+	// AddArgs are the arguments of the add tool.
+	AddArgs struct {
+		A float64 `json:"a" jsonschema:"first addend"`
+		B float64 `json:"b" jsonschema:"second addend"`
+	}
+	// AddResult is the structured result of the add tool.
+	AddResult struct {
+		Sum float64 `json:"sum"`
+	}
+	// WhoamiResult is the structured result of the whoami tool.
+	WhoamiResult struct {
+		ClientID string   `json:"client_id"`
+		Scopes   []string `json:"scopes"`
+	}
+)
+
+func (s *Server) resourceScopes() []string { return withoutOffline(s.opts.Scopes) }
+
+// challengeScope is the scope advertised in WWW-Authenticate challenges.
+func (s *Server) challengeScope(required []string) string {
+	if len(required) > 0 {
+		return strings.Join(required, " ")
+	}
+	return strings.Join(s.resourceScopes(), " ")
+}
+
+// SetRequiredScope changes Options.RequiredScope at run time (space-separated
+// scopes every MCP request's token must carry), e.g. to exercise step-up
+// authorization. Empty accepts any valid token.
+func (s *Server) SetRequiredScope(scope string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requiredScope = strings.Fields(scope)
+}
+
+func (s *Server) mcpHandler() http.Handler {
+	prm := auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
+		Resource:               s.MCPURL,
+		AuthorizationServers:   []string{s.IssuerURL},
+		ScopesSupported:        s.resourceScopes(),
+		BearerMethodsSupported: []string{"header"},
+		ResourceName:           s.opts.ServerName,
+	})
+
+	server := mcp.NewServer(&mcp.Implementation{Name: s.opts.ServerName, Version: "1.0.0"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "echo", Description: "Echo the text back."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in EchoArgs) (*mcp.CallToolResult, EchoResult, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, EchoResult{Text: in.Text}, nil
+		})
+	mcp.AddTool(server, &mcp.Tool{Name: "add", Description: "Add two numbers."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in AddArgs) (*mcp.CallToolResult, AddResult, error) {
+			sum := in.A + in.B
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(sum)}}}, AddResult{Sum: sum}, nil
+		})
+	mcp.AddTool(server, &mcp.Tool{Name: "whoami", Description: "Report the OAuth client and scopes of the caller's token."},
+		func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, WhoamiResult, error) {
+			ti := req.Extra.TokenInfo
+			if ti == nil {
+				return nil, WhoamiResult{}, fmt.Errorf("no token information on the request")
+			}
+			out := WhoamiResult{ClientID: ti.UserID, Scopes: slices.Clone(ti.Scopes)}
+			text := out.ClientID + " " + strings.Join(out.Scopes, " ")
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, out, nil
+		})
+	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+
+	// The go-sdk middleware puts TokenInfo where the MCP handler finds it;
+	// s.challenge in front of it enforces the (changeable) required scope and
+	// produces RFC 6750 error details.
+	protected := s.challenge(auth.RequireBearerToken(s.verify, &auth.RequireBearerTokenOptions{
+		ResourceMetadataURL: s.ResourceMetadataURL,
+	})(streamable))
+
+	mux := http.NewServeMux()
+	mux.Handle(prmPath+mcpPath, prm)
+	mux.Handle(prmPath, prm)
+	mux.Handle(mcpPath, protected)
+	return mux
+}
+
+// verify is the TokenVerifier backed by the AS token table.
+func (s *Server) verify(_ context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.access[token]
+	if !ok || t.revoked {
+		return nil, fmt.Errorf("unknown or revoked access token: %w", auth.ErrInvalidToken)
+	}
+	if t.resource != "" && t.resource != s.MCPURL {
+		return nil, fmt.Errorf("token audience is %s: %w", t.resource, auth.ErrInvalidToken)
+	}
+	return &auth.TokenInfo{
+		Scopes:     slices.Clone(t.scopes),
+		Expiration: t.expiry,
+		UserID:     t.clientID,
+	}, nil
+}
+
+// challenge rejects bad requests with RFC 6750 / RFC 9728 challenges:
+//
+//	no token:           401 Bearer resource_metadata="…", scope="…"
+//	bad/expired token:  401 Bearer error="invalid_token", …
+//	missing scope:      403 Bearer error="insufficient_scope", scope="…", …
+func (s *Server) challenge(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		required := s.requiredScope
+		s.mu.Unlock()
+		status, errCode, desc := 0, "", ""
+		fields := strings.Fields(r.Header.Get("Authorization"))
+		if len(fields) != 2 || !strings.EqualFold(fields[0], "bearer") {
+			status = http.StatusUnauthorized
+		} else if ti, err := s.verify(r.Context(), fields[1], r); err != nil {
+			status, errCode, desc = http.StatusUnauthorized, "invalid_token", "the access token is unknown or revoked"
+		} else if !time.Now().Before(ti.Expiration) {
+			status, errCode, desc = http.StatusUnauthorized, "invalid_token", "the access token expired"
+		} else {
+			for _, sc := range required {
+				if !slices.Contains(ti.Scopes, sc) {
+					status, errCode, desc = http.StatusForbidden, "insufficient_scope", "the access token lacks scope "+sc
+					break
+				}
+			}
+		}
+		if status == 0 {
+			s.mu.Lock()
+			s.stats.MCPRequests++
+			s.mu.Unlock()
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.mu.Lock()
+		s.stats.MCPRejected++
+		s.mu.Unlock()
+		params := []string{}
+		if errCode != "" {
+			params = append(params, fmt.Sprintf("error=%q", errCode), fmt.Sprintf("error_description=%q", desc))
+		}
+		params = append(params, fmt.Sprintf("resource_metadata=%q", s.ResourceMetadataURL))
+		if sc := s.challengeScope(required); sc != "" {
+			params = append(params, fmt.Sprintf("scope=%q", sc))
+		}
+		w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+		http.Error(w, http.StatusText(status), status)
+	})
+}

@@ -1,0 +1,420 @@
+// Package oauthtest runs a real, strict OAuth 2.1 authorization server and an
+// OAuth-protected MCP server on loopback sockets, for tests, benchmarks and
+// `mcplink demo`.
+//
+// The authorization server (AS) implements RFC 8414 metadata, RFC 7591 dynamic
+// client registration, the authorization code grant with mandatory PKCE S256,
+// refresh tokens with rotation and reuse detection, RFC 8707 resource
+// indicators, RFC 9207 iss in authorization responses and RFC 7009
+// revocation. The MCP server (on a different port) publishes RFC 9728
+// protected resource metadata and accepts only bearer tokens issued by the AS
+// for its resource.
+//
+// Everything is in memory; nothing is logged, so tokens and secrets never
+// reach any output.
+package oauthtest
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Client authentication methods at the token endpoint.
+const (
+	AuthMethodBasic = "client_secret_basic"
+	AuthMethodPost  = "client_secret_post"
+	AuthMethodNone  = "none"
+)
+
+// Grant types.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+)
+
+// ScopeOfflineAccess is the scope that asks for a refresh token.
+const ScopeOfflineAccess = "offline_access"
+
+// DefaultScopes are the scopes supported when Options.Scopes is empty.
+var DefaultScopes = []string{"mcp:read", "mcp:write", ScopeOfflineAccess}
+
+// Options configures a Server. The zero value is a strict, fully featured AS.
+type Options struct {
+	// Scopes is the AS scopes_supported list. Default DefaultScopes.
+	// The MCP server's protected resource metadata advertises the same list
+	// minus offline_access.
+	Scopes []string
+	// DefaultScopes are granted when an authorization request carries no
+	// scope. Default: Scopes minus offline_access.
+	DefaultScopes []string
+	// RequiredScope is a space-separated list of scopes every MCP request's
+	// token must carry; tokens lacking one get 403 insufficient_scope.
+	// Empty means any valid token is accepted. The 401/403 challenges
+	// advertise these scopes (or, when empty, the resource's scopes).
+	// Server.SetRequiredScope changes it at run time.
+	RequiredScope string
+	// TokenLifetime is the access token lifetime (expires_in), rounded to
+	// whole seconds, at least 1s. Default 1h.
+	TokenLifetime time.Duration
+	// TokenEndpointAuthMethods is token_endpoint_auth_methods_supported.
+	// Default client_secret_basic, client_secret_post, none.
+	TokenEndpointAuthMethods []string
+	// DisableDCR removes the registration endpoint (clients must be in
+	// PreRegistered).
+	DisableDCR bool
+	// PreRegistered clients are known without dynamic registration.
+	PreRegistered []Client
+	// NoIss disables the iss parameter in authorization responses and sets
+	// authorization_response_iss_parameter_supported to false.
+	NoIss bool
+	// ConsentPage makes GET /authorize render an HTML page with Approve and
+	// Deny buttons instead of redirecting immediately.
+	ConsentPage bool
+	// RefreshRequiresOfflineAccess issues refresh tokens only when the
+	// offline_access scope was granted. By default (false) a refresh token is
+	// always issued to clients registered for the refresh_token grant.
+	RefreshRequiresOfflineAccess bool
+	// NoRefreshRotation keeps refresh tokens valid after use. By default each
+	// refresh returns a new refresh token, and reusing a rotated one fails with
+	// invalid_grant and revokes the whole token family.
+	NoRefreshRotation bool
+	// ResourceOptional accepts authorization and token requests without the
+	// RFC 8707 resource parameter (a present one must still match).
+	ResourceOptional bool
+	// IssuerPath gives the issuer a path component, e.g. "/tenant1", so the
+	// metadata lives at /.well-known/oauth-authorization-server/tenant1.
+	IssuerPath string
+	// ServerName is the MCP server implementation name. Default "oauthtest".
+	ServerName string
+	// ClientIDMetadataDocuments enables client ID metadata documents
+	// (draft-ietf-oauth-client-id-metadata-document, MCP 2025-11-25): a
+	// client_id that is an https URL with a path (or, for tests, an http URL
+	// on a loopback host) is fetched at /authorize; the document must name
+	// itself as client_id, be a public client (auth method none) and list
+	// loopback redirect URIs. Metadata gains
+	// client_id_metadata_document_supported: true.
+	ClientIDMetadataDocuments bool
+}
+
+// Client is a registered OAuth client.
+type Client struct {
+	ClientID     string
+	ClientSecret string // empty for public clients (AuthMethodNone)
+	ClientName   string
+	RedirectURIs []string
+	// TokenEndpointAuthMethod is one of AuthMethodBasic, AuthMethodPost,
+	// AuthMethodNone. Default AuthMethodBasic for PreRegistered clients with a
+	// secret, AuthMethodNone without.
+	TokenEndpointAuthMethod string
+	// GrantTypes default to authorization_code and refresh_token for
+	// PreRegistered clients (RFC 7591's default for DCR is authorization_code).
+	GrantTypes []string
+	// ApplicationType is "native" or "web"; default "native".
+	ApplicationType string
+}
+
+// Stats are counters and the last parameters the servers received.
+type Stats struct {
+	Registrations     int
+	AuthorizeRequests int // every GET /authorize, valid or not
+	ConsentApprovals  int
+	ConsentDenials    int
+	CodesIssued       int
+	// TokenRequests counts /token requests by grant_type (as sent).
+	TokenRequests map[string]int
+	TokenErrors   int // /token requests answered with an error
+	Refreshes     int // successful refresh_token grants
+	Revocations   int // successful /revoke requests
+	MCPRequests   int // requests to the MCP endpoint that passed auth
+	MCPRejected   int // requests to the MCP endpoint rejected with 401/403
+
+	LastAuthorizeResource   string
+	LastAuthorizeScope      string
+	LastCodeChallengeMethod string
+	LastRedirectURI         string
+	LastTokenResource       string // on the authorization_code grant
+	LastRefreshResource     string
+	LastRefreshScope        string
+	LastClientAuthMethod    string // method used at /token or /revoke
+	LastRegistration        Client // without the secret
+
+	MetadataDocumentFetches int // client ID metadata documents fetched
+}
+
+// Server is a running authorization server plus protected MCP server.
+type Server struct {
+	// IssuerURL is the AS issuer, e.g. http://127.0.0.1:P (plus IssuerPath).
+	IssuerURL string
+	// MCPURL is the protected MCP endpoint, e.g. http://127.0.0.1:Q/mcp.
+	MCPURL string
+	// ResourceMetadataURL is the RFC 9728 metadata URL advertised in
+	// WWW-Authenticate challenges.
+	ResourceMetadataURL string
+
+	opts   Options
+	asSrv  *http.Server
+	mcpSrv *http.Server
+	wg     sync.WaitGroup
+
+	mu             sync.Mutex
+	clients        map[string]*Client
+	codes          map[string]*authCode
+	pending        map[string]*authRequest // consent page requests
+	access         map[string]*accessToken
+	refresh        map[string]*refreshToken
+	stats          Stats
+	nextTokenError string
+	requiredScope  []string
+	tokenDelay     time.Duration
+	closed         bool
+}
+
+// Start starts both servers on 127.0.0.1 with ephemeral ports.
+func Start(opts Options) (*Server, error) {
+	opts, err := normalize(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:    opts,
+		clients: make(map[string]*Client),
+		codes:   make(map[string]*authCode),
+		pending: make(map[string]*authRequest),
+		access:  make(map[string]*accessToken),
+		refresh: make(map[string]*refreshToken),
+	}
+	s.stats.TokenRequests = make(map[string]int)
+	s.requiredScope = strings.Fields(opts.RequiredScope)
+	for _, c := range opts.PreRegistered {
+		c.RedirectURIs = slices.Clone(c.RedirectURIs)
+		c.GrantTypes = slices.Clone(c.GrantTypes)
+		s.clients[c.ClientID] = &c
+	}
+
+	asLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("oauthtest: listen for authorization server: %w", err)
+	}
+	mcpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		asLn.Close()
+		return nil, fmt.Errorf("oauthtest: listen for MCP server: %w", err)
+	}
+	s.IssuerURL = "http://" + asLn.Addr().String() + opts.IssuerPath
+	s.MCPURL = "http://" + mcpLn.Addr().String() + mcpPath
+	s.ResourceMetadataURL = "http://" + mcpLn.Addr().String() + prmPath + mcpPath
+
+	s.asSrv = &http.Server{Handler: s.asHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.mcpSrv = &http.Server{Handler: s.mcpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.serve(s.asSrv, asLn)
+	s.serve(s.mcpSrv, mcpLn)
+	return s, nil
+}
+
+func (s *Server) serve(srv *http.Server, ln net.Listener) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = srv.Serve(ln) // returns http.ErrServerClosed on Close
+	}()
+}
+
+// Close stops both servers, closing open connections (including MCP SSE
+// streams), and waits for the serving goroutines to exit.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	err := errors.Join(s.asSrv.Close(), s.mcpSrv.Close())
+	s.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("oauthtest: close: %w", err)
+	}
+	return nil
+}
+
+func normalize(o Options) (Options, error) {
+	if len(o.Scopes) == 0 {
+		o.Scopes = slices.Clone(DefaultScopes)
+	}
+	if o.DefaultScopes == nil {
+		o.DefaultScopes = withoutOffline(o.Scopes)
+	}
+	for _, sc := range o.DefaultScopes {
+		if !slices.Contains(o.Scopes, sc) {
+			return o, fmt.Errorf("oauthtest: default scope %q is not in Options.Scopes", sc)
+		}
+	}
+	if o.TokenLifetime <= 0 {
+		o.TokenLifetime = time.Hour
+	}
+	o.TokenLifetime = o.TokenLifetime.Round(time.Second) // expires_in is whole seconds
+	if o.TokenLifetime < time.Second {
+		o.TokenLifetime = time.Second
+	}
+	if len(o.TokenEndpointAuthMethods) == 0 {
+		o.TokenEndpointAuthMethods = []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone}
+	}
+	for _, m := range o.TokenEndpointAuthMethods {
+		if m != AuthMethodBasic && m != AuthMethodPost && m != AuthMethodNone {
+			return o, fmt.Errorf("oauthtest: unsupported token endpoint auth method %q", m)
+		}
+	}
+	if o.IssuerPath != "" {
+		o.IssuerPath = "/" + strings.Trim(o.IssuerPath, "/")
+	}
+	if o.ServerName == "" {
+		o.ServerName = "oauthtest"
+	}
+	seen := make(map[string]bool)
+	for i := range o.PreRegistered {
+		c := &o.PreRegistered[i]
+		if c.ClientID == "" || seen[c.ClientID] {
+			return o, fmt.Errorf("oauthtest: pre-registered client %d needs a unique non-empty ClientID", i)
+		}
+		seen[c.ClientID] = true
+		if len(c.RedirectURIs) == 0 {
+			return o, fmt.Errorf("oauthtest: pre-registered client %q has no RedirectURIs", c.ClientID)
+		}
+		if c.TokenEndpointAuthMethod == "" {
+			c.TokenEndpointAuthMethod = AuthMethodNone
+			if c.ClientSecret != "" {
+				c.TokenEndpointAuthMethod = AuthMethodBasic
+			}
+		}
+		if (c.TokenEndpointAuthMethod == AuthMethodNone) != (c.ClientSecret == "") {
+			return o, fmt.Errorf("oauthtest: pre-registered client %q: a secret is required exactly when the auth method is not %q", c.ClientID, AuthMethodNone)
+		}
+		if len(c.GrantTypes) == 0 {
+			c.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
+		}
+		if c.ApplicationType == "" {
+			c.ApplicationType = "native"
+		}
+	}
+	return o, nil
+}
+
+func withoutOffline(scopes []string) []string {
+	out := []string{}
+	for _, sc := range scopes {
+		if sc != ScopeOfflineAccess {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.TokenRequests = maps.Clone(s.stats.TokenRequests)
+	st.LastRegistration.RedirectURIs = slices.Clone(st.LastRegistration.RedirectURIs)
+	st.LastRegistration.GrantTypes = slices.Clone(st.LastRegistration.GrantTypes)
+	return st
+}
+
+// Client returns a registered client (dynamic or pre-registered).
+func (s *Server) Client(clientID string) (Client, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[clientID]
+	if !ok {
+		return Client{}, false
+	}
+	out := *c
+	out.RedirectURIs = slices.Clone(c.RedirectURIs)
+	out.GrantTypes = slices.Clone(c.GrantTypes)
+	return out, true
+}
+
+// DeleteClient forgets a client, as an AS does when a registration expires;
+// its tokens are revoked. It reports whether the client existed.
+func (s *Server) DeleteClient(clientID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[clientID]; !ok {
+		return false
+	}
+	delete(s.clients, clientID)
+	for _, t := range s.access {
+		if t.clientID == clientID {
+			t.revoked = true
+		}
+	}
+	for _, t := range s.refresh {
+		if t.clientID == clientID {
+			t.revoked = true
+		}
+	}
+	return true
+}
+
+// ExpireAccessTokens makes every access token issued so far expired; the MCP
+// server then answers 401 invalid_token. Refresh tokens stay valid.
+func (s *Server) ExpireAccessTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	past := time.Now().Add(-time.Minute)
+	for _, t := range s.access {
+		t.expiry = past
+	}
+}
+
+// RevokeAll revokes every access and refresh token issued so far.
+func (s *Server) RevokeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.access {
+		t.revoked = true
+	}
+	for _, t := range s.refresh {
+		t.revoked = true
+	}
+}
+
+// SetNextTokenError makes the next /token request fail with the given RFC 6749
+// error code (e.g. "invalid_grant", "temporarily_unavailable"), before any
+// other processing. invalid_client is answered with 401, server_error with
+// 500, temporarily_unavailable with 503, all others with 400. An empty code
+// clears a pending error.
+func (s *Server) SetNextTokenError(code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextTokenError = code
+}
+
+// SetTokenDelay makes every later /token request wait d before it is
+// processed (0 disables), e.g. to widen races between concurrent refreshes.
+func (s *Server) SetTokenDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokenDelay = d
+}
+
+// ActiveAccessTokens counts access tokens that are neither expired nor revoked.
+func (s *Server) ActiveAccessTokens() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	now := time.Now()
+	for _, t := range s.access {
+		if !t.revoked && now.Before(t.expiry) {
+			n++
+		}
+	}
+	return n
+}

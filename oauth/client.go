@@ -1,0 +1,238 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/mcplink/mcplink/authstore"
+	"github.com/mcplink/mcplink/config"
+)
+
+// Token endpoint authentication methods.
+const (
+	AuthBasic = "client_secret_basic"
+	AuthPost  = "client_secret_post"
+	AuthNone  = "none"
+)
+
+// clientCreds is the client used for one flow or refresh.
+type clientCreds struct {
+	id, secret, method string
+	kind               string // Registration* constant
+}
+
+func storedClientUsable(c *authstore.Client, issuer, redirectURI string) bool {
+	return c != nil && c.Dynamic && c.ClientID != "" && c.Issuer == issuer && c.RedirectURI == redirectURI
+}
+
+// pickAuthMethod chooses the token endpoint auth method for a client that
+// has a secret: client_secret_basic if supported (or nothing is advertised:
+// RFC 8414's default), else client_secret_post, else none.
+func pickAuthMethod(supported []string) string {
+	switch {
+	case len(supported) == 0 || slices.Contains(supported, AuthBasic):
+		return AuthBasic
+	case slices.Contains(supported, AuthPost):
+		return AuthPost
+	default:
+		return AuthNone
+	}
+}
+
+// resolveClient returns the client for a new authorization, registering one
+// (and persisting it) when needed.
+func (e *Engine) resolveClient(ctx context.Context, entry *config.Entry, d *Discovery, redirectURI string) (clientCreds, error) {
+	o := oauthOf(entry)
+	asm := d.AuthServer
+	if o.ClientMetadataURL != "" && asm.ClientIDMetadataDocumentSupported {
+		return clientCreds{id: o.ClientMetadataURL, method: AuthNone, kind: RegistrationMetadataDocument}, nil
+	}
+	if o.ClientID != "" {
+		c := clientCreds{id: o.ClientID, secret: o.ClientSecret, method: AuthNone, kind: RegistrationPreregistered}
+		if o.ClientSecret != "" {
+			c.method = pickAuthMethod(asm.TokenEndpointAuthMethodsSupported)
+			if c.method == AuthNone {
+				c.method = AuthPost // we hold a secret; send it
+			}
+		}
+		return c, nil
+	}
+	creds, err := e.load(ctx, entry)
+	if err != nil {
+		return clientCreds{}, err
+	}
+	if creds != nil && storedClientUsable(creds.Client, d.Issuer, redirectURI) &&
+		(creds.Client.ClientSecretExpiresAt.IsZero() || e.opts.Now().Before(creds.Client.ClientSecretExpiresAt)) {
+		return fromStored(creds.Client), nil
+	}
+	if asm.RegistrationEndpoint == "" {
+		reason := "no registration_endpoint in its metadata"
+		if o.ClientMetadataURL != "" {
+			reason = "it supports neither client ID metadata documents nor dynamic registration"
+		}
+		return clientCreds{}, &ClientRegistrationError{Server: entry.Name, ConfigFile: entry.Source, Issuer: d.Issuer, Reason: reason}
+	}
+	return e.register(ctx, entry, d, redirectURI)
+}
+
+func fromStored(c *authstore.Client) clientCreds {
+	m := c.TokenEndpointAuthMethod
+	if m == "" {
+		m = AuthBasic
+	}
+	if c.ClientSecret == "" {
+		m = AuthNone
+	}
+	return clientCreds{id: c.ClientID, secret: c.ClientSecret, method: m, kind: RegistrationStored}
+}
+
+// register performs RFC 7591 registration and persists the client.
+func (e *Engine) register(ctx context.Context, entry *config.Entry, d *Discovery, redirectURI string) (clientCreds, error) {
+	method := pickAuthMethod(d.AuthServer.TokenEndpointAuthMethodsSupported)
+	meta := oauthex.ClientRegistrationMetadata{
+		RedirectURIs:            []string{redirectURI},
+		TokenEndpointAuthMethod: method,
+		GrantTypes:              []string{"authorization_code", "refresh_token"},
+		ResponseTypes:           []string{"code"},
+		ClientName:              "mcplink",
+		ApplicationType:         "native",
+	}
+	payload, err := json.Marshal(meta)
+	if err != nil {
+		return clientCreds{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.AuthServer.RegistrationEndpoint, bytes.NewReader(payload))
+	if err != nil {
+		return clientCreds{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	e.notify(entry.Name, "registering an OAuth client at "+d.AuthServer.RegistrationEndpoint)
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return clientCreds{}, fmt.Errorf("MCP server %q: client registration at %s: %w", entry.Name, d.AuthServer.RegistrationEndpoint, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return clientCreds{}, fmt.Errorf("MCP server %q: client registration at %s: %w", entry.Name, d.AuthServer.RegistrationEndpoint, err)
+	}
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		var oe struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		_ = json.Unmarshal(data, &oe)
+		reason := fmt.Sprintf("registration endpoint answered HTTP %d", resp.StatusCode)
+		if oe.Error != "" {
+			reason += ": " + oe.Error
+			if oe.Description != "" {
+				reason += " (" + oe.Description + ")"
+			}
+		}
+		return clientCreds{}, &ClientRegistrationError{Server: entry.Name, ConfigFile: entry.Source, Issuer: d.Issuer, Reason: reason}
+	}
+	var rr oauthex.ClientRegistrationResponse
+	if err := json.Unmarshal(data, &rr); err != nil || rr.ClientID == "" {
+		return clientCreds{}, &ClientRegistrationError{Server: entry.Name, ConfigFile: entry.Source, Issuer: d.Issuer, Reason: "malformed registration response (no client_id)"}
+	}
+	if rr.TokenEndpointAuthMethod != "" {
+		method = rr.TokenEndpointAuthMethod
+	}
+	if rr.ClientSecret == "" {
+		method = AuthNone
+	}
+	sc := &authstore.Client{
+		ClientID:                rr.ClientID,
+		ClientSecret:            rr.ClientSecret,
+		TokenEndpointAuthMethod: method,
+		RedirectURI:             redirectURI,
+		Issuer:                  d.Issuer,
+		ClientSecretExpiresAt:   rr.ClientSecretExpiresAt,
+		RegisteredAt:            e.opts.Now(),
+		Dynamic:                 true,
+	}
+	err = e.opts.Store.Update(ctx, entry.Name, func(cur *authstore.Credentials) (*authstore.Credentials, error) {
+		if cur == nil || !cur.ForURL(entry.URL) {
+			cur = &authstore.Credentials{ServerURL: entry.URL}
+		}
+		if cur.Issuer != d.Issuer {
+			// Never keep AS1's tokens next to AS2's client.
+			cur.Token = nil
+			cur.Issuer = d.Issuer
+			cur.Resource = d.Resource
+		}
+		cur.Client = sc
+		cur.UpdatedAt = e.opts.Now()
+		return cur, nil
+	})
+	if err != nil {
+		return clientCreds{}, fmt.Errorf("MCP server %q: storing the client registration: %w", entry.Name, err)
+	}
+	e.notify(entry.Name, "registered OAuth client "+rr.ClientID)
+	return fromStoredKind(sc, RegistrationDynamic), nil
+}
+
+func fromStoredKind(c *authstore.Client, kind string) clientCreds {
+	cc := fromStored(c)
+	cc.kind = kind
+	return cc
+}
+
+// dropClient forgets a dynamic client the AS rejected (invalid_client).
+func (e *Engine) dropClient(ctx context.Context, entry *config.Entry, clientID string) error {
+	return e.opts.Store.Update(ctx, entry.Name, func(cur *authstore.Credentials) (*authstore.Credentials, error) {
+		if cur == nil || cur.Client == nil || cur.Client.ClientID != clientID {
+			return cur, errUnchanged
+		}
+		cur.Client = nil
+		cur.Token = nil
+		return cur, nil
+	})
+}
+
+// errUnchanged aborts a Store.Update without writing; callers treat it as success.
+var errUnchanged = errors.New("unchanged")
+
+func ignoreUnchanged(err error) error {
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
+	return err
+}
+
+// requestScopes computes the scopes for a new authorization: the configured
+// scope, plus the challenge's scope (else the PRM's scopes_supported), plus
+// offline_access when the AS supports it, plus granted (step-up union).
+func requestScopes(entry *config.Entry, d *Discovery, granted []string) []string {
+	out := slices.Clone(granted)
+	add := func(ss ...string) {
+		for _, s := range ss {
+			if s != "" && !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	add(strings.Fields(oauthOf(entry).Scope)...)
+	switch {
+	case d.Challenge != nil && d.Challenge.Scope != "":
+		add(strings.Fields(d.Challenge.Scope)...)
+	case d.ResourceMetadata != nil:
+		add(d.ResourceMetadata.ScopesSupported...)
+	}
+	// offline_access only joins other scopes: asking for it alone would
+	// replace the AS's default scopes.
+	if len(out) > 0 && d.AuthServer != nil && slices.Contains(d.AuthServer.ScopesSupported, "offline_access") {
+		add("offline_access")
+	}
+	return out
+}

@@ -1,0 +1,46 @@
+// Package oauth is mcplink's OAuth 2.1 flow engine for MCP servers: discovery
+// (RFC 9728, RFC 8414, OpenID Connect), client identity (metadata documents,
+// pre-registration, RFC 7591 registration, persisted), PKCE, RFC 8707 resource
+// indicators, RFC 9207 issuer checks, step-up and refresh.
+//
+// Wiring (the CLI, the manager and the conformance adapter all do this):
+//
+//	store, err := authstore.NewFileStore(authstore.FileOptions{Dir: dir})
+//	if err != nil { ... }
+//	callbacks := callback.New(callback.Options{})
+//	defer callbacks.Close()
+//	eng := oauth.New(oauth.Options{
+//		Store:     store,
+//		Callbacks: callbacks,
+//		OpenURL:   func(ctx context.Context, u string) error { return browser.OpenURL(u) },
+//		Notify:    func(server, msg string) { fmt.Fprintf(os.Stderr, "%s: %s\n", server, msg) },
+//	})
+//
+//	// `mcplink auth NAME`: interactive, stores client + tokens.
+//	creds, err := eng.Authenticate(ctx, entry)
+//
+//	// Connecting (manager.OAuthProvider): never opens a browser; a missing or
+//	// rejected token yields an error matching oauth.ErrNeedsAuth, a missing
+//	// client a *oauth.ClientRegistrationError.
+//	h, err := eng.Handler(entry)
+//	transport := &mcp.StreamableClientTransport{Endpoint: entry.URL, OAuthHandler: h}
+//
+//	// Connecting with sign-in on demand (401/403 start the browser flow):
+//	transport = &mcp.StreamableClientTransport{Endpoint: entry.URL, OAuthHandler: eng.InteractiveHandler(entry)}
+//
+//	// HTTP API: start now, finish when the redirect arrives (or is delivered
+//	// with callbacks.Deliver(p.State, params)).
+//	p, err := eng.Begin(ctx, entry)
+//	fmt.Println(p.AuthorizationURL)
+//	creds, err = p.Wait(ctx)
+//
+//	// `mcplink debug`, `mcplink auth status`, `mcplink auth logout`:
+//	d, err := eng.Discover(ctx, entry, func(s oauth.Step) { fmt.Printf("%s %s %d %s\n", s.Phase, s.URL, s.Status, s.Err) })
+//	st, err := eng.Status(ctx, entry)
+//	err = eng.Logout(ctx, entry.Name)
+//
+// Errors to branch on: ErrNeedsAuth (also *NeedsAuthError),
+// *ClientRegistrationError, ErrTooManyAttempts, ErrNotProtected,
+// ErrInsufficientScope, *MetadataMismatchError, *IssuerResponseError,
+// *TokenError, *callback.PortInUseError, *callback.AuthorizationError.
+package oauth

@@ -1,0 +1,252 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"golang.org/x/oauth2"
+
+	"github.com/mcplink/mcplink/authstore"
+	"github.com/mcplink/mcplink/callback"
+	"github.com/mcplink/mcplink/config"
+)
+
+// Pending is an authorization waiting for the browser redirect.
+type Pending struct {
+	// AuthorizationURL is the URL the user must open.
+	AuthorizationURL string
+	// State is the OAuth state; callback.Registry.Deliver(State, params)
+	// completes the flow with a pasted redirect.
+	State string
+	// Scopes are the requested scopes.
+	Scopes []string
+
+	e           *Engine
+	entry       *config.Entry
+	d           *Discovery
+	client      clientCreds
+	redirectURI string
+	verifier    string
+	flow        *callback.Flow
+}
+
+// Begin discovers, obtains a client and registers the pending flow with the
+// callback registry, without opening a browser. Finish with Pending.Wait.
+func (e *Engine) Begin(ctx context.Context, entry *config.Entry) (*Pending, error) {
+	if err := checkEntry(entry); err != nil {
+		return nil, err
+	}
+	d, err := e.Discover(ctx, entry, nil)
+	if err != nil {
+		return nil, err
+	}
+	return e.begin(ctx, entry, d, nil)
+}
+
+// begin starts an authorization for discovery d, adding granted to the scopes.
+func (e *Engine) begin(ctx context.Context, entry *config.Entry, d *Discovery, granted []string) (*Pending, error) {
+	if e.opts.Callbacks == nil {
+		return nil, errors.New("oauth: interactive authorization needs a callback registry")
+	}
+	if err := e.brake(entry); err != nil {
+		return nil, err
+	}
+	redirectURI, err := redirectURI(entry)
+	if err != nil {
+		return nil, err
+	}
+	client, err := e.resolveClient(ctx, entry, d, redirectURI)
+	if err != nil {
+		return nil, err
+	}
+	state := rand.Text() // 26 base32 characters: 130 bits
+	flow, err := e.opts.Callbacks.Begin(ctx, callback.Request{
+		RedirectURI: redirectURI,
+		State:       state,
+		Server:      entry.Name,
+		ConfigFile:  entry.Source,
+		Notify:      func(msg string) { e.notify(entry.Name, msg) },
+	})
+	if err != nil {
+		var pe *callback.PortInUseError
+		if errors.As(err, &pe) {
+			if pe.Server == "" {
+				pe.Server, pe.ConfigFile = entry.Name, entry.Source
+			}
+			return nil, err // its message names the entry, its file and the fix
+		}
+		return nil, fmt.Errorf("MCP server %q: starting the callback listener on %s: %w", entry.Name, redirectURI, err)
+	}
+	verifier := oauth2.GenerateVerifier()
+	scopes := requestScopes(entry, d, granted)
+	q := url.Values{
+		"response_type":         {"code"},
+		"client_id":             {client.id},
+		"redirect_uri":          {redirectURI},
+		"state":                 {state},
+		"code_challenge":        {oauth2.S256ChallengeFromVerifier(verifier)},
+		"code_challenge_method": {"S256"},
+		"resource":              {d.Resource},
+	}
+	if len(scopes) > 0 {
+		q.Set("scope", strings.Join(scopes, " "))
+	}
+	authURL := d.AuthServer.AuthorizationEndpoint
+	if strings.Contains(authURL, "?") {
+		authURL += "&" + q.Encode()
+	} else {
+		authURL += "?" + q.Encode()
+	}
+	return &Pending{
+		AuthorizationURL: authURL, State: state, Scopes: scopes,
+		e: e, entry: entry, d: d, client: client, redirectURI: redirectURI, verifier: verifier, flow: flow,
+	}, nil
+}
+
+// Close abandons the pending flow; it is idempotent.
+func (p *Pending) Close() { p.flow.Close() }
+
+// errInvalidClient marks a token exchange rejected with invalid_client.
+type invalidClientError struct{ err error }
+
+func (e *invalidClientError) Error() string { return e.err.Error() }
+func (e *invalidClientError) Unwrap() error { return e.err }
+
+// Wait waits (at most the engine's FlowTimeout) for the redirect, checks it,
+// exchanges the code and stores the credentials. It closes the flow.
+func (p *Pending) Wait(ctx context.Context) (*authstore.Credentials, error) {
+	defer p.flow.Close()
+	ctx, cancel := context.WithTimeout(ctx, p.e.opts.FlowTimeout)
+	defer cancel()
+	name := p.entry.Name
+	params, err := p.flow.Wait(ctx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("MCP server %q: no authorization redirect within %s: %w", name, p.e.opts.FlowTimeout, err)
+		}
+		return nil, fmt.Errorf("MCP server %q: authorization: %w", name, err)
+	}
+	if e := params.Get("error"); e != "" {
+		return nil, fmt.Errorf("MCP server %q: %w", name, &callback.AuthorizationError{Code: sanitize(e), Description: sanitize(params.Get("error_description"))})
+	}
+	if params.Get("state") != p.State {
+		return nil, fmt.Errorf("MCP server %q: the authorization response has a wrong state; refusing it", name)
+	}
+	if err := checkIss(params, p.d.Issuer, p.d.AuthServer.AuthorizationResponseIssParameterSupported); err != nil {
+		return nil, fmt.Errorf("MCP server %q: %w", name, err)
+	}
+	code := params.Get("code")
+	if code == "" {
+		return nil, fmt.Errorf("MCP server %q: the authorization response has no code", name)
+	}
+	form := url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {code},
+		"redirect_uri":  {p.redirectURI},
+		"code_verifier": {p.verifier},
+		"resource":      {p.d.Resource},
+	}
+	tok, err := p.e.tokenRequest(ctx, p.d.AuthServer.TokenEndpoint, p.client, form)
+	if err != nil {
+		var te *TokenError
+		err = fmt.Errorf("MCP server %q: exchanging the authorization code: %w", name, err)
+		if errors.As(err, &te) && te.Code == "invalid_client" {
+			if p.client.kind == RegistrationPreregistered {
+				return nil, fmt.Errorf("%w; check \"oauth.clientId\" and \"oauth.clientSecret\" of %q in %s", err, name, p.entry.Source)
+			}
+			return nil, &invalidClientError{err}
+		}
+		return nil, err
+	}
+	if tok.Scope == "" {
+		tok.Scope = strings.Join(p.Scopes, " ")
+	}
+	stored := &authstore.Client{ClientID: p.client.id, TokenEndpointAuthMethod: p.client.method, RedirectURI: p.redirectURI, Issuer: p.d.Issuer}
+	var out *authstore.Credentials
+	err = p.e.opts.Store.Update(ctx, name, func(cur *authstore.Credentials) (*authstore.Credentials, error) {
+		if cur == nil || !cur.ForURL(p.entry.URL) {
+			cur = &authstore.Credentials{ServerURL: p.entry.URL}
+		}
+		if p.client.kind == RegistrationDynamic || p.client.kind == RegistrationStored {
+			if cur.Client == nil || cur.Client.ClientID != p.client.id {
+				// The registration vanished (e.g. logout meanwhile): keep ours.
+				cur.Client = &authstore.Client{ClientID: p.client.id, ClientSecret: p.client.secret, TokenEndpointAuthMethod: p.client.method, RedirectURI: p.redirectURI, Issuer: p.d.Issuer, Dynamic: true, RegisteredAt: p.e.opts.Now()}
+			}
+		} else {
+			cur.Client = stored // metadata document or pre-registered: no secret stored
+		}
+		cur.Issuer, cur.Resource, cur.Token = p.d.Issuer, p.d.Resource, tok
+		cur.UpdatedAt = p.e.opts.Now()
+		c := *cur
+		out = &c
+		return cur, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("MCP server %q: storing the tokens: %w", name, err)
+	}
+	p.e.state(name).set(p.entry.URL, tok)
+	p.e.notify(name, "signed in")
+	return out, nil
+}
+
+// checkIss applies RFC 9207: the iss parameter must equal the issuer byte
+// for byte; a missing one is refused when the AS advertises support.
+func checkIss(params url.Values, issuer string, advertised bool) error {
+	if !params.Has("iss") {
+		if advertised {
+			return &IssuerResponseError{Want: issuer}
+		}
+		return nil
+	}
+	if got := params.Get("iss"); got != issuer {
+		return &IssuerResponseError{Got: sanitize(got), Want: issuer}
+	}
+	return nil
+}
+
+// Authenticate runs the interactive flow for `mcplink auth`: probe, discover,
+// obtain a client, open the browser, wait for the redirect, store tokens.
+func (e *Engine) Authenticate(ctx context.Context, entry *config.Entry) (*authstore.Credentials, error) {
+	if err := checkEntry(entry); err != nil {
+		return nil, err
+	}
+	d, err := e.Discover(ctx, entry, nil)
+	if err != nil {
+		return nil, err
+	}
+	return e.authorize(ctx, entry, d, nil)
+}
+
+// authorize runs one interactive authorization, redoing it once with a fresh
+// registration when the AS rejects our stored dynamic client.
+func (e *Engine) authorize(ctx context.Context, entry *config.Entry, d *Discovery, granted []string) (*authstore.Credentials, error) {
+	for attempt := 0; ; attempt++ {
+		p, err := e.begin(ctx, entry, d, granted)
+		if err != nil {
+			return nil, err
+		}
+		e.notify(entry.Name, "Open this URL to sign in: "+p.AuthorizationURL)
+		if e.opts.OpenURL != nil {
+			if err := e.opts.OpenURL(ctx, p.AuthorizationURL); err != nil {
+				e.notify(entry.Name, "could not open a browser ("+err.Error()+"); open the URL above yourself")
+			}
+		}
+		creds, err := p.Wait(ctx)
+		var ic *invalidClientError
+		if errors.As(err, &ic) && attempt == 0 && (p.client.kind == RegistrationDynamic || p.client.kind == RegistrationStored) {
+			if derr := ignoreUnchanged(e.dropClient(ctx, entry, p.client.id)); derr != nil {
+				return nil, derr
+			}
+			e.notify(entry.Name, "the authorization server rejected the stored client registration; registering again")
+			continue
+		}
+		if ic != nil {
+			return nil, ic.err
+		}
+		return creds, err
+	}
+}
