@@ -21,6 +21,8 @@ const (
 	idEnv     = "AUTHSTORE_TEST_ID"
 	roundsEnv = "AUTHSTORE_TEST_ROUNDS"
 	startEnv  = "AUTHSTORE_TEST_START"
+	// serviceEnv is the keyring service name for "keyring-" helper modes.
+	serviceEnv = "AUTHSTORE_TEST_SERVICE"
 )
 
 // pad makes each entry large enough that a torn write would be visible.
@@ -42,7 +44,14 @@ func counterOf(c *Credentials) int {
 func runHelper(mode string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := NewFileStore(FileOptions{Dir: os.Getenv(dirEnv)})
+	var s Store
+	var err error
+	if m, ok := strings.CutPrefix(mode, "keyring-"); ok {
+		mode = m
+		s, err = NewKeyringStore(KeyringOptions{Dir: os.Getenv(dirEnv), Service: os.Getenv(serviceEnv)})
+	} else {
+		s, err = NewFileStore(FileOptions{Dir: os.Getenv(dirEnv)})
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -54,7 +63,7 @@ func runHelper(mode string) int {
 	return 0
 }
 
-func helper(ctx context.Context, mode string, s *FileStore) error {
+func helper(ctx context.Context, mode string, s Store) error {
 	switch mode {
 	case "rmw":
 		id := os.Getenv(idEnv)

@@ -1,7 +1,52 @@
 // Package config loads, merges, validates and edits mcplink's JSONC configuration.
 //
 // The format is opencode-compatible: a top-level "mcp" object maps server names to
-// entries. Other top-level keys are ignored, so an opencode.json works unchanged.
+// entries. Other top-level keys are ignored, so an opencode.json works unchanged;
+// a file without "mcp" defines no servers. Comments and trailing commas (JWCC, via
+// github.com/tailscale/hujson) are allowed.
+//
+//	{
+//	  "mcp": {
+//	    // a local server: a subprocess speaking MCP over stdio
+//	    "files": {"type": "local", "command": ["npx", "-y", "some-server"],
+//	              "environment": {"TOKEN": "{env:FILES_TOKEN}"}, "cwd": "tools"},
+//	    // a remote server: Streamable HTTP (SSE fallback), OAuth when needed
+//	    "jira": {"type": "remote", "url": "https://jira.example.com/mcp",
+//	             "headers": {"X-Team": "core"}, "oauth": {"clientId": "abc"},
+//	             "timeout": 10000},
+//	    "noisy": {"enabled": false}, // switch off an entry inherited from the global file
+//	  },
+//	}
+//
+// # Files
+//
+// Load merges the global file ($XDG_CONFIG_HOME/mcplink/mcplink.json or .jsonc;
+// see GlobalFile) with the nearest project file found from the working directory
+// upwards (see ProjectFile). A project entry replaces the global entry of the same
+// name as a whole; an entry holding only "enabled" toggles the inherited entry and
+// keeps its settings. An explicit file (LoadOptions.File) is used alone. Relative
+// "cwd" values resolve against the directory of the file that defines them.
+//
+// # Substitution
+//
+// Every string value (command arguments, environment and header values, cwd, url,
+// oauth fields) may contain {env:VAR} (an environment variable, which must be set)
+// and {file:path} (a file's content with surrounding whitespace trimmed; relative
+// paths are relative to the config file's directory and "~/" is the home
+// directory). Failures are reported only for entries that end up enabled.
+//
+// # Errors
+//
+// Every problem is reported as an *Error that prints as "file:line:col: message"
+// and wraps ErrInvalid; Load reports all problems at once (an ErrorList, one per
+// line) rather than stopping at the first. Error messages never contain values
+// that came from a substitution.
+//
+// # Edits
+//
+// AddEntry, RemoveEntry and SetEnabled change one entry while keeping the rest of
+// the file — comments, formatting, unrelated keys — byte for byte, and replace
+// the file atomically (temporary file, fsync, rename) keeping its mode.
 package config
 
 import "time"
@@ -42,7 +87,7 @@ type Entry struct {
 	// Local servers.
 	Command     []string
 	Environment map[string]string
-	Cwd         string // absolute after load (relative paths resolve against the config file's directory)
+	Cwd         string // after load: relative paths resolved against the config file's directory ("~/" expanded)
 
 	// Remote servers.
 	URL     string
@@ -54,7 +99,9 @@ type Entry struct {
 	OAuthDisabled bool
 
 	// Source is the file the entry (its highest-precedence definition) came from,
-	// and Pos the position of its key there.
+	// and Pos the position of its key there. For an entry switched on or off by
+	// a bare {"enabled": ...} override, that is the override; the settings
+	// then come from the lower-precedence file.
 	Source string
 	Pos    Position
 }

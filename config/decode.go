@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tailscale/hujson"
 )
@@ -121,9 +123,18 @@ func kindName(v *hujson.Value) string {
 
 func memberName(m *hujson.ObjectMember) string {
 	if lit, ok := m.Name.Value.(hujson.Literal); ok {
-		return lit.String()
+		return litString(lit)
 	}
 	return ""
+}
+
+// litString is hujson.Literal.String with a fast path for strings without
+// escapes (the common case; the general path goes through encoding/json).
+func litString(lit hujson.Literal) string {
+	if n := len(lit); n >= 2 && lit[0] == '"' && lit[n-1] == '"' && bytes.IndexByte(lit, '\\') < 0 && utf8.Valid(lit) {
+		return string(lit[1 : n-1])
+	}
+	return lit.String()
 }
 
 // parseFile decodes one file. It returns the server names in file order and
@@ -231,7 +242,7 @@ func (d *decoder) entry(name string, m *hujson.ObjectMember) *fileEntry {
 	d.typos = map[string]bool{}
 	all := append(append(append([]string{}, commonFields...), localFields...), remoteFields...)
 	for _, f := range order {
-		if !contains(all, f) && suggest(f, all) == "type" {
+		if !slices.Contains(all, f) && suggest(f, all) == "type" {
 			d.typos["type"] = true
 		}
 	}
@@ -242,7 +253,7 @@ func (d *decoder) entry(name string, m *hujson.ObjectMember) *fileEntry {
 		d.errorf(m.Name.StartOffset, `server %q is missing "type"; set it to "local" or "remote"`, name)
 	} else if lit, ok := v.Value.(hujson.Literal); !ok || lit.Kind() != '"' {
 		d.errorf(v.StartOffset, `"type" must be "local" or "remote", got %s`, kindName(v))
-	} else if s := lit.String(); s != TypeLocal && s != TypeRemote {
+	} else if s := litString(lit); s != TypeLocal && s != TypeRemote {
 		d.errorf(v.StartOffset, `"type" must be "local" or "remote", got %q`, s)
 	} else {
 		typ = s
@@ -258,10 +269,10 @@ func (d *decoder) entry(name string, m *hujson.ObjectMember) *fileEntry {
 	}
 	for _, f := range order {
 		switch {
-		case contains(valid, f):
-		case typ == TypeLocal && contains(remoteFields, f):
+		case slices.Contains(valid, f):
+		case typ == TypeLocal && slices.Contains(remoteFields, f):
 			d.errorf(keys[f], `%q is only valid for remote servers (this one has "type": "local")`, f)
-		case typ == TypeRemote && contains(localFields, f):
+		case typ == TypeRemote && slices.Contains(localFields, f):
 			d.errorf(keys[f], `%q is only valid for local servers (this one has "type": "remote")`, f)
 		default:
 			d.errorf(keys[f], "unknown field %q%s", f, didYouMean(f, valid))
@@ -284,15 +295,6 @@ func (d *decoder) entry(name string, m *hujson.ObjectMember) *fileEntry {
 		d.remote(fe, m, fields)
 	}
 	return fe
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (d *decoder) local(fe *fileEntry, m *hujson.ObjectMember, fields map[string]*hujson.Value) {
@@ -344,7 +346,7 @@ func (d *decoder) remote(fe *fileEntry, m *hujson.ObjectMember, fields map[strin
 		d.errorf(m.Name.StartOffset, `server %q is missing "url"; set it to the server's http(s) endpoint`, e.Name)
 	} else if s, ok := d.str(fe, `"url"`, v); ok {
 		if !isHTTPURL(s, false) {
-			d.errorf(v.StartOffset, `"url" must be an absolute http or https URL, got %q`, s)
+			d.errorf(v.StartOffset, `"url" must be an absolute http or https URL, got %s`, shown(v, s))
 		} else {
 			e.URL = s
 		}
@@ -393,7 +395,7 @@ func (d *decoder) remote(fe *fileEntry, m *hujson.ObjectMember, fields map[strin
 		case "clientMetadataUrl":
 			if s, ok := d.str(fe, q, fv); ok {
 				if s != "" && !isHTTPURL(s, false) {
-					d.errorf(fv.StartOffset, `"clientMetadataUrl" must be an absolute http or https URL, got %q`, s)
+					d.errorf(fv.StartOffset, `"clientMetadataUrl" must be an absolute http or https URL, got %s`, shown(fv, s))
 				} else {
 					o.ClientMetadataURL = s
 				}
@@ -405,7 +407,7 @@ func (d *decoder) remote(fe *fileEntry, m *hujson.ObjectMember, fields map[strin
 		case "redirectUri":
 			if s, ok := d.str(fe, q, fv); ok {
 				if !isHTTPURL(s, true) {
-					d.errorf(fv.StartOffset, `"redirectUri" must be an absolute http URL on a loopback host (127.0.0.1, localhost or [::1]), got %q`, s)
+					d.errorf(fv.StartOffset, `"redirectUri" must be an absolute http URL on a loopback host (127.0.0.1, localhost or [::1]), got %s`, shown(fv, s))
 				} else {
 					o.RedirectURI = s
 					redirect = fv
@@ -485,7 +487,21 @@ func (d *decoder) str(fe *fileEntry, what string, v *hujson.Value) (string, bool
 		d.errorf(v.StartOffset, "%s must be a string, got %s", mustBeSubject(what), kindName(v))
 		return "", false
 	}
-	return d.substitute(fe, lit.String(), v.StartOffset), true
+	return d.substitute(fe, litString(lit), v.StartOffset), true
+}
+
+// shown quotes a value for an error message. When substitution changed it,
+// the text as written is shown instead, so secrets pulled in by {env:...}
+// or {file:...} never reach an error message.
+func shown(v *hujson.Value, val string) string {
+	raw := val
+	if lit, ok := v.Value.(hujson.Literal); ok {
+		raw = litString(lit)
+	}
+	if raw == val {
+		return strconv.Quote(val)
+	}
+	return strconv.Quote(raw) + " (before substitution)"
 }
 
 // mustBeSubject turns `elements of "command"` into a grammatical subject.

@@ -47,14 +47,14 @@ func AddEntry(path, name string, e *Entry, force bool) error {
 			// Keep the old value's shape: one line stays one line.
 			ind, _ := lineIndent(m.Name.BeforeExtra)
 			multiline := bytes.ContainsRune(hujson.Value{Value: m.Value.Value}.Pack(), '\n')
-			v, err := formatValue(body, ind, doc.unit, multiline)
+			v, err := formatValue(body, ind, doc.lay, multiline)
 			if err != nil {
 				return false, err
 			}
 			m.Value.Value = v
 			return true, nil
 		}
-		return true, appendMember(mcp.obj, mcp.indent, doc.unit, name, body)
+		return true, appendMember(mcp.obj, mcp.indent, doc.lay, name, body)
 	})
 }
 
@@ -76,6 +76,9 @@ func RemoveEntry(path, name string) error {
 		patch := fmt.Sprintf(`[{"op": "remove", "path": %s}]`, quoteJSON("/mcp/"+escapePointer(name)))
 		if err := doc.root.Patch([]byte(patch)); err != nil {
 			return false, fmt.Errorf("remove server %q from %s: %w", name, doc.path, err)
+		}
+		if len(mcp.obj.Members) == 0 && len(bytes.TrimSpace(mcp.obj.AfterExtra)) == 0 {
+			mcp.obj.AfterExtra = nil // "mcp": {} rather than a brace on its own line
 		}
 		return true, nil
 	})
@@ -104,7 +107,7 @@ func SetEnabled(path, name string, enabled bool) error {
 			if enabled {
 				return false, &sentinelError{ErrNotFound, fmt.Sprintf("server %q not found in %s%s", name, doc.path, mcp.hint(name))}
 			}
-			return true, appendMember(mcp.obj, mcp.indent, doc.unit, name, []byte(`{"enabled":false}`))
+			return true, appendMember(mcp.obj, mcp.indent, doc.lay, name, []byte(`{"enabled":false}`))
 		}
 		m := &mcp.obj.Members[i]
 		obj, ok := m.Value.Value.(*hujson.Object)
@@ -119,7 +122,7 @@ func SetEnabled(path, name string, enabled bool) error {
 			return false, nil // already enabled by default
 		}
 		ind, _ := lineIndent(m.Name.BeforeExtra)
-		return true, appendMember(obj, ind, doc.unit, "enabled", []byte("false"))
+		return true, appendMember(obj, ind, doc.lay, "enabled", []byte("false"))
 	})
 }
 
@@ -279,7 +282,13 @@ type document struct {
 	mode   fs.FileMode
 	src    *source
 	root   hujson.Value
-	unit   string // one level of indentation
+	lay    layout
+}
+
+// layout is how a file is laid out: one indentation level and the line
+// ending ("\n" or "\r\n") used for inserted lines.
+type layout struct {
+	unit, nl string
 }
 
 // mcpObject is the "mcp" object of a document and the indentation of the
@@ -320,7 +329,7 @@ func (doc *document) mcp(create bool) (*mcpObject, error) {
 	if !create {
 		return nil, nil
 	}
-	if err := appendMember(rootObj, "", doc.unit, "mcp", []byte("{}")); err != nil {
+	if err := appendMember(rootObj, "", doc.lay, "mcp", []byte("{}")); err != nil {
 		return nil, err
 	}
 	m := &rootObj.Members[len(rootObj.Members)-1]
@@ -367,16 +376,21 @@ func detectUnit(root hujson.Value) string {
 
 // formatValue parses compact JSON into a value laid out for a key indented
 // by indent: multi-line with unit steps, or on one line.
-func formatValue(compact []byte, indent, unit string, multiline bool) (hujson.ValueTrimmed, error) {
+func formatValue(compact []byte, indent string, lay layout, multiline bool) (hujson.ValueTrimmed, error) {
 	var out bytes.Buffer
 	if multiline {
-		if err := json.Indent(&out, compact, indent, unit); err != nil {
+		if err := json.Indent(&out, compact, indent, lay.unit); err != nil {
 			return nil, err
 		}
 	} else {
 		out.Write(spaced(compact))
 	}
-	v, err := hujson.Parse(out.Bytes())
+	b := out.Bytes()
+	if lay.nl != "\n" {
+		// Every newline json.Indent writes is structural (strings escape theirs).
+		b = bytes.ReplaceAll(b, []byte("\n"), []byte(lay.nl))
+	}
+	v, err := hujson.Parse(b)
 	if err != nil {
 		return nil, err
 	}
@@ -409,16 +423,16 @@ func spaced(compact []byte) []byte {
 // the member goes on its own line after any trailing comments, with the
 // object's existing member indentation (or indent+unit) and trailing-comma
 // style.
-func appendMember(obj *hujson.Object, indent, unit, name string, compact []byte) error {
+func appendMember(obj *hujson.Object, indent string, lay layout, name string, compact []byte) error {
 	n := len(obj.Members)
 	multiline := n == 0
-	memberIndent := indent + unit
+	memberIndent := indent + lay.unit
 	if n > 0 {
 		if ind, ok := lineIndent(obj.Members[n-1].Name.BeforeExtra); ok {
 			multiline, memberIndent = true, ind
 		}
 	}
-	v, err := formatValue(compact, memberIndent, unit, multiline)
+	v, err := formatValue(compact, memberIndent, lay, multiline)
 	if err != nil {
 		return err
 	}
@@ -434,10 +448,10 @@ func appendMember(obj *hujson.Object, indent, unit, name string, compact []byte)
 	after := obj.AfterExtra
 	if i := bytes.LastIndexByte(after, '\n'); i >= 0 {
 		m.Name.BeforeExtra = append(append(hujson.Extra{}, after[:i+1]...), memberIndent...)
-		obj.AfterExtra = append(hujson.Extra("\n"), after[i+1:]...)
+		obj.AfterExtra = append(hujson.Extra(lay.nl), after[i+1:]...)
 	} else {
-		m.Name.BeforeExtra = append(append(hujson.Extra{}, after...), "\n"+memberIndent...)
-		obj.AfterExtra = hujson.Extra("\n" + indent)
+		m.Name.BeforeExtra = append(append(hujson.Extra{}, after...), lay.nl+memberIndent...)
+		obj.AfterExtra = hujson.Extra(lay.nl + indent)
 	}
 	if n > 0 && obj.Members[n-1].Value.AfterExtra != nil {
 		m.Value.AfterExtra = hujson.Extra{} // keep the trailing-comma style
@@ -473,7 +487,10 @@ func edit(path string, change func(*document) (bool, error)) error {
 	if err != nil {
 		return syntaxError(path, err)
 	}
-	doc.unit = detectUnit(doc.root)
+	doc.lay = layout{unit: detectUnit(doc.root), nl: "\n"}
+	if bytes.Contains(data, []byte("\r\n")) {
+		doc.lay.nl = "\r\n"
+	}
 	changed, err := change(doc)
 	if err != nil || !changed {
 		return err

@@ -307,6 +307,9 @@ func TestRemoveEntryKeepsComments(t *testing.T) {
 		t.Errorf("servers left: %q", cfg.Names())
 	}
 	got := readString(t, p)
+	if !strings.Contains(got, "\"mcp\": {\n    // \"old\"") {
+		t.Errorf("comment inside the emptied object lost:\n%s", got)
+	}
 	for _, c := range []string{"// mcplink config — keep this header", "// opencode key", "/* servers */", `// "old"`, `"theme":   "dark"   /* odd spacing */`} {
 		if !strings.Contains(got, c) {
 			t.Errorf("lost %q:\n%s", c, got)
@@ -428,5 +431,28 @@ func TestMarshalEntry(t *testing.T) {
 	want := "{\n  \"type\": \"remote\",\n  \"url\": \"https://x\",\n  \"oauth\": false,\n  \"timeout\": 1\n}"
 	if string(b) != want {
 		t.Errorf("got %s, want %s", b, want)
+	}
+}
+
+func TestAddEntryCRLF(t *testing.T) {
+	in := "{\r\n  // c\r\n  \"mcp\": {\r\n    \"a\": {\"type\": \"local\", \"command\": [\"a\"]} // a\r\n  }\r\n}\r\n"
+	p := writeFile(t, t.TempDir(), "c.json", in)
+	if err := AddEntry(p, "n", &Entry{Type: TypeLocal, Command: []string{"x"}, Enabled: true}, false); err != nil {
+		t.Fatal(err)
+	}
+	want := "{\r\n  // c\r\n  \"mcp\": {\r\n    \"a\": {\"type\": \"local\", \"command\": [\"a\"]}, // a\r\n" +
+		"    \"n\": {\r\n      \"type\": \"local\",\r\n      \"command\": [\r\n        \"x\"\r\n      ]\r\n    }\r\n  }\r\n}\r\n"
+	if got := readString(t, p); got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestRemoveLastEntryCollapses(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "c.json", "{\n  \"mcp\": {\n    // about a\n    \"a\": {\"enabled\": false}\n  },\n  \"x\": 1\n}\n")
+	if err := RemoveEntry(p, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readString(t, p), "{\n  \"mcp\": {},\n  \"x\": 1\n}\n"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }

@@ -137,6 +137,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`{F}:1:98: "redirectUri" port 2 does not match "callbackPort" 1; make them equal or drop one`}},
 		{"clientMetadataUrl relative", `{"mcp": {"a": {"type": "remote", "url": "https://x", "oauth": {"clientMetadataUrl": "x"}}}}`,
 			[]string{`{F}:1:85: "clientMetadataUrl" must be an absolute http or https URL, got "x"`}},
+		{"url after substitution shows the text as written, not the secret", `{"mcp": {"a": {"type": "remote", "url": "{env:SECRET_URL}"}}}`,
+			[]string{`{F}:1:41: "url" must be an absolute http or https URL, got "{env:SECRET_URL}" (before substitution)`}},
 		{"bare enable without base", `{"mcp": {"a": {"enabled": true}}}`,
 			[]string{`{F}:1:10: server "a" only sets "enabled" but no earlier config file defines it; add "type" and its settings`}},
 		{"unset variable", "{\"mcp\": {\n  \"gh\": {\"type\": \"remote\", \"url\": \"https://x\", \"headers\": {\"Authorization\": \"Bearer {env:GH_TOKEN}\"}}}}",
@@ -154,7 +156,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := writeFile(t, dir, "mcplink.json", tc.in)
-			cfg, err := Load(LoadOptions{File: path, HomeDir: dir, Getenv: env(nil)})
+			cfg, err := Load(LoadOptions{File: path, HomeDir: dir, Getenv: env(map[string]string{"SECRET_URL": "sk-live-123"})})
 			if err == nil {
 				t.Fatalf("Load succeeded with %d servers, want errors", len(cfg.Servers))
 			}
@@ -164,6 +166,9 @@ func TestLoadErrors(t *testing.T) {
 			want := strings.NewReplacer("{F}", path, "{D}", dir).Replace(strings.Join(tc.want, "\n"))
 			if got := err.Error(); got != want {
 				t.Errorf("error mismatch\n got: %s\nwant: %s", got, want)
+			}
+			if strings.Contains(err.Error(), "sk-live-123") {
+				t.Errorf("error leaks a substituted secret: %v", err)
 			}
 			var ce *Error
 			if !errors.As(err, &ce) || ce.Pos.File != path || ce.Pos.Line < 1 || ce.Pos.Col < 1 {

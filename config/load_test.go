@@ -10,15 +10,15 @@ import (
 	"time"
 )
 
-// layout creates a home with a global config and a project tree.
-type layout struct {
+// testLayout is a home with a global config and a project tree.
+type testLayout struct {
 	home, configHome, project, sub string
 }
 
-func newLayout(t *testing.T) layout {
+func newLayout(t *testing.T) testLayout {
 	t.Helper()
 	root := t.TempDir()
-	l := layout{
+	l := testLayout{
 		home:    filepath.Join(root, "home"),
 		project: filepath.Join(root, "work", "proj"),
 	}
@@ -32,7 +32,7 @@ func newLayout(t *testing.T) layout {
 	return l
 }
 
-func (l layout) opts(getenv map[string]string) LoadOptions {
+func (l testLayout) opts(getenv map[string]string) LoadOptions {
 	return LoadOptions{WorkDir: l.sub, HomeDir: l.home, Getenv: env(getenv)}
 }
 
@@ -343,5 +343,31 @@ func TestLoadRedirectURIForms(t *testing.T) {
 		if _, err := Load(LoadOptions{File: p}); err == nil {
 			t.Errorf("%s: accepted", u)
 		}
+	}
+}
+
+// TestDocExample keeps the package documentation's example valid.
+func TestDocExample(t *testing.T) {
+	l := newLayout(t)
+	writeFile(t, l.configHome, "mcplink/mcplink.json", `{"mcp": {"noisy": {"type": "local", "command": ["noisy"]}}}`)
+	writeFile(t, l.project, "mcplink.json", `{
+  "mcp": {
+    // a local server: a subprocess speaking MCP over stdio
+    "files": {"type": "local", "command": ["npx", "-y", "some-server"],
+              "environment": {"TOKEN": "{env:FILES_TOKEN}"}, "cwd": "tools"},
+    // a remote server: Streamable HTTP (SSE fallback), OAuth when needed
+    "jira": {"type": "remote", "url": "https://jira.example.com/mcp",
+             "headers": {"X-Team": "core"}, "oauth": {"clientId": "abc"},
+             "timeout": 10000},
+    "noisy": {"enabled": false}, // switch off an entry inherited from the global file
+  },
+}`)
+	cfg, err := Load(l.opts(map[string]string{"FILES_TOKEN": "t"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Servers["files"].Environment["TOKEN"] != "t" || cfg.Servers["jira"].OAuth.ClientID != "abc" ||
+		cfg.Servers["noisy"].Enabled || cfg.Servers["noisy"].Command[0] != "noisy" {
+		t.Errorf("unexpected config: %+v", cfg.Servers)
 	}
 }

@@ -16,10 +16,6 @@ import (
 	"github.com/mcplink/mcplink/oauth"
 )
 
-// StatusDisconnected is the status of an enabled server that has not been
-// connected yet, or was disconnected with Disconnect.
-const StatusDisconnected Status = "disconnected"
-
 // Manager owns one connection per configured server. It is safe for
 // concurrent use. Connection failures are reported in State (Status and
 // Error); method errors are reserved for unknown or disabled servers, a
@@ -419,7 +415,7 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 		}
 		var msg string
 		switch {
-		case !timedOut() && p.waitExit(stdinGrace):
+		case tctx.Err() == nil && p.waitExit(stdinGrace): // most likely it died
 			msg = p.describeExit()
 		case timedOut():
 			msg = timeoutMessage(timeout)
@@ -467,6 +463,12 @@ func classify(e *config.Entry, err error, res remoteResult, timedOut bool, ctx c
 	if errors.As(err, &cre) {
 		return StatusNeedsClientRegistration, cre.Error()
 	}
+	var nae *oauth.NeedsAuthError
+	if errors.As(err, &nae) {
+		// The typed error says why and how to fix it; the transport chain
+		// around it adds nothing for the user.
+		return StatusNeedsAuth, nae.Error()
+	}
 	if errors.Is(err, oauth.ErrNeedsAuth) {
 		return StatusNeedsAuth, "authorization required: " + err.Error()
 	}
@@ -485,7 +487,7 @@ func classify(e *config.Entry, err error, res remoteResult, timedOut bool, ctx c
 				}
 				return StatusFailed, msg
 			}
-			return StatusNeedsAuth, "server answered 401 Unauthorized: authorization required"
+			return StatusNeedsAuth, fmt.Sprintf("server answered 401 Unauthorized: run `mcplink auth %s`", e.Name)
 		}
 	}
 	switch {

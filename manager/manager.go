@@ -26,6 +26,9 @@ const (
 	StatusNeedsClientRegistration Status = "needs_client_registration"
 	// StatusConnecting is transient; it is reported in events, never as a final result.
 	StatusConnecting Status = "connecting"
+	// StatusDisconnected is the status of an enabled server that has not
+	// been connected yet, or was disconnected with Disconnect.
+	StatusDisconnected Status = "disconnected"
 )
 
 // OAuthProvider supplies the OAuth handler for a remote entry whose oauth is
@@ -63,8 +66,11 @@ type Options struct {
 	// OAuth supplies OAuth handlers for remote entries; nil means no OAuth
 	// (a 401 then yields needs_auth).
 	OAuth OAuthProvider
-	// HTTPClient is the base client for remote servers; its Transport is
-	// wrapped to add configured headers. Nil means http.DefaultTransport.
+	// HTTPClient is the base client for remote servers: its Transport (nil
+	// means http.DefaultTransport), Jar and CheckRedirect are used, with the
+	// Transport wrapped to add each entry's headers. Its Timeout is ignored
+	// (event streams are long-lived; connects are bounded by the entry's
+	// timeout).
 	HTTPClient *http.Client
 	// ClientInfo is the client name and version sent to servers; nil means
 	// mcplink with version "dev".

@@ -126,7 +126,7 @@ from the working directory upwards (project); --config or MCPLINK_CONFIG selects
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%w (see 'mcplink %s --help')", err, c.Name())
 	})
-	root.PersistentFlags().StringVar(&f.ConfigFile, "config", "", "use exactly this config `file` (default: global + project files; env MCPLINK_CONFIG)")
+	root.PersistentFlags().StringVar(&f.ConfigFile, "config", f.ConfigFile, "use exactly this config `file` (default: global + project files; env MCPLINK_CONFIG)")
 	root.CompletionOptions.DisableDefaultCmd = true
 
 	root.AddCommand(
@@ -136,6 +136,9 @@ from the working directory upwards (project); --config or MCPLINK_CONFIG selects
 		NewCmdAdd(f, nil),
 		NewCmdRemove(f, nil),
 		NewCmdDemo(f, nil),
+		NewCmdServe(f, nil),
+		NewCmdProxy(f, nil),
+		NewCmdTUI(f, nil),
 		newCmdTestServer(f),
 	)
 	addAuthCommands(root, f)

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -42,7 +44,7 @@ type Factory struct {
 func NewFactory(stdin io.Reader, stdout, stderr io.Writer) *Factory {
 	wd, _ := os.Getwd()
 	home, _ := os.UserHomeDir()
-	exe, _ := os.Executable()
+	exe := selfPath()
 	return &Factory{
 		IO:         &IOStreams{In: stdin, Out: stdout, ErrOut: stderr},
 		Getenv:     os.Getenv,
@@ -116,4 +118,24 @@ func (f *Factory) managerOptions(opts manager.Options) manager.Options {
 
 func (f *Factory) diag(format string, a ...any) {
 	fmt.Fprintf(f.IO.ErrOut, format+"\n", a...)
+}
+
+// selfPath returns how to run this program again: argv[0] as invoked (resolved
+// through PATH when it has no slash), so a binary reached through a symlink or
+// a multi-call test binary runs as itself; os.Executable as a fallback.
+func selfPath() string {
+	if len(os.Args) > 0 && os.Args[0] != "" {
+		a := os.Args[0]
+		if strings.ContainsRune(a, os.PathSeparator) {
+			if abs, err := filepath.Abs(a); err == nil {
+				return abs
+			}
+		} else if p, err := exec.LookPath(a); err == nil {
+			if abs, err := filepath.Abs(p); err == nil {
+				return abs
+			}
+		}
+	}
+	exe, _ := os.Executable()
+	return exe
 }

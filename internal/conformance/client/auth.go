@@ -27,6 +27,9 @@ import (
 // authorization servers accept when they advertise CIMD support.
 const clientMetadataURL = "https://conformance-test.local/client-metadata.json"
 
+// cimdScenario is the scenario whose user publishes a client ID metadata document.
+const cimdScenario = "auth/basic-cimd"
+
 // serverName is the config entry name the adapter uses.
 const serverName = "conformance"
 
@@ -93,9 +96,11 @@ func runAuth(ctx context.Context, env *scenarioEnv) error {
 
 // entryFor builds the config entry a user would write for the scenario's
 // server: the harness context's pre-registered client becomes
-// oauth.clientId/clientSecret; otherwise the entry names a client ID
-// metadata document, which the engine uses only where the authorization
-// server advertises support (falling back to dynamic registration).
+// oauth.clientId/clientSecret, and the CIMD scenario names the suite's client
+// ID metadata document as oauth.clientMetadataUrl. Every other scenario
+// leaves the client to dynamic registration, so the suite can inspect the
+// registration request (offline-access-scope, for one, advertises CIMD too
+// and checks the registered grant_types only when the client registers).
 func entryFor(env *scenarioEnv) (*config.Entry, error) {
 	port, err := callbackPort(env.Name)
 	if err != nil {
@@ -106,7 +111,8 @@ func entryFor(env *scenarioEnv) (*config.Entry, error) {
 	secret, _ := env.Context["client_secret"].(string)
 	if id != "" {
 		o.ClientID, o.ClientSecret = id, secret
-	} else {
+	}
+	if env.Name == cimdScenario {
 		o.ClientMetadataURL = clientMetadataURL
 	}
 	return &config.Entry{

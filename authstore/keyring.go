@@ -1,0 +1,543 @@
+package authstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/zalando/go-keyring"
+)
+
+// ErrKeyringUnavailable is matched (errors.Is) by errors about a system
+// keyring that is missing, locked or not answering. Such errors are
+// *KeyringUnavailableError values.
+var ErrKeyringUnavailable = errors.New("system keyring unavailable")
+
+// ErrKeyringLocked is matched (errors.Is) when the keyring exists but is
+// locked. It also matches ErrKeyringUnavailable.
+var ErrKeyringLocked = errors.New("system keyring locked")
+
+// KeyringUnavailableError reports why the system keyring cannot be used.
+// It never contains secrets.
+type KeyringUnavailableError struct {
+	// Reason says what failed, e.g. "no D-Bus session bus".
+	Reason string
+	// Locked is true when the keyring exists but is locked.
+	Locked bool
+	// Err is the underlying error, if any (a D-Bus or context error).
+	Err error
+}
+
+func (e *KeyringUnavailableError) summary() string {
+	s := "system keyring unavailable: " + e.Reason
+	if e.Locked {
+		s = "system keyring locked: " + e.Reason
+	}
+	if e.Err != nil {
+		s += " (" + e.Err.Error() + ")"
+	}
+	return s
+}
+
+// Error says what failed and how to fix it.
+func (e *KeyringUnavailableError) Error() string {
+	fix := "unlock the keyring (log in to the desktop session, or run gnome-keyring-daemon --unlock)"
+	if !e.Locked {
+		fix = "start a Secret Service provider such as gnome-keyring in this session (DBUS_SESSION_BUS_ADDRESS must reach it)"
+	}
+	return fmt.Sprintf("authstore: %s; %s, or set %s=file to store credentials in a 0600 file", e.summary(), fix, EnvCredentialsStore)
+}
+
+// Is matches ErrKeyringUnavailable, and ErrKeyringLocked when Locked.
+func (e *KeyringUnavailableError) Is(target error) bool {
+	return target == ErrKeyringUnavailable || (e.Locked && target == ErrKeyringLocked)
+}
+
+// Unwrap returns the underlying error.
+func (e *KeyringUnavailableError) Unwrap() error { return e.Err }
+
+// Defaults for KeyringStore.
+const (
+	// DefaultKeyringOpTimeout bounds one keyring call when the caller's
+	// context has no earlier deadline.
+	DefaultKeyringOpTimeout = 15 * time.Second
+	// abortGrace is how long a timed-out call waits for its goroutine after
+	// aborting the keyring connection.
+	abortGrace      = 2 * time.Second
+	keyringFormat   = 1
+	keyringLockName = fileName + lockSuffix
+)
+
+// KeyringOptions configures a KeyringStore.
+type KeyringOptions struct {
+	// Dir is the data directory holding the lock file; it also names the
+	// keyring item, so each data directory has its own credentials.
+	Dir string
+	// Service is the keyring service name; DefaultKeyringService when empty.
+	Service string
+	// Notify receives one-line notices (never secrets).
+	Notify func(string)
+	// OpTimeout bounds each keyring call; DefaultKeyringOpTimeout when zero.
+	OpTimeout time.Duration
+	// Now replaces time.Now for UpdatedAt stamps.
+	Now func() time.Time
+
+	// chunkSize overrides the platform's maximum item value size (tests).
+	chunkSize int
+}
+
+// KeyringStore is a Store whose data lives in the system keyring (Secret
+// Service on Linux and BSD, Keychain on macOS, Credential Manager on
+// Windows) through github.com/zalando/go-keyring.
+//
+// All entries form one JSON document (the file store's format) kept in the
+// keyring item (Service, "credentials@<Dir>"). When the document is larger
+// than the platform allows for one item (about 2 KB on macOS and Windows),
+// it is split over chunk items "<user>.a.<i>" / "<user>.b.<i>": chunks are
+// written to the slot not in use, then the head item is switched to them in
+// one write, so a crash never leaves a torn document.
+//
+// Read-modify-write is serialized across processes by an exclusive flock on
+// <Dir>/credentials.json.lock (the same lock the file store uses) and reads
+// take it shared, exactly as in FileStore.
+//
+// go-keyring calls take no context and can block (a Secret Service that
+// does not answer, or an unlock prompt nobody answers). Each call therefore
+// runs in its own goroutine that the caller waits for until its context (or
+// OpTimeout) ends; then the store aborts the call by closing go-keyring's
+// shared D-Bus connection, which fails every pending call and prompt wait,
+// so the goroutine returns (a panic inside go-keyring caused by the closed
+// connection is recovered). The next call reconnects.
+type KeyringStore struct {
+	dir       string
+	lock      string
+	service   string
+	user      string
+	notify    func(string)
+	now       func() time.Time
+	opTimeout time.Duration
+	chunkSize int
+	sem       chan struct{}
+}
+
+var _ Store = (*KeyringStore)(nil)
+
+// NewKeyringStore creates the data directory (0700) if needed. It does not
+// contact the keyring; call Probe (or use Open) to check that it works.
+func NewKeyringStore(opts KeyringOptions) (*KeyringStore, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("authstore: no data directory: set MCPLINK_DATA_DIR or HOME")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("authstore: data directory %q: %w", opts.Dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("authstore: create data directory: %w", err)
+	}
+	s := &KeyringStore{
+		dir:       dir,
+		lock:      filepath.Join(dir, keyringLockName),
+		service:   opts.Service,
+		user:      "credentials@" + dir,
+		notify:    opts.Notify,
+		now:       opts.Now,
+		opTimeout: opts.OpTimeout,
+		chunkSize: opts.chunkSize,
+		sem:       make(chan struct{}, 1),
+	}
+	if s.service == "" {
+		s.service = DefaultKeyringService
+	}
+	if s.notify == nil {
+		s.notify = func(string) {}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.opTimeout <= 0 {
+		s.opTimeout = DefaultKeyringOpTimeout
+	}
+	if s.chunkSize <= 0 {
+		s.chunkSize = platformChunkSize
+	}
+	return s, nil
+}
+
+// Location describes where the credentials are kept, for messages.
+func (s *KeyringStore) Location() string {
+	return fmt.Sprintf("system keyring (service %q, account %q)", s.service, s.user)
+}
+
+// Probe checks that the keyring is reachable and unlocked, without ever
+// triggering an unlock prompt, and that the store's item can be read. It
+// returns a *KeyringUnavailableError when not, at the latest when ctx ends.
+func (s *KeyringStore) Probe(ctx context.Context) error {
+	if err := preflight(ctx); err != nil {
+		return err
+	}
+	_, err := s.get(ctx, s.user)
+	if err == nil || errors.Is(err, keyring.ErrNotFound) {
+		return nil
+	}
+	var ue *KeyringUnavailableError
+	if errors.As(err, &ue) {
+		return err
+	}
+	return &KeyringUnavailableError{Reason: "reading the keyring failed", Err: err}
+}
+
+// Load returns the credentials stored under name, or ErrNotFound.
+func (s *KeyringStore) Load(ctx context.Context, name string) (*Credentials, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	doc, err := s.readShared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := doc.Servers[name]
+	if !ok {
+		return nil, fmt.Errorf("%w for server %q", ErrNotFound, name)
+	}
+	return decodeEntry(s.Location(), name, raw)
+}
+
+// List returns every stored entry by name.
+func (s *KeyringStore) List(ctx context.Context) (map[string]*Credentials, error) {
+	doc, err := s.readShared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*Credentials, len(doc.Servers))
+	for name, raw := range doc.Servers {
+		c, err := decodeEntry(s.Location(), name, raw)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = c
+	}
+	return out, nil
+}
+
+// Delete removes name's entry; deleting an absent entry is not an error.
+func (s *KeyringStore) Delete(ctx context.Context, name string) error {
+	return s.Update(ctx, name, func(*Credentials) (*Credentials, error) { return nil, nil })
+}
+
+// Update performs a read-modify-write of name's entry under the exclusive
+// lock, with the same contract as FileStore.Update. A corrupt keyring
+// document is copied to the item "<account>.corrupt-<timestamp>" (with a
+// notice) and the update continues on an empty store.
+func (s *KeyringStore) Update(ctx context.Context, name string, fn func(cur *Credentials) (*Credentials, error)) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	unlock, err := s.lockExclusive(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	doc, head, err := s.read(ctx)
+	if errors.Is(err, ErrCorrupt) {
+		if err := s.moveAside(ctx, head); err != nil {
+			return err
+		}
+		doc, head, err = newDoc(), nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	var cur *Credentials
+	if raw, ok := doc.Servers[name]; ok {
+		if cur, err = decodeEntry(s.Location(), name, raw); err != nil {
+			return err
+		}
+	}
+	next, err := fn(cur)
+	if err != nil {
+		return err
+	}
+	if next == nil {
+		if cur == nil {
+			return nil
+		}
+		delete(doc.Servers, name)
+	} else {
+		c := *next
+		c.UpdatedAt = s.now().UTC()
+		raw, err := json.Marshal(&c)
+		if err != nil {
+			return fmt.Errorf("authstore: encode credentials for %q: %w", name, err)
+		}
+		doc.Servers[name] = raw
+	}
+	// As in FileStore, ctx is not checked again: fn may hold a rotated
+	// refresh token. The write gets its own bounded context.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opTimeout)
+	defer cancel()
+	return s.write(wctx, doc, head)
+}
+
+// keyringHead is the value of the head item.
+type keyringHead struct {
+	Format int `json:"format"`
+	// Doc is the document, when it fits in one item.
+	Doc json.RawMessage `json:"doc,omitempty"`
+	// Slot, Chunks and SHA256 describe a document split over chunk items.
+	Slot   string `json:"slot,omitempty"`
+	Chunks int    `json:"chunks,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+
+	raw string // the head item's value as read
+}
+
+func (s *KeyringStore) chunkUser(slot string, i int) string {
+	return s.user + "." + slot + "." + strconv.Itoa(i)
+}
+
+// read loads the document. Callers hold a lock. For a corrupt document it
+// returns a *CorruptError and the head as read (for moveAside).
+func (s *KeyringStore) read(ctx context.Context) (*document, *keyringHead, error) {
+	raw, err := s.get(ctx, s.user)
+	if errors.Is(err, keyring.ErrNotFound) {
+		return newDoc(), nil, nil
+	}
+	if err != nil {
+		return nil, nil, s.opErr("read", err)
+	}
+	head := &keyringHead{raw: raw}
+	if err := json.Unmarshal([]byte(raw), head); err != nil {
+		return nil, head, &CorruptError{Path: s.Location(), Reason: "head item: " + describeJSONError(err)}
+	}
+	if head.Format > keyringFormat {
+		return nil, nil, &VersionError{Path: s.Location(), Version: head.Format}
+	}
+	data := []byte(head.Doc)
+	if head.Chunks > 0 {
+		if head.Slot != "a" && head.Slot != "b" || head.Chunks > 1<<16 {
+			return nil, head, &CorruptError{Path: s.Location(), Reason: "head item: invalid chunk slot or count"}
+		}
+		var buf bytes.Buffer
+		for i := range head.Chunks {
+			part, err := s.get(ctx, s.chunkUser(head.Slot, i))
+			if errors.Is(err, keyring.ErrNotFound) {
+				return nil, head, &CorruptError{Path: s.Location(), Reason: fmt.Sprintf("chunk %d of %d missing", i, head.Chunks)}
+			}
+			if err != nil {
+				return nil, nil, s.opErr("read", err)
+			}
+			buf.WriteString(part)
+		}
+		sum := sha256.Sum256(buf.Bytes())
+		if hex.EncodeToString(sum[:]) != head.SHA256 {
+			return nil, head, &CorruptError{Path: s.Location(), Reason: "chunks do not match their checksum"}
+		}
+		data = buf.Bytes()
+	}
+	doc, err := parseDocument(data, s.Location())
+	if errors.Is(err, ErrCorrupt) {
+		return nil, head, err
+	}
+	return doc, head, err
+}
+
+// write stores doc, replacing the document described by old (nil if none).
+// Callers hold the exclusive lock.
+func (s *KeyringStore) write(ctx context.Context, doc *document, old *keyringHead) error {
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("authstore: encode credentials: %w", err)
+	}
+	head, err := json.Marshal(keyringHead{Format: keyringFormat, Doc: data})
+	if err != nil {
+		return fmt.Errorf("authstore: encode credentials: %w", err)
+	}
+	if len(head) <= s.chunkSize {
+		if err := s.set(ctx, s.user, string(head)); err != nil {
+			return s.opErr("write", err)
+		}
+		s.removeChunks(ctx, old, "")
+		return nil
+	}
+	slot := "a"
+	if old != nil && old.Chunks > 0 && old.Slot == "a" {
+		slot = "b"
+	}
+	n := 0
+	for off := 0; off < len(data); off += s.chunkSize {
+		end := min(off+s.chunkSize, len(data))
+		if err := s.set(ctx, s.chunkUser(slot, n), string(data[off:end])); err != nil {
+			return s.opErr("write", err)
+		}
+		n++
+	}
+	sum := sha256.Sum256(data)
+	head, err = json.Marshal(keyringHead{Format: keyringFormat, Slot: slot, Chunks: n, SHA256: hex.EncodeToString(sum[:])})
+	if err != nil {
+		return fmt.Errorf("authstore: encode credentials: %w", err)
+	}
+	if err := s.set(ctx, s.user, string(head)); err != nil {
+		return s.opErr("write", err)
+	}
+	// Leftovers from an earlier, longer write into this slot.
+	for i := n; i < n+1<<16; i++ {
+		if err := s.del(ctx, s.chunkUser(slot, i)); err != nil {
+			break
+		}
+	}
+	s.removeChunks(ctx, old, slot)
+	return nil
+}
+
+// removeChunks best-effort deletes the chunk items of old unless they are in
+// keepSlot. Failures only leave unreferenced items behind.
+func (s *KeyringStore) removeChunks(ctx context.Context, old *keyringHead, keepSlot string) {
+	if old == nil || old.Chunks <= 0 || old.Chunks > 1<<16 || old.Slot == keepSlot || (old.Slot != "a" && old.Slot != "b") {
+		return
+	}
+	for i := range old.Chunks {
+		if err := s.del(ctx, s.chunkUser(old.Slot, i)); err != nil && !errors.Is(err, keyring.ErrNotFound) {
+			return
+		}
+	}
+}
+
+// moveAside keeps a corrupt head item under another account name so it is
+// never silently lost.
+func (s *KeyringStore) moveAside(ctx context.Context, head *keyringHead) error {
+	if head == nil {
+		return nil
+	}
+	dst := s.user + corruptInfix + s.now().UTC().Format("20060102T150405.000000000Z")
+	if err := s.set(ctx, dst, head.raw); err != nil {
+		return s.opErr("move corrupt credentials aside", err)
+	}
+	s.notify(fmt.Sprintf("credentials in the system keyring (service %q) were corrupt; kept them as account %q and started an empty store", s.service, dst))
+	return nil
+}
+
+func (s *KeyringStore) opErr(op string, err error) error {
+	var ue *KeyringUnavailableError
+	if errors.As(err, &ue) {
+		return err
+	}
+	return fmt.Errorf("authstore: keyring %s (service %q): %w", op, s.service, err)
+}
+
+func (s *KeyringStore) readShared(ctx context.Context) (*document, error) {
+	fl := flock.New(s.lock, flock.SetPermissions(0o600))
+	ok, err := fl.TryRLockContext(ctx, lockRetryDelay)
+	if err != nil || !ok {
+		return nil, lockErr(ctx, s.lock, err)
+	}
+	defer fl.Unlock()
+	doc, _, err := s.read(ctx)
+	return doc, err
+}
+
+func (s *KeyringStore) lockExclusive(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	fl := flock.New(s.lock, flock.SetPermissions(0o600))
+	ok, err := fl.TryLockContext(ctx, lockRetryDelay)
+	if err != nil || !ok {
+		<-s.sem
+		return nil, lockErr(ctx, s.lock, err)
+	}
+	return func() {
+		_ = fl.Unlock()
+		<-s.sem
+	}, nil
+}
+
+func (s *KeyringStore) get(ctx context.Context, user string) (string, error) {
+	var v string
+	err := s.call(ctx, func() error {
+		var err error
+		v, err = keyring.Get(s.service, user)
+		return err
+	})
+	return v, err
+}
+
+func (s *KeyringStore) set(ctx context.Context, user, value string) error {
+	return s.call(ctx, func() error { return keyring.Set(s.service, user, value) })
+}
+
+func (s *KeyringStore) del(ctx context.Context, user string) error {
+	return s.call(ctx, func() error { return keyring.Delete(s.service, user) })
+}
+
+// call runs one go-keyring call in a goroutine and waits until it returns or
+// ctx (bounded by OpTimeout) ends. On timeout it aborts the keyring
+// connection so the goroutine returns too, and waits up to abortGrace for it.
+func (s *KeyringStore) call(ctx context.Context, fn func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opTimeout)
+	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return &KeyringUnavailableError{Reason: "no time left to call the keyring", Err: err}
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				// The panic value is not included: it is an internal
+				// go-keyring failure, typically after an abort.
+				done <- errors.New("keyring call aborted")
+			}
+		}()
+		done <- fn()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	abortKeyringCalls()
+	select {
+	case <-done:
+	case <-time.After(abortGrace):
+	}
+	return &KeyringUnavailableError{Reason: "the keyring did not answer in time", Err: ctx.Err()}
+}
+
+// parseDocument parses and validates a credentials document; empty data is
+// an empty store. where names the source in errors.
+func parseDocument(data []byte, where string) (*document, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return newDoc(), nil
+	}
+	var doc document
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, &CorruptError{Path: where, Reason: describeJSONError(err)}
+	}
+	switch {
+	case doc.Version > formatVersion:
+		return nil, &VersionError{Path: where, Version: doc.Version}
+	case doc.Version < 1:
+		return nil, &CorruptError{Path: where, Reason: "missing or invalid format version"}
+	}
+	if doc.Servers == nil {
+		doc.Servers = map[string]json.RawMessage{}
+	}
+	for name, raw := range doc.Servers {
+		if _, err := decodeEntry(where, name, raw); err != nil {
+			return nil, err
+		}
+	}
+	return &doc, nil
+}

@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/oauth"
+	"github.com/mcplink/mcplink/proxy"
+)
+
+// ProxyOptions are the options of `mcplink proxy`.
+type ProxyOptions struct {
+	F *Factory
+	// Target is a configured server name or an http(s) URL.
+	Target       string
+	Headers      []string // K:V
+	Transport    string
+	ClientID     string
+	CallbackPort int
+	IgnoreTools  []string
+	NoBrowser    bool
+	AuthTimeout  time.Duration
+}
+
+// NewCmdProxy builds `mcplink proxy`.
+func NewCmdProxy(f *Factory, runF func(context.Context, *ProxyOptions) error) *cobra.Command {
+	opts := &ProxyOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "proxy <server|url>",
+		Short: "Serve a remote MCP server on stdin/stdout, for stdio-only clients",
+		Long: `Proxy between a client speaking MCP over stdio (stdin/stdout) and a remote
+server (Streamable HTTP, or SSE), so stdio-only clients can use remote,
+OAuth-protected servers. Give a configured remote server's name, or a URL.
+
+Stored credentials are used and refreshed as needed; when the server needs a
+sign-in, the browser flow runs first (the URL is printed on stderr, and the
+browser opened unless --no-browser; $BROWSER is honoured), and again
+mid-session if the credentials stop working. An expired remote session is
+re-initialized transparently. Stdout carries only protocol messages; all
+diagnostics go to stderr.
+
+Example client configuration:
+  {"command": "mcplink", "args": ["proxy", "https://mcp.example.com/mcp"]}`,
+		Args: exactArgs(1, "a server name or URL"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Target = args[0]
+			if _, err := proxy.ParseMode(opts.Transport); err != nil {
+				return usageError("--transport: %w", err)
+			}
+			if err := proxy.ValidatePatterns(opts.IgnoreTools); err != nil {
+				return usageError("%w", err)
+			}
+			if _, err := parseHeaders(opts.Headers); err != nil {
+				return usageError("%w", err)
+			}
+			if opts.CallbackPort < 0 || opts.CallbackPort > 65535 {
+				return usageError("--callback-port %d: want a port number between 1 and 65535 (0: any free port)", opts.CallbackPort)
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return proxyRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&opts.Headers, "header", nil, "add an HTTP `K:V` header to every request (repeatable)")
+	fl.StringVar(&opts.Transport, "transport", string(proxy.ModeHTTPFirst), "remote transport: http-first, sse-first, http-only or sse-only")
+	fl.StringVar(&opts.ClientID, "client-id", "", "pre-registered OAuth client `ID` (default: dynamic registration)")
+	fl.IntVar(&opts.CallbackPort, "callback-port", 0, "fixed loopback `port` for the OAuth redirect (default: any free port)")
+	fl.StringArrayVar(&opts.IgnoreTools, "ignore-tool", nil, "hide tools matching this glob `pattern` from tools/list and refuse calls to them (repeatable)")
+	fl.BoolVar(&opts.NoBrowser, "no-browser", false, "only print the sign-in URL on stderr")
+	fl.DurationVar(&opts.AuthTimeout, "auth-timeout", oauth.DefaultFlowTimeout, "how long to wait for a browser sign-in")
+	return cmd
+}
+
+// parseHeaders parses K:V flags.
+func parseHeaders(hs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, h := range hs {
+		k, v, ok := strings.Cut(h, ":")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") || strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("--header %q: want Name:Value", h)
+		}
+		out[k] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+// proxyEntry resolves the target to a remote entry.
+func proxyEntry(opts *ProxyOptions) (*config.Entry, error) {
+	headers, err := parseHeaders(opts.Headers)
+	if err != nil {
+		return nil, usageError("%w", err)
+	}
+	var e config.Entry
+	if u, perr := url.Parse(opts.Target); perr == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		e = config.Entry{
+			Name:    hostName(u),
+			Type:    config.TypeRemote,
+			Enabled: true,
+			URL:     opts.Target,
+			Headers: map[string]string{},
+			OAuth:   &config.OAuth{},
+			Source:  "the command line",
+		}
+	} else {
+		cfg, err := opts.F.Config()
+		if err != nil {
+			return nil, err
+		}
+		found, err := cfg.Lookup(opts.Target)
+		if err != nil {
+			return nil, usageError("%w (or give an http(s) URL)", err)
+		}
+		if found.Type != config.TypeRemote {
+			return nil, usageError("server %q is a local server; proxy is for remote servers (run its command directly)", found.Name)
+		}
+		e = *found
+		e.Headers = maps.Clone(found.Headers)
+		if e.Headers == nil {
+			e.Headers = map[string]string{}
+		}
+		if found.OAuth != nil {
+			o := *found.OAuth
+			e.OAuth = &o
+		}
+	}
+	maps.Copy(e.Headers, headers)
+	if e.OAuth != nil {
+		if opts.ClientID != "" {
+			e.OAuth.ClientID = opts.ClientID
+		}
+		if opts.CallbackPort != 0 {
+			e.OAuth.CallbackPort = opts.CallbackPort
+		}
+	}
+	return &e, nil
+}
+
+// hostName derives a credential name from a URL: its host, plus the port
+// when there is one ("mcp.example.com", "127.0.0.1-8931").
+func hostName(u *url.URL) string {
+	name := u.Hostname()
+	if p := u.Port(); p != "" {
+		name += "-" + p
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(name, ":", "-"), "%", "-")
+}
+
+// usesOAuth reports whether the proxy authorizes e with OAuth: not when the
+// entry says "oauth": false or carries its own Authorization header.
+func usesOAuth(e *config.Entry) bool {
+	if e.OAuthDisabled || e.OAuth == nil {
+		return false
+	}
+	for k := range e.Headers {
+		if strings.EqualFold(k, "Authorization") {
+			return false
+		}
+	}
+	return true
+}
+
+func proxyRun(ctx context.Context, opts *ProxyOptions) error {
+	f := opts.F
+	e, err := proxyEntry(opts)
+	if err != nil {
+		return err
+	}
+	mode, _ := proxy.ParseMode(opts.Transport)
+	popts := proxy.Options{
+		URL:         e.URL,
+		Headers:     e.Headers,
+		Mode:        mode,
+		AuthTimeout: opts.AuthTimeout,
+		IgnoreTools: opts.IgnoreTools,
+		Logf: func(format string, a ...any) {
+			f.diag("mcplink proxy: %s: "+format, append([]any{e.Name}, a...)...)
+		},
+	}
+	if usesOAuth(e) {
+		eng, closeEng, err := f.engine(!opts.NoBrowser)
+		if err != nil {
+			return err
+		}
+		defer closeEng()
+		if err := signInFirst(ctx, f, eng, e, opts.AuthTimeout); err != nil {
+			return err
+		}
+		popts.OAuth = eng.InteractiveHandler(e)
+	}
+	return proxy.Run(ctx, f.IO.In, f.IO.Out, popts)
+}
+
+// signInFirst runs the browser flow before serving when nothing usable is
+// stored for e. A server that turns out not to need OAuth is fine.
+func signInFirst(ctx context.Context, f *Factory, eng *oauth.Engine, e *config.Entry, timeout time.Duration) error {
+	st, err := eng.Status(ctx, e)
+	if err != nil {
+		return err
+	}
+	if st.State == oauth.StateAuthenticated || (st.State == oauth.StateExpired && st.Refreshable) {
+		return nil
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err = eng.Authenticate(actx, e)
+	switch {
+	case err == nil:
+		f.diag("mcplink proxy: %s: signed in", e.Name)
+		return nil
+	case errors.Is(err, oauth.ErrNotProtected):
+		return nil
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return fmt.Errorf("no sign-in to %s completed within %s; run the proxy again (or raise --auth-timeout): %w", e.Name, timeout, err)
+	}
+	return fmt.Errorf("signing in to %s: %w", e.Name, err)
+}

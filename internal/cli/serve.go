@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcplink/mcplink/api"
+	"github.com/mcplink/mcplink/callback"
+	"github.com/mcplink/mcplink/manager"
+	"github.com/mcplink/mcplink/oauth"
+)
+
+// ServeOptions are the options of `mcplink serve`.
+type ServeOptions struct {
+	F           *Factory
+	Addr        string
+	TokenFile   string
+	FlowTimeout time.Duration
+	NoBrowser   bool
+	NoConnect   bool
+	// Ready, when set, is called with the bound address once the server listens.
+	Ready func(addr string)
+}
+
+// NewCmdServe builds `mcplink serve`.
+func NewCmdServe(f *Factory, runF func(context.Context, *ServeOptions) error) *cobra.Command {
+	opts := &ServeOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API and status page for editors, agents and web UIs",
+		Long: `Serve mcplink's HTTP API (JSON; OpenAPI 3.1 at /openapi.json) and a status page
+at / on a loopback address. Editors, agents and web UIs use it to see server
+status, sign in with OAuth, connect, list and call tools, and follow changes
+(GET /events, Server-Sent Events).
+
+The API refuses requests addressed to other host names (DNS rebinding) and
+cross-site browser requests. A token (--token-file or MCPLINK_API_TOKEN) is
+then required as "Authorization: Bearer <token>"; it is mandatory when --addr
+is not a loopback address.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return serveRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Addr, "addr", api.DefaultAddr, "listen `address` (host:port; port 0 picks a free port)")
+	cmd.Flags().StringVar(&opts.TokenFile, "token-file", "", "require the API token stored in this `file` (default: env "+api.TokenEnv+")")
+	cmd.Flags().DurationVar(&opts.FlowTimeout, "flow-timeout", oauth.DefaultFlowTimeout, "how long an authorization flow stays pending")
+	cmd.Flags().BoolVar(&opts.NoBrowser, "no-browser", false, "never open a browser; report authorization URLs in events instead")
+	cmd.Flags().BoolVar(&opts.NoConnect, "no-connect", false, "do not connect the enabled servers at start-up")
+	return cmd
+}
+
+// apiToken reads the token from --token-file or MCPLINK_API_TOKEN.
+func (opts *ServeOptions) apiToken() (string, error) {
+	if opts.TokenFile != "" {
+		data, err := os.ReadFile(opts.TokenFile)
+		if err != nil {
+			return "", usageError("reading --token-file: %w", err)
+		}
+		tok := strings.TrimSpace(string(data))
+		if tok == "" {
+			return "", usageError("--token-file %s is empty; put the API token in it", opts.TokenFile)
+		}
+		return tok, nil
+	}
+	return strings.TrimSpace(opts.F.Getenv(api.TokenEnv)), nil
+}
+
+func serveRun(ctx context.Context, opts *ServeOptions) error {
+	f := opts.F
+	token, err := opts.apiToken()
+	if err != nil {
+		return err
+	}
+	if err := api.CheckAddr(opts.Addr, token); err != nil {
+		return usageError("%w", err)
+	}
+	if opts.FlowTimeout <= 0 {
+		return usageError("--flow-timeout must be positive")
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	store, err := f.Store()
+	if err != nil {
+		return err
+	}
+	events := api.NewEvents()
+	reg := callback.New(callback.Options{})
+	defer reg.Close()
+	eng := oauth.New(oauth.Options{
+		Store:       store,
+		Callbacks:   reg,
+		FlowTimeout: opts.FlowTimeout,
+		Notify: func(server, msg string) {
+			f.diag("%s: %s", server, msg)
+			events.Notify(server, msg)
+		},
+	})
+	m := manager.New(cfg, f.managerOptions(manager.Options{OAuth: eng}))
+	defer m.Close()
+
+	var open func(ctx context.Context, u string) error
+	if !opts.NoBrowser && f.OpenURL != nil {
+		open = func(ctx context.Context, u string) error { return f.OpenURL(u) }
+	}
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (choose another with --addr): %w", opts.Addr, err)
+	}
+	srv, err := api.New(api.Options{
+		Addr: ln.Addr().String(), Token: token,
+		Config: cfg, Manager: m, Engine: eng, Callbacks: reg, Events: events, OpenURL: open,
+		FlowTTL: opts.FlowTimeout,
+		Logf:    func(format string, a ...any) { f.diag(format, a...) },
+	})
+	if err != nil {
+		ln.Close()
+		return usageError("%w", err)
+	}
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(f.IO.ErrOut, "mcplink API listening on %s (status page: %s/, OpenAPI: %s/openapi.json)\n", url, url, url)
+	if opts.Ready != nil {
+		opts.Ready(ln.Addr().String())
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	connected := make(chan struct{})
+	go func() {
+		defer close(connected)
+		if !opts.NoConnect {
+			m.ConnectAll(sctx)
+		}
+	}()
+	err = srv.Serve(ctx, ln)
+	cancel()
+	<-connected
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/manager"
+	"github.com/mcplink/mcplink/oauth"
+	"github.com/mcplink/mcplink/tui"
+)
+
+// TUIOptions are the options of `mcplink tui`.
+type TUIOptions struct {
+	F           *Factory
+	Timeout     time.Duration
+	FlowTimeout time.Duration
+	NoBrowser   bool
+}
+
+// NewCmdTUI builds `mcplink tui`.
+func NewCmdTUI(f *Factory, runF func(context.Context, *TUIOptions) error) *cobra.Command {
+	opts := &TUIOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "tui",
+		Short: "Terminal dashboard: every server's state live, auth/logout/reconnect one key away",
+		Long: `Show every configured server with a status dot (green connected, amber
+needs auth, red failed, grey disabled), its tools and authentication state.
+Keys: ↑/↓ or j/k select · a sign in (opens the browser, c copies the URL, esc
+cancels) · l log out · r reconnect · e enable/disable (edits the config file,
+keeping comments) · / filter · enter tools · ? all keys · q quit.
+NO_COLOR is honoured.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return tuiRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "connect timeout for every server (default: each entry's own)")
+	cmd.Flags().DurationVar(&opts.FlowTimeout, "auth-timeout", oauth.DefaultFlowTimeout, "how long a sign-in waits for the browser")
+	cmd.Flags().BoolVar(&opts.NoBrowser, "no-browser", false, "only show the authorization URL; never open a browser")
+	return cmd
+}
+
+func tuiRun(ctx context.Context, opts *TUIOptions) error {
+	// Diagnostics (store notices, OAuth progress) would scribble over the
+	// screen: hold them and print them once the dashboard is gone.
+	held := &lockedBuffer{}
+	defer func() {
+		if held.Len() > 0 {
+			_, _ = opts.F.IO.ErrOut.Write(held.Bytes())
+		}
+	}()
+	tf := *opts.F
+	tf.IO = &IOStreams{In: opts.F.IO.In, Out: opts.F.IO.Out, ErrOut: held}
+	f := &tf
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	eng, closeEng, err := f.engine(false)
+	if err != nil {
+		return err
+	}
+	defer closeEng()
+	var open func(string) error
+	if !opts.NoBrowser {
+		open = f.OpenURL
+	}
+	b, err := tui.NewBackend(tui.BackendOptions{
+		Config: cfg,
+		NewManager: func(c *config.Config) *manager.Manager {
+			return manager.New(c, f.managerOptions(manager.Options{Timeout: opts.Timeout, OAuth: eng}))
+		},
+		Engine:  eng,
+		Reload:  f.Config,
+		OpenURL: open,
+	})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	noColor := f.Getenv("NO_COLOR") != "" // https://no-color.org: any non-empty value
+	return tui.Run(ctx, b, tui.Options{FlowTimeout: opts.FlowTimeout, NoColor: noColor},
+		tui.RunOptions{In: f.IO.In, Out: f.IO.Out})
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
