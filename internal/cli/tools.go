@@ -213,4 +213,3 @@ func notConnectedError(st manager.State) error {
 		return fmt.Errorf("server %q %s%s", st.Name, st.Status, errSuffix(st.Error))
 	}
 }
-
