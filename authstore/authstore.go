@@ -1,9 +1,12 @@
 // Package authstore persists OAuth credentials (client registrations and tokens)
-// per MCP server, in a 0600 file written atomically under a file lock.
+// per MCP server, either in a 0600 file written atomically under a file lock
+// (FileStore) or in the system keyring under the same lock (KeyringStore).
+// Open picks one from $MCPLINK_CREDENTIALS_STORE (auto, keyring or file).
 package authstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -15,12 +18,15 @@ var ErrNotFound = errors.New("no stored credentials")
 type Credentials struct {
 	// ServerURL is the MCP server URL these credentials were obtained for.
 	// Credentials are only ever used for this exact URL.
-	ServerURL string    `json:"serverUrl"`
-	Issuer    string    `json:"issuer,omitempty"`
-	Resource  string    `json:"resource,omitempty"`
-	Client    *Client   `json:"client,omitempty"`
-	Token     *Token    `json:"token,omitempty"`
-	UpdatedAt time.Time `json:"updatedAt,omitzero"`
+	ServerURL string  `json:"serverUrl"`
+	Issuer    string  `json:"issuer,omitempty"`
+	Resource  string  `json:"resource,omitempty"`
+	Client    *Client `json:"client,omitempty"`
+	Token     *Token  `json:"token,omitempty"`
+	// DPoPKey is the private JWK (RFC 7517) of the key the tokens are bound
+	// to with DPoP (RFC 9449); nil when DPoP is not in use.
+	DPoPKey   json.RawMessage `json:"dpopKey,omitempty"`
+	UpdatedAt time.Time       `json:"updatedAt,omitzero"`
 }
 
 // Client is a client registration (dynamic or from a metadata document).

@@ -54,7 +54,7 @@ func (e *KeyringUnavailableError) Error() string {
 	if !e.Locked {
 		fix = "start a Secret Service provider such as gnome-keyring in this session (DBUS_SESSION_BUS_ADDRESS must reach it)"
 	}
-	return fmt.Sprintf("authstore: %s; %s, or set %s=file to store credentials in a 0600 file", e.summary(), fix, EnvCredentialsStore)
+	return fmt.Sprintf("%s; %s, or set %s=file to store credentials in a 0600 file", e.summary(), fix, EnvCredentialsStore)
 }
 
 // Is matches ErrKeyringUnavailable, and ErrKeyringLocked when Locked.
@@ -72,7 +72,9 @@ const (
 	DefaultKeyringOpTimeout = 15 * time.Second
 	// abortGrace is how long a timed-out call waits for its goroutine after
 	// aborting the keyring connection.
-	abortGrace      = 2 * time.Second
+	abortGrace = 2 * time.Second
+	// diagnoseTimeout bounds the preflight run to explain a failed call.
+	diagnoseTimeout = time.Second
 	keyringFormat   = 1
 	keyringLockName = fileName + lockSuffix
 )
@@ -314,7 +316,7 @@ func (s *KeyringStore) read(ctx context.Context) (*document, *keyringHead, error
 		return newDoc(), nil, nil
 	}
 	if err != nil {
-		return nil, nil, s.opErr("read", err)
+		return nil, nil, s.opErr(ctx, "read", err)
 	}
 	head := &keyringHead{raw: raw}
 	if err := json.Unmarshal([]byte(raw), head); err != nil {
@@ -335,7 +337,7 @@ func (s *KeyringStore) read(ctx context.Context) (*document, *keyringHead, error
 				return nil, head, &CorruptError{Path: s.Location(), Reason: fmt.Sprintf("chunk %d of %d missing", i, head.Chunks)}
 			}
 			if err != nil {
-				return nil, nil, s.opErr("read", err)
+				return nil, nil, s.opErr(ctx, "read", err)
 			}
 			buf.WriteString(part)
 		}
@@ -365,7 +367,7 @@ func (s *KeyringStore) write(ctx context.Context, doc *document, old *keyringHea
 	}
 	if len(head) <= s.chunkSize {
 		if err := s.set(ctx, s.user, string(head)); err != nil {
-			return s.opErr("write", err)
+			return s.opErr(ctx, "write", err)
 		}
 		s.removeChunks(ctx, old, "")
 		return nil
@@ -378,7 +380,7 @@ func (s *KeyringStore) write(ctx context.Context, doc *document, old *keyringHea
 	for off := 0; off < len(data); off += s.chunkSize {
 		end := min(off+s.chunkSize, len(data))
 		if err := s.set(ctx, s.chunkUser(slot, n), string(data[off:end])); err != nil {
-			return s.opErr("write", err)
+			return s.opErr(ctx, "write", err)
 		}
 		n++
 	}
@@ -388,7 +390,7 @@ func (s *KeyringStore) write(ctx context.Context, doc *document, old *keyringHea
 		return fmt.Errorf("authstore: encode credentials: %w", err)
 	}
 	if err := s.set(ctx, s.user, string(head)); err != nil {
-		return s.opErr("write", err)
+		return s.opErr(ctx, "write", err)
 	}
 	// Leftovers from an earlier, longer write into this slot.
 	for i := n; i < n+1<<16; i++ {
@@ -421,16 +423,24 @@ func (s *KeyringStore) moveAside(ctx context.Context, head *keyringHead) error {
 	}
 	dst := s.user + corruptInfix + s.now().UTC().Format("20060102T150405.000000000Z")
 	if err := s.set(ctx, dst, head.raw); err != nil {
-		return s.opErr("move corrupt credentials aside", err)
+		return s.opErr(ctx, "move corrupt credentials aside", err)
 	}
 	s.notify(fmt.Sprintf("credentials in the system keyring (service %q) were corrupt; kept them as account %q and started an empty store", s.service, dst))
 	return nil
 }
 
-func (s *KeyringStore) opErr(op string, err error) error {
+// opErr wraps a failed keyring call. When the failure is not already
+// explained, a short preflight tells whether the keyring is now locked or
+// gone, so the error names the fix.
+func (s *KeyringStore) opErr(ctx context.Context, op string, err error) error {
 	var ue *KeyringUnavailableError
 	if errors.As(err, &ue) {
-		return err
+		return fmt.Errorf("authstore: keyring %s (service %q): %w", op, s.service, err)
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), diagnoseTimeout)
+	defer cancel()
+	if perr := preflight(pctx); perr != nil {
+		return fmt.Errorf("authstore: keyring %s (service %q) failed (%v): %w", op, s.service, err, perr)
 	}
 	return fmt.Errorf("authstore: keyring %s (service %q): %w", op, s.service, err)
 }

@@ -404,7 +404,7 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 			return nil, outcome{status: StatusFailed, err: err.Error(), transport: TransportStdio}
 		}
 		l.proc = p
-		cs, err := client.Connect(tctx, &mcp.IOTransport{Reader: p.stdout, Writer: p.stdin}, nil)
+		cs, err := client.Connect(tctx, &mcp.IOTransport{Reader: p.stdout, Writer: p.stdin}, m.opts.sessionOptions())
 		var tools []*mcp.Tool
 		if err == nil {
 			l.session = cs

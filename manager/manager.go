@@ -75,6 +75,23 @@ type Options struct {
 	// ClientInfo is the client name and version sent to servers; nil means
 	// mcplink with version "dev".
 	ClientInfo *mcp.Implementation
+	// ProtocolVersion is the MCP protocol version offered to servers; empty
+	// means DefaultProtocolVersion. A 2026-07-28 or later version makes the
+	// SDK try server/discover first, which costs current servers an extra
+	// round trip (and an extra 401) before it falls back to initialize.
+	ProtocolVersion string
+}
+
+// DefaultProtocolVersion is the protocol version the manager offers: the
+// latest released specification.
+const DefaultProtocolVersion = "2025-11-25"
+
+func (o Options) sessionOptions() *mcp.ClientSessionOptions {
+	v := o.ProtocolVersion
+	if v == "" {
+		v = DefaultProtocolVersion
+	}
+	return &mcp.ClientSessionOptions{ProtocolVersion: v}
 }
 
 // State is a snapshot of one server. Tools are shared with the manager and

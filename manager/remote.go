@@ -131,9 +131,19 @@ func (m *Manager) connectRemote(ctx, connCtx context.Context, e *config.Entry, c
 			return remoteResult{err: err, rec: rec}
 		}
 		st.OAuthHandler = h
+		// DPoP-bound tokens need the DPoP scheme and a proof per request
+		// (oauth.TransportWrapper); the wrapper sits below headerTransport
+		// so the recorder sees the final answer of a nonce retry.
+		if w, ok := h.(interface {
+			WrapTransport(http.RoundTripper) http.RoundTripper
+		}); ok {
+			if ht, ok := st.HTTPClient.Transport.(*headerTransport); ok {
+				ht.base = w.WrapTransport(ht.base)
+			}
+		}
 	}
 	usesOAuth := st.OAuthHandler != nil
-	cs, err := client.Connect(ctx, st, nil)
+	cs, err := client.Connect(ctx, st, m.opts.sessionOptions())
 	if err == nil {
 		return remoteResult{session: cs, transport: TransportStreamable}
 	}
@@ -145,7 +155,7 @@ func (m *Manager) connectRemote(ctx, connCtx context.Context, e *config.Entry, c
 	// The SSE transport ties its event stream to the context given to
 	// Connect, so it gets connCtx, which outlives the connect deadline.
 	sseRec := &recorder{}
-	cs, sseErr := client.Connect(connCtx, &mcp.SSEClientTransport{Endpoint: e.URL, HTTPClient: m.httpClient(connCtx, e, sseRec)}, nil)
+	cs, sseErr := client.Connect(connCtx, &mcp.SSEClientTransport{Endpoint: e.URL, HTTPClient: m.httpClient(connCtx, e, sseRec)}, m.opts.sessionOptions())
 	if sseErr == nil {
 		return remoteResult{session: cs, transport: TransportSSE}
 	}

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -64,13 +66,13 @@ func (f *Factory) newManager(cfg *config.Config, timeout time.Duration) (*manage
 	return m, func() { m.Close(); closeEng() }, nil
 }
 
-// authStates reports the stored authentication state of every OAuth-capable server.
-func (f *Factory) authStates(ctx context.Context, cfg *config.Config) map[string]*authJSON {
+// authStates reports the stored authentication state of every OAuth-capable
+// server. An error means the credential store could not be opened.
+func (f *Factory) authStates(ctx context.Context, cfg *config.Config) (map[string]*authJSON, error) {
 	out := map[string]*authJSON{}
 	eng, closeEng, err := f.engine(false)
 	if err != nil {
-		f.diag("warning: %v", err)
-		return out
+		return out, err
 	}
 	defer closeEng()
 	for _, name := range cfg.Names() {
@@ -85,7 +87,7 @@ func (f *Factory) authStates(ctx context.Context, cfg *config.Config) map[string
 		}
 		out[name] = toAuthJSON(st)
 	}
-	return out
+	return out, nil
 }
 
 func toAuthJSON(st oauth.AuthStatus) *authJSON {
@@ -108,6 +110,8 @@ type AuthOptions struct {
 	F         *Factory
 	Name      string
 	NoBrowser bool
+	Device    bool
+	All       bool
 	Timeout   time.Duration
 }
 
@@ -120,14 +124,25 @@ func NewCmdAuth(f *Factory, runF func(context.Context, *AuthOptions) error) *cob
 		Long: `Run the OAuth authorization flow for a remote server: discovery, client
 registration (persisted), PKCE, a browser sign-in with the redirect caught on a
 loopback callback server, and token storage. Without a name, every server whose
-status is needs_auth is signed in to, in turn.
+status is needs_auth is signed in to, in turn; with --all, every remote OAuth
+server is signed in to at once (one callback listener per port, one state per flow).
 
 The authorization URL is always printed on stderr; the browser is opened too
-unless --no-browser is given ($BROWSER is honoured).`,
+unless --no-browser is given ($BROWSER is honoured). When no browser can be
+opened (no display, an SSH session, --no-browser), paste the URL the browser
+was redirected to (or just the code) on stdin; the callback server keeps
+listening meanwhile, and whichever arrives first wins. Paste mode also works
+when the callback port is busy.
+
+--device uses the device authorization grant (RFC 8628) when the authorization
+server offers it: open the verification URI shown on any device and enter the code.`,
 		Args: rangeArgs(0, 1, "at most one server name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Name = args[0]
+			}
+			if opts.All && opts.Name != "" {
+				return usageError("auth: name one server or pass --all, not both")
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -135,7 +150,9 @@ unless --no-browser is given ($BROWSER is honoured).`,
 			return authRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.NoBrowser, "no-browser", false, "only print the authorization URL")
+	cmd.Flags().BoolVar(&opts.NoBrowser, "no-browser", false, "only print the authorization URL (then paste the redirect URL)")
+	cmd.Flags().BoolVar(&opts.Device, "device", false, "use the device authorization grant (RFC 8628): sign in on another device with a code")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "sign in to every remote OAuth server, in parallel")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", oauth.DefaultFlowTimeout, "how long to wait for the browser sign-in")
 	return cmd
 }
@@ -147,7 +164,8 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 		return err
 	}
 	var names []string
-	if opts.Name != "" {
+	switch {
+	case opts.Name != "":
 		e, err := cfg.Lookup(opts.Name)
 		if err != nil {
 			return usageError("%w", err)
@@ -159,7 +177,17 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 			return usageError("server %q has \"oauth\": false in %s; remove it to use OAuth", e.Name, e.Source)
 		}
 		names = []string{opts.Name}
-	} else {
+	case opts.All:
+		for _, n := range cfg.Names() {
+			if e := cfg.Servers[n]; e.Enabled && e.Type == config.TypeRemote && !e.OAuthDisabled {
+				names = append(names, n)
+			}
+		}
+		if len(names) == 0 {
+			fmt.Fprintln(f.IO.ErrOut, "No remote server uses OAuth.")
+			return nil
+		}
+	default:
 		m, closeM, err := f.newManager(cfg, 0)
 		if err != nil {
 			return err
@@ -176,48 +204,130 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 		}
 	}
 
-	eng, closeEng, err := f.engine(!opts.NoBrowser)
+	eng, closeEng, err := f.engine(!opts.NoBrowser && !opts.Device)
 	if err != nil {
 		return err
 	}
 	defer closeEng()
-	var failed []string
-	for _, name := range names {
+	aopts := oauth.AuthOptions{Device: opts.Device}
+	if !opts.Device && (opts.NoBrowser || f.OpenURL == nil) {
+		lines, stopPaste := pasteLines(f.IO.In)
+		defer stopPaste()
+		aopts.Paste = lines
+	}
+	signIn := func(name string) (string, error) {
 		e := cfg.Servers[name]
 		actx, cancel := context.WithTimeout(ctx, opts.Timeout)
-		stop := f.spinner(fmt.Sprintf("Waiting for the sign-in to %s in the browser…", name))
-		_, err := eng.Authenticate(actx, e)
-		stop()
-		cancel()
+		defer cancel()
+		_, err := eng.AuthenticateWith(actx, e, aopts)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				err = fmt.Errorf("no sign-in completed within %s; run 'mcplink auth %s' again (or raise --timeout): %w", opts.Timeout, name, err)
 			}
-			f.diag("✗ %s: %v", name, err)
-			failed = append(failed, name)
-			if ctx.Err() != nil {
-				break
-			}
-			continue
+			return "", err
 		}
 		// Connect with the new token and report the tool count.
 		m, closeM, err := f.newManager(cfg, 0)
 		if err != nil {
-			return err
+			return "", err
 		}
 		st, _ := m.Connect(ctx, name)
 		closeM()
 		if st.Status == manager.StatusConnected {
-			fmt.Fprintf(f.IO.Out, "✓ %s: authenticated; connected, %d tools\n", name, len(st.Tools))
-		} else {
-			fmt.Fprintf(f.IO.Out, "✓ %s: authenticated; but connecting failed: %s%s\n", name, st.Status, errSuffix(st.Error))
-			failed = append(failed, name)
+			return fmt.Sprintf("✓ %s: authenticated; connected, %d tools", name, len(st.Tools)), nil
+		}
+		return fmt.Sprintf("✓ %s: authenticated; but connecting failed: %s%s", name, st.Status, errSuffix(st.Error)), errConnectFailed
+	}
+
+	var failed []string
+	if opts.All && len(names) > 1 {
+		type result struct {
+			name, line string
+			err        error
+		}
+		results := make(chan result, len(names))
+		var wg sync.WaitGroup
+		for _, n := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				line, err := signIn(n)
+				results <- result{n, line, err}
+			}()
+		}
+		stop := f.spinner(fmt.Sprintf("Waiting for %d sign-ins in the browser…", len(names)))
+		wg.Wait()
+		stop()
+		close(results)
+		byName := map[string]result{}
+		for r := range results {
+			byName[r.name] = r
+		}
+		for _, n := range names {
+			r := byName[n]
+			failed = reportSignIn(f, n, r.line, r.err, failed)
+		}
+	} else {
+		for _, name := range names {
+			stop := f.spinner(fmt.Sprintf("Waiting for the sign-in to %s in the browser…", name))
+			line, err := signIn(name)
+			stop()
+			failed = reportSignIn(f, name, line, err, failed)
+			if err != nil && ctx.Err() != nil {
+				break
+			}
 		}
 	}
 	if len(failed) > 0 {
 		return &exitError{code: ExitError, err: fmt.Errorf("authentication failed for %s: %w", strings.Join(failed, ", "), errReported)}
 	}
 	return nil
+}
+
+// errConnectFailed marks a sign-in whose follow-up connection failed.
+var errConnectFailed = errors.New("connecting after sign-in failed")
+
+// reportSignIn prints one sign-in outcome and returns failed, extended on failure.
+func reportSignIn(f *Factory, name, line string, err error, failed []string) []string {
+	switch {
+	case err == nil:
+		fmt.Fprintln(f.IO.Out, line)
+	case errors.Is(err, errConnectFailed):
+		fmt.Fprintln(f.IO.Out, line)
+		failed = append(failed, name)
+	case errors.Is(err, oauth.ErrNotProtected):
+		fmt.Fprintf(f.IO.Out, "- %s: does not require OAuth\n", name)
+	default:
+		f.diag("✗ %s: %v", name, err)
+		failed = append(failed, name)
+	}
+	return failed
+}
+
+// pasteLines reads lines from in (stdin) for paste mode. The reader
+// goroutine ends at EOF, or at the first line after stop is called (a
+// blocked read of a terminal cannot be interrupted; the process exits then).
+func pasteLines(in io.Reader) (<-chan string, func()) {
+	lines := make(chan string)
+	done := make(chan struct{})
+	if in == nil {
+		close(lines)
+		return lines, func() {}
+	}
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 0, 4096), 64<<10)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return lines, func() { once.Do(func() { close(done) }) }
 }
 
 // spinner shows an animated line on a terminal stderr; it prints nothing otherwise.
@@ -281,7 +391,10 @@ func authStatusRun(ctx context.Context, opts *AuthStatusOptions) error {
 	if err != nil {
 		return err
 	}
-	states := f.authStates(ctx, cfg)
+	states, err := f.authStates(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	if opts.JSON {
 		return writeJSON(f.IO.Out, states)
 	}
@@ -317,18 +430,24 @@ func authStatusRun(ctx context.Context, opts *AuthStatusOptions) error {
 
 // LogoutOptions are the options of `mcplink logout`.
 type LogoutOptions struct {
-	F    *Factory
-	Name string
-	All  bool
+	F         *Factory
+	Name      string
+	All       bool
+	LocalOnly bool
 }
 
 // NewCmdLogout builds `mcplink logout`.
 func NewCmdLogout(f *Factory, runF func(context.Context, *LogoutOptions) error) *cobra.Command {
 	opts := &LogoutOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "logout [server] [--all]",
-		Short: "Forget stored credentials for a server (or --all)",
-		Args:  rangeArgs(0, 1, "at most one server name"),
+		Use:   "logout [server] [--all] [--local-only]",
+		Short: "Revoke and forget the tokens of a server (or --all)",
+		Long: `Revoke the refresh and access tokens at the authorization server (RFC 7009),
+when it advertises a revocation endpoint, then delete them locally. The client
+registration is kept, so signing in again reuses it. A failed revocation is
+reported (exit status 1) but the local tokens are deleted anyway.
+--local-only skips the revocation.`,
+		Args: rangeArgs(0, 1, "at most one server name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Name = args[0]
@@ -342,7 +461,8 @@ func NewCmdLogout(f *Factory, runF func(context.Context, *LogoutOptions) error) 
 			return logoutRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.All, "all", false, "forget the credentials of every server")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "log out of every server with stored credentials")
+	cmd.Flags().BoolVar(&opts.LocalOnly, "local-only", false, "only delete local tokens; do not revoke them at the authorization server")
 	return cmd
 }
 
@@ -353,6 +473,12 @@ func logoutRun(ctx context.Context, opts *LogoutOptions) error {
 		return err
 	}
 	defer closeEng()
+	// The config supplies pre-registered clients for revocation; logging out
+	// must work even when it does not load.
+	cfg, cerr := f.Config()
+	if cerr != nil {
+		f.diag("warning: %v", cerr)
+	}
 	names := []string{opts.Name}
 	if opts.All {
 		store, err := f.Store()
@@ -369,14 +495,34 @@ func logoutRun(ctx context.Context, opts *LogoutOptions) error {
 		}
 		sort.Strings(names)
 	}
+	var failed []string
 	for _, n := range names {
-		if err := eng.Logout(ctx, n); err != nil {
+		lo := oauth.LogoutOptions{LocalOnly: opts.LocalOnly}
+		if cfg != nil {
+			lo.Entry = cfg.Servers[n]
+		}
+		res, err := eng.LogoutServer(ctx, n, lo)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(f.IO.ErrOut, "Logged out of %s (local credentials removed)\n", n)
+		switch {
+		case res.RevocationErr != nil:
+			f.diag("✗ %s: revoking the tokens failed: %v", n, res.RevocationErr)
+			f.diag("Logged out of %s locally (tokens deleted; client registration kept), but the authorization server may still accept them; retry later or revoke them in the provider's settings", n)
+			failed = append(failed, n)
+		case !res.HadTokens:
+			f.diag("%s: no tokens stored (client registration kept)", n)
+		case len(res.Revoked) > 0:
+			f.diag("Logged out of %s: revoked %s at the authorization server; local tokens deleted (client registration kept)", n, strings.Join(res.Revoked, " and "))
+		default:
+			f.diag("Logged out of %s: local tokens deleted (client registration kept); not revoked: %s", n, res.RevocationSkipped)
+		}
 	}
 	if len(names) == 0 {
 		fmt.Fprintln(f.IO.ErrOut, "No stored credentials.")
+	}
+	if len(failed) > 0 {
+		return &exitError{code: ExitError, err: fmt.Errorf("revocation failed for %s: %w", strings.Join(failed, ", "), errReported)}
 	}
 	return nil
 }

@@ -86,6 +86,9 @@ func TestScripts(t *testing.T) {
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("MCPLINK_CONFIG", "")
 			env.Setenv("BROWSER", "")
+			// No D-Bus session here: use the file store without the fallback notice
+			// (keyring.txtar checks the notice itself).
+			env.Setenv("MCPLINK_CREDENTIALS_STORE", "file")
 			return nil
 		},
 	})

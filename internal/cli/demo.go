@@ -103,6 +103,7 @@ func demoRun(ctx context.Context, opts *DemoOptions) error {
 	say("\nConfig (%s):\n%s", cfgPath, indent(cfgText))
 
 	df := *f
+	df.store = nil // the demo has its own data directory
 	df.ConfigFile = cfgPath
 	dataDir := filepath.Join(dir, "data")
 	df.Getenv = func(k string) string {

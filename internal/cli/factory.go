@@ -38,6 +38,8 @@ type Factory struct {
 	Executable string
 	// OpenURL opens a URL in a browser; nil when none can be opened.
 	OpenURL func(url string) error
+
+	store authstore.Store // opened on first use by Store
 }
 
 // NewFactory returns a Factory for the real process environment.
@@ -100,14 +102,27 @@ func (f *Factory) EditFile(global bool) string {
 	return config.ProjectFile(f.WorkDir)
 }
 
-// Store opens the credential store.
+// Store opens the credential store selected by MCPLINK_CREDENTIALS_STORE
+// (auto, keyring or file; auto probes the keyring and falls back to the file).
+//
+// The store is opened once per Factory, so the keyring probe (and its notice
+// when it falls back to the file) happens at most once per command.
 func (f *Factory) Store() (authstore.Store, error) {
-	return authstore.NewFileStore(authstore.FileOptions{
-		Dir: authstore.DefaultDir(f.Getenv, f.HomeDir),
+	if f.store != nil {
+		return f.store, nil
+	}
+	st, err := authstore.Open(authstore.OpenOptions{
+		Mode: f.Getenv(authstore.EnvCredentialsStore),
+		Dir:  authstore.DefaultDir(f.Getenv, f.HomeDir),
 		Notify: func(msg string) {
 			f.diag("%s", msg)
 		},
 	})
+	if err != nil {
+		return nil, err
+	}
+	f.store = st
+	return st, nil
 }
 
 // ManagerOptions returns the manager options shared by every command.

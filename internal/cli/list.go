@@ -71,7 +71,10 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	}
 	defer closeM()
 	states := m.ConnectAll(ctx)
-	auth := f.authStates(ctx, cfg)
+	auth, err := f.authStates(ctx, cfg)
+	if err != nil {
+		f.diag("warning: auth state unknown: %v", err)
+	}
 
 	if opts.JSON {
 		out := make([]serverJSON, 0, len(states))

@@ -51,6 +51,9 @@ NO_COLOR is honoured.`,
 func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	// Diagnostics (store notices, OAuth progress) would scribble over the
 	// screen: hold them and print them once the dashboard is gone.
+	if !tui.IsTerminal(opts.F.IO.Out) {
+		return tui.ErrNotTerminal
+	}
 	held := &lockedBuffer{}
 	defer func() {
 		if held.Len() > 0 {

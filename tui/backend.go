@@ -1,0 +1,309 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/manager"
+	"github.com/mcplink/mcplink/oauth"
+)
+
+// Backend is everything the dashboard needs from the rest of mcplink. Every
+// method except States and Events may do network or disk work; the model only
+// calls them from tea.Cmds, never from Update or View.
+type Backend interface {
+	// States returns every configured server's state, sorted by name.
+	States() []manager.State
+	// Events delivers live state changes. It is closed when the backend closes.
+	Events() <-chan manager.Event
+	// Connect (re)connects one server and returns its resulting state.
+	Connect(ctx context.Context, name string) (manager.State, error)
+	// AuthStatus reports the stored OAuth state of a server; ok is false for
+	// servers that do not use OAuth (local servers, "oauth": false).
+	AuthStatus(ctx context.Context, name string) (st oauth.AuthStatus, ok bool, err error)
+	// BeginAuth starts an interactive sign-in (and opens the browser when it
+	// can). The flow must be closed.
+	BeginAuth(ctx context.Context, name string) (AuthFlow, error)
+	// Logout forgets the server's stored credentials.
+	Logout(ctx context.Context, name string) error
+	// SetEnabled writes "enabled" for the server into its config file (keeping
+	// comments) and applies it: disabling stops the server. It returns the
+	// server's state afterwards.
+	SetEnabled(ctx context.Context, name string, enabled bool) (manager.State, error)
+}
+
+// AuthFlow is one interactive sign-in waiting for the browser redirect.
+type AuthFlow interface {
+	// URL is the authorization URL the user must open.
+	URL() string
+	// BrowserError is why the browser could not be opened (nil if it was, or
+	// if there is no browser to open).
+	BrowserError() error
+	// Wait blocks until the redirect arrived and tokens were stored, or ctx ends.
+	Wait(ctx context.Context) error
+	// Close abandons the flow and frees its callback port. It is idempotent.
+	Close()
+}
+
+// Errors returned by ManagerBackend.
+var (
+	// ErrNoOAuth means the server does not use OAuth.
+	ErrNoOAuth = errors.New("server does not use OAuth")
+	// ErrBackendClosed means the backend was closed.
+	ErrBackendClosed = errors.New("backend is closed")
+)
+
+// BackendOptions configures a ManagerBackend.
+type BackendOptions struct {
+	// Config is the loaded configuration. Required.
+	Config *config.Config
+	// NewManager builds a manager for a configuration (one server each). Required.
+	NewManager func(cfg *config.Config) *manager.Manager
+	// Engine runs OAuth. Required.
+	Engine *oauth.Engine
+	// Reload loads the configuration again after an edit. Required for SetEnabled.
+	Reload func() (*config.Config, error)
+	// OpenURL opens a URL in a browser; nil when none can be opened.
+	OpenURL func(url string) error
+}
+
+// ManagerBackend is the real Backend: one manager.Manager per server (so a
+// server can be enabled or disabled without touching the others), an OAuth
+// engine, and config edits through config.SetEnabled.
+type ManagerBackend struct {
+	opts   BackendOptions
+	events chan manager.Event
+
+	mu      sync.Mutex
+	entries map[string]*config.Entry
+	mgrs    map[string]*manager.Manager
+	closed  bool
+	wg      sync.WaitGroup // event forwarders
+}
+
+// NewBackend returns a ManagerBackend for opts.Config. It connects nothing.
+func NewBackend(opts BackendOptions) (*ManagerBackend, error) {
+	if opts.Config == nil || opts.NewManager == nil || opts.Engine == nil {
+		return nil, errors.New("tui: NewBackend needs Config, NewManager and Engine")
+	}
+	b := &ManagerBackend{
+		opts:    opts,
+		events:  make(chan manager.Event, 64),
+		entries: map[string]*config.Entry{},
+		mgrs:    map[string]*manager.Manager{},
+	}
+	for name, e := range opts.Config.Servers {
+		if e == nil {
+			continue
+		}
+		b.entries[name] = e
+		b.mgrs[name] = b.startLocked(name, e)
+	}
+	return b, nil
+}
+
+// startLocked builds a manager for one entry and forwards its events.
+func (b *ManagerBackend) startLocked(name string, e *config.Entry) *manager.Manager {
+	m := b.opts.NewManager(&config.Config{Servers: map[string]*config.Entry{name: e}, Files: b.opts.Config.Files})
+	ch, _ := m.Subscribe(32) // ended by m.Close
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for ev := range ch {
+			b.forward(ev)
+		}
+	}()
+	return m
+}
+
+// forward delivers ev without blocking forever: when the consumer lags, the
+// oldest queued event is dropped (States always has the full picture).
+func (b *ManagerBackend) forward(ev manager.Event) {
+	for range 2 {
+		select {
+		case b.events <- ev:
+			return
+		default:
+		}
+		select {
+		case <-b.events:
+		default:
+		}
+	}
+}
+
+func (b *ManagerBackend) lookup(name string) (*config.Entry, *manager.Manager, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, nil, ErrBackendClosed
+	}
+	e, ok := b.entries[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %q", manager.ErrUnknownServer, name)
+	}
+	return e, b.mgrs[name], nil
+}
+
+// States implements Backend.
+func (b *ManagerBackend) States() []manager.State {
+	b.mu.Lock()
+	mgrs := make([]*manager.Manager, 0, len(b.mgrs))
+	for _, m := range b.mgrs {
+		mgrs = append(mgrs, m)
+	}
+	b.mu.Unlock()
+	var out []manager.State
+	for _, m := range mgrs {
+		out = append(out, m.States()...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Events implements Backend.
+func (b *ManagerBackend) Events() <-chan manager.Event { return b.events }
+
+// Connect implements Backend.
+func (b *ManagerBackend) Connect(ctx context.Context, name string) (manager.State, error) {
+	_, m, err := b.lookup(name)
+	if err != nil {
+		return manager.State{}, err
+	}
+	return m.Connect(ctx, name)
+}
+
+func usesOAuth(e *config.Entry) bool {
+	return e.Type == config.TypeRemote && !e.OAuthDisabled
+}
+
+// AuthStatus implements Backend.
+func (b *ManagerBackend) AuthStatus(ctx context.Context, name string) (oauth.AuthStatus, bool, error) {
+	e, _, err := b.lookup(name)
+	if err != nil {
+		return oauth.AuthStatus{}, false, err
+	}
+	if !usesOAuth(e) {
+		return oauth.AuthStatus{}, false, nil
+	}
+	st, err := b.opts.Engine.Status(ctx, e)
+	return st, err == nil, err
+}
+
+// BeginAuth implements Backend.
+func (b *ManagerBackend) BeginAuth(ctx context.Context, name string) (AuthFlow, error) {
+	e, _, err := b.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if !usesOAuth(e) {
+		if e.Type != config.TypeRemote {
+			return nil, fmt.Errorf("%q is a local server; OAuth is only for remote servers: %w", name, ErrNoOAuth)
+		}
+		return nil, fmt.Errorf("%q has \"oauth\": false in %s; remove it to use OAuth: %w", name, e.Source, ErrNoOAuth)
+	}
+	p, err := b.opts.Engine.Begin(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	f := &engineFlow{p: p}
+	if b.opts.OpenURL != nil {
+		if err := b.opts.OpenURL(p.AuthorizationURL); err != nil {
+			f.openErr = err
+		}
+	}
+	return f, nil
+}
+
+type engineFlow struct {
+	p       *oauth.Pending
+	openErr error
+	once    sync.Once
+}
+
+func (f *engineFlow) URL() string         { return f.p.AuthorizationURL }
+func (f *engineFlow) BrowserError() error { return f.openErr }
+func (f *engineFlow) Close()              { f.once.Do(f.p.Close) }
+func (f *engineFlow) Wait(ctx context.Context) error {
+	_, err := f.p.Wait(ctx)
+	return err
+}
+
+// Logout implements Backend.
+func (b *ManagerBackend) Logout(ctx context.Context, name string) error {
+	e, _, err := b.lookup(name)
+	if err != nil {
+		return err
+	}
+	if !usesOAuth(e) {
+		return fmt.Errorf("%q stores no OAuth credentials: %w", name, ErrNoOAuth)
+	}
+	return b.opts.Engine.Logout(ctx, name)
+}
+
+// SetEnabled implements Backend. The entry is edited in the file it came
+// from; the configuration is then reloaded and the server's manager replaced.
+func (b *ManagerBackend) SetEnabled(ctx context.Context, name string, enabled bool) (manager.State, error) {
+	e, _, err := b.lookup(name)
+	if err != nil {
+		return manager.State{}, err
+	}
+	if b.opts.Reload == nil {
+		return manager.State{}, errors.New("tui: enabling servers needs BackendOptions.Reload")
+	}
+	if e.Source == "" {
+		return manager.State{}, fmt.Errorf("server %q has no config file to edit", name)
+	}
+	if err := config.SetEnabled(e.Source, name, enabled); err != nil {
+		return manager.State{}, fmt.Errorf("editing %s: %w", e.Source, err)
+	}
+	cfg, err := b.opts.Reload()
+	if err != nil {
+		return manager.State{}, fmt.Errorf("reloading the config after editing %s: %w", e.Source, err)
+	}
+	ne, ok := cfg.Servers[name]
+	if !ok || ne == nil {
+		return manager.State{}, fmt.Errorf("server %q vanished from the config after editing %s", name, e.Source)
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return manager.State{}, ErrBackendClosed
+	}
+	old := b.mgrs[name]
+	b.entries[name] = ne
+	m := b.startLocked(name, ne)
+	b.mgrs[name] = m
+	b.mu.Unlock()
+	_ = old.Close() // stops the old connection (and a local server's processes)
+	st, _ := m.State(name)
+	if enabled && !ne.Enabled {
+		return st, fmt.Errorf("%q is still disabled: a higher-precedence config file sets \"enabled\": false", name)
+	}
+	return st, nil
+}
+
+// Close closes every manager (stopping local servers' processes), waits for
+// the event forwarders and closes the Events channel.
+func (b *ManagerBackend) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	mgrs := b.mgrs
+	b.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, m := range mgrs {
+		wg.Go(func() { _ = m.Close() })
+	}
+	wg.Wait()
+	b.wg.Wait()
+	close(b.events)
+	return nil
+}

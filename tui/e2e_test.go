@@ -1,0 +1,219 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcplink/mcplink/internal/oauthtest"
+)
+
+// envBrowser makes the test binary act as $BROWSER: it follows the
+// authorization URL (its last argument) like a browser whose user approves.
+const envBrowser = "MCPLINK_TUI_TEST_BROWSER"
+
+func runBrowser(args []string) int {
+	if len(args) == 0 {
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := oauthtest.FollowRedirects(ctx, args[len(args)-1])
+	if log := os.Getenv(envBrowser); log != "1" {
+		msg := "ok\n"
+		if err != nil {
+			msg = err.Error() + "\n"
+		}
+		_ = os.WriteFile(log, []byte(msg), 0o600)
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// TestEndToEndTmux runs the real mcplink binary in tmux against embedded
+// servers: it checks the rows, signs in from the dashboard (the browser is
+// this test binary following the URL), and quits cleanly with no process left.
+func TestEndToEndTmux(t *testing.T) {
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tmux is required in CI (apt-get install -y tmux)")
+		}
+		t.Skip("tmux not installed (apt-get install -y tmux); the end-to-end test needs it")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mcplink")
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "./cmd/mcplink")
+	build.Dir = ".."
+	t0 := time.Now()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	t.Logf("go build: %s", time.Since(t0).Round(time.Millisecond))
+	t0 = time.Now()
+	defer func() { t.Logf("dashboard session: %s", time.Since(t0).Round(time.Millisecond)) }()
+	e := newEnv(t, []string{bin, "__test-server", "stdio"}, nil)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	browserLog := filepath.Join(dir, "browser.log")
+	exitFile := filepath.Join(dir, "exit")
+	sock := filepath.Join(dir, "tmux.sock")
+	runEnv := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + dir,
+		"TERM=xterm-256color",
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg"),
+		"MCPLINK_DATA_DIR=" + filepath.Join(dir, "data"),
+		"BROWSER=" + self,
+		envBrowser + "=" + browserLog,
+	}
+	tm := func(args ...string) (string, error) {
+		c := exec.Command(tmux, append([]string{"-S", sock, "-f", "/dev/null"}, args...)...)
+		c.Env = runEnv
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	script := fmt.Sprintf("%s tui --config %s; echo $? > %s", shq(bin), shq(e.cfgPath), shq(exitFile))
+	if out, err := tm("new-session", "-d", "-s", "t", "-x", "80", "-y", "24", "sh", "-c", script); err != nil {
+		t.Fatalf("tmux new-session: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _, _ = tm("kill-server") })
+
+	capture := func() string {
+		out, _ := tm("capture-pane", "-p", "-t", "t")
+		return out
+	}
+	waitFor := func(what string, d time.Duration, ok func(string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for {
+			s := capture()
+			if ok(s) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				b, _ := os.ReadFile(browserLog)
+				t.Fatalf("timed out waiting for %s; pane:\n%s\nbrowser: %s", what, s, b)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	rowHas := func(s, name, word string) bool {
+		for _, l := range strings.Split(s, "\n") {
+			left, _, _ := strings.Cut(l, "│")
+			if strings.Contains(left, " "+name+" ") && strings.Contains(left, word) {
+				return true
+			}
+		}
+		return false
+	}
+	s := waitFor("the initial rows", 20*time.Second, func(s string) bool {
+		return strings.Contains(s, "5 servers · 2 connected · 1 needs auth · 1 failed · 1 disabled")
+	})
+	for _, r := range [][2]string{{"broken", "failed"}, {"demo", "connected"}, {"local", "connected"}, {"off", "disabled"}, {"protected", "needs auth"}} {
+		if !rowHas(s, r[0], r[1]) {
+			t.Fatalf("no row %q with %q:\n%s", r[0], r[1], s)
+		}
+	}
+	if !rowHas(s, "demo", "5 tools") {
+		t.Fatalf("demo row lacks its tool count:\n%s", s)
+	}
+	// Select protected with the filter and sign in.
+	for _, k := range []string{"/", "prot", "Enter", "a"} {
+		if out, err := tm("send-keys", "-t", "t", k); err != nil {
+			t.Fatalf("send-keys %s: %v\n%s", k, err, out)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	s = waitFor("the sign-in", 20*time.Second, func(s string) bool {
+		return rowHas(s, "protected", "connected") && strings.Contains(s, "expires in")
+	})
+	t.Logf("pane after the sign-in:\n%s", s)
+	if b, _ := os.ReadFile(browserLog); strings.TrimSpace(string(b)) != "ok" {
+		t.Fatalf("browser helper: %q", b)
+	}
+	if !strings.Contains(s, "Signed in to protected") || !strings.Contains(s, "authenticated") {
+		t.Fatalf("no sign-in confirmation:\n%s", s)
+	}
+	// Clear the filter, then resize: every row comes back, laid out for 120×30.
+	if out, err := tm("send-keys", "-t", "t", "Escape"); err != nil {
+		t.Fatalf("send-keys Escape: %v\n%s", err, out)
+	}
+	if out, err := tm("resize-window", "-t", "t", "-x", "120", "-y", "30"); err != nil {
+		t.Fatalf("tmux resize-window: %v\n%s", err, out)
+	}
+	s = waitFor("the resized screen", 10*time.Second, func(s string) bool {
+		lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+		return len(lines) >= 29 && rowHas(s, "broken", "failed") && rowHas(s, "protected", "connected") &&
+			strings.Contains(s, "5 servers · 3 connected · 1 failed · 1 disabled")
+	})
+	for _, l := range strings.Split(s, "\n") {
+		if n := len([]rune(l)); n > 120 {
+			t.Fatalf("line wider than the window (%d): %q", n, l)
+		}
+	}
+	if pids := processesOf(bin); len(pids) < 2 {
+		t.Fatalf("expected the dashboard and its local server child running, found %v", pids)
+	}
+	// Quit: everything stops.
+	if out, err := tm("send-keys", "-t", "t", "q"); err != nil {
+		t.Fatalf("send-keys q: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(exitFile)
+		if err == nil && strings.TrimSpace(string(b)) != "" {
+			if code := strings.TrimSpace(string(b)); code != "0" {
+				t.Fatalf("mcplink tui exited with %s", code)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mcplink tui did not exit after q; pane:\n%s", capture())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		pids := processesOf(bin)
+		if len(pids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes left after quit: %v", pids)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// processesOf lists the pids whose command line starts with bin.
+func processesOf(bin string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if arg0, _, _ := strings.Cut(string(b), "\x00"); arg0 == bin {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

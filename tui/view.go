@@ -1,0 +1,412 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/manager"
+	"github.com/mcplink/mcplink/oauth"
+)
+
+type styles struct {
+	noColor                         bool
+	header, title, label, dim, sel  lipgloss.Style
+	green, amber, red, grey, accent lipgloss.Style
+	errMsg, okMsg                   lipgloss.Style
+	help                            help.Styles
+}
+
+func newStyles(noColor bool) styles {
+	fg := func(c string) lipgloss.Style {
+		if noColor {
+			return lipgloss.NewStyle()
+		}
+		return lipgloss.NewStyle().Foreground(lipgloss.Color(c))
+	}
+	s := styles{
+		noColor: noColor,
+		header:  lipgloss.NewStyle().Bold(true),
+		title:   lipgloss.NewStyle().Bold(true),
+		label:   fg("245"),
+		dim:     fg("245"),
+		sel:     lipgloss.NewStyle().Reverse(true),
+		green:   fg("2"),
+		amber:   fg("3"),
+		red:     fg("1"),
+		grey:    fg("8"),
+		accent:  fg("6"),
+		errMsg:  fg("1"),
+		okMsg:   fg("2"),
+		help:    help.DefaultDarkStyles(),
+	}
+	if noColor {
+		plain := lipgloss.NewStyle()
+		s.help = help.Styles{ShortKey: plain, ShortDesc: plain, ShortSeparator: plain, Ellipsis: plain,
+			FullKey: plain, FullDesc: plain, FullSeparator: plain}
+	}
+	return s
+}
+
+var spinnerFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+
+// statusWord is the short status shown beside the dot (readable without colour).
+func statusWord(s manager.Status) string {
+	switch s {
+	case manager.StatusConnected:
+		return "connected"
+	case manager.StatusNeedsAuth:
+		return "needs auth"
+	case manager.StatusFailed:
+		return "failed"
+	case manager.StatusNeedsClientRegistration:
+		return "needs reg"
+	case manager.StatusDisabled:
+		return "disabled"
+	case manager.StatusConnecting:
+		return "connecting"
+	case manager.StatusDisconnected:
+		return "offline"
+	}
+	return string(s)
+}
+
+// dot returns the coloured status dot and word of a server.
+func (m *Model) dot(st manager.State) (string, string) {
+	word := statusWord(st.Status)
+	if act, ok := m.busy[st.Name]; ok && act != "connecting" {
+		word = act
+	}
+	s := m.styles
+	animated := st.Status == manager.StatusConnecting || (m.flow != nil && m.flow.name == st.Name)
+	if a, ok := m.busy[st.Name]; ok && a != "connecting" {
+		animated = true
+	}
+	if animated {
+		return s.amber.Render(spinnerFrames[m.frame%len(spinnerFrames)]), word
+	}
+	switch st.Status {
+	case manager.StatusConnected:
+		return s.green.Render("●"), word
+	case manager.StatusNeedsAuth:
+		return s.amber.Render("●"), word
+	case manager.StatusFailed, manager.StatusNeedsClientRegistration:
+		return s.red.Render("●"), word
+	case manager.StatusDisabled:
+		return s.grey.Render("○"), word
+	}
+	return s.grey.Render("●"), word
+}
+
+// summary is the header line.
+func (m *Model) summary() string {
+	var conn, auth, failed, disabled, connecting int
+	for _, s := range m.servers {
+		switch s.Status {
+		case manager.StatusConnected:
+			conn++
+		case manager.StatusNeedsAuth:
+			auth++
+		case manager.StatusFailed, manager.StatusNeedsClientRegistration:
+			failed++
+		case manager.StatusDisabled:
+			disabled++
+		case manager.StatusConnecting:
+			connecting++
+		}
+	}
+	parts := []string{plural(len(m.servers), "server", "servers"), fmt.Sprintf("%d connected", conn)}
+	if connecting > 0 {
+		parts = append(parts, fmt.Sprintf("%d connecting", connecting))
+	}
+	if auth > 0 {
+		parts = append(parts, fmt.Sprintf("%d needs auth", auth))
+	}
+	if failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed", failed))
+	}
+	if disabled > 0 {
+		parts = append(parts, fmt.Sprintf("%d disabled", disabled))
+	}
+	return strings.Join(parts, " · ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// layout returns the widths of the list and details panes (details 0 = hidden).
+func (m *Model) layout() (left, right int) {
+	w := max(m.width, 20)
+	left = min(40, max(26, w*45/100))
+	if left > w {
+		left = w
+	}
+	right = w - left - 3
+	if right < 16 {
+		return w, 0
+	}
+	return left, right
+}
+
+func (m *Model) footerLines() []string {
+	return strings.Split(m.help.View(m.keys), "\n")
+}
+
+// bodyHeight is the number of rows for the panes.
+func (m *Model) bodyHeight() int {
+	return max(1, m.height-2-len(m.footerLines()))
+}
+
+func (m *Model) clampScroll() {
+	_, right := m.layout()
+	lines := m.detailLines(max(right, 10))
+	maxOff := max(0, len(lines)-m.bodyHeight())
+	m.scroll = max(0, min(m.scroll, maxOff))
+}
+
+// View implements tea.Model.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.Render())
+	v.AltScreen = true
+	v.WindowTitle = "mcplink"
+	return v
+}
+
+// Render returns the screen as a string of exactly the window's height.
+func (m *Model) Render() string {
+	if m.quit {
+		return ""
+	}
+	w := max(m.width, 20)
+	left, right := m.layout()
+	body := m.bodyHeight()
+
+	var out []string
+	out = append(out, m.styles.header.Render(ansi.Truncate("mcplink · "+m.summary(), w, "…")))
+
+	rows := m.listLines(left, body)
+	var details []string
+	if right > 0 {
+		details = m.detailLines(right)
+		m.scroll = max(0, min(m.scroll, max(0, len(details)-body)))
+		details = details[m.scroll:]
+	}
+	sep := m.styles.dim.Render("│")
+	for i := range body {
+		row := ""
+		if i < len(rows) {
+			row = rows[i]
+		}
+		if right == 0 {
+			out = append(out, ansi.Truncate(row, w, ""))
+			continue
+		}
+		row = padRight(row, left)
+		d := ""
+		if i < len(details) {
+			d = details[i]
+		}
+		out = append(out, row+" "+sep+" "+d)
+	}
+	out = append(out, ansi.Truncate(m.statusLine(), w, "…"))
+	for _, l := range m.footerLines() {
+		out = append(out, ansi.Truncate(l, w, "…"))
+	}
+	return strings.Join(out, "\n")
+}
+
+func padRight(s string, w int) string {
+	if n := ansi.StringWidth(s); n < w {
+		return s + strings.Repeat(" ", w-n)
+	}
+	return ansi.Truncate(s, w, "")
+}
+
+// listLines renders the server rows, scrolled so the selection is visible.
+func (m *Model) listLines(width, height int) []string {
+	vis := m.visible()
+	if len(vis) == 0 {
+		if len(m.servers) == 0 {
+			return []string{"No servers configured.", "Add one with", "'mcplink add <name> --url <url>'."}
+		}
+		return []string{fmt.Sprintf("No server matches %q.", m.filter)}
+	}
+	cur := m.cursor()
+	start := 0
+	if cur >= height {
+		start = cur - height + 1
+	}
+	nameW := max(4, width-24)
+	var out []string
+	for i := start; i < len(vis) && len(out) < height; i++ {
+		st := vis[i]
+		dot, word := m.dot(st)
+		tools := ""
+		if st.Status == manager.StatusConnected {
+			tools = plural(len(st.Tools), "tool", "tools")
+		}
+		name := padRight(ansi.Truncate(st.Name, nameW, "…"), nameW)
+		marker := " "
+		if i == cur {
+			marker = "›"
+		}
+		line := fmt.Sprintf("%s %s %s %-10s %8s", marker, dot, name, word, tools)
+		if i == cur && !m.styles.noColor {
+			line = marker + " " + dot + " " + m.styles.sel.Render(fmt.Sprintf("%s %-10s %8s", name, word, tools))
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+func (m *Model) statusLine() string {
+	switch {
+	case m.confirmLogout != "":
+		return m.styles.amber.Render(fmt.Sprintf("Log out of %s? Its stored tokens and client registration are deleted. y/n", m.confirmLogout))
+	case m.filtering:
+		return "/" + m.filter + "▏  (enter keeps the filter, esc clears it)"
+	case m.message != "":
+		if m.msgErr {
+			return m.styles.errMsg.Render(m.message)
+		}
+		return m.message
+	case m.filter != "":
+		return m.styles.dim.Render(fmt.Sprintf("filter: %s (esc clears)", m.filter))
+	}
+	return ""
+}
+
+// detailLines renders the details pane for the selected server, wrapped to width.
+func (m *Model) detailLines(width int) []string {
+	var lines []string
+	add := func(s string) {
+		lines = append(lines, strings.Split(lipgloss.Wrap(s, width, " /-"), "\n")...)
+	}
+	field := func(label, value string) {
+		const lw = 8
+		l := m.styles.label.Render(fmt.Sprintf("%-*s", lw, label))
+		wrapped := strings.Split(lipgloss.Wrap(value, max(4, width-lw-1), " /-"), "\n")
+		for i, wl := range wrapped {
+			if i == 0 {
+				lines = append(lines, l+" "+wl)
+			} else {
+				lines = append(lines, strings.Repeat(" ", lw+1)+wl)
+			}
+		}
+	}
+	if f := m.flow; f != nil {
+		add(m.styles.title.Render(fmt.Sprintf("Signing in to %s", f.name)))
+		if f.flow == nil {
+			add("Discovering the authorization server…")
+		} else {
+			left := max(0, f.deadline.Sub(m.opts.Now()))
+			add(fmt.Sprintf("Waiting for the browser — %s left", countdown(left)))
+			add("Open this URL (c copies it, esc cancels):")
+			lines = append(lines, strings.Split(ansi.Hardwrap(f.flow.URL(), width, false), "\n")...)
+		}
+		lines = append(lines, m.styles.dim.Render(strings.Repeat("─", width)))
+	}
+	st, ok := m.current()
+	if !ok {
+		return lines
+	}
+	add(m.styles.title.Render(st.Name))
+	typ := st.Type
+	if st.Transport != "" {
+		typ += " · " + st.Transport
+	}
+	field("Type", typ)
+	if st.Type == config.TypeRemote {
+		field("URL", st.URL)
+	} else {
+		field("Command", strings.Join(st.Command, " "))
+	}
+	dot, _ := m.dot(st)
+	field("Status", dot+" "+string(st.Status))
+	if st.Error != "" {
+		field("Error", st.Error)
+	}
+	if a, ok := m.auth[st.Name]; ok {
+		if a.err != nil {
+			field("Auth", "unknown: "+a.err.Error())
+		} else {
+			field("Auth", m.authText(a.st))
+			if len(a.st.Scopes) > 0 {
+				field("Scopes", strings.Join(a.st.Scopes, " "))
+			}
+		}
+	}
+	switch {
+	case st.Status != manager.StatusConnected:
+		field("Tools", "—")
+	case !m.showTools:
+		field("Tools", fmt.Sprintf("%d (enter shows them)", len(st.Tools)))
+	default:
+		field("Tools", fmt.Sprintf("%d (enter hides them; pgup/pgdn scroll)", len(st.Tools)))
+		for _, t := range st.Tools {
+			if t == nil {
+				continue
+			}
+			add("  " + m.styles.accent.Render(t.Name))
+			if d := strings.TrimSpace(t.Description); d != "" {
+				for _, l := range strings.Split(lipgloss.Wrap(d, max(4, width-4), " /-"), "\n") {
+					lines = append(lines, "    "+l)
+				}
+			}
+		}
+	}
+	return lines
+}
+
+func (m *Model) authText(a oauth.AuthStatus) string {
+	s := string(a.State)
+	switch a.State {
+	case oauth.StateAuthenticated:
+		s = "authenticated"
+		if !a.Expiry.IsZero() {
+			s += " · expires in " + humanDuration(a.Expiry.Sub(m.opts.Now()))
+		}
+	case oauth.StateExpired:
+		s = "expired"
+		if !a.Expiry.IsZero() {
+			s += " " + humanDuration(m.opts.Now().Sub(a.Expiry)) + " ago"
+		}
+	case oauth.StateNotAuthenticated:
+		s = "not signed in (press a)"
+	}
+	if a.Refreshable {
+		s += " · refreshable"
+	}
+	return s
+}
+
+func countdown(d time.Duration) string {
+	secs := int(d.Round(time.Second) / time.Second)
+	return fmt.Sprintf("%d:%02d", secs/60, secs%60)
+}
+
+func humanDuration(d time.Duration) string {
+	d = max(0, d.Round(time.Second))
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		if mins := int(d % time.Hour / time.Minute); mins > 0 {
+			return fmt.Sprintf("%dh %dm", int(d/time.Hour), mins)
+		}
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+}
