@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -175,6 +176,12 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 	e, err := proxyEntry(opts)
 	if err != nil {
 		return err
+	}
+	// A long-running proxy with a tiny heap: collect more often to keep the
+	// resident set small (the SDK allocates a fresh buffer per decoded
+	// message). An explicit GOGC wins.
+	if f.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
 	}
 	mode, _ := proxy.ParseMode(opts.Transport)
 	popts := proxy.Options{

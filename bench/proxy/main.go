@@ -1,0 +1,378 @@
+// Command proxybench compares `mcplink proxy` with mcp-remote against the
+// same loopback Streamable HTTP server (internal/mcptest, no auth): cold
+// start (spawn → initialize answered → tools/list answered), latency added
+// to tools/call over a direct go-sdk connection, peak RSS, and throughput of
+// 8 concurrent callers. It prints a table.
+//
+// Usage: go run ./bench/proxy -mcplink bin/mcplink [-mcp-remote "node .../proxy.js"] [-json-response]
+// (bench/proxy/run.sh builds mcplink and installs mcp-remote@0.15.1).
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcplink/mcplink/internal/mcptest"
+)
+
+// protocol is what the benchmark clients speak (a stateful version every
+// proxy under test supports).
+const protocol = "2025-06-18"
+
+type config struct {
+	mcplink   string
+	mcpRemote []string
+	cold      int
+	calls     int
+	conc      int
+	dur       time.Duration
+	tmp       string
+	url       string
+
+	jsonResponse bool
+}
+
+type result struct {
+	name       string
+	cold       time.Duration
+	p50, p99   time.Duration
+	throughput float64
+	rssKiB     int64
+}
+
+func main() {
+	var c config
+	var remote string
+	flag.StringVar(&c.mcplink, "mcplink", "bin/mcplink", "mcplink binary")
+	flag.StringVar(&remote, "mcp-remote", "", "mcp-remote command line (empty: skip), e.g. \"node /cache/node_modules/mcp-remote/dist/proxy.js\"")
+	flag.IntVar(&c.cold, "cold", 10, "cold starts per proxy (median reported)")
+	flag.IntVar(&c.calls, "calls", 2000, "sequential tools/call for latency")
+	flag.IntVar(&c.conc, "conc", 8, "concurrent callers for throughput")
+	flag.DurationVar(&c.dur, "dur", 3*time.Second, "throughput run length")
+	flag.BoolVar(&c.jsonResponse, "json-response", false, "server answers calls with application/json instead of an SSE stream")
+	flag.Parse()
+	c.mcpRemote = strings.Fields(remote)
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "proxybench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(c config) error {
+	var err error
+	if c.mcplink, err = filepath.Abs(c.mcplink); err != nil {
+		return err
+	}
+	c.tmp, err = os.MkdirTemp("", "proxybench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(c.tmp)
+	if err := os.WriteFile(filepath.Join(c.tmp, "mcplink.json"), []byte(`{"mcp": {}}`), 0o600); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	server := mcptest.NewServer(mcptest.ServerOptions{})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{JSONResponse: c.jsonResponse})
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln) //nolint:errcheck // ends with Close
+	defer hs.Close()
+	c.url = "http://" + ln.Addr().String() + "/mcp"
+	mode := "SSE responses"
+	if c.jsonResponse {
+		mode = "JSON responses"
+	}
+	fmt.Printf("server: go-sdk Streamable HTTP on %s (%s), tools of internal/mcptest\n", c.url, mode)
+
+	direct, err := measureDirect(c)
+	if err != nil {
+		return fmt.Errorf("direct: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "direct go-sdk: p50 %s p99 %s, %.0f calls/s\n", direct.p50, direct.p99, direct.throughput)
+
+	proxies := []struct {
+		name string
+		argv []string
+	}{{"mcplink proxy", []string{c.mcplink, "--config", filepath.Join(c.tmp, "mcplink.json"), "proxy", c.url, "--transport", "http-only"}}}
+	if len(c.mcpRemote) > 0 {
+		proxies = append(proxies, struct {
+			name string
+			argv []string
+		}{"mcp-remote 0.15.1", append(slices.Clone(c.mcpRemote), c.url, "--transport", "http-only", "--allow-http")})
+	}
+	var results []result
+	for _, p := range proxies {
+		r, err := measureProxy(c, p.name, p.argv)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		fmt.Fprintf(os.Stderr, "%s: cold %s, p50 %s p99 %s, %.0f calls/s, rss %d KiB\n", r.name, r.cold, r.p50, r.p99, r.throughput, r.rssKiB)
+		results = append(results, r)
+	}
+	printTable(direct, results)
+	return nil
+}
+
+func env(c config) []string {
+	return append(os.Environ(),
+		"MCPLINK_DATA_DIR="+filepath.Join(c.tmp, "data"),
+		"MCP_REMOTE_CONFIG_DIR="+filepath.Join(c.tmp, "mcp-remote"),
+		"HOME="+c.tmp,
+		"BROWSER=true",
+	)
+}
+
+// measureDirect measures a go-sdk client connected straight to the server.
+func measureDirect(c config) (result, error) {
+	ctx := context.Background()
+	client := mcp.NewClient(&mcp.Implementation{Name: "proxybench", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: c.url}, &mcp.ClientSessionOptions{ProtocolVersion: protocol})
+	if err != nil {
+		return result{}, err
+	}
+	defer cs.Close()
+	r := result{name: "direct"}
+	if r.p50, r.p99, err = latency(ctx, cs, c.calls); err != nil {
+		return r, err
+	}
+	if r.throughput, err = throughput(ctx, cs, c.conc, c.dur); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func measureProxy(c config, name string, argv []string) (result, error) {
+	r := result{name: name}
+	var colds []time.Duration
+	for i := 0; i < c.cold; i++ {
+		d, err := coldStart(c, argv)
+		if err != nil {
+			return r, fmt.Errorf("cold start: %w", err)
+		}
+		colds = append(colds, d)
+	}
+	slices.Sort(colds)
+	r.cold = colds[len(colds)/2]
+
+	ctx := context.Background()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env(c)
+	cmd.Stderr = io.Discard
+	client := mcp.NewClient(&mcp.Implementation{Name: "proxybench", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, &mcp.ClientSessionOptions{ProtocolVersion: protocol})
+	if err != nil {
+		return r, err
+	}
+	if r.p50, r.p99, err = latency(ctx, cs, c.calls); err != nil {
+		cs.Close()
+		return r, err
+	}
+	if r.throughput, err = throughput(ctx, cs, c.conc, c.dur); err != nil {
+		cs.Close()
+		return r, err
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)); err == nil {
+		for _, l := range strings.Split(string(st), "\n") {
+			if strings.HasPrefix(l, "VmHWM") || strings.HasPrefix(l, "Rss") {
+				fmt.Fprintf(os.Stderr, "%s %s\n", name, strings.Join(strings.Fields(l), " "))
+			}
+		}
+	}
+	cs.Close()
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.rssKiB = ru.Maxrss
+		}
+	}
+	return r, nil
+}
+
+// coldStart spawns the proxy and times initialize + tools/list over raw pipes.
+func coldStart(c config, argv []string) (time.Duration, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env(c)
+	cmd.Stderr = io.Discard
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() {
+		in.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	rd := bufio.NewReader(out)
+	send := func(s string) error { _, err := io.WriteString(in, s+"\n"); return err }
+	await := func(id int) error {
+		deadline := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+		defer deadline.Stop()
+		for {
+			line, err := rd.ReadBytes('\n')
+			if err != nil {
+				return fmt.Errorf("waiting for answer %d: %w", id, err)
+			}
+			var m struct {
+				ID    *int            `json:"id"`
+				Error json.RawMessage `json:"error"`
+			}
+			if json.Unmarshal(line, &m) == nil && m.ID != nil && *m.ID == id {
+				if len(m.Error) > 0 {
+					return fmt.Errorf("answer %d is an error: %s", id, m.Error)
+				}
+				return nil
+			}
+		}
+	}
+	if err := send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` + protocol + `","capabilities":{},"clientInfo":{"name":"proxybench","version":"1"}}}`); err != nil {
+		return 0, err
+	}
+	if err := await(1); err != nil {
+		return 0, err
+	}
+	if err := send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`); err != nil {
+		return 0, err
+	}
+	if err := send(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); err != nil {
+		return 0, err
+	}
+	if err := await(2); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+func call(ctx context.Context, cs *mcp.ClientSession) error {
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: mcptest.ToolEcho, Arguments: map[string]any{"text": "hello"}})
+	if err != nil {
+		return err
+	}
+	if res.IsError {
+		return fmt.Errorf("echo returned an error result")
+	}
+	return nil
+}
+
+// latency returns p50 and p99 of n sequential echo calls (after a warm-up).
+func latency(ctx context.Context, cs *mcp.ClientSession, n int) (p50, p99 time.Duration, err error) {
+	for range min(200, n) {
+		if err := call(ctx, cs); err != nil {
+			return 0, 0, err
+		}
+	}
+	ds := make([]time.Duration, 0, n)
+	for range n {
+		t := time.Now()
+		if err := call(ctx, cs); err != nil {
+			return 0, 0, err
+		}
+		ds = append(ds, time.Since(t))
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], ds[len(ds)*99/100], nil
+}
+
+// throughput runs conc callers for dur and returns completed calls per second.
+func throughput(ctx context.Context, cs *mcp.ClientSession, conc int, dur time.Duration) (float64, error) {
+	var n atomic.Int64
+	var firstErr error
+	var once sync.Once
+	stop := time.Now().Add(dur)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				if err := call(ctx, cs); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds(), firstErr
+}
+
+func printTable(direct result, rs []result) {
+	fmt.Println()
+	fmt.Printf("%-34s", "metric")
+	for _, r := range rs {
+		fmt.Printf(" %18s", r.name)
+	}
+	if len(rs) == 2 {
+		fmt.Printf(" %10s", "ratio")
+	}
+	fmt.Printf("  %s\n", "target (mcplink)")
+	row := func(label string, vals []float64, format func(float64) string, ratio func(a, b float64) float64, target string) {
+		fmt.Printf("%-34s", label)
+		for _, v := range vals {
+			fmt.Printf(" %18s", format(v))
+		}
+		if len(vals) == 2 {
+			if ratio != nil {
+				fmt.Printf(" %9.1fx", ratio(vals[0], vals[1]))
+			} else {
+				fmt.Printf(" %10s", "")
+			}
+		}
+		fmt.Printf("  %s\n", target)
+	}
+	vals := func(f func(r result) float64) []float64 {
+		var out []float64
+		for _, r := range rs {
+			out = append(out, f(r))
+		}
+		return out
+	}
+	ms := func(v float64) string { return fmt.Sprintf("%.1f ms", v/1e6) }
+	us := func(v float64) string { return fmt.Sprintf("%.0f µs", v/1e3) }
+	faster := func(a, b float64) float64 { return b / a }
+	row("cold start (init+tools/list, p50)", vals(func(r result) float64 { return float64(r.cold) }), ms, faster, "≥5x faster")
+	row(fmt.Sprintf("tools/call p50 (direct %s)", round(direct.p50)), vals(func(r result) float64 { return float64(r.p50) }), us, nil, "")
+	row(fmt.Sprintf("tools/call p99 (direct %s)", round(direct.p99)), vals(func(r result) float64 { return float64(r.p99) }), us, nil, "")
+	row("added latency p50", vals(func(r result) float64 { return float64(r.p50 - direct.p50) }), us, nil, "≤100 µs")
+	row("added latency p99", vals(func(r result) float64 { return float64(r.p99 - direct.p99) }), us, nil, "≤1 ms")
+	row("peak RSS", vals(func(r result) float64 { return float64(r.rssKiB) }), func(v float64) string { return fmt.Sprintf("%.1f MiB", v/1024) }, nil, "≤20 MiB")
+	row(fmt.Sprintf("8 callers (direct %.0f/s)", direct.throughput), vals(func(r result) float64 { return r.throughput }), func(v float64) string { return fmt.Sprintf("%.0f calls/s", v) }, func(a, b float64) float64 { return a / b }, "≥5x mcp-remote")
+}
+
+func round(d time.Duration) string {
+	return fmt.Sprintf("%d µs", d.Microseconds())
+}

@@ -1,0 +1,723 @@
+// Package proxy forwards MCP JSON-RPC messages between a local stdio client
+// and a remote MCP server (Streamable HTTP, or the 2024-11-05 SSE transport),
+// so that stdio-only clients can use remote, OAuth-protected servers.
+//
+// The proxy works at the message level: requests, responses and
+// notifications pass through unchanged in both directions with their IDs,
+// in order within each direction. It only looks inside three kinds of
+// message: initialize (remembered, so an expired remote session can be
+// re-initialized transparently), tools/list results (filtered by
+// Options.IgnoreTools) and tools/call requests (refused for ignored tools).
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"path"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Mode selects the remote transport.
+type Mode string
+
+// Transport modes.
+const (
+	// ModeHTTPFirst tries Streamable HTTP and falls back to SSE when the
+	// endpoint answers the initialize POST with 404 or 405.
+	ModeHTTPFirst Mode = "http-first"
+	// ModeSSEFirst tries SSE and falls back to Streamable HTTP.
+	ModeSSEFirst Mode = "sse-first"
+	// ModeHTTPOnly uses only Streamable HTTP.
+	ModeHTTPOnly Mode = "http-only"
+	// ModeSSEOnly uses only SSE.
+	ModeSSEOnly Mode = "sse-only"
+)
+
+// ErrBadMode reports an unknown transport mode.
+var ErrBadMode = errors.New("unknown transport mode (want http-first, sse-first, http-only or sse-only)")
+
+// ParseMode parses a --transport value; empty means ModeHTTPFirst.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case "":
+		return ModeHTTPFirst, nil
+	case ModeHTTPFirst, ModeSSEFirst, ModeHTTPOnly, ModeSSEOnly:
+		return m, nil
+	}
+	return "", fmt.Errorf("%q: %w", s, ErrBadMode)
+}
+
+// ValidatePatterns checks --ignore-tool glob patterns (path.Match syntax).
+func ValidatePatterns(patterns []string) error {
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("--ignore-tool %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Options configure Run.
+type Options struct {
+	// URL is the remote MCP endpoint.
+	URL string
+	// Headers are added to every HTTP request (never overriding the OAuth
+	// Authorization header).
+	Headers map[string]string
+	// Mode selects the transport; empty means ModeHTTPFirst.
+	Mode Mode
+	// OAuth, when set, authorizes every HTTP request: its token is sent, and a
+	// 401/403 runs its Authorize (refresh, or a browser flow) before the
+	// request is retried once.
+	OAuth auth.OAuthHandler
+	// AuthTimeout bounds one Authorize call; default 5 minutes.
+	AuthTimeout time.Duration
+	// IgnoreTools are path.Match patterns of tool names hidden from tools/list
+	// results and refused in tools/call.
+	IgnoreTools []string
+	// HTTPClient supplies the base transport (nil: a tuned clone of
+	// http.DefaultTransport). Its Timeout is ignored.
+	HTTPClient *http.Client
+	// Logf receives diagnostics (one line each, no newline); nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// Client-visible JSON-RPC error codes.
+const (
+	codeInvalidParams = -32602
+	codeInternal      = -32603
+	codeParse         = -32700
+)
+
+// Run proxies between the client speaking newline-delimited JSON-RPC on in
+// and out and the remote server. It returns nil when in reaches EOF or ctx
+// is cancelled, after terminating the remote session.
+//
+// A goroutine reading in stays blocked in in.Read until in delivers data or
+// EOF; callers that cancel ctx should close in (os.Stdin is closed by the
+// process exiting).
+func Run(ctx context.Context, in io.Reader, out io.Writer, opts Options) error {
+	p, err := newProxy(opts, out)
+	if err != nil {
+		return err
+	}
+	return p.run(ctx, in)
+}
+
+type proxy struct {
+	opts   Options
+	logf   func(string, ...any)
+	out    *lineWriter
+	rt     *roundTripper
+	hc     *http.Client
+	ignore []string
+
+	ctx context.Context // the proxy's lifetime; set by run
+
+	// reinitMu serializes replacing the remote session.
+	reinitMu sync.Mutex
+
+	mu          sync.Mutex
+	sess        *session
+	gen         int
+	kind        Mode // ModeHTTPOnly (streamable) or ModeSSEOnly once chosen
+	initReq     *jsonrpc.Request
+	initialized bool
+	listIDs     map[jsonrpc.ID]bool
+	discoverIDs map[jsonrpc.ID]bool
+	pending     map[jsonrpc.ID]*pendingCall           // client calls awaiting a response
+	internal    map[jsonrpc.ID]chan *jsonrpc.Response // proxy's own calls (re-initialize)
+	internalSeq int
+
+	wg sync.WaitGroup // every goroutine the proxy starts
+}
+
+type session struct {
+	conn   mcp.Connection
+	gen    int
+	kind   Mode
+	ctx    context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+
+	standaloneOnce sync.Once
+	ready          atomic.Bool // a response arrived: the session was established
+	replayed       bool        // reinit replayed the client's initialize on it
+}
+
+// pendingCall is a client call awaiting its response.
+type pendingCall struct {
+	gen     int  // session generation it was sent on
+	writing bool // forward has not finished writing it (it retries by itself)
+}
+
+func (s *session) close() {
+	s.once.Do(func() {
+		_ = s.conn.Close() // streamable: DELETE terminates the remote session
+		s.cancel()
+	})
+}
+
+func newProxy(opts Options, out io.Writer) (*proxy, error) {
+	mode, err := ParseMode(string(opts.Mode))
+	if err != nil {
+		return nil, err
+	}
+	opts.Mode = mode
+	if err := ValidatePatterns(opts.IgnoreTools); err != nil {
+		return nil, err
+	}
+	if opts.AuthTimeout <= 0 {
+		opts.AuthTimeout = 5 * time.Minute
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	var base http.RoundTripper
+	var jar http.CookieJar
+	var checkRedirect func(*http.Request, []*http.Request) error
+	if opts.HTTPClient != nil {
+		base, jar, checkRedirect = opts.HTTPClient.Transport, opts.HTTPClient.Jar, opts.HTTPClient.CheckRedirect
+	}
+	if base == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		base = t
+	}
+	rt := &roundTripper{base: base, headers: opts.Headers, oauth: opts.OAuth, authTimeout: opts.AuthTimeout, logf: logf}
+	return &proxy{
+		opts:        opts,
+		logf:        logf,
+		out:         &lineWriter{w: out},
+		rt:          rt,
+		hc:          &http.Client{Transport: rt, Jar: jar, CheckRedirect: checkRedirect},
+		ignore:      opts.IgnoreTools,
+		listIDs:     map[jsonrpc.ID]bool{},
+		discoverIDs: map[jsonrpc.ID]bool{},
+		pending:     map[jsonrpc.ID]*pendingCall{},
+		internal:    map[jsonrpc.ID]chan *jsonrpc.Response{},
+	}, nil
+}
+
+func (p *proxy) run(ctx context.Context, in io.Reader) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.ctx = ctx
+	defer p.wg.Wait()
+	defer func() {
+		p.mu.Lock()
+		s := p.sess
+		p.sess = nil
+		p.mu.Unlock()
+		if s != nil {
+			s.close()
+		}
+	}()
+
+	first := p.opts.Mode
+	if first == ModeHTTPFirst {
+		first = ModeHTTPOnly
+	}
+	if first == ModeSSEFirst {
+		first = ModeSSEOnly
+	}
+	s, err := p.connect(ctx, first)
+	if err != nil && p.opts.Mode == ModeSSEFirst {
+		p.logf("SSE connection failed (%v); trying Streamable HTTP", err)
+		s, err = p.connect(ctx, ModeHTTPOnly)
+	}
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.sess, p.kind = s, s.kind
+	p.mu.Unlock()
+
+	type lineResult struct {
+		msgs []jsonrpc.Message
+		err  error
+	}
+	lines := make(chan lineResult)
+	reader := &lineReader{r: bufio.NewReaderSize(in, 64<<10)}
+	// The stdin reader is not in p.wg: it can only stop when in delivers data
+	// or EOF (see Run).
+	go func() {
+		for {
+			msgs, err := reader.next()
+			select {
+			case lines <- lineResult{msgs, err}:
+			case <-ctx.Done():
+				return
+			}
+			var bad *badLineError
+			if err != nil && !errors.As(err, &bad) {
+				return
+			}
+		}
+	}()
+	for {
+		var r lineResult
+		select {
+		case <-ctx.Done():
+			p.logf("shutting down")
+			return nil
+		case r = <-lines:
+		}
+		if r.err != nil {
+			var bad *badLineError
+			if errors.As(r.err, &bad) {
+				p.logf("%v", r.err)
+				p.reply(jsonrpc.ID{}, codeParse, r.err.Error())
+				continue
+			}
+			if errors.Is(r.err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("reading from the client: %w", r.err)
+		}
+		for _, m := range r.msgs {
+			p.fromClient(m)
+		}
+		if p.out.err != nil {
+			return p.out.err
+		}
+	}
+}
+
+// connect opens a remote connection of the given kind.
+func (p *proxy) connect(ctx context.Context, kind Mode) (*session, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	var t mcp.Transport
+	if kind == ModeSSEOnly {
+		t = &mcp.SSEClientTransport{Endpoint: p.opts.URL, HTTPClient: p.hc}
+	} else {
+		t = &mcp.StreamableClientTransport{Endpoint: p.opts.URL, HTTPClient: p.hc, MaxRetries: 3, DisableStandaloneSSE: true}
+	}
+	conn, err := t.Connect(sctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("connecting to %s: %w", p.opts.URL, err)
+	}
+	p.mu.Lock()
+	p.gen++
+	s := &session{conn: conn, gen: p.gen, kind: kind, ctx: sctx, cancel: cancel}
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.readRemote(s)
+	}()
+	return s, nil
+}
+
+func (p *proxy) current() *session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sess
+}
+
+// fromClient handles one message from the client.
+func (p *proxy) fromClient(msg jsonrpc.Message) {
+	if req, ok := msg.(*jsonrpc.Request); ok {
+		switch req.Method {
+		case "initialize":
+			if req.IsCall() {
+				p.mu.Lock()
+				p.initReq = req
+				p.initialized = false
+				p.mu.Unlock()
+			}
+		case "notifications/initialized":
+			p.mu.Lock()
+			p.initialized = true
+			p.mu.Unlock()
+		case "tools/call":
+			if len(p.ignore) > 0 && req.IsCall() {
+				var params struct {
+					Name string `json:"name"`
+				}
+				if json.Unmarshal(req.Params, &params) == nil && p.ignored(params.Name) {
+					p.reply(req.ID, codeInvalidParams, fmt.Sprintf("unknown tool %q (hidden by --ignore-tool)", params.Name))
+					return
+				}
+			}
+		case "server/discover":
+			if req.IsCall() {
+				p.mu.Lock()
+				p.discoverIDs[req.ID] = true
+				p.mu.Unlock()
+			}
+		case "tools/list":
+			if len(p.ignore) > 0 && req.IsCall() {
+				p.mu.Lock()
+				p.listIDs[req.ID] = true
+				p.mu.Unlock()
+			}
+		}
+		if req.IsCall() {
+			p.mu.Lock()
+			p.pending[req.ID] = &pendingCall{gen: p.gen, writing: true}
+			p.mu.Unlock()
+		}
+	}
+	p.dispatch(msg)
+}
+
+func (p *proxy) ignored(name string) bool {
+	for _, pat := range p.ignore {
+		if ok, _ := path.Match(pat, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// dispatch sends msg to the remote server in its own goroutine, returning
+// once the HTTP request carrying it is on the wire (or has failed), so that
+// messages leave in the order the client sent them while a slow response
+// does not hold up the next message.
+func (p *proxy) dispatch(msg jsonrpc.Message) {
+	sent := make(chan struct{})
+	var once sync.Once
+	markSent := func() { once.Do(func() { close(sent) }) }
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer markSent()
+		p.forward(msg, markSent)
+	}()
+	select {
+	case <-sent:
+	case <-p.ctx.Done():
+	}
+}
+
+// forward writes msg to the current remote session. When the session has
+// expired (or was replaced while msg was being written) it re-initializes
+// once and writes msg again; when Streamable HTTP turns out to be
+// unsupported at the first message (ModeHTTPFirst) it falls back to SSE.
+func (p *proxy) forward(msg jsonrpc.Message, markSent func()) {
+	s := p.current()
+	if s == nil {
+		return
+	}
+	req, isReq := msg.(*jsonrpc.Request)
+	err := p.write(s, msg, markSent)
+	if err != nil && p.ctx.Err() == nil {
+		first := isReq && (req.Method == "initialize" || req.Method == "server/discover")
+		switch {
+		case errors.Is(err, mcp.ErrSessionMissing) || p.replaced(s):
+			ns, rerr := p.reinit(s, "the remote session expired (HTTP 404)")
+			if rerr != nil {
+				err = rerr
+				break
+			}
+			if isReq && (req.Method == "initialize" || req.Method == "notifications/initialized") && ns.replayed {
+				err = nil // the replay already sent it
+				break
+			}
+			err = p.write(ns, msg, markSent)
+		case first && s.kind == ModeHTTPOnly && p.opts.Mode == ModeHTTPFirst && fallbackStatus(int(p.rt.last.Load())):
+			var ns *session
+			ns, err = p.fallback(s, err)
+			if err == nil {
+				err = p.write(ns, msg, markSent)
+			}
+		}
+	}
+	if isReq && req.IsCall() {
+		p.mu.Lock()
+		if st, ok := p.pending[req.ID]; ok {
+			st.writing = false
+		}
+		p.mu.Unlock()
+	}
+	if err == nil || p.ctx.Err() != nil {
+		if isReq && req.Method == "notifications/initialized" && err == nil {
+			p.startStandalone(p.current())
+		}
+		return
+	}
+	p.logf("forwarding to the server failed: %v", err)
+	if isReq && req.IsCall() && p.takePending(req.ID) {
+		p.reply(req.ID, codeInternal, "mcplink proxy: the remote server could not be reached: "+err.Error())
+	}
+}
+
+// replaced reports whether s, once initialized, is no longer the current session.
+func (p *proxy) replaced(s *session) bool {
+	cur := p.current()
+	return s.ready.Load() && cur != nil && cur != s
+}
+
+// fallback replaces the Streamable HTTP session s, which the server refused,
+// with an SSE session.
+func (p *proxy) fallback(s *session, cause error) (*session, error) {
+	p.reinitMu.Lock()
+	defer p.reinitMu.Unlock()
+	if cur := p.current(); cur != s {
+		if cur == nil {
+			return nil, errors.New("the proxy is shutting down")
+		}
+		return cur, nil
+	}
+	p.logf("the server answered Streamable HTTP with %d; falling back to SSE", p.rt.last.Load())
+	ns, err := p.connect(p.ctx, ModeSSEOnly)
+	if err != nil {
+		return nil, fmt.Errorf("%w; SSE fallback: %w", cause, err)
+	}
+	p.mu.Lock()
+	p.sess, p.kind = ns, ModeSSEOnly
+	p.mu.Unlock()
+	s.close()
+	return ns, nil
+}
+
+func fallbackStatus(code int) bool {
+	return code == http.StatusNotFound || code == http.StatusMethodNotAllowed
+}
+
+func idOf(msg jsonrpc.Message) jsonrpc.ID {
+	switch m := msg.(type) {
+	case *jsonrpc.Request:
+		return m.ID
+	case *jsonrpc.Response:
+		return m.ID
+	}
+	return jsonrpc.ID{}
+}
+
+// write sends msg on s; markSent is called once the HTTP request is written.
+func (p *proxy) write(s *session, msg jsonrpc.Message, markSent func()) error {
+	ctx := s.ctx
+	if markSent != nil {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			WroteRequest: func(httptrace.WroteRequestInfo) { markSent() },
+		})
+	}
+	return s.conn.Write(ctx, msg)
+}
+
+func (p *proxy) takePending(id jsonrpc.ID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.pending[id]
+	delete(p.pending, id)
+	delete(p.listIDs, id)
+	return ok
+}
+
+// reply sends the client an error response for id.
+func (p *proxy) reply(id jsonrpc.ID, code int64, message string) {
+	if err := p.out.write(&jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: code, Message: message}}); err != nil {
+		p.logf("%v", err)
+	}
+}
+
+// readRemote delivers s's messages to the client until s fails or closes.
+func (p *proxy) readRemote(s *session) {
+	for {
+		msg, err := s.conn.Read(s.ctx)
+		if err != nil {
+			if s.ctx.Err() != nil || p.ctx.Err() != nil {
+				return
+			}
+			if p.current() != s || !s.ready.Load() {
+				return // replaced, or never established (forward reports it)
+			}
+			reason := fmt.Sprintf("the remote connection failed (%v)", err)
+			if errors.Is(err, mcp.ErrSessionMissing) {
+				reason = "the remote session expired (HTTP 404)"
+			}
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				if _, err := p.reinit(s, reason); err != nil {
+					p.logf("giving up: %v", err)
+				}
+			}()
+			return
+		}
+		p.fromServer(s, msg)
+	}
+}
+
+// fromServer handles one message from the remote server.
+func (p *proxy) fromServer(s *session, msg jsonrpc.Message) {
+	if resp, ok := msg.(*jsonrpc.Response); ok {
+		s.ready.Store(true)
+		p.mu.Lock()
+		ch, internal := p.internal[resp.ID]
+		delete(p.internal, resp.ID)
+		filter := p.listIDs[resp.ID]
+		delete(p.listIDs, resp.ID)
+		delete(p.pending, resp.ID)
+		isInit := p.initReq != nil && p.initReq.ID == resp.ID || p.discoverIDs[resp.ID]
+		delete(p.discoverIDs, resp.ID)
+		p.mu.Unlock()
+		if internal {
+			ch <- resp // buffered
+			return
+		}
+		if isInit && resp.Error == nil {
+			p.noteInitResult(resp.Result)
+		}
+		if filter && resp.Error == nil {
+			if out, err := p.filterTools(resp.Result); err == nil {
+				resp = &jsonrpc.Response{ID: resp.ID, Result: out}
+			} else {
+				p.logf("tools/list result not filtered: %v", err)
+			}
+		}
+		msg = resp
+	}
+	if err := p.out.write(msg); err != nil {
+		p.logf("%v", err)
+	}
+}
+
+func (p *proxy) noteInitResult(result json.RawMessage) {
+	var r struct {
+		ProtocolVersion string `json:"protocolVersion"`
+	}
+	if json.Unmarshal(result, &r) == nil {
+		p.rt.setVersion(r.ProtocolVersion)
+	}
+}
+
+// filterTools removes ignored tools from a tools/list result, keeping every
+// other field as it was.
+func (p *proxy) filterTools(result json.RawMessage) (json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(result, &obj); err != nil {
+		return nil, err
+	}
+	var tools []json.RawMessage
+	if err := json.Unmarshal(obj["tools"], &tools); err != nil {
+		return nil, err
+	}
+	kept := tools[:0]
+	for _, t := range tools {
+		var tool struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(t, &tool); err != nil || !p.ignored(tool.Name) {
+			kept = append(kept, t)
+		}
+	}
+	raw, err := json.Marshal(kept)
+	if err != nil {
+		return nil, err
+	}
+	obj["tools"] = raw
+	return json.Marshal(obj)
+}
+
+// reinit replaces the failed session old with a new one, replaying the
+// client's initialize request and initialized notification. Calls pending on
+// the old session that were fully written get an error (those still being
+// written are retried by their writers).
+func (p *proxy) reinit(old *session, reason string) (*session, error) {
+	p.reinitMu.Lock()
+	defer p.reinitMu.Unlock()
+	p.mu.Lock()
+	cur, kind, initReq, initialized := p.sess, p.kind, p.initReq, p.initialized
+	p.mu.Unlock()
+	if cur != old {
+		if cur == nil {
+			return nil, errors.New("the proxy is shutting down")
+		}
+		return cur, nil
+	}
+	old.close()
+	p.failPending(old.gen)
+	p.logf("%s; re-initializing a new session", reason)
+
+	ns, err := p.connect(p.ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	if initReq != nil {
+		if err := p.replayInit(ns, initReq, initialized); err != nil {
+			ns.close()
+			return nil, fmt.Errorf("re-initializing the remote session: %w", err)
+		}
+		ns.replayed = true
+	}
+	p.mu.Lock()
+	if p.sess != old { // shutting down
+		p.mu.Unlock()
+		ns.close()
+		return nil, errors.New("the proxy is shutting down")
+	}
+	p.sess = ns
+	p.mu.Unlock()
+	if initReq != nil && initialized {
+		p.startStandalone(ns)
+	}
+	p.logf("new remote session ready")
+	return ns, nil
+}
+
+func (p *proxy) failPending(gen int) {
+	p.mu.Lock()
+	var lost []jsonrpc.ID
+	for id, c := range p.pending {
+		if c.gen <= gen && !c.writing {
+			lost = append(lost, id)
+			delete(p.pending, id)
+			delete(p.listIDs, id)
+		}
+	}
+	p.mu.Unlock()
+	for _, id := range lost {
+		p.reply(id, codeInternal, "mcplink proxy: the remote session was lost before this request was answered; retry it")
+	}
+}
+
+func (p *proxy) replayInit(s *session, initReq *jsonrpc.Request, initialized bool) error {
+	p.mu.Lock()
+	p.internalSeq++
+	id, _ := jsonrpc.MakeID(fmt.Sprintf("mcplink-proxy-reinit-%d", p.internalSeq))
+	ch := make(chan *jsonrpc.Response, 1)
+	p.internal[id] = ch
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.internal, id)
+		p.mu.Unlock()
+	}()
+	if err := p.write(s, &jsonrpc.Request{ID: id, Method: initReq.Method, Params: initReq.Params}, nil); err != nil {
+		return err
+	}
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	select {
+	case resp := <-ch:
+		if resp.Error != nil {
+			return resp.Error
+		}
+		p.noteInitResult(resp.Result)
+	case <-t.C:
+		return errors.New("no answer to initialize within 30s")
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+	if initialized {
+		return p.write(s, &jsonrpc.Request{Method: "notifications/initialized", Params: json.RawMessage(`{}`)}, nil)
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// maxStandaloneFailures bounds consecutive failed attempts to (re)open the
+// standalone stream before the proxy stops trying.
+const maxStandaloneFailures = 5
+
+// startStandalone opens the Streamable HTTP standalone SSE stream (GET) on s,
+// once, after the session is initialized. The SDK connection opens it only
+// when driven by an mcp.Client, which the proxy is not, so the proxy does it
+// itself. Server-initiated messages that belong to no request
+// (list_changed, for instance) arrive there.
+func (p *proxy) startStandalone(s *session) {
+	if s == nil || s.kind != ModeHTTPOnly {
+		return
+	}
+	s.standaloneOnce.Do(func() {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.standalone(s)
+		}()
+	})
+}
+
+func (p *proxy) standalone(s *session) {
+	lastID := ""
+	failures := 0
+	for s.ctx.Err() == nil {
+		if failures > 0 {
+			t := time.NewTimer(time.Duration(failures) * 500 * time.Millisecond)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+		req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, p.opts.URL, nil)
+		if err != nil {
+			p.logf("standalone stream: %v", err)
+			return
+		}
+		req.Header.Set("Accept", "text/event-stream")
+		sid := s.conn.SessionID()
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+		}
+		if lastID != "" {
+			req.Header.Set("Last-Event-ID", lastID)
+		}
+		resp, err := p.hc.Do(req)
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			failures++
+			if failures > maxStandaloneFailures {
+				p.logf("standalone stream: giving up after %d failures: %v", failures, err)
+				return
+			}
+			continue
+		}
+		ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		switch {
+		case resp.StatusCode == http.StatusNotFound && sid != "":
+			drain(resp.Body)
+			p.sessionLost(s)
+			return
+		case resp.StatusCode != http.StatusOK || ct != "text/event-stream":
+			// The server offers no standalone stream (405, or a 4xx from a
+			// lenient server); server-initiated messages then ride on POSTs.
+			drain(resp.Body)
+			return
+		}
+		failures = 0
+		lastID = p.readEvents(s, resp, lastID)
+		if s.ctx.Err() == nil {
+			failures = 1 // reconnect after a short pause
+		}
+	}
+}
+
+// sessionLost re-initializes after the standalone stream found the session gone.
+func (p *proxy) sessionLost(s *session) {
+	if p.current() != s {
+		return
+	}
+	if _, err := p.reinit(s, "the remote session expired (HTTP 404)"); err != nil {
+		p.logf("giving up: %v", err)
+	}
+}
+
+// readEvents delivers the messages of one SSE response and returns the last
+// event ID seen.
+func (p *proxy) readEvents(s *session, resp *http.Response, lastID string) string {
+	defer drain(resp.Body)
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLineLength)
+	var data bytes.Buffer
+	event, id := "", ""
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 { // dispatch
+			if data.Len() > 0 && (event == "" || event == "message") {
+				msg, err := jsonrpc.DecodeMessage(data.Bytes())
+				if err != nil {
+					p.logf("standalone stream: ignoring an undecodable event: %v", err)
+				} else {
+					p.fromServer(s, msg)
+				}
+			}
+			if id != "" {
+				lastID = id
+			}
+			data.Reset()
+			event, id = "", ""
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "data":
+			if data.Len() > 0 {
+				data.WriteByte('\n')
+			}
+			data.Write(value)
+		case "event":
+			event = string(value)
+		case "id":
+			id = string(value)
+		}
+	}
+	if err := sc.Err(); err != nil && s.ctx.Err() == nil && !errors.Is(err, mcp.ErrConnectionClosed) {
+		p.logf("standalone stream interrupted: %v", fmt.Sprint(err))
+	}
+	return lastID
+}
