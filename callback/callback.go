@@ -6,7 +6,9 @@
 // reported at once, before any browser opens. Several flows (for several MCP
 // servers) may share one listener; each completes with its own state. A port
 // held by another mcplink process (detected by a probe the listener answers)
-// is waited for instead of failing.
+// is waited for instead of failing. A flow may also run without a listener
+// (Request.NoListen, or Request.ListenFallback on a busy port) and complete
+// only through Deliver, as with a pasted redirect URL.
 package callback
 
 import (
@@ -70,6 +72,19 @@ type Request struct {
 	// Notify, when set, receives visible progress messages (for example while
 	// waiting for another mcplink process to free the port).
 	Notify func(msg string)
+	// ListenHost, when set, is the host to listen on instead of the redirect
+	// URI's (oauth.callbackHost: WSL, containers, forwarded ports). It must
+	// be an IP literal or "localhost"; it may be non-loopback, which callers
+	// must only allow when the user asked for it.
+	ListenHost string
+	// NoListen registers the flow without starting a listener: it completes
+	// only through Deliver (a pasted redirect, device-less API use).
+	NoListen bool
+	// ListenFallback registers the flow without a listener, instead of
+	// failing with *PortInUseError, when the port is held by a process that
+	// is not mcplink (Flow.Listening then reports false and Notify is told).
+	// A port held by another mcplink process is still waited for.
+	ListenFallback bool
 }
 
 // Options configures a Registry. Zero values select the defaults.
@@ -137,7 +152,7 @@ func New(opts Options) *Registry {
 // Flow is one pending authorization flow.
 type Flow struct {
 	r           *Registry
-	l           *listener
+	l           *listener // nil for a flow without a listener
 	redirectURI string
 	state       string
 	path        string
@@ -166,13 +181,21 @@ func (r *Registry) Begin(ctx context.Context, req Request) (*Flow, error) {
 	if req.State == "" {
 		return nil, errors.New("oauth callback: empty state")
 	}
+	if req.ListenHost != "" {
+		if t, err = t.withHost(req.ListenHost); err != nil {
+			return nil, err
+		}
+	}
 	notify := req.Notify
 	if notify == nil {
 		notify = func(string) {}
 	}
+	if req.NoListen {
+		return r.tryBegin(t, req, false)
+	}
 	otherPID := 0
 	for attempt := 0; ; attempt++ {
-		f, err := r.tryBegin(t, req)
+		f, err := r.tryBegin(t, req, true)
 		if err == nil {
 			return f, nil
 		}
@@ -187,13 +210,18 @@ func (r *Registry) Begin(ctx context.Context, req Request) (*Flow, error) {
 				if otherPID != 0 {
 					// The holder went away or stopped answering: try
 					// binding once more before giving up.
-					if f, err := r.tryBegin(t, req); err == nil {
+					if f, err := r.tryBegin(t, req, true); err == nil {
 						return f, nil
 					} else if !errors.Is(err, errBusy) {
 						return nil, err
 					}
 				}
-				return nil, &PortInUseError{Port: t.port, Addr: t.bindAddr, Server: req.Server, ConfigFile: req.ConfigFile}
+				pe := &PortInUseError{Port: t.port, Addr: t.bindAddr, Server: req.Server, ConfigFile: req.ConfigFile}
+				if req.ListenFallback {
+					notify(fmt.Sprintf("could not start the OAuth callback listener: %v Paste the redirect URL instead (see below).", pe))
+					return r.tryBegin(t, req, false)
+				}
+				return nil, pe
 			}
 			if otherPID == 0 {
 				msg := fmt.Sprintf("OAuth callback port %d is held by another mcplink process (pid %d) finishing its own sign-in; waiting for it to free the port…", t.port, pid)
@@ -213,8 +241,9 @@ func (r *Registry) Begin(ctx context.Context, req Request) (*Flow, error) {
 }
 
 // tryBegin registers the flow, binding the listener if none runs on the
-// address. It returns an error wrapping errBusy when the port is taken.
-func (r *Registry) tryBegin(t target, req Request) (*Flow, error) {
+// address (when listen is set). It returns an error wrapping errBusy when the
+// port is taken.
+func (r *Registry) tryBegin(t target, req Request, listen bool) (*Flow, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -224,7 +253,7 @@ func (r *Registry) tryBegin(t target, req Request) (*Flow, error) {
 		return nil, errors.New("oauth callback: a pending flow already uses this state")
 	}
 	l := r.listeners[t.bindAddr]
-	if l == nil {
+	if l == nil && listen {
 		ln, err := net.Listen("tcp", t.bindAddr)
 		if err != nil {
 			if isAddrInUse(err) {
@@ -234,8 +263,12 @@ func (r *Registry) tryBegin(t target, req Request) (*Flow, error) {
 		}
 		l = r.startLocked(t, ln)
 	}
-	l.paths[t.path] = true
-	l.pending++
+	if l != nil && listen {
+		l.paths[t.path] = true
+		l.pending++
+	} else {
+		l = nil
+	}
 	f := &Flow{
 		r:           r,
 		l:           l,
@@ -312,9 +345,11 @@ func (r *Registry) finishLocked(f *Flow, params url.Values, err error) bool {
 		delete(r.flows, f.state)
 	}
 	close(f.done)
-	f.l.pending--
-	if f.l.pending <= 0 {
-		r.stopLocked(f.l)
+	if f.l != nil {
+		f.l.pending--
+		if f.l.pending <= 0 {
+			r.stopLocked(f.l)
+		}
 	}
 	return true
 }
@@ -374,6 +409,19 @@ func (r *Registry) Close() error {
 	r.mu.Unlock()
 	r.wg.Wait()
 	return nil
+}
+
+// Listening reports whether a callback listener serves the flow; false for
+// NoListen flows and ListenFallback flows whose port was busy, which complete
+// only through Deliver.
+func (f *Flow) Listening() bool { return f.l != nil }
+
+// ListenAddr returns the address the flow's listener is bound to, or "".
+func (f *Flow) ListenAddr() string {
+	if f.l == nil {
+		return ""
+	}
+	return f.l.addr
 }
 
 // RedirectURI returns the flow's redirect URI as given to Begin.

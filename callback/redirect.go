@@ -74,6 +74,30 @@ func parseTarget(raw string) (target, error) {
 	return target{bindAddr: net.JoinHostPort(bindHost, ps), port: port, path: path}, nil
 }
 
+// withHost returns t listening on host (an IP literal or "localhost") instead.
+func (t target) withHost(host string) (target, error) {
+	h := strings.Trim(host, "[]")
+	switch {
+	case strings.EqualFold(h, "localhost"):
+		h = "127.0.0.1"
+	case net.ParseIP(h) == nil:
+		return target{}, fmt.Errorf("OAuth callback host %q is not an IP address or \"localhost\"; fix \"oauth.callbackHost\"", host)
+	}
+	t.bindAddr = net.JoinHostPort(h, strconv.Itoa(t.port))
+	return t, nil
+}
+
+// IsLoopbackHost reports whether host (an IP literal, possibly bracketed, or
+// "localhost") is a loopback address.
+func IsLoopbackHost(host string) bool {
+	h := strings.Trim(host, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
 // ParseRedirect extracts the redirect parameters from text a user pasted: a
 // full redirect URL (http://127.0.0.1:19876/mcp/oauth/callback?code=...&state=...)
 // or just its query (code=...&state=..., with or without a leading "?").

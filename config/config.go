@@ -114,6 +114,35 @@ type OAuth struct {
 	CallbackPort      int    `json:"callbackPort,omitempty"`
 	RedirectURI       string `json:"redirectUri,omitempty"`
 	ClientMetadataURL string `json:"clientMetadataUrl,omitempty"`
+	// CallbackHost is the address the callback listener binds to (an IP
+	// literal or "localhost"), for WSL, containers and forwarded ports; the
+	// redirect URI keeps its loopback host. Empty: the redirect URI's host.
+	CallbackHost string `json:"callbackHost,omitempty"`
+	// Resource overrides the RFC 8707 resource indicator sent to the
+	// authorization server ("oauth.resource": "..."); empty: discovered.
+	Resource string `json:"resource,omitempty"`
+	// OmitResource is "oauth.resource": false: send no resource indicator
+	// (for providers such as Microsoft Entra that reject it).
+	OmitResource bool `json:"-"`
+
+	// Grant is how tokens are obtained: GrantAuthorizationCode (default),
+	// GrantClientCredentials or GrantJWTBearer; see EffectiveGrant.
+	Grant string `json:"grant,omitempty"`
+	// PrivateKeyFile is a PEM private key (EC P-256/384/521 or RSA) that
+	// authenticates the client with private_key_jwt instead of a secret;
+	// PrivateKeyID is its "kid", when the authorization server needs one.
+	PrivateKeyFile string `json:"privateKeyFile,omitempty"`
+	PrivateKeyID   string `json:"privateKeyId,omitempty"`
+	// AssertionFile (re-read on every token request) or AssertionCommand
+	// (stdout) supply the JWT of the jwt_bearer grant, e.g. a Kubernetes
+	// projected service account token or a CI OIDC token.
+	AssertionFile    string   `json:"assertionFile,omitempty"`
+	AssertionCommand []string `json:"assertionCommand,omitempty"`
+	// DPoP forces (true) or disables (false) DPoP-bound tokens (RFC 9449);
+	// nil: used when the authorization server advertises DPoP support.
+	DPoP *bool `json:"dpop,omitempty"`
+	// IdP enables enterprise-managed authorization (ID-JAG).
+	IdP *IdP `json:"idp,omitempty"`
 }
 
 // EffectiveTimeout returns the entry's timeout or DefaultTimeout.

@@ -24,7 +24,8 @@ var (
 	commonFields = []string{"type", "enabled", "timeout"}
 	localFields  = []string{"command", "environment", "cwd"}
 	remoteFields = []string{"url", "headers", "oauth"}
-	oauthFields  = []string{"clientId", "clientSecret", "scope", "callbackPort", "redirectUri", "clientMetadataUrl"}
+	oauthFields  = []string{"clientId", "clientSecret", "scope", "callbackPort", "redirectUri", "clientMetadataUrl", "callbackHost", "resource",
+		"grant", "privateKeyFile", "privateKeyId", "assertionFile", "assertionCommand", "dpop", "idp"}
 )
 
 // maxSubstFile bounds what {file:...} reads, so a stray path such as a
@@ -400,6 +401,24 @@ func (d *decoder) remote(fe *fileEntry, m *hujson.ObjectMember, fields map[strin
 					o.ClientMetadataURL = s
 				}
 			}
+		case "callbackHost":
+			if s, ok := d.str(fe, q, fv); ok {
+				if h := strings.Trim(s, "[]"); h != "localhost" && net.ParseIP(h) == nil {
+					d.errorf(fv.StartOffset, `"callbackHost" must be an IP address or "localhost" to listen on (for example "0.0.0.0" inside a container), got %s`, shown(fv, s))
+				} else {
+					o.CallbackHost = h
+				}
+			}
+		case "resource":
+			if fv.Value.Kind() == 'f' {
+				o.OmitResource = true
+			} else if s, ok := d.str(fe, q, fv); ok {
+				if !isHTTPURL(s, false) {
+					d.errorf(fv.StartOffset, `"resource" must be an absolute http or https URL, or false to send no resource indicator, got %s`, shown(fv, s))
+				} else {
+					o.Resource = s
+				}
+			}
 		case "callbackPort":
 			if n, ok := d.positiveInt("callbackPort", "a port number", "a port number from 1 to 65535", fv, 65535); ok {
 				o.CallbackPort = int(n)
@@ -414,9 +433,12 @@ func (d *decoder) remote(fe *fileEntry, m *hujson.ObjectMember, fields map[strin
 				}
 			}
 		default:
-			d.errorf(f.Name.StartOffset, "unknown field %q in \"oauth\"%s", name, didYouMean(name, oauthFields))
+			if !d.grantField(fe, o, name, fv) {
+				d.errorf(f.Name.StartOffset, "unknown field %q in \"oauth\"%s", name, didYouMean(name, oauthFields))
+			}
 		}
 	}
+	d.checkGrant(o, v.StartOffset)
 	if redirect != nil && o.CallbackPort != 0 {
 		u, _ := url.Parse(o.RedirectURI)
 		if p := u.Port(); p != "" && p != strconv.Itoa(o.CallbackPort) {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -206,7 +207,7 @@ func entryJSON(e *Entry) ([]byte, error) {
 		switch {
 		case e.OAuthDisabled:
 			w.raw("oauth", []byte("false"))
-		case e.OAuth != nil && *e.OAuth != (OAuth{}):
+		case e.OAuth != nil && !reflect.ValueOf(*e.OAuth).IsZero():
 			w.raw("oauth", jsonValue(e.OAuth))
 		}
 	}

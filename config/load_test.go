@@ -70,7 +70,7 @@ func TestLoadMergeAndOverride(t *testing.T) {
 	// Whole-entry replacement: nothing of the global local "fs" survives.
 	fs := cfg.Servers["fs"]
 	if fs.Type != TypeRemote || fs.URL != "http://127.0.0.1:9000/mcp" || fs.Command != nil || fs.Timeout != 0 ||
-		fs.Source != project || fs.Pos != (Position{project, 5, 5}) || !fs.Enabled || fs.OAuth == nil || *fs.OAuth != (OAuth{}) {
+		fs.Source != project || fs.Pos != (Position{project, 5, 5}) || !fs.Enabled || fs.OAuth == nil || !reflect.DeepEqual(*fs.OAuth, OAuth{}) {
 		t.Errorf("fs = %+v", fs)
 	}
 	// Bare disable keeps the inherited data.
@@ -216,7 +216,7 @@ func TestLoadSubstitution(t *testing.T) {
 	}
 	wantOAuth := OAuth{ClientID: "client-123", ClientSecret: "shh", Scope: "a",
 		RedirectURI: "http://localhost:8765/cb", ClientMetadataURL: "https://mcp.example.com/meta.json"}
-	if *rem.OAuth != wantOAuth {
+	if !reflect.DeepEqual(*rem.OAuth, wantOAuth) {
 		t.Errorf("oauth = %+v, want %+v", *rem.OAuth, wantOAuth)
 	}
 	// A disabled entry with unresolvable references loads fine.

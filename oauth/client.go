@@ -28,6 +28,10 @@ const (
 type clientCreds struct {
 	id, secret, method string
 	kind               string // Registration* constant
+	// assertion signs the private_key_jwt client assertion (method AuthPrivateKeyJWT).
+	assertion *clientAssertion
+	// dpop, when set, binds the tokens to this key (a proof on every token request).
+	dpop *dpopKey
 }
 
 func storedClientUsable(c *authstore.Client, issuer, redirectURI string) bool {
@@ -105,6 +109,9 @@ func (e *Engine) register(ctx context.Context, entry *config.Entry, d *Discovery
 		ResponseTypes:           []string{"code"},
 		ClientName:              "mcplink",
 		ApplicationType:         "native",
+	}
+	if d.DeviceAuthorizationEndpoint != "" {
+		meta.GrantTypes = append(meta.GrantTypes, GrantDeviceCode) // device.go
 	}
 	payload, err := json.Marshal(meta)
 	if err != nil {

@@ -76,6 +76,9 @@ type Discovery struct {
 	AuthServer            *oauthex.AuthServerMeta
 	Fallback              string
 
+	// DeviceAuthorizationEndpoint is the RFC 8628 endpoint, if advertised.
+	DeviceAuthorizationEndpoint string
+
 	// RegistrationMethod is how a client would be obtained now.
 	RegistrationMethod string
 	// Scopes would be requested by a new authorization.
@@ -87,6 +90,15 @@ type asMeta struct {
 	*oauthex.AuthServerMeta
 	url      string
 	fallback bool
+	device   string   // device_authorization_endpoint (RFC 8628)
+	dpopAlgs []string // dpop_signing_alg_values_supported (RFC 9449)
+}
+
+// asMetaDoc is the AS metadata document: oauthex's fields plus the ones it lacks.
+type asMetaDoc struct {
+	oauthex.AuthServerMeta
+	DeviceAuthorizationEndpoint   string   `json:"device_authorization_endpoint,omitempty"`
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // Discover probes the server and runs the whole discovery without
@@ -175,7 +187,7 @@ func parseChallenge(h http.Header) *Challenge {
 		return nil
 	}
 	for _, c := range cs {
-		if c.Scheme != "bearer" {
+		if c.Scheme != "bearer" && c.Scheme != "dpop" {
 			continue
 		}
 		return &Challenge{
@@ -212,6 +224,8 @@ func (e *Engine) discover(ctx context.Context, entry *config.Entry, status int, 
 			emit(trace, Step{Phase: "fallback", URL: d.Issuer, Used: true, Note: "no authorization server metadata; using /authorize, /token, /register"})
 		}
 		d.AuthServerMetadataURL, d.AuthServer = m.url, m.AuthServerMeta
+		d.DeviceAuthorizationEndpoint = m.device
+		d.Resource = effectiveResource(entry, d.Resource)
 		e.cacheMeta(d.Issuer, m)
 		return d, nil
 	}
@@ -234,6 +248,8 @@ func (e *Engine) discover(ctx context.Context, entry *config.Entry, status int, 
 		emit(trace, Step{Phase: "fallback", URL: d.Issuer, Used: true, Note: "no authorization server metadata; using /authorize, /token, /register at the MCP origin (2025-03-26)"})
 	}
 	d.AuthServerMetadataURL, d.AuthServer = m.url, m.AuthServerMeta
+	d.DeviceAuthorizationEndpoint = m.device
+	d.Resource = effectiveResource(entry, d.Resource)
 	e.cacheMeta(d.Issuer, m)
 	return d, nil
 }
@@ -326,8 +342,9 @@ func (e *Engine) fetchASMeta(ctx context.Context, issuer string, trace func(Step
 		return nil, fmt.Errorf("authorization server %q: %w", issuer, err)
 	}
 	for _, mu := range asMetaURLs(issuer) {
-		var m oauthex.AuthServerMeta
-		status, err := e.getJSON(ctx, mu, nil, &m)
+		var doc asMetaDoc
+		status, err := e.getJSON(ctx, mu, nil, &doc)
+		m := doc.AuthServerMeta
 		step := Step{Phase: "authorization-server", Method: "GET", URL: mu, Status: status}
 		if err != nil {
 			step.Err = err.Error()
@@ -354,7 +371,11 @@ func (e *Engine) fetchASMeta(ctx context.Context, issuer string, trace func(Step
 		step.Note = fmt.Sprintf("issuer=%q registration_endpoint=%q client_id_metadata_document_supported=%t token_endpoint_auth_methods_supported=%q scopes_supported=%q",
 			m.Issuer, m.RegistrationEndpoint, m.ClientIDMetadataDocumentSupported, m.TokenEndpointAuthMethodsSupported, m.ScopesSupported)
 		emit(trace, step)
-		return &asMeta{AuthServerMeta: &m, url: mu}, nil
+		am := &asMeta{AuthServerMeta: &m, url: mu, dpopAlgs: doc.DPoPSigningAlgValuesSupported}
+		if doc.DeviceAuthorizationEndpoint != "" && checkSecureURL(doc.DeviceAuthorizationEndpoint) == nil {
+			am.device = doc.DeviceAuthorizationEndpoint
+		}
+		return am, nil
 	}
 	return nil, nil
 }

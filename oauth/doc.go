@@ -34,6 +34,14 @@
 //	fmt.Println(p.AuthorizationURL)
 //	creds, err = p.Wait(ctx)
 //
+//	// No browser here (SSH): paste the redirect URL (or code) on lines, racing
+//	// the callback listener; or the device grant (RFC 8628):
+//	creds, err = eng.AuthenticateWith(ctx, entry, oauth.AuthOptions{Paste: lines})
+//	creds, err = eng.AuthenticateWith(ctx, entry, oauth.AuthOptions{Device: true})
+//
+//	// Logout revokes at the AS (RFC 7009), deletes the tokens, keeps the client:
+//	res, err := eng.LogoutServer(ctx, entry.Name, oauth.LogoutOptions{Entry: entry})
+//
 //	// `mcplink debug`, `mcplink auth status`, `mcplink auth logout`:
 //	d, err := eng.Discover(ctx, entry, func(s oauth.Step) { fmt.Printf("%s %s %d %s\n", s.Phase, s.URL, s.Status, s.Err) })
 //	st, err := eng.Status(ctx, entry)

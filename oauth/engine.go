@@ -58,6 +58,9 @@ type Engine struct {
 	mu      sync.Mutex
 	servers map[string]*serverState
 	meta    map[string]cachedMeta // issuer → AS metadata
+	dpop    dpopState             // DPoP nonces and bound keys (dpop.go)
+
+	deviceSlowDown time.Duration // tests: replaces DeviceSlowDown when > 0
 }
 
 type cachedMeta struct {
@@ -74,6 +77,8 @@ type serverState struct {
 	url      string
 	tok      *authstore.Token
 	attempts []time.Time
+
+	gate flowGate // one interactive flow at a time (gate.go)
 }
 
 // New returns an Engine.
@@ -236,19 +241,6 @@ func (e *Engine) Status(ctx context.Context, entry *config.Entry) (AuthStatus, e
 		st.State = StateExpired
 	}
 	return st, nil
-}
-
-// Logout forgets every local credential stored for the server name (tokens
-// and client registration) and its in-memory state.
-func (e *Engine) Logout(ctx context.Context, name string) error {
-	st := e.state(name)
-	st.mu.Lock()
-	st.tok, st.url = nil, ""
-	st.mu.Unlock()
-	if err := e.opts.Store.Delete(ctx, name); err != nil {
-		return fmt.Errorf("forgetting credentials for %q: %w", name, err)
-	}
-	return nil
 }
 
 // brake records an authorization attempt for name and refuses it when

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/oauth2"
 
@@ -32,6 +33,7 @@ type Pending struct {
 	redirectURI string
 	verifier    string
 	flow        *callback.Flow
+	bareCode    atomic.Pointer[string] // a code pasted without its redirect URL (paste.go)
 }
 
 // Begin discovers, obtains a client and registers the pending flow with the
@@ -39,6 +41,9 @@ type Pending struct {
 func (e *Engine) Begin(ctx context.Context, entry *config.Entry) (*Pending, error) {
 	if err := checkEntry(entry); err != nil {
 		return nil, err
+	}
+	if isMachine(entry) {
+		return nil, fmt.Errorf("MCP server %q uses the %s grant, which needs no sign-in: run `mcplink auth %s` to fetch a token", entry.Name, oauthOf(entry).EffectiveGrant(), entry.Name)
 	}
 	d, err := e.Discover(ctx, entry, nil)
 	if err != nil {
@@ -49,6 +54,12 @@ func (e *Engine) Begin(ctx context.Context, entry *config.Entry) (*Pending, erro
 
 // begin starts an authorization for discovery d, adding granted to the scopes.
 func (e *Engine) begin(ctx context.Context, entry *config.Entry, d *Discovery, granted []string) (*Pending, error) {
+	return e.beginFlow(ctx, entry, d, granted, false)
+}
+
+// beginFlow is begin; listenFallback lets the flow go on without a
+// listener when the callback port is busy (the redirect is then pasted).
+func (e *Engine) beginFlow(ctx context.Context, entry *config.Entry, d *Discovery, granted []string, listenFallback bool) (*Pending, error) {
 	if e.opts.Callbacks == nil {
 		return nil, errors.New("oauth: interactive authorization needs a callback registry")
 	}
@@ -63,6 +74,9 @@ func (e *Engine) begin(ctx context.Context, entry *config.Entry, d *Discovery, g
 	if err != nil {
 		return nil, err
 	}
+	if client, err = e.flowDPoP(ctx, entry, d, client); err != nil {
+		return nil, err
+	}
 	state := rand.Text() // 26 base32 characters: 130 bits
 	flow, err := e.opts.Callbacks.Begin(ctx, callback.Request{
 		RedirectURI: redirectURI,
@@ -70,6 +84,9 @@ func (e *Engine) begin(ctx context.Context, entry *config.Entry, d *Discovery, g
 		Server:      entry.Name,
 		ConfigFile:  entry.Source,
 		Notify:      func(msg string) { e.notify(entry.Name, msg) },
+		ListenHost:  oauthOf(entry).CallbackHost,
+		// Paste mode: a busy port must not stop the sign-in.
+		ListenFallback: listenFallback,
 	})
 	if err != nil {
 		var pe *callback.PortInUseError
@@ -81,6 +98,7 @@ func (e *Engine) begin(ctx context.Context, entry *config.Entry, d *Discovery, g
 		}
 		return nil, fmt.Errorf("MCP server %q: starting the callback listener on %s: %w", entry.Name, redirectURI, err)
 	}
+	noticeListenAddr(e, entry, flow)
 	verifier := oauth2.GenerateVerifier()
 	scopes := requestScopes(entry, d, granted)
 	q := url.Values{
@@ -91,6 +109,9 @@ func (e *Engine) begin(ctx context.Context, entry *config.Entry, d *Discovery, g
 		"code_challenge":        {oauth2.S256ChallengeFromVerifier(verifier)},
 		"code_challenge_method": {"S256"},
 		"resource":              {d.Resource},
+	}
+	if d.Resource == "" {
+		q.Del("resource") // "oauth.resource": false
 	}
 	if len(scopes) > 0 {
 		q.Set("scope", strings.Join(scopes, " "))
@@ -136,7 +157,7 @@ func (p *Pending) Wait(ctx context.Context) (*authstore.Credentials, error) {
 	if params.Get("state") != p.State {
 		return nil, fmt.Errorf("MCP server %q: the authorization response has a wrong state; refusing it", name)
 	}
-	if err := checkIss(params, p.d.Issuer, p.d.AuthServer.AuthorizationResponseIssParameterSupported); err != nil {
+	if err := checkIss(params, p.d.Issuer, p.d.AuthServer.AuthorizationResponseIssParameterSupported && !p.pastedBareCode(params)); err != nil {
 		return nil, fmt.Errorf("MCP server %q: %w", name, err)
 	}
 	code := params.Get("code")
@@ -149,6 +170,9 @@ func (p *Pending) Wait(ctx context.Context) (*authstore.Credentials, error) {
 		"redirect_uri":  {p.redirectURI},
 		"code_verifier": {p.verifier},
 		"resource":      {p.d.Resource},
+	}
+	if p.d.Resource == "" {
+		form.Del("resource")
 	}
 	tok, err := p.e.tokenRequest(ctx, p.d.AuthServer.TokenEndpoint, p.client, form)
 	if err != nil {
@@ -214,6 +238,9 @@ func (e *Engine) Authenticate(ctx context.Context, entry *config.Entry) (*authst
 	if err := checkEntry(entry); err != nil {
 		return nil, err
 	}
+	if isMachine(entry) {
+		return e.authenticateMachine(ctx, entry) // grants.go: no browser
+	}
 	d, err := e.Discover(ctx, entry, nil)
 	if err != nil {
 		return nil, err
@@ -224,29 +251,5 @@ func (e *Engine) Authenticate(ctx context.Context, entry *config.Entry) (*authst
 // authorize runs one interactive authorization, redoing it once with a fresh
 // registration when the AS rejects our stored dynamic client.
 func (e *Engine) authorize(ctx context.Context, entry *config.Entry, d *Discovery, granted []string) (*authstore.Credentials, error) {
-	for attempt := 0; ; attempt++ {
-		p, err := e.begin(ctx, entry, d, granted)
-		if err != nil {
-			return nil, err
-		}
-		e.notify(entry.Name, "Open this URL to sign in: "+p.AuthorizationURL)
-		if e.opts.OpenURL != nil {
-			if err := e.opts.OpenURL(ctx, p.AuthorizationURL); err != nil {
-				e.notify(entry.Name, "could not open a browser ("+err.Error()+"); open the URL above yourself")
-			}
-		}
-		creds, err := p.Wait(ctx)
-		var ic *invalidClientError
-		if errors.As(err, &ic) && attempt == 0 && (p.client.kind == RegistrationDynamic || p.client.kind == RegistrationStored) {
-			if derr := ignoreUnchanged(e.dropClient(ctx, entry, p.client.id)); derr != nil {
-				return nil, derr
-			}
-			e.notify(entry.Name, "the authorization server rejected the stored client registration; registering again")
-			continue
-		}
-		if ic != nil {
-			return nil, ic.err
-		}
-		return creds, err
-	}
+	return e.authorizeWith(ctx, entry, d, granted, nil)
 }

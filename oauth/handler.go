@@ -46,6 +46,9 @@ func (h *handler) TokenSource(ctx context.Context) (oauth2.TokenSource, error) {
 	if err := checkEntry(h.entry); err != nil {
 		return nil, err
 	}
+	if isMachine(h.entry) {
+		return &tokenSource{h: h}, nil // fetched on demand (grants.go)
+	}
 	if t := h.e.state(h.entry.Name).cached(h.entry.URL); t == nil {
 		c, err := h.e.load(ctx, h.entry)
 		if err != nil {
@@ -141,14 +144,18 @@ func (h *handler) unauthorized(ctx context.Context, req *http.Request, chal *Cha
 	if derr != nil {
 		return derr
 	}
-	_, aerr := h.e.authorize(ctx, h.entry, d, nil)
-	return aerr
+	// At most one browser flow per connect: a running one is shared, a
+	// refused one is not restarted within RefusedFlowWindow.
+	return h.e.authorizeGated(ctx, h.entry, d, nil)
 }
 
 // stepUp re-authorizes with the union of the granted and the challenged
 // scopes, at most MaxStepUpAttempts times, until the granted scopes cover
 // the challenge.
 func (h *handler) stepUp(ctx context.Context, chal *Challenge) error {
+	if isMachine(h.entry) {
+		return h.e.machineStepUp(ctx, h.entry, chal)
+	}
 	need := strings.Fields(chal.Scope)
 	creds, err := h.e.load(ctx, h.entry)
 	if err != nil {

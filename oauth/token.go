@@ -18,24 +18,10 @@ import (
 
 // tokenRequest POSTs form to the token endpoint with client authentication.
 func (e *Engine) tokenRequest(ctx context.Context, endpoint string, c clientCreds, form url.Values) (*authstore.Token, error) {
-	switch c.method {
-	case AuthPost:
-		form.Set("client_id", c.id)
-		form.Set("client_secret", c.secret)
-	case AuthBasic:
-	default:
-		form.Set("client_id", c.id)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
+	if err := e.setClientAuth(c, form); err != nil {
 		return nil, &TokenError{Endpoint: endpoint, Err: err}
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if c.method == AuthBasic {
-		req.SetBasicAuth(url.QueryEscape(c.id), url.QueryEscape(c.secret))
-	}
-	resp, err := e.client.Do(req)
+	resp, err := e.sendToken(ctx, endpoint, c, form) // client auth header, DPoP proof and nonce retry: dpop.go
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -71,10 +57,13 @@ func (e *Engine) tokenRequest(ctx context.Context, endpoint string, c clientCred
 	if tr.AccessToken == "" {
 		return nil, &TokenError{Endpoint: endpoint, Status: resp.StatusCode, Err: errors.New("token response has no access_token")}
 	}
-	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
+	tokenType := "Bearer"
+	if c.dpop != nil && strings.EqualFold(tr.TokenType, TokenTypeDPoP) {
+		tokenType = TokenTypeDPoP // bound to c.dpop
+	} else if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
 		return nil, &TokenError{Endpoint: endpoint, Status: resp.StatusCode, Err: fmt.Errorf("unsupported token_type %q", sanitize(tr.TokenType))}
 	}
-	t := &authstore.Token{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, TokenType: "Bearer", Scope: tr.Scope}
+	t := &authstore.Token{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, TokenType: tokenType, Scope: tr.Scope}
 	if secs := parseExpiresIn(tr.ExpiresIn); secs > 0 {
 		t.Expiry = e.opts.Now().Add(time.Duration(secs) * time.Second)
 	}
@@ -135,6 +124,9 @@ func (e *Engine) token(ctx context.Context, entry *config.Entry, rejected string
 	if err != nil {
 		return nil, err
 	}
+	if isMachine(entry) {
+		return e.machineTokenLocked(ctx, entry, creds, rejected, nil) // grants.go
+	}
 	if creds == nil || creds.Token == nil || creds.Token.AccessToken == "" {
 		return nil, e.needsAuth(entry, "not signed in")
 	}
@@ -190,6 +182,11 @@ func (e *Engine) refreshLocked(ctx context.Context, entry *config.Entry, stale s
 		c, ok := e.clientForRefresh(entry, cur)
 		if !ok {
 			outcome = e.needsAuth(entry, "the client that obtained the token is no longer configured")
+			return nil, errUnchanged
+		}
+		c, berr := bindRefresh(cur, c) // a DPoP-bound token refreshes with the same key
+		if berr != nil {
+			outcome = e.needsAuth(entry, berr.Error())
 			return nil, errUnchanged
 		}
 		m, err := e.metaFor(ctx, cur.Issuer)

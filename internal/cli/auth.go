@@ -239,6 +239,11 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 		return fmt.Sprintf("✓ %s: authenticated; but connecting failed: %s%s", name, st.Status, errSuffix(st.Error)), errConnectFailed
 	}
 
+	// No spinner while the user may be typing (paste) or reading a code.
+	spin := f.spinner
+	if aopts.Paste != nil || aopts.Device {
+		spin = func(string) func() { return func() {} }
+	}
 	var failed []string
 	if opts.All && len(names) > 1 {
 		type result struct {
@@ -255,7 +260,7 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 				results <- result{n, line, err}
 			}()
 		}
-		stop := f.spinner(fmt.Sprintf("Waiting for %d sign-ins in the browser…", len(names)))
+		stop := spin(fmt.Sprintf("Waiting for %d sign-ins in the browser…", len(names)))
 		wg.Wait()
 		stop()
 		close(results)
@@ -269,7 +274,7 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 		}
 	} else {
 		for _, name := range names {
-			stop := f.spinner(fmt.Sprintf("Waiting for the sign-in to %s in the browser…", name))
+			stop := spin(fmt.Sprintf("Waiting for the sign-in to %s in the browser…", name))
 			line, err := signIn(name)
 			stop()
 			failed = reportSignIn(f, name, line, err, failed)
@@ -514,8 +519,16 @@ func logoutRun(ctx context.Context, opts *LogoutOptions) error {
 			f.diag("%s: no tokens stored (client registration kept)", n)
 		case len(res.Revoked) > 0:
 			f.diag("Logged out of %s: revoked %s at the authorization server; local tokens deleted (client registration kept)", n, strings.Join(res.Revoked, " and "))
+		case len(res.NotRevocable) > 0:
+			// Handled after the switch.
 		default:
 			f.diag("Logged out of %s: local tokens deleted (client registration kept); not revoked: %s", n, res.RevocationSkipped)
+		}
+		if res.RevocationErr == nil && len(res.NotRevocable) > 0 {
+			if len(res.Revoked) == 0 {
+				f.diag("Logged out of %s: local tokens deleted (client registration kept)", n)
+			}
+			f.diag("  note: the authorization server does not revoke the %s (unsupported_token_type, e.g. a self-contained JWT); it stays valid until it expires", strings.Join(res.NotRevocable, " and "))
 		}
 	}
 	if len(names) == 0 {
@@ -543,6 +556,11 @@ func openBrowser(getenv func(string) string) func(string) error {
 		}
 	}
 	if runtime.GOOS == "linux" && getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
+		return nil
+	}
+	// Over SSH a macOS or Windows opener shows the page on the remote
+	// machine's screen, not the user's: paste mode instead.
+	if runtime.GOOS != "linux" && (getenv("SSH_CONNECTION") != "" || getenv("SSH_TTY") != "") {
 		return nil
 	}
 	return browser.OpenURL

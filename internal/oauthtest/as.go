@@ -113,6 +113,11 @@ func (s *Server) asHandler() http.Handler {
 	mux.HandleFunc("POST "+p+"/authorize/decision", s.handleDecision)
 	mux.HandleFunc("POST "+p+"/token", s.handleToken)
 	mux.HandleFunc("POST "+p+"/revoke", s.handleRevoke)
+	if s.opts.DeviceFlow {
+		mux.HandleFunc("POST "+p+"/device_authorization", s.handleDeviceAuthorization)
+		mux.HandleFunc("GET "+p+"/device", s.handleDeviceVerification)
+		mux.HandleFunc("POST "+p+"/device", s.handleDeviceVerification)
+	}
 	return mux
 }
 
@@ -162,6 +167,10 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.opts.DisableDCR {
 		m["registration_endpoint"] = s.RegistrationEndpoint()
+	}
+	if s.opts.DeviceFlow {
+		m["device_authorization_endpoint"] = s.DeviceAuthorizationEndpoint()
+		m["grant_types_supported"] = append(grants, GrantDeviceCode)
 	}
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	writeJSON(w, http.StatusOK, m)
@@ -254,7 +263,7 @@ func (s *Server) validateRegistration(reg *registration) *oauthError {
 		reg.GrantTypes = []string{GrantAuthorizationCode} // RFC 7591 §2 default
 	}
 	for _, g := range reg.GrantTypes {
-		if g != GrantAuthorizationCode && g != GrantRefreshToken {
+		if g != GrantAuthorizationCode && g != GrantRefreshToken && !(g == GrantDeviceCode && s.opts.DeviceFlow) {
 			return newError("invalid_client_metadata", "unsupported grant type "+g)
 		}
 	}
@@ -696,6 +705,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 		return s.grantCode(c, f)
 	case GrantRefreshToken:
 		return s.grantRefresh(c, f)
+	case GrantDeviceCode:
+		if s.opts.DeviceFlow {
+			return s.grantDevice(c, f)
+		}
+		return nil, newError("unsupported_grant_type", "unsupported grant_type "+grant)
 	case "":
 		return nil, newError("invalid_request", "grant_type is required")
 	default:

@@ -131,3 +131,40 @@ func parseConsentForm(page *url.URL, body []byte) (action, id string, err error)
 	}
 	return page.ResolveReference(ref).String(), string(i[1]), nil
 }
+
+// RedirectURL plays a browser whose redirect to the client cannot arrive (a
+// browser on another machine): it GETs authURL, follows redirects on the
+// authorization server's own host, and returns the URL of the first
+// redirect elsewhere — the callback URL with code and state — without
+// requesting it. That is what a user pastes in paste mode.
+func RedirectURL(ctx context.Context, authURL string) (string, error) {
+	start, err := url.Parse(authURL)
+	if err != nil {
+		return "", fmt.Errorf("oauthtest: bad authorization URL: %w", err)
+	}
+	hc := newBrowserClient()
+	var target string
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if req.URL.Host != start.Host {
+			target = req.URL.String()
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
+	if err != nil {
+		return "", fmt.Errorf("oauthtest: bad authorization URL: %w", err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("oauthtest: browser: %w", err)
+	}
+	resp.Body.Close()
+	if target == "" {
+		return "", fmt.Errorf("oauthtest: %s did not redirect to the client (HTTP %d)", redact(resp.Request.URL), resp.StatusCode)
+	}
+	return target, nil
+}

@@ -101,6 +101,16 @@ type Options struct {
 	// loopback redirect URIs. Metadata gains
 	// client_id_metadata_document_supported: true.
 	ClientIDMetadataDocuments bool
+	// DeviceFlow enables the device authorization grant (RFC 8628): metadata
+	// gains device_authorization_endpoint, clients may register the
+	// GrantDeviceCode grant, and GET /device?user_code=X (the verification
+	// URI) approves the request, or shows a page with Approve/Deny when
+	// ConsentPage is set. See also ApproveDevice and DenyDevice.
+	DeviceFlow bool
+	// DeviceInterval is the polling interval announced (default 1 s; whole seconds).
+	DeviceInterval time.Duration
+	// DeviceCodeLifetime bounds device codes (default 5 minutes).
+	DeviceCodeLifetime time.Duration
 }
 
 // Client is a registered OAuth client.
@@ -146,6 +156,10 @@ type Stats struct {
 	LastRegistration        Client // without the secret
 
 	MetadataDocumentFetches int // client ID metadata documents fetched
+
+	DeviceAuthorizations int // successful device authorization requests
+	DevicePolls          int // device_code grant requests
+	DeviceSlowDowns      int // polls answered slow_down for polling too fast
 }
 
 // Server is a running authorization server plus protected MCP server.
@@ -174,6 +188,7 @@ type Server struct {
 	requiredScope  []string
 	tokenDelay     time.Duration
 	closed         bool
+	devices        map[string]*deviceRequest // by device_code (device.go)
 }
 
 // Start starts both servers on 127.0.0.1 with ephemeral ports.
@@ -189,6 +204,7 @@ func Start(opts Options) (*Server, error) {
 		pending: make(map[string]*authRequest),
 		access:  make(map[string]*accessToken),
 		refresh: make(map[string]*refreshToken),
+		devices: make(map[string]*deviceRequest),
 	}
 	s.stats.TokenRequests = make(map[string]int)
 	s.requiredScope = strings.Fields(opts.RequiredScope)

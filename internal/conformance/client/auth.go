@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,13 @@ const clientMetadataURL = "https://conformance-test.local/client-metadata.json"
 // cimdScenario is the scenario whose user publishes a client ID metadata document.
 const cimdScenario = "auth/basic-cimd"
 
+// clientCredentialsScenarios are those whose user runs a service with a
+// client of its own ("oauth.grant": "client_credentials").
+var clientCredentialsScenarios = map[string]bool{
+	"auth/client-credentials-basic": true,
+	"auth/client-credentials-jwt":   true,
+}
+
 // serverName is the config entry name the adapter uses.
 const serverName = "conformance"
 
@@ -46,7 +54,7 @@ func runAuth(ctx context.Context, env *scenarioEnv) error {
 		return err
 	}
 
-	entry, err := entryFor(env)
+	entry, err := entryFor(env, dir)
 	if err != nil {
 		return err
 	}
@@ -101,19 +109,55 @@ func runAuth(ctx context.Context, env *scenarioEnv) error {
 // leaves the client to dynamic registration, so the suite can inspect the
 // registration request (offline-access-scope, for one, advertises CIMD too
 // and checks the registered grant_types only when the client registers).
-func entryFor(env *scenarioEnv) (*config.Entry, error) {
+//
+// The extension scenarios map onto the machine and enterprise settings a
+// user would write: the client credentials scenarios set "grant":
+// "client_credentials" (with "privateKeyFile" holding the context's PEM key
+// for private_key_jwt); a workload JWT becomes "assertionFile" and the
+// enterprise IdP data becomes "idp" with "idTokenFile" (files written to
+// dir, as a user's files would hold them). DPoP needs no setting: the
+// authorization server advertises it.
+func entryFor(env *scenarioEnv, dir string) (*config.Entry, error) {
 	port, err := callbackPort(env.Name)
 	if err != nil {
 		return nil, err
 	}
 	o := &config.OAuth{CallbackPort: port}
-	id, _ := env.Context["client_id"].(string)
-	secret, _ := env.Context["client_secret"].(string)
+	str := func(k string) string { s, _ := env.Context[k].(string); return s }
+	id, secret := str("client_id"), str("client_secret")
 	if id != "" {
 		o.ClientID, o.ClientSecret = id, secret
 	}
 	if env.Name == cimdScenario {
 		o.ClientMetadataURL = clientMetadataURL
+	}
+	write := func(name, content string) (string, error) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("writing %s: %w", name, err)
+		}
+		return p, nil
+	}
+	if clientCredentialsScenarios[env.Name] {
+		o.Grant = config.GrantClientCredentials
+	}
+	if pem := str("private_key_pem"); pem != "" {
+		if o.PrivateKeyFile, err = write("client-key.pem", pem); err != nil {
+			return nil, err
+		}
+	}
+	if jwt := str("valid_jwt"); jwt != "" {
+		o.Grant = config.GrantJWTBearer
+		if o.AssertionFile, err = write("workload.jwt", jwt); err != nil {
+			return nil, err
+		}
+	}
+	if idTok := str("idp_id_token"); idTok != "" {
+		o.Grant = config.GrantJWTBearer
+		o.IdP = &config.IdP{Issuer: str("idp_issuer"), TokenEndpoint: str("idp_token_endpoint"), ClientID: str("idp_client_id")}
+		if o.IdP.IDTokenFile, err = write("id-token.jwt", idTok); err != nil {
+			return nil, err
+		}
 	}
 	return &config.Entry{
 		Name:    serverName,

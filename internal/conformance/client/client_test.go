@@ -17,7 +17,7 @@ func TestEntryForMapsContextLikeAUserConfig(t *testing.T) {
 		ServerURL: "http://localhost:1234/mcp",
 		Context:   map[string]any{"client_id": "id-1", "client_secret": "s3cret"},
 	}
-	e, err := entryFor(pre)
+	e, err := entryFor(pre, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestEntryForMapsContextLikeAUserConfig(t *testing.T) {
 		t.Fatalf("pre-registered entry = %+v, oauth %+v", e, e.OAuth)
 	}
 
-	cimd, err := entryFor(&scenarioEnv{Name: "auth/basic-cimd", ServerURL: "http://localhost:1234/mcp"})
+	cimd, err := entryFor(&scenarioEnv{Name: "auth/basic-cimd", ServerURL: "http://localhost:1234/mcp"}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestEntryForMapsContextLikeAUserConfig(t *testing.T) {
 		t.Fatalf("CIMD entry: oauth %+v", cimd.OAuth)
 	}
 
-	dyn, err := entryFor(&scenarioEnv{Name: "auth/offline-access-scope", ServerURL: "http://localhost:1234/mcp"})
+	dyn, err := entryFor(&scenarioEnv{Name: "auth/offline-access-scope", ServerURL: "http://localhost:1234/mcp"}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

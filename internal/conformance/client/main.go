@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -108,6 +109,12 @@ func mainErr(args []string) error {
 func connect(ctx context.Context, serverURL string, opts *mcp.ClientOptions, oauth auth.OAuthHandler) (*mcp.ClientSession, error) {
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcplink-conformance", Version: "1.0.0"}, opts)
 	transport := &mcp.StreamableClientTransport{Endpoint: serverURL, OAuthHandler: oauth}
+	// As in mcplink's manager: DPoP-bound tokens need the engine's transport.
+	if w, ok := oauth.(interface {
+		WrapTransport(http.RoundTripper) http.RoundTripper
+	}); ok {
+		transport.HTTPClient = &http.Client{Transport: w.WrapTransport(http.DefaultTransport)}
+	}
 	cs, err := client.Connect(ctx, transport, nil)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)

@@ -1,0 +1,173 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/mcplink/mcplink/authstore"
+	"github.com/mcplink/mcplink/callback"
+	"github.com/mcplink/mcplink/config"
+)
+
+// AuthOptions tunes AuthenticateWith.
+type AuthOptions struct {
+	// Paste, when non-nil, delivers lines the user typed (for example stdin
+	// split into lines): the full URL the browser was redirected to, or just
+	// the code. They race the callback listener; whichever arrives first
+	// wins, with the same state and iss checks. With Paste set, a busy
+	// callback port does not stop the sign-in: the flow goes on without a
+	// listener. Several concurrent flows may share one channel: a pasted URL
+	// is routed to the flow its state names.
+	Paste <-chan string
+	// Device uses the device authorization grant (RFC 8628) instead of a
+	// browser redirect; the AS must advertise device_authorization_endpoint.
+	Device bool
+}
+
+// ErrDeviceNotSupported means --device was asked for but the authorization
+// server advertises no device_authorization_endpoint.
+var ErrDeviceNotSupported = errors.New("the authorization server does not support the device authorization grant")
+
+// AuthenticateWith is Authenticate with options: paste mode and the device
+// authorization grant.
+func (e *Engine) AuthenticateWith(ctx context.Context, entry *config.Entry, opts AuthOptions) (*authstore.Credentials, error) {
+	if err := checkEntry(entry); err != nil {
+		return nil, err
+	}
+	if isMachine(entry) {
+		return e.authenticateMachine(ctx, entry) // grants.go: fetch, no browser
+	}
+	d, err := e.Discover(ctx, entry, nil)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Device {
+		return e.authorizeDevice(ctx, entry, d)
+	}
+	return e.authorizeWith(ctx, entry, d, nil, opts.Paste)
+}
+
+// noticeListenAddr says so when the callback listener is bound to a
+// non-loopback address (oauth.callbackHost set explicitly).
+func noticeListenAddr(e *Engine, entry *config.Entry, flow *callback.Flow) {
+	if !flow.Listening() {
+		return
+	}
+	if msg := listenNotice(entry, flow.ListenAddr()); msg != "" {
+		e.notify(entry.Name, msg)
+	}
+}
+
+// listenNotice is the notice for a listener on addr, or "" when it is loopback.
+func listenNotice(entry *config.Entry, addr string) string {
+	h := oauthOf(entry).CallbackHost
+	if h == "" || callback.IsLoopbackHost(h) {
+		return ""
+	}
+	return fmt.Sprintf("the OAuth callback listener is bound to %s, which is not a loopback address, because \"oauth.callbackHost\" is %q in %s; other machines that can reach it can see the sign-in redirect", addr, h, entry.Source)
+}
+
+// pastedBareCode reports whether params came from a code pasted without
+// its redirect URL: it has no iss to check, which the user vouches for.
+func (p *Pending) pastedBareCode(params url.Values) bool {
+	c := p.bareCode.Load()
+	return c != nil && *c == params.Get("code") && !params.Has("iss")
+}
+
+// readPaste delivers pasted lines to the callback registry until p's flow
+// ends or ctx is done.
+func (e *Engine) readPaste(ctx context.Context, p *Pending, lines <-chan string) {
+	name := p.entry.Name
+	for {
+		var line string
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.flow.Done():
+			return
+		case line, ok = <-lines:
+			if !ok {
+				return
+			}
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		var params url.Values
+		state := p.State
+		if strings.Contains(line, "=") || strings.Contains(line, "://") {
+			var err error
+			params, err = callback.ParseRedirect(line)
+			if err != nil {
+				e.notify(name, err.Error())
+				continue
+			}
+			state = params.Get("state")
+		} else {
+			code := line
+			p.bareCode.Store(&code)
+			params = url.Values{"code": {code}}
+		}
+		if err := e.opts.Callbacks.Deliver(state, params); err != nil {
+			if errors.Is(err, callback.ErrUnknownState) {
+				e.notify(name, "the pasted redirect belongs to no pending sign-in (wrong or old state); paste the URL of the latest sign-in")
+				continue
+			}
+			e.notify(name, "the pasted redirect was not accepted: "+err.Error())
+			continue
+		}
+	}
+}
+
+// authorizeWith runs one interactive authorization, redoing it once with a
+// fresh registration when the AS rejects our stored dynamic client; paste,
+// when non-nil, races pasted redirects against the callback listener.
+func (e *Engine) authorizeWith(ctx context.Context, entry *config.Entry, d *Discovery, granted []string, paste <-chan string) (*authstore.Credentials, error) {
+	for attempt := 0; ; attempt++ {
+		p, err := e.beginFlow(ctx, entry, d, granted, paste != nil)
+		if err != nil {
+			return nil, err
+		}
+		e.notify(entry.Name, "Open this URL to sign in: "+p.AuthorizationURL)
+		if e.opts.OpenURL != nil {
+			if err := e.opts.OpenURL(ctx, p.AuthorizationURL); err != nil {
+				e.notify(entry.Name, "could not open a browser ("+err.Error()+"); open the URL above yourself")
+			}
+		}
+		var wg sync.WaitGroup
+		pctx, stop := context.WithCancel(ctx)
+		if paste != nil {
+			if p.flow.Listening() {
+				e.notify(entry.Name, "After signing in, the browser returns here by itself; if it cannot reach this machine, paste the full URL it was redirected to (or just the code) and press Enter:")
+			} else {
+				e.notify(entry.Name, "Paste the full URL the browser was redirected to after signing in (or just the code) and press Enter:")
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				e.readPaste(pctx, p, paste)
+			}()
+		}
+		creds, err := p.Wait(ctx)
+		stop()
+		wg.Wait()
+		var ic *invalidClientError
+		if errors.As(err, &ic) && attempt == 0 && (p.client.kind == RegistrationDynamic || p.client.kind == RegistrationStored) {
+			if derr := ignoreUnchanged(e.dropClient(ctx, entry, p.client.id)); derr != nil {
+				return nil, derr
+			}
+			e.notify(entry.Name, "the authorization server rejected the stored client registration; registering again")
+			continue
+		}
+		if ic != nil {
+			return nil, ic.err
+		}
+		return creds, err
+	}
+}
