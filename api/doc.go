@@ -1,0 +1,32 @@
+// Package api is mcplink's HTTP API: the JSON routes editors, agents and web
+// UIs use to see server status, sign in with OAuth, connect, list and call
+// tools and follow changes as Server-Sent Events, plus a small server-rendered
+// status page at "/" and the OpenAPI 3.1 description at "/openapi.json".
+//
+// Routes (every error is {"error": {"code", "message"}}):
+//
+//	GET    /mcp                          status of every configured server
+//	GET    /mcp/{name}                   status of one server
+//	POST   /mcp/{name}/connect           (re)connect → status
+//	POST   /mcp/{name}/disconnect        disconnect → status
+//	POST   /mcp/{name}/auth              start a flow → {authorizationUrl, state}
+//	POST   /mcp/{name}/auth/callback     finish a flow with {code, state[, iss]} or {url} → status
+//	POST   /mcp/{name}/auth/authenticate open the browser here and wait → status
+//	DELETE /mcp/{name}/auth              cancel pending flows, log out, disconnect → status
+//	GET    /mcp/{name}/tools             the server's tools
+//	POST   /mcp/{name}/tools/{tool}      call a tool (the body is the arguments object)
+//	GET    /events                       Server-Sent Events (status, tools, flow)
+//
+// The server is safe against hostile web pages and other users: it refuses
+// Host headers other than the loopback names of its address (DNS rebinding),
+// refuses cross-site browser requests (Origin, Sec-Fetch-Site) on every
+// state-changing route, caps request bodies, sets server timeouts and, when a
+// token is configured, requires it as a bearer token (or as the password of
+// HTTP Basic authentication, for the status page in a browser). A token is
+// mandatory when the address is not loopback.
+//
+// Authorization flows started through the API stay pending until the browser
+// comes back to the loopback callback server (or the redirect is delivered to
+// the callback route), until they expire (FlowTTL, default 5 minutes) or are
+// cancelled; at most MaxPendingPerServer (default 100) are pending per server.
+package api

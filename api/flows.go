@@ -1,0 +1,322 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mcplink/mcplink/callback"
+	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/manager"
+	"github.com/mcplink/mcplink/oauth"
+)
+
+// flow is one pending authorization started through the API.
+type flow struct {
+	server  string
+	state   string
+	authURL string
+	scopes  []string
+	expires time.Time
+	p       *oauth.Pending
+
+	done   chan struct{} // closed when the flow ended and, on success, the server was connected
+	err    error         // why it failed; read after done
+	status manager.State // the server's state after the flow; read after done
+}
+
+// flowTable holds the pending flows by server and state.
+type flowTable struct {
+	mu       sync.Mutex
+	byServer map[string]map[string]*flow
+	starting map[string]int // Begin calls in progress, counted against the cap
+	closed   bool
+}
+
+func newFlowTable() *flowTable {
+	return &flowTable{byServer: map[string]map[string]*flow{}, starting: map[string]int{}}
+}
+
+// reserve claims a slot for a new flow of server, or fails at the cap.
+func (t *flowTable) reserve(server string, limit int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return errorf(http.StatusServiceUnavailable, "shutting_down", "the API server is shutting down")
+	}
+	if len(t.byServer[server])+t.starting[server] >= limit {
+		return errorf(http.StatusTooManyRequests, "too_many_pending_flows",
+			"server %q already has %d pending authorization flows (the maximum); finish one, cancel them with DELETE /mcp/%s/auth, or wait for them to expire", server, limit, server)
+	}
+	t.starting[server]++
+	return nil
+}
+
+// add turns a reservation into a pending flow (or releases it when f is nil).
+// It reports false when the table was closed meanwhile.
+func (t *flowTable) add(server string, f *flow) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.starting[server]--
+	if t.starting[server] <= 0 {
+		delete(t.starting, server)
+	}
+	if f == nil || t.closed {
+		return false
+	}
+	m := t.byServer[server]
+	if m == nil {
+		m = map[string]*flow{}
+		t.byServer[server] = m
+	}
+	m[f.state] = f
+	return true
+}
+
+func (t *flowTable) remove(f *flow) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m := t.byServer[f.server]; m[f.state] == f {
+		delete(m, f.state)
+		if len(m) == 0 {
+			delete(t.byServer, f.server)
+		}
+	}
+}
+
+func (t *flowTable) get(server, state string) *flow {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.byServer[server][state]
+}
+
+func (t *flowTable) count(server string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.byServer[server])
+}
+
+// total returns the number of pending flows of every server.
+func (t *flowTable) total() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, m := range t.byServer {
+		n += len(m)
+	}
+	return n
+}
+
+func (t *flowTable) list(server string) []*flow {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*flow, 0, len(t.byServer[server]))
+	for _, f := range t.byServer[server] {
+		out = append(out, f)
+	}
+	return out
+}
+
+func (t *flowTable) closeAll() []*flow {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	var out []*flow
+	for _, m := range t.byServer {
+		for _, f := range m {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// PendingFlows returns the number of pending authorization flows.
+func (s *Server) PendingFlows() int { return s.flows.total() }
+
+// oauthEntry returns the entry of a remote server that uses OAuth.
+func (s *Server) oauthEntry(name string) (*config.Entry, error) {
+	return s.oauthEntryOf(name, true)
+}
+
+// oauthEntryOf is oauthEntry; disabled servers pass unless requireEnabled.
+func (s *Server) oauthEntryOf(name string, requireEnabled bool) (*config.Entry, error) {
+	e, err := s.cfg.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if e.Type != config.TypeRemote {
+		return nil, errorf(http.StatusConflict, "not_remote", "server %q is a local server; OAuth applies to remote servers only", name)
+	}
+	if e.OAuthDisabled {
+		return nil, errorf(http.StatusConflict, "oauth_disabled", "server %q has \"oauth\": false in %s; remove it to use OAuth", name, e.Source)
+	}
+	if requireEnabled && !e.Enabled {
+		return nil, errorf(http.StatusConflict, "server_disabled", "server %q is disabled; set \"enabled\": true on the entry in %s", name, e.Source)
+	}
+	return e, nil
+}
+
+// beginTimeout bounds discovery, registration and binding the callback port.
+const beginTimeout = 30 * time.Second
+
+// startFlow begins an authorization for entry and keeps it pending.
+func (s *Server) startFlow(ctx context.Context, e *config.Entry) (*flow, error) {
+	if err := s.flows.reserve(e.Name, s.opts.MaxPendingPerServer); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, beginTimeout)
+	defer cancel()
+	p, err := s.eng.Begin(ctx, e)
+	if err != nil {
+		s.flows.add(e.Name, nil)
+		return nil, fmt.Errorf("starting the authorization for %q: %w", e.Name, err)
+	}
+	f := &flow{
+		server:  e.Name,
+		state:   p.State,
+		authURL: p.AuthorizationURL,
+		scopes:  p.Scopes,
+		expires: time.Now().Add(s.opts.FlowTTL),
+		p:       p,
+		done:    make(chan struct{}),
+	}
+	ok := s.flows.add(e.Name, f)
+	s.changed()
+	if !ok {
+		p.Close()
+		return nil, errorf(http.StatusServiceUnavailable, "shutting_down", "the API server is shutting down")
+	}
+	s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &FlowEvent{Phase: FlowStarted, State: f.state, AuthorizationURL: f.authURL,
+		Message: "open the authorization URL in a browser to sign in to " + f.server}})
+	s.wg.Go(func() { s.runFlow(f) })
+	return f, nil
+}
+
+// runFlow waits for f's redirect (at most FlowTTL), then connects the server.
+func (s *Server) runFlow(f *flow) {
+	defer close(f.done)
+	ctx, cancel := context.WithTimeout(s.baseCtx, s.opts.FlowTTL)
+	_, err := f.p.Wait(ctx) // closes the callback flow, freeing the port if it was the last
+	cancel()
+	s.flows.remove(f)
+	s.changed()
+	if err != nil {
+		phase := FlowFailed
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			phase = FlowExpired
+			err = errorf(http.StatusGatewayTimeout, "flow_expired", "the authorization for %q was not completed within %s; start a new one", f.server, s.opts.FlowTTL)
+		case errors.Is(err, callback.ErrClosed), errors.Is(err, context.Canceled):
+			phase = FlowCancelled
+			err = errorf(http.StatusConflict, "flow_cancelled", "the authorization for %q was cancelled", f.server)
+		}
+		f.err = err
+		s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &FlowEvent{Phase: phase, State: f.state, Message: err.Error()}})
+		f.status, _ = s.m.State(f.server)
+		return
+	}
+	s.invalidateAuth(f.server)
+	s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &FlowEvent{Phase: FlowSucceeded, State: f.state, Message: "signed in to " + f.server + "; connecting"}})
+	st, cerr := s.m.Connect(s.baseCtx, f.server)
+	s.changed()
+	if cerr != nil {
+		st, _ = s.m.State(f.server)
+	}
+	f.status = st
+}
+
+// waitFlow waits for f to end (or ctx) and returns the server's state after it.
+func (s *Server) waitFlow(ctx context.Context, f *flow) (manager.State, error) {
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return manager.State{}, fmt.Errorf("waiting for the authorization of %q: %w", f.server, ctx.Err())
+	}
+	if f.err != nil {
+		return f.status, f.err
+	}
+	return f.status, nil
+}
+
+// cancelFlows ends every pending flow of server and waits for them.
+func (s *Server) cancelFlows(ctx context.Context, server string) {
+	fs := s.flows.list(server)
+	for _, f := range fs {
+		f.p.Close()
+	}
+	for _, f := range fs {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// authCache caches stored-credential states briefly: GET /mcp is hot and
+// the store is a locked file other processes also write.
+type authCache struct {
+	mu      sync.Mutex
+	entries map[string]authCacheEntry
+}
+
+type authCacheEntry struct {
+	st  oauth.AuthStatus
+	err bool
+	at  time.Time
+}
+
+const authCacheTTL = time.Second
+
+// invalidateAuth forgets the cached credential state of name.
+func (s *Server) invalidateAuth(name string) {
+	s.auth.mu.Lock()
+	delete(s.auth.entries, name)
+	s.auth.mu.Unlock()
+	s.changed()
+}
+
+func (s *Server) authStatus(ctx context.Context, e *config.Entry) *AuthStatus {
+	now := time.Now()
+	s.auth.mu.Lock()
+	ce, ok := s.auth.entries[e.Name]
+	s.auth.mu.Unlock()
+	if !ok || now.Sub(ce.at) > authCacheTTL {
+		st, err := s.eng.Status(ctx, e)
+		ce = authCacheEntry{st: st, err: err != nil, at: now}
+		if err != nil {
+			s.opts.Logf("api: %s: reading stored credentials: %v", e.Name, err)
+		}
+		s.auth.mu.Lock()
+		s.auth.entries[e.Name] = ce
+		s.auth.mu.Unlock()
+	}
+	a := &AuthStatus{State: string(ce.st.State), Scopes: ce.st.Scopes, Refreshable: ce.st.Refreshable, PendingFlows: s.flows.count(e.Name)}
+	if ce.err {
+		a.State = "unknown"
+	}
+	if !ce.st.Expiry.IsZero() {
+		t := ce.st.Expiry
+		a.ExpiresAt = &t
+	}
+	return a
+}
+
+// status converts a manager state to the API's status object.
+func (s *Server) status(ctx context.Context, st manager.State) ServerStatus {
+	out := ServerStatus{
+		Name: st.Name, Type: st.Type, Status: string(st.Status), Error: st.Error,
+		Tools: make([]string, 0, len(st.Tools)), URL: st.URL, Command: slices.Clone(st.Command), Transport: st.Transport,
+	}
+	for _, t := range st.Tools {
+		out.Tools = append(out.Tools, t.Name)
+	}
+	if e := s.cfg.Servers[st.Name]; e != nil && e.Type == config.TypeRemote && !e.OAuthDisabled {
+		out.Auth = s.authStatus(ctx, e)
+	}
+	return out
+}

@@ -1,0 +1,355 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/mcplink/mcplink/callback"
+	"github.com/mcplink/mcplink/manager"
+)
+
+type route struct {
+	method  string
+	pattern string
+	h       http.HandlerFunc
+}
+
+// routes lists every API route; the OpenAPI document describes exactly these.
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/{$}", s.handlePage},
+		{"GET", "/app.js", s.handleAppJS},
+		{"GET", "/openapi.json", s.handleOpenAPI},
+		{"GET", "/events", s.handleEvents},
+		{"GET", "/mcp", s.handleList},
+		{"GET", "/mcp/{name}", s.handleGet},
+		{"POST", "/mcp/{name}/connect", s.handleConnect},
+		{"POST", "/mcp/{name}/disconnect", s.handleDisconnect},
+		{"POST", "/mcp/{name}/auth", s.handleAuthStart},
+		{"DELETE", "/mcp/{name}/auth", s.handleLogout},
+		{"POST", "/mcp/{name}/auth/callback", s.handleAuthCallback},
+		{"POST", "/mcp/{name}/auth/authenticate", s.handleAuthenticate},
+		{"GET", "/mcp/{name}/tools", s.handleTools},
+		{"POST", "/mcp/{name}/tools/{tool}", s.handleCallTool},
+	}
+}
+
+// readJSON decodes an optional JSON body into v. An empty body leaves v as is.
+func readJSON(r *http.Request, v any, strict bool) error {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return errorf(http.StatusBadRequest, "bad_request", "reading the request body: %v", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "the request body must be JSON (Content-Type: application/json), not %q", ct)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		return errorf(http.StatusBadRequest, "bad_request", "invalid JSON body: %v", err)
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "bad_request", "invalid JSON body: more than one JSON value")
+	}
+	return nil
+}
+
+// state returns the named server's state or an unknown_server error.
+func (s *Server) state(name string) (manager.State, error) {
+	st, ok := s.m.State(name)
+	if !ok {
+		if _, err := s.cfg.Lookup(name); err != nil {
+			return st, err
+		}
+		return st, fmt.Errorf("%w: %q", manager.ErrUnknownServer, name)
+	}
+	return st, nil
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	v := s.version.Load()
+	if c := s.listBody.Load(); c != nil && c.version == v && time.Since(c.at) < authCacheTTL {
+		writeBody(w, c.data)
+		return
+	}
+	states := s.m.States()
+	out := make(map[string]ServerStatus, len(states))
+	for _, st := range states {
+		out[st.Name] = s.status(r.Context(), st)
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	data = append(data, '\n')
+	// Cache it only if nothing changed while it was computed.
+	if s.version.Load() == v {
+		s.listBody.Store(&cachedBody{version: v, at: time.Now(), data: data})
+	}
+	writeBody(w, data)
+}
+
+// writeBody writes a 200 answer with a JSON body.
+func writeBody(w http.ResponseWriter, data []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	st, err := s.state(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+}
+
+func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, err := s.state(name); err != nil {
+		fail(w, err)
+		return
+	}
+	st, err := s.m.Connect(r.Context(), name)
+	s.changed()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+}
+
+func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	err := s.m.Disconnect(name)
+	s.changed()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	st, err := s.state(name)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+}
+
+func (s *Server) handleAuthStart(w http.ResponseWriter, r *http.Request) {
+	e, err := s.oauthEntry(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	f, err := s.startFlow(r.Context(), e)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, AuthStart{AuthorizationURL: f.authURL, State: f.state, ExpiresAt: f.expires.UTC(), Scopes: f.scopes})
+}
+
+func (s *Server) handleAuthCallback(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	e, err := s.oauthEntry(name)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	var req CallbackRequest
+	if err := readJSON(r, &req, true); err != nil {
+		fail(w, err)
+		return
+	}
+	var params url.Values
+	switch {
+	case req.URL != "" && (req.Code != "" || req.State != ""):
+		fail(w, errorf(http.StatusBadRequest, "bad_request", "send either {\"url\"} or {\"code\", \"state\"}, not both"))
+		return
+	case req.URL != "":
+		params, err = callback.ParseRedirect(req.URL)
+		if err != nil {
+			fail(w, errorf(http.StatusBadRequest, "bad_redirect", "%v", err))
+			return
+		}
+	case req.Code != "" && req.State != "":
+		params = url.Values{"code": {req.Code}, "state": {req.State}}
+		if req.Iss != "" {
+			params.Set("iss", req.Iss)
+		}
+	default:
+		fail(w, errorf(http.StatusBadRequest, "bad_request", "the body needs {\"code\", \"state\"} (plus \"iss\" if the redirect had one) or {\"url\"} with the full redirect URL"))
+		return
+	}
+	state := params.Get("state")
+	f := s.flows.get(e.Name, state)
+	if f == nil {
+		fail(w, errorf(http.StatusBadRequest, "unknown_state",
+			"the state matches no pending authorization for server %q (it may belong to another server, have expired after %s, or already be finished); start a new one with POST /mcp/%s/auth",
+			e.Name, s.opts.FlowTTL, e.Name))
+		return
+	}
+	if err := s.opts.Callbacks.Deliver(state, params); err != nil {
+		if errors.Is(err, callback.ErrUnknownState) {
+			err = errorf(http.StatusBadRequest, "unknown_state", "the authorization for %q with this state already finished; start a new one with POST /mcp/%s/auth", e.Name, e.Name)
+		}
+		fail(w, err)
+		return
+	}
+	st, err := s.waitFlow(r.Context(), f)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+}
+
+func (s *Server) handleAuthenticate(w http.ResponseWriter, r *http.Request) {
+	e, err := s.oauthEntry(r.PathValue("name"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.FlowTTL + beginTimeout + 30*time.Second))
+	f, err := s.startFlow(r.Context(), e)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	opened := false
+	var openErr error
+	if s.opts.OpenURL != nil {
+		openErr = s.opts.OpenURL(r.Context(), f.authURL)
+		opened = openErr == nil
+	}
+	if !opened {
+		why := "no browser is available on this machine"
+		if openErr != nil {
+			why = "opening it failed: " + openErr.Error()
+		}
+		s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &FlowEvent{Phase: FlowBrowserFailed, State: f.state, AuthorizationURL: f.authURL,
+			Message: fmt.Sprintf("the browser could not be opened (%s); open this URL to sign in to %s: %s", why, f.server, f.authURL)}})
+	}
+	st, err := s.waitFlow(r.Context(), f)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	e, err := s.oauthEntryOf(name, false)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	s.cancelFlows(ctx, e.Name)
+	if err := s.eng.Logout(ctx, e.Name); err != nil {
+		fail(w, errorf(http.StatusInternalServerError, "logout_failed", "%v", err))
+		return
+	}
+	s.invalidateAuth(e.Name)
+	err = s.m.Disconnect(e.Name)
+	s.changed()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	st, err := s.state(e.Name)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+}
+
+func (s *Server) handleTools(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, err := s.state(name); err != nil {
+		fail(w, err)
+		return
+	}
+	tools, err := s.m.Tools(r.Context(), name)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ToolList{Tools: tools})
+}
+
+// toolCallTimeout bounds one tool call.
+const toolCallTimeout = 10 * time.Minute
+
+func (s *Server) handleCallTool(w http.ResponseWriter, r *http.Request) {
+	name, tool := r.PathValue("name"), r.PathValue("tool")
+	if _, err := s.state(name); err != nil {
+		fail(w, err)
+		return
+	}
+	var args map[string]any
+	if err := readJSON(r, &args, false); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.code == "bad_request" {
+			ae.msg = "the body must be a JSON object of tool arguments: " + ae.msg
+		}
+		fail(w, err)
+		return
+	}
+	tools, err := s.m.Tools(r.Context(), name)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	found := false
+	for _, t := range tools {
+		if t.Name == tool {
+			found = true
+			break
+		}
+	}
+	if !found {
+		fail(w, errorf(http.StatusNotFound, "unknown_tool", "server %q has no tool %q; list them with GET /mcp/%s/tools", name, tool, name))
+		return
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(toolCallTimeout + 10*time.Second))
+	ctx, cancel := context.WithTimeout(r.Context(), toolCallTimeout)
+	defer cancel()
+	res, err := s.m.CallTool(ctx, name, tool, args)
+	if err != nil {
+		ae := toAPIError(err)
+		if ae.code == "upstream_error" {
+			ae.code = "tool_call_failed"
+		}
+		fail(w, ae)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
