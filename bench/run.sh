@@ -10,3 +10,9 @@ go run ./bench/listbench -bin bin/mcplink -n 20 -latency 100ms -runs 7
 echo
 echo "== Go benchmarks =="
 go test -run '^$' -bench . -benchtime 20x ./manager ./authstore ./callback ./oauth
+echo
+echo "== HTTP API: GET /mcp throughput and pending-flow memory =="
+go test -run '^$' -bench . -benchtime 1x ./bench/api/
+echo
+echo "== proxy vs mcp-remote (installs mcp-remote@0.15.1 from npm into a cache) =="
+bash bench/proxy/run.sh

@@ -63,7 +63,7 @@ Example client configuration:
 				return usageError("%w", err)
 			}
 			if opts.CallbackPort < 0 || opts.CallbackPort > 65535 {
-				return usageError("--callback-port %d: want a port number between 1 and 65535 (0: any free port)", opts.CallbackPort)
+				return usageError("--callback-port %d: want a port number between 1 and 65535", opts.CallbackPort)
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -75,7 +75,7 @@ Example client configuration:
 	fl.StringArrayVar(&opts.Headers, "header", nil, "add an HTTP `K:V` header to every request (repeatable)")
 	fl.StringVar(&opts.Transport, "transport", string(proxy.ModeHTTPFirst), "remote transport: http-first, sse-first, http-only or sse-only")
 	fl.StringVar(&opts.ClientID, "client-id", "", "pre-registered OAuth client `ID` (default: dynamic registration)")
-	fl.IntVar(&opts.CallbackPort, "callback-port", 0, "fixed loopback `port` for the OAuth redirect (default: any free port)")
+	fl.IntVar(&opts.CallbackPort, "callback-port", 0, "fixed loopback `port` for the OAuth redirect (default 19876, shared with other mcplink processes)")
 	fl.StringArrayVar(&opts.IgnoreTools, "ignore-tool", nil, "hide tools matching this glob `pattern` from tools/list and refuse calls to them (repeatable)")
 	fl.BoolVar(&opts.NoBrowser, "no-browser", false, "only print the sign-in URL on stderr")
 	fl.DurationVar(&opts.AuthTimeout, "auth-timeout", oauth.DefaultFlowTimeout, "how long to wait for a browser sign-in")
