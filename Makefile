@@ -7,6 +7,7 @@ GO ?= go
 test: unit conformance
 
 unit:
+	bash e2e/idp/install.sh
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 10m ./...
 

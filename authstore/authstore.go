@@ -50,6 +50,9 @@ type Token struct {
 	TokenType    string    `json:"tokenType,omitempty"`
 	Scope        string    `json:"scope,omitempty"`
 	Expiry       time.Time `json:"expiresAt,omitzero"`
+	// IssuedAt is when the token was obtained (for the refresh margin of
+	// short-lived tokens); zero when unknown.
+	IssuedAt time.Time `json:"issuedAt,omitzero"`
 }
 
 // ForURL reports whether c may be used for serverURL (the same-URL rule).

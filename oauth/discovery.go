@@ -35,6 +35,8 @@ type Step struct {
 
 // Challenge is the Bearer challenge of a 401/403 response.
 type Challenge struct {
+	// Scheme is the lower-cased authentication scheme: "bearer" or "dpop".
+	Scheme           string
 	ResourceMetadata string
 	Scope            string
 	Error            string
@@ -83,6 +85,10 @@ type Discovery struct {
 	RegistrationMethod string
 	// Scopes would be requested by a new authorization.
 	Scopes []string
+	// ResourceAcceptsDPoP is true when the MCP server says it takes DPoP-bound
+	// tokens: its metadata lists dpop_signing_alg_values_supported (or
+	// requires bound tokens), or its 401 challenge uses the DPoP scheme.
+	ResourceAcceptsDPoP bool
 }
 
 // asMeta is AS metadata plus where it came from.
@@ -191,6 +197,7 @@ func parseChallenge(h http.Header) *Challenge {
 			continue
 		}
 		return &Challenge{
+			Scheme:           c.Scheme,
 			ResourceMetadata: c.Params["resource_metadata"],
 			Scope:            c.Params["scope"],
 			Error:            c.Params["error"],
@@ -203,11 +210,13 @@ func parseChallenge(h http.Header) *Challenge {
 // discover runs PRM and AS metadata discovery given the probe/request result.
 func (e *Engine) discover(ctx context.Context, entry *config.Entry, status int, chal *Challenge, trace func(Step)) (*Discovery, error) {
 	d := &Discovery{ServerURL: entry.URL, ProbeStatus: status, Challenge: chal}
+	d.ResourceAcceptsDPoP = chal != nil && chal.Scheme == "dpop"
 	prmURL, prm, err := e.findPRM(ctx, entry, chal, trace)
 	if err != nil {
 		return d, err
 	}
 	if prm != nil {
+		d.ResourceAcceptsDPoP = d.ResourceAcceptsDPoP || len(prm.DPOPSigningAlgValuesSupported) > 0 || prm.DPOPBoundAccessTokensRequired
 		d.ResourceMetadataURL, d.ResourceMetadata = prmURL, prm
 		d.Resource = prm.Resource
 		if len(prm.AuthorizationServers) == 0 {

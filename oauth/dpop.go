@@ -189,11 +189,17 @@ func (s *dpopState) boundKey(server, token string) *dpopKey {
 // dpopWanted reports whether tokens for entry at an AS with metadata m
 // should be DPoP-bound: oauth.dpop when set, else whether the AS
 // advertises ES256 in dpop_signing_alg_values_supported.
-func dpopWanted(entry *config.Entry, m *asMeta) (bool, error) {
+//
+// Unless "oauth.dpop" is set, DPoP is used only when both sides take it: the
+// authorization server advertises ES256 proofs and the MCP server says it
+// accepts DPoP-bound tokens (resourceOK). A DPoP-capable authorization server
+// in front of a Bearer-only MCP server (oidc-provider offers DPoP by default)
+// would otherwise mint tokens the MCP server refuses.
+func dpopWanted(entry *config.Entry, m *asMeta, resourceOK bool) (bool, error) {
 	o := oauthOf(entry)
 	advertised := m != nil && slices.Contains(m.dpopAlgs, string(jose.ES256))
 	if o.DPoP == nil {
-		return advertised, nil
+		return advertised && resourceOK, nil
 	}
 	if !*o.DPoP {
 		return false, nil
@@ -206,8 +212,8 @@ func dpopWanted(entry *config.Entry, m *asMeta) (bool, error) {
 
 // withDPoP binds c to the server's DPoP key (created and persisted on first
 // use) when DPoP applies.
-func (e *Engine) withDPoP(ctx context.Context, entry *config.Entry, m *asMeta, c clientCreds) (clientCreds, error) {
-	want, err := dpopWanted(entry, m)
+func (e *Engine) withDPoP(ctx context.Context, entry *config.Entry, m *asMeta, resourceOK bool, c clientCreds) (clientCreds, error) {
+	want, err := dpopWanted(entry, m, resourceOK)
 	if err != nil || !want {
 		return c, err
 	}

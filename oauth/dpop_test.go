@@ -241,21 +241,24 @@ func TestDPoPConfig(t *testing.T) {
 	adv := &asMeta{dpopAlgs: []string{"ES256", "RS256"}}
 	rsaOnly := &asMeta{dpopAlgs: []string{"RS256"}}
 	for _, c := range []struct {
-		dpop *bool
-		m    *asMeta
-		want bool
-		err  bool
+		dpop       *bool
+		m          *asMeta
+		resourceOK bool // the MCP server takes DPoP-bound tokens
+		want       bool
+		err        bool
 	}{
-		{nil, &asMeta{}, false, false},
-		{nil, adv, true, false},
-		{nil, rsaOnly, false, false},
-		{&no, adv, false, false},
-		{&yes, &asMeta{}, true, false},
-		{&yes, rsaOnly, false, true},
+		{nil, &asMeta{}, true, false, false},
+		{nil, adv, true, true, false},
+		{nil, adv, false, false, false}, // Bearer-only MCP server: never bind automatically
+		{nil, rsaOnly, true, false, false},
+		{&no, adv, true, false, false},
+		{&yes, &asMeta{}, false, true, false}, // forced by the user
+		{&yes, adv, false, true, false},
+		{&yes, rsaOnly, true, false, true},
 	} {
-		got, err := dpopWanted(&config.Entry{Name: "s", OAuth: &config.OAuth{DPoP: c.dpop}}, c.m)
+		got, err := dpopWanted(&config.Entry{Name: "s", OAuth: &config.OAuth{DPoP: c.dpop}}, c.m, c.resourceOK)
 		if got != c.want || (err != nil) != c.err {
-			t.Errorf("dpop=%v algs=%v: %v, %v", c.dpop, c.m.dpopAlgs, got, err)
+			t.Errorf("dpop=%v algs=%v resourceOK=%v: %v, %v", c.dpop, c.m.dpopAlgs, c.resourceOK, got, err)
 		}
 	}
 }

@@ -182,12 +182,25 @@ func (e *Engine) load(ctx context.Context, entry *config.Entry) (*authstore.Cred
 	return c, nil
 }
 
-// usable reports whether t can be sent now (not within RefreshMargin of expiry).
+// usable reports whether t can be sent now: not within the refresh margin of
+// its expiry. The margin is RefreshMargin, or half the token's lifetime when
+// that is shorter, so a token that lives 60 s or less is not refreshed before
+// every request.
 func (e *Engine) usable(t *authstore.Token) bool {
 	if t == nil || t.AccessToken == "" {
 		return false
 	}
-	return t.Expiry.IsZero() || e.opts.Now().Add(RefreshMargin).Before(t.Expiry)
+	return t.Expiry.IsZero() || e.opts.Now().Add(refreshMargin(t)).Before(t.Expiry)
+}
+
+func refreshMargin(t *authstore.Token) time.Duration {
+	m := RefreshMargin
+	if !t.IssuedAt.IsZero() {
+		if half := t.Expiry.Sub(t.IssuedAt) / 2; half >= 0 && half < m {
+			m = half
+		}
+	}
+	return m
 }
 
 // AuthState is a server's authentication state.

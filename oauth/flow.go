@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -115,6 +116,12 @@ func (e *Engine) beginFlow(ctx context.Context, entry *config.Entry, d *Discover
 	}
 	if len(scopes) > 0 {
 		q.Set("scope", strings.Join(scopes, " "))
+	}
+	if slices.Contains(scopes, "offline_access") {
+		// OpenID Connect Core §11: an OpenID provider ignores offline_access
+		// (and issues no refresh token) unless prompt includes consent.
+		// Plain OAuth servers ignore the parameter.
+		q.Set("prompt", "consent")
 	}
 	authURL := d.AuthServer.AuthorizationEndpoint
 	if strings.Contains(authURL, "?") {

@@ -188,22 +188,26 @@ func machineClient(entry *config.Entry, issuer string, m *asMeta) (clientCreds, 
 
 // machineTarget returns the issuer, resource and AS metadata for a machine
 // grant: from the stored credentials, else by discovery.
-func (e *Engine) machineTarget(ctx context.Context, entry *config.Entry, creds *authstore.Credentials) (string, string, *asMeta, error) {
+//
+// resourceDPoP says whether the MCP server takes DPoP-bound tokens: learnt by
+// discovery, or — when stored credentials skip it — whether a DPoP key was
+// already bound for this server.
+func (e *Engine) machineTarget(ctx context.Context, entry *config.Entry, creds *authstore.Credentials) (issuer, resource string, m *asMeta, resourceDPoP bool, err error) {
 	if creds != nil && creds.Issuer != "" {
 		m, err := e.metaFor(ctx, creds.Issuer)
 		if err == nil {
-			return creds.Issuer, creds.Resource, m, nil
+			return creds.Issuer, creds.Resource, m, len(creds.DPoPKey) > 0, nil
 		}
 	}
 	d, err := e.Discover(ctx, entry, nil)
 	if err != nil {
-		return "", "", nil, err
+		return "", "", nil, false, err
 	}
-	m, err := e.metaFor(ctx, d.Issuer)
+	m, err = e.metaFor(ctx, d.Issuer)
 	if err != nil {
-		return "", "", nil, err
+		return "", "", nil, false, err
 	}
-	return d.Issuer, d.Resource, m, nil
+	return d.Issuer, d.Resource, m, d.ResourceAcceptsDPoP, nil
 }
 
 // machineTokenLocked returns creds' token when usable and not rejected,
@@ -224,7 +228,7 @@ func (e *Engine) machineTokenLocked(ctx context.Context, entry *config.Entry, cr
 func (e *Engine) fetchMachine(ctx context.Context, entry *config.Entry, creds *authstore.Credentials, extraScopes []string) (*authstore.Token, error) {
 	o := oauthOf(entry)
 	grant := o.EffectiveGrant()
-	issuer, resource, m, err := e.machineTarget(ctx, entry, creds)
+	issuer, resource, m, resourceDPoP, err := e.machineTarget(ctx, entry, creds)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +236,7 @@ func (e *Engine) fetchMachine(ctx context.Context, entry *config.Entry, creds *a
 	if err != nil {
 		return nil, err
 	}
-	if c, err = e.withDPoP(ctx, entry, m, c); err != nil {
+	if c, err = e.withDPoP(ctx, entry, m, resourceDPoP, c); err != nil {
 		return nil, err
 	}
 	form := url.Values{}
@@ -453,5 +457,5 @@ func (e *Engine) flowDPoP(ctx context.Context, entry *config.Entry, d *Discovery
 	if err != nil {
 		return c, err
 	}
-	return e.withDPoP(ctx, entry, m, c)
+	return e.withDPoP(ctx, entry, m, d.ResourceAcceptsDPoP, c)
 }

@@ -65,7 +65,9 @@ func (e *Engine) tokenRequest(ctx context.Context, endpoint string, c clientCred
 	}
 	t := &authstore.Token{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, TokenType: tokenType, Scope: tr.Scope}
 	if secs := parseExpiresIn(tr.ExpiresIn); secs > 0 {
-		t.Expiry = e.opts.Now().Add(time.Duration(secs) * time.Second)
+		now := e.opts.Now()
+		t.IssuedAt = now
+		t.Expiry = now.Add(time.Duration(secs) * time.Second)
 	}
 	return t, nil
 }
