@@ -98,8 +98,14 @@ func debugRun(ctx context.Context, opts *DebugOptions) error {
 	})
 	if d != nil {
 		fmt.Fprintln(w)
-		if d.Challenge != nil {
-			fmt.Fprintf(w, "challenge:            %s\n", d.Challenge)
+		if c := d.Challenge; c != nil {
+			parts := []string{c.Scheme}
+			for _, kv := range [][2]string{{"scope", c.Scope}, {"error", c.Error}, {"error_description", c.ErrorDescription}} {
+				if kv[1] != "" {
+					parts = append(parts, fmt.Sprintf("%s=%q", kv[0], kv[1]))
+				}
+			}
+			fmt.Fprintf(w, "challenge:            %s\n", strings.Join(parts, " "))
 		}
 		kv := func(k, v string) {
 			if v != "" {
