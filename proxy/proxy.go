@@ -300,21 +300,28 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 // connect opens a remote connection of the given kind.
 func (p *proxy) connect(ctx context.Context, kind Mode) (*session, error) {
 	sctx, cancel := context.WithCancel(ctx)
-	var t mcp.Transport
+	var conn mcp.Connection
 	if kind == ModeSSEOnly {
-		t = &mcp.SSEClientTransport{Endpoint: p.opts.URL, HTTPClient: p.hc}
+		t := &mcp.SSEClientTransport{Endpoint: p.opts.URL, HTTPClient: p.hc}
+		var err error
+		if conn, err = t.Connect(sctx); err != nil {
+			cancel()
+			return nil, fmt.Errorf("connecting to %s: %w", p.opts.URL, err)
+		}
 	} else {
-		t = &mcp.StreamableClientTransport{Endpoint: p.opts.URL, HTTPClient: p.hc, MaxRetries: 3, DisableStandaloneSSE: true}
-	}
-	conn, err := t.Connect(sctx)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("connecting to %s: %w", p.opts.URL, err)
+		// Streamable HTTP needs no connect step: the first POST opens the session.
+		conn = newStreamConn(p.opts.URL, p.hc)
 	}
 	p.mu.Lock()
 	p.gen++
 	s := &session{conn: conn, gen: p.gen, kind: kind, ctx: sctx, cancel: cancel}
 	p.mu.Unlock()
+	if sc, ok := conn.(*streamConn); ok {
+		// Answers are handled by the goroutine that posted the message;
+		// failures come back from Write, so there is nothing to read.
+		sc.deliver = func(msg jsonrpc.Message) { p.fromServer(s, msg) }
+		return s, nil
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

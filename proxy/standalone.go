@@ -1,15 +1,11 @@
 package proxy
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
-	"fmt"
 	"mime"
 	"net/http"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -107,44 +103,23 @@ func (p *proxy) sessionLost(s *session) {
 // event ID seen.
 func (p *proxy) readEvents(s *session, resp *http.Response, lastID string) string {
 	defer drain(resp.Body)
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxLineLength)
-	var data bytes.Buffer
-	event, id := "", ""
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(line) == 0 { // dispatch
-			if data.Len() > 0 && (event == "" || event == "message") {
-				msg, err := jsonrpc.DecodeMessage(data.Bytes())
-				if err != nil {
-					p.logf("standalone stream: ignoring an undecodable event: %v", err)
-				} else {
-					p.fromServer(s, msg)
-				}
-			}
-			if id != "" {
-				lastID = id
-			}
-			data.Reset()
-			event, id = "", ""
-			continue
+	err := scanSSE(resp.Body, func(ev sseEvent) error {
+		if ev.id != "" {
+			lastID = ev.id
 		}
-		field, value, _ := bytes.Cut(line, []byte(":"))
-		value = bytes.TrimPrefix(value, []byte(" "))
-		switch string(field) {
-		case "data":
-			if data.Len() > 0 {
-				data.WriteByte('\n')
-			}
-			data.Write(value)
-		case "event":
-			event = string(value)
-		case "id":
-			id = string(value)
+		if len(ev.data) == 0 || (ev.name != "" && ev.name != "message") {
+			return nil
 		}
-	}
-	if err := sc.Err(); err != nil && s.ctx.Err() == nil && !errors.Is(err, mcp.ErrConnectionClosed) {
-		p.logf("standalone stream interrupted: %v", fmt.Sprint(err))
+		msg, err := decodeMessage(ev.data)
+		if err != nil {
+			p.logf("standalone stream: ignoring an undecodable event: %v", err)
+			return nil
+		}
+		p.fromServer(s, msg)
+		return nil
+	})
+	if err != nil && s.ctx.Err() == nil && !errors.Is(err, mcp.ErrConnectionClosed) {
+		p.logf("standalone stream interrupted: %v", err)
 	}
 	return lastID
 }

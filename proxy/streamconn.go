@@ -1,0 +1,324 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// streamConn is a lean Streamable HTTP client connection (an mcp.Connection)
+// for the proxy. The SDK's client connection decodes every message twice with
+// a decoder that allocates 32 KiB each time and hands each response through
+// extra goroutines; a proxy only needs to move messages, so this one posts
+// each message, reads the answer (JSON or an SSE stream) in the writer's own
+// goroutine, and decodes with encoding/json once. OAuth, configured headers
+// and the protocol-version header come from the proxy's HTTP client.
+type streamConn struct {
+	url string
+	hc  *http.Client
+
+	mu        sync.Mutex
+	sessionID string
+
+	// deliver, when set, receives each message from the server in the
+	// goroutine that read it (saving a hand-off through incoming and Read);
+	// it must be safe for concurrent use. Set it before the first Write.
+	deliver   func(jsonrpc.Message)
+	incoming  chan jsonrpc.Message
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// Bounds of streamConn.
+const (
+	maxJSONBody       = 32 << 20 // largest application/json answer read
+	maxResumeAttempts = 3        // GETs with Last-Event-ID after a broken SSE answer
+	deleteTimeout     = 2 * time.Second
+)
+
+func newStreamConn(url string, hc *http.Client) *streamConn {
+	return &streamConn{url: url, hc: hc, incoming: make(chan jsonrpc.Message, 64), closed: make(chan struct{})}
+}
+
+// SessionID returns the Mcp-Session-Id the server assigned, if any.
+func (c *streamConn) SessionID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessionID
+}
+
+// Read returns the next message from the server.
+func (c *streamConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	select {
+	case msg := <-c.incoming:
+		return msg, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.closed:
+		return nil, mcp.ErrConnectionClosed
+	}
+}
+
+// Write posts msg and delivers whatever the server answers on that request
+// to Read. It returns once the answer has been read (a 202 for
+// notifications and responses; the response, and anything sent before it,
+// for a call), so callers run it in their own goroutine.
+func (c *streamConn) Write(ctx context.Context, msg jsonrpc.Message) error {
+	select {
+	case <-c.closed:
+		return mcp.ErrConnectionClosed
+	default:
+	}
+	data, err := jsonrpc.EncodeMessage(msg)
+	if err != nil {
+		return fmt.Errorf("encoding a message for the server: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	sid := c.SessionID()
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("posting to %s: %w", c.url, err)
+	}
+	if sid == "" {
+		if got := resp.Header.Get("Mcp-Session-Id"); got != "" {
+			c.mu.Lock()
+			if c.sessionID == "" {
+				c.sessionID = got
+			}
+			c.mu.Unlock()
+		}
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound && sid != "":
+		drain(resp.Body)
+		return fmt.Errorf("posting to %s: %w", c.url, mcp.ErrSessionMissing)
+	case resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusNoContent:
+		drain(resp.Body)
+		return nil
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		drain(resp.Body)
+		return fmt.Errorf("posting to %s: %s: %s", c.url, resp.Status, bytes.TrimSpace(body))
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	var call *jsonrpc.Request
+	if r, ok := msg.(*jsonrpc.Request); ok && r.IsCall() {
+		call = r
+	}
+	switch ct {
+	case "application/json":
+		defer drain(resp.Body)
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
+		if err != nil {
+			return fmt.Errorf("reading the answer from %s: %w", c.url, err)
+		}
+		return c.deliverJSON(body)
+	case "text/event-stream":
+		return c.readStream(ctx, resp, call)
+	default:
+		drain(resp.Body)
+		if call == nil {
+			return nil // some servers answer 200 with an empty body
+		}
+		return fmt.Errorf("posting to %s: unexpected Content-Type %q", c.url, ct)
+	}
+}
+
+// deliverJSON delivers one message or a batch.
+func (c *streamConn) deliverJSON(body []byte) error {
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		var batch []json.RawMessage
+		if err := json.Unmarshal(body, &batch); err != nil {
+			return fmt.Errorf("decoding a batch from the server: %w", err)
+		}
+		for _, m := range batch {
+			if err := c.deliverRaw(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return c.deliverRaw(body)
+}
+
+func (c *streamConn) deliverRaw(data []byte) error {
+	msg, err := decodeMessage(data)
+	if err != nil {
+		return fmt.Errorf("decoding a message from the server: %w", err)
+	}
+	return c.hand(msg)
+}
+
+// hand passes msg on to deliver, or to Read.
+func (c *streamConn) hand(msg jsonrpc.Message) error {
+	if c.deliver != nil {
+		select {
+		case <-c.closed:
+			return mcp.ErrConnectionClosed
+		default:
+		}
+		c.deliver(msg)
+		return nil
+	}
+	select {
+	case c.incoming <- msg:
+		return nil
+	case <-c.closed:
+		return mcp.ErrConnectionClosed
+	}
+}
+
+// readStream delivers the events of an SSE answer until the stream ends. When
+// it breaks before the call's response arrived, it resumes with GET and
+// Last-Event-ID (honouring the server's retry interval), a few times.
+func (c *streamConn) readStream(ctx context.Context, resp *http.Response, call *jsonrpc.Request) error {
+	var lastID string
+	retry := 500 * time.Millisecond
+	answered := false
+	for attempt := 0; ; attempt++ {
+		err := scanSSE(resp.Body, func(ev sseEvent) error {
+			if ev.id != "" {
+				lastID = ev.id
+			}
+			if ev.retry > 0 {
+				retry = ev.retry
+			}
+			if len(ev.data) == 0 || (ev.name != "" && ev.name != "message") {
+				return nil
+			}
+			msg, err := decodeMessage(ev.data)
+			if err != nil {
+				return fmt.Errorf("decoding a message from the server: %w", err)
+			}
+			if r, ok := msg.(*jsonrpc.Response); ok && call != nil && r.ID == call.ID {
+				answered = true
+			}
+			return c.hand(msg)
+		})
+		drain(resp.Body)
+		if answered || call == nil || ctx.Err() != nil || errors.Is(err, mcp.ErrConnectionClosed) {
+			return nil
+		}
+		if lastID == "" || attempt >= maxResumeAttempts {
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("the answer stream from %s ended before the response: %w", c.url, err)
+		}
+		t := time.NewTimer(retry)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
+		req, rerr := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+		if rerr != nil {
+			return rerr
+		}
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Last-Event-ID", lastID)
+		if sid := c.SessionID(); sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+		}
+		if resp, rerr = c.hc.Do(req); rerr != nil {
+			return fmt.Errorf("resuming the answer stream from %s: %w", c.url, rerr)
+		}
+		if resp.StatusCode != http.StatusOK {
+			drain(resp.Body)
+			return fmt.Errorf("resuming the answer stream from %s: %s", c.url, resp.Status)
+		}
+	}
+}
+
+// Close ends the connection and terminates the remote session (DELETE).
+func (c *streamConn) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		sid := c.SessionID()
+		if sid == "" {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.url, nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("Mcp-Session-Id", sid)
+		if resp, err := c.hc.Do(req); err == nil {
+			drain(resp.Body)
+		}
+	})
+	return nil
+}
+
+// sseEvent is one dispatched server-sent event.
+type sseEvent struct {
+	name  string
+	id    string
+	data  []byte
+	retry time.Duration
+}
+
+// scanSSE calls fn for every event of an SSE stream until it ends, fn fails
+// or a line exceeds MaxLineLength.
+func scanSSE(r io.Reader, fn func(sseEvent) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), MaxLineLength)
+	var data bytes.Buffer
+	var ev sseEvent
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 { // dispatch
+			if data.Len() > 0 || ev.id != "" || ev.retry > 0 {
+				ev.data = data.Bytes()
+				if err := fn(ev); err != nil {
+					return err
+				}
+			}
+			data.Reset()
+			ev = sseEvent{}
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "data":
+			if data.Len() > 0 {
+				data.WriteByte('\n')
+			}
+			data.Write(value)
+		case "event":
+			ev.name = string(value)
+		case "id":
+			ev.id = string(value)
+		case "retry":
+			if ms, err := strconv.Atoi(string(value)); err == nil && ms >= 0 {
+				ev.retry = time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+	return sc.Err()
+}
