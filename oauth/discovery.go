@@ -223,20 +223,7 @@ func (e *Engine) discover(ctx context.Context, entry *config.Entry, status int, 
 			return d, fmt.Errorf("protected resource metadata at %s lists no authorization_servers", prmURL)
 		}
 		d.Issuer = prm.AuthorizationServers[0]
-		m, err := e.fetchASMeta(ctx, d.Issuer, trace)
-		if err != nil {
-			return d, err
-		}
-		if m == nil {
-			m = defaultEndpoints(d.Issuer)
-			d.Fallback = FallbackDefaultEndpoints
-			emit(trace, Step{Phase: "fallback", URL: d.Issuer, Used: true, Note: "no authorization server metadata; using /authorize, /token, /register"})
-		}
-		d.AuthServerMetadataURL, d.AuthServer = m.url, m.AuthServerMeta
-		d.DeviceAuthorizationEndpoint = m.device
-		d.Resource = effectiveResource(entry, d.Resource)
-		e.cacheMeta(d.Issuer, m)
-		return d, nil
+		return d, e.adoptAuthServer(ctx, entry, d, "no authorization server metadata; using /authorize, /token, /register", trace)
 	}
 	if status != http.StatusUnauthorized {
 		return d, fmt.Errorf("MCP server %q answered HTTP %d without asking for authorization and publishes no protected resource metadata: %w", entry.Name, status, ErrNotProtected)
@@ -247,20 +234,26 @@ func (e *Engine) discover(ctx context.Context, entry *config.Entry, status int, 
 	u, _ := url.Parse(entry.URL)
 	d.Issuer = u.Scheme + "://" + u.Host
 	emit(trace, Step{Phase: "fallback", URL: d.Issuer, Used: true, Note: "no protected resource metadata; the MCP server origin is the authorization server (2025-03-26)"})
+	return d, e.adoptAuthServer(ctx, entry, d, "no authorization server metadata; using /authorize, /token, /register at the MCP origin (2025-03-26)", trace)
+}
+
+// adoptAuthServer fetches d.Issuer's metadata (or, when it publishes none,
+// takes the default endpoints, explained by fallbackNote) and completes d.
+func (e *Engine) adoptAuthServer(ctx context.Context, entry *config.Entry, d *Discovery, fallbackNote string, trace func(Step)) error {
 	m, err := e.fetchASMeta(ctx, d.Issuer, trace)
 	if err != nil {
-		return d, err
+		return err
 	}
 	if m == nil {
 		m = defaultEndpoints(d.Issuer)
 		d.Fallback = FallbackDefaultEndpoints
-		emit(trace, Step{Phase: "fallback", URL: d.Issuer, Used: true, Note: "no authorization server metadata; using /authorize, /token, /register at the MCP origin (2025-03-26)"})
+		emit(trace, Step{Phase: "fallback", URL: d.Issuer, Used: true, Note: fallbackNote})
 	}
 	d.AuthServerMetadataURL, d.AuthServer = m.url, m.AuthServerMeta
 	d.DeviceAuthorizationEndpoint = m.device
 	d.Resource = effectiveResource(entry, d.Resource)
 	e.cacheMeta(d.Issuer, m)
-	return d, nil
+	return nil
 }
 
 func defaultEndpoints(issuer string) *asMeta {
