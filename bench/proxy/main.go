@@ -46,7 +46,8 @@ type config struct {
 	tmp       string
 	url       string
 
-	jsonResponse bool
+	jsonResponse  bool
+	serverProcess bool
 }
 
 type result struct {
@@ -67,7 +68,16 @@ func main() {
 	flag.IntVar(&c.conc, "conc", 8, "concurrent callers for throughput")
 	flag.DurationVar(&c.dur, "dur", 3*time.Second, "throughput run length")
 	flag.BoolVar(&c.jsonResponse, "json-response", false, "server answers calls with application/json instead of an SSE stream")
+	flag.BoolVar(&c.serverProcess, "server-process", true, "run the MCP server in a process of its own, as in a real deployment (false: inside the harness, next to the direct client)")
+	serveOnly := flag.Bool("serve", false, "internal: only run the MCP server, print its URL, and wait for stdin to close")
 	flag.Parse()
+	if *serveOnly {
+		if err := serve(c.jsonResponse); err != nil {
+			fmt.Fprintln(os.Stderr, "proxybench -serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	c.mcpRemote = strings.Fields(remote)
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "proxybench:", err)
@@ -88,21 +98,20 @@ func run(c config) error {
 	if err := os.WriteFile(filepath.Join(c.tmp, "mcplink.json"), []byte(`{"mcp": {}}`), 0o600); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	var stop func()
+	if c.url, stop, err = startServer(c); err != nil {
 		return err
 	}
-	server := mcptest.NewServer(mcptest.ServerOptions{})
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{JSONResponse: c.jsonResponse})
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln) //nolint:errcheck // ends with Close
-	defer hs.Close()
-	c.url = "http://" + ln.Addr().String() + "/mcp"
+	defer stop()
 	mode := "SSE responses"
 	if c.jsonResponse {
 		mode = "JSON responses"
 	}
-	fmt.Printf("server: go-sdk Streamable HTTP on %s (%s), tools of internal/mcptest\n", c.url, mode)
+	where := "in its own process"
+	if !c.serverProcess {
+		where = "inside the harness"
+	}
+	fmt.Printf("server: go-sdk Streamable HTTP on %s (%s, %s), tools of internal/mcptest\n", c.url, mode, where)
 
 	direct, err := measureDirect(c)
 	if err != nil {
@@ -375,4 +384,61 @@ func printTable(direct result, rs []result) {
 
 func round(d time.Duration) string {
 	return fmt.Sprintf("%d µs", d.Microseconds())
+}
+
+// startServer starts the MCP server: in a child process of this harness
+// (-serve), or in this process.
+func startServer(c config) (url string, stop func(), err error) {
+	if !c.serverProcess {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", nil, err
+		}
+		hs := &http.Server{Handler: handler(c.jsonResponse), ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(ln) //nolint:errcheck // ends with Close
+		return "http://" + ln.Addr().String() + "/mcp", func() { hs.Close() }, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self, "-serve", fmt.Sprintf("-json-response=%v", c.jsonResponse))
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() { in.Close(); _ = cmd.Wait() }
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("the server process did not report its URL: %w", err)
+	}
+	return strings.TrimSpace(line), stop, nil
+}
+
+// serve runs the MCP server until stdin closes (the -serve child).
+func serve(jsonResponse bool) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: handler(jsonResponse), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln) //nolint:errcheck // ends with Close
+	defer hs.Close()
+	fmt.Printf("http://%s/mcp\n", ln.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+func handler(jsonResponse bool) http.Handler {
+	server := mcptest.NewServer(mcptest.ServerOptions{})
+	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{JSONResponse: jsonResponse})
 }
