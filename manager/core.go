@@ -2,12 +2,15 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -496,7 +499,34 @@ func classify(e *config.Entry, err error, res remoteResult, timedOut bool, ctx c
 	case ctx.Err() != nil:
 		return StatusFailed, "connect cancelled: " + ctx.Err().Error()
 	}
+	if msg := unreachable(e, err); msg != "" {
+		return StatusFailed, msg
+	}
 	return StatusFailed, err.Error()
+}
+
+// unreachable explains a connection that never reached the server (refused,
+// unknown host, no route, TLS failure), from typed network errors; "" when err
+// is something else.
+func unreachable(e *config.Entry, err error) string {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Sprintf("cannot resolve the host %q of %s; check the \"url\" of the entry", dnsErr.Name, e.URL)
+	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return fmt.Sprintf("the TLS certificate of %s is not trusted: %v", e.URL, certErr.Err)
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		switch {
+		case errors.Is(opErr.Err, syscall.ECONNREFUSED):
+			return fmt.Sprintf("cannot connect to %s: connection refused (is the server running on that port?)", e.URL)
+		default:
+			return fmt.Sprintf("cannot connect to %s: %v", e.URL, opErr.Err)
+		}
+	}
+	return ""
 }
 
 // listTools lists every tool of a session, following pagination.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -687,5 +688,23 @@ func TestOAuthTokenUsedAndNotOverridden(t *testing.T) {
 		if r.Header.Get("X-Extra") != "1" && r.Header.Get("Authorization") == "Bearer from-oauth" {
 			t.Fatalf("configured header missing alongside OAuth: %v", r.Header)
 		}
+	}
+}
+
+// A server that isn't listening gets a message saying so, not the transport's
+// chain of wrapped errors.
+func TestConnectionRefusedIsExplained(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String() + "/mcp"
+	ln.Close() // nothing listens there now
+	m := newManager(t, manager.Options{}, remote("down", url))
+	st, _ := m.Connect(context.Background(), "down")
+	wantStatus(t, st, manager.StatusFailed)
+	want := "cannot connect to " + url + ": connection refused (is the server running on that port?)"
+	if st.Error != want {
+		t.Fatalf("error = %q\nwant    %q", st.Error, want)
 	}
 }
