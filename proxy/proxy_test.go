@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -643,5 +644,50 @@ func TestUsageErrors(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != cli.ExitConfig {
 			t.Errorf("%v: err = %v, want exit %d\n%s", args, err, cli.ExitConfig, stderr)
 		}
+	}
+}
+
+// --device signs in with the device grant before serving: the user code is
+// on stderr (stdin carries the protocol, so there is no paste mode), and no
+// browser authorization request is made.
+func TestDeviceSignIn(t *testing.T) {
+	as, err := oauthtest.Start(oauthtest.Options{DeviceFlow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { as.Close() })
+	cmd, stderr := proxyCmd(t, t.TempDir(), as.MCPURL, "--device")
+	code := regexp.MustCompile(`enter the code ([A-Z]{4}-[A-Z]{4})`)
+	approved := make(chan bool, 1)
+	go func() {
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			if m := code.FindStringSubmatch(stderr.String()); m != nil {
+				approved <- as.ApproveDevice(m[1])
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		approved <- false
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "proxy-test", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 3 * time.Second}, &mcp.ClientSessionOptions{ProtocolVersion: legacy})
+	if err != nil {
+		t.Fatalf("connecting through the proxy: %v\nproxy stderr:\n%s", err, stderr.String())
+	}
+	t.Cleanup(func() { cs.Close() })
+	if !<-approved {
+		t.Fatalf("no user code on stderr (or the AS did not know it):\n%s", stderr.String())
+	}
+	if got := callText(t, cs, "echo", map[string]any{"text": "via device"}); got != "via device" {
+		t.Fatalf("echo = %q", got)
+	}
+	if st := as.Stats(); st.DeviceAuthorizations != 1 || st.AuthorizeRequests != 0 {
+		t.Fatalf("device authorizations %d (want 1), browser authorizations %d (want 0)", st.DeviceAuthorizations, st.AuthorizeRequests)
+	}
+	if !strings.Contains(stderr.String(), as.DeviceVerificationURI()) {
+		t.Errorf("verification URI not on stderr:\n%s", stderr.String())
 	}
 }

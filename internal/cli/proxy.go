@@ -28,6 +28,7 @@ type ProxyOptions struct {
 	CallbackPort int
 	IgnoreTools  []string
 	NoBrowser    bool
+	Device       bool
 	AuthTimeout  time.Duration
 }
 
@@ -78,6 +79,7 @@ Example client configuration:
 	fl.IntVar(&opts.CallbackPort, "callback-port", 0, "fixed loopback `port` for the OAuth redirect (default 19876, shared with other mcplink processes)")
 	fl.StringArrayVar(&opts.IgnoreTools, "ignore-tool", nil, "hide tools matching this glob `pattern` from tools/list and refuse calls to them (repeatable)")
 	fl.BoolVar(&opts.NoBrowser, "no-browser", false, "only print the sign-in URL on stderr")
+	fl.BoolVar(&opts.Device, "device", false, "sign in with the device authorization grant (RFC 8628): enter the code shown on stderr on any device — for SSH and containers, where stdin carries the protocol and the loopback callback is unreachable")
 	fl.DurationVar(&opts.AuthTimeout, "auth-timeout", oauth.DefaultFlowTimeout, "how long to wait for a browser sign-in")
 	return cmd
 }
@@ -200,7 +202,7 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 			return err
 		}
 		defer closeEng()
-		if err := signInFirst(ctx, f, eng, e, opts.AuthTimeout); err != nil {
+		if err := signInFirst(ctx, f, eng, e, opts.AuthTimeout, opts.Device); err != nil {
 			return err
 		}
 		popts.OAuth = eng.InteractiveHandler(e)
@@ -208,9 +210,10 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 	return proxy.Run(ctx, f.IO.In, f.IO.Out, popts)
 }
 
-// signInFirst runs the browser flow before serving when nothing usable is
-// stored for e. A server that turns out not to need OAuth is fine.
-func signInFirst(ctx context.Context, f *Factory, eng *oauth.Engine, e *config.Entry, timeout time.Duration) error {
+// signInFirst runs the browser flow (or, with device, the device grant)
+// before serving when nothing usable is stored for e. Paste mode is not
+// offered: the proxy's stdin carries the MCP protocol. A server that turns out not to need OAuth is fine.
+func signInFirst(ctx context.Context, f *Factory, eng *oauth.Engine, e *config.Entry, timeout time.Duration, device bool) error {
 	st, err := eng.Status(ctx, e)
 	if err != nil {
 		return err
@@ -220,7 +223,7 @@ func signInFirst(ctx context.Context, f *Factory, eng *oauth.Engine, e *config.E
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err = eng.Authenticate(actx, e)
+	_, err = eng.AuthenticateWith(actx, e, oauth.AuthOptions{Device: device})
 	switch {
 	case err == nil:
 		f.diag("mcplink proxy: %s: signed in", e.Name)
