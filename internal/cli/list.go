@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/manager"
+	"github.com/mcplink/mcplink/oauth"
 )
 
 // ListOptions are the options of `mcplink list`.
@@ -108,7 +109,8 @@ func printStates(w io.Writer, states []manager.State, auth map[string]*authJSON)
 			tools = fmt.Sprint(len(s.Tools))
 		}
 		authCol := "-"
-		if a := auth[s.Name]; a != nil {
+		if a := auth[s.Name]; a != nil && !(s.Status == manager.StatusConnected && a.State == string(oauth.StateNotAuthenticated)) {
+			// A server that connected without credentials needs none: "-".
 			authCol = a.State
 		}
 		rows = append(rows, []string{s.Name, string(s.Status), tools, authCol, target(s)})
