@@ -8,12 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
-	"github.com/gofrs/flock"
 	"github.com/zalando/go-keyring"
 )
 
@@ -76,7 +73,6 @@ const (
 	// diagnoseTimeout bounds the preflight run to explain a failed call.
 	diagnoseTimeout = time.Second
 	keyringFormat   = 1
-	keyringLockName = fileName + lockSuffix
 )
 
 // KeyringOptions configures a KeyringStore.
@@ -120,51 +116,34 @@ type KeyringOptions struct {
 // so the goroutine returns (a panic inside go-keyring caused by the closed
 // connection is recovered). The next call reconnects.
 type KeyringStore struct {
-	dir       string
-	lock      string
 	service   string
 	user      string
-	notify    func(string)
-	now       func() time.Time
 	opTimeout time.Duration
 	chunkSize int
-	sem       chan struct{}
+	docs      docStore[*keyringHead]
 }
 
-var _ Store = (*KeyringStore)(nil)
+var (
+	_ Store                    = (*KeyringStore)(nil)
+	_ docBackend[*keyringHead] = (*KeyringStore)(nil)
+)
 
 // NewKeyringStore creates the data directory (0700) if needed. It does not
 // contact the keyring; call Probe (or use Open) to check that it works.
 func NewKeyringStore(opts KeyringOptions) (*KeyringStore, error) {
-	if opts.Dir == "" {
-		return nil, errors.New("authstore: no data directory: set MCPLINK_DATA_DIR or HOME")
-	}
-	dir, err := filepath.Abs(opts.Dir)
+	dir, err := makeDataDir(opts.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("authstore: data directory %q: %w", opts.Dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("authstore: create data directory: %w", err)
+		return nil, err
 	}
 	s := &KeyringStore{
-		dir:       dir,
-		lock:      filepath.Join(dir, keyringLockName),
 		service:   opts.Service,
 		user:      "credentials@" + dir,
-		notify:    opts.Notify,
-		now:       opts.Now,
 		opTimeout: opts.OpTimeout,
 		chunkSize: opts.chunkSize,
-		sem:       make(chan struct{}, 1),
 	}
+	s.docs = newDocStore[*keyringHead](s, dir, opts.Notify, opts.Now)
 	if s.service == "" {
 		s.service = DefaultKeyringService
-	}
-	if s.notify == nil {
-		s.notify = func(string) {}
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	if s.opTimeout <= 0 {
 		s.opTimeout = DefaultKeyringOpTimeout
@@ -200,40 +179,17 @@ func (s *KeyringStore) Probe(ctx context.Context) error {
 
 // Load returns the credentials stored under name, or ErrNotFound.
 func (s *KeyringStore) Load(ctx context.Context, name string) (*Credentials, error) {
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	doc, err := s.readShared(ctx)
-	if err != nil {
-		return nil, err
-	}
-	raw, ok := doc.Servers[name]
-	if !ok {
-		return nil, fmt.Errorf("%w for server %q", ErrNotFound, name)
-	}
-	return decodeEntry(s.Location(), name, raw)
+	return s.docs.load(ctx, name)
 }
 
 // List returns every stored entry by name.
 func (s *KeyringStore) List(ctx context.Context) (map[string]*Credentials, error) {
-	doc, err := s.readShared(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]*Credentials, len(doc.Servers))
-	for name, raw := range doc.Servers {
-		c, err := decodeEntry(s.Location(), name, raw)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = c
-	}
-	return out, nil
+	return s.docs.list(ctx)
 }
 
 // Delete removes name's entry; deleting an absent entry is not an error.
 func (s *KeyringStore) Delete(ctx context.Context, name string) error {
-	return s.Update(ctx, name, func(*Credentials) (*Credentials, error) { return nil, nil })
+	return s.docs.delete(ctx, name)
 }
 
 // Update performs a read-modify-write of name's entry under the exclusive
@@ -241,55 +197,16 @@ func (s *KeyringStore) Delete(ctx context.Context, name string) error {
 // document is copied to the item "<account>.corrupt-<timestamp>" (with a
 // notice) and the update continues on an empty store.
 func (s *KeyringStore) Update(ctx context.Context, name string, fn func(cur *Credentials) (*Credentials, error)) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	unlock, err := s.lockExclusive(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
-	doc, head, err := s.read(ctx)
-	if errors.Is(err, ErrCorrupt) {
-		if err := s.moveAside(ctx, head); err != nil {
-			return err
-		}
-		doc, head, err = newDoc(), nil, nil
-	}
-	if err != nil {
-		return err
-	}
-	var cur *Credentials
-	if raw, ok := doc.Servers[name]; ok {
-		if cur, err = decodeEntry(s.Location(), name, raw); err != nil {
-			return err
-		}
-	}
-	next, err := fn(cur)
-	if err != nil {
-		return err
-	}
-	if next == nil {
-		if cur == nil {
-			return nil
-		}
-		delete(doc.Servers, name)
-	} else {
-		c := *next
-		c.UpdatedAt = s.now().UTC()
-		raw, err := json.Marshal(&c)
-		if err != nil {
-			return fmt.Errorf("authstore: encode credentials for %q: %w", name, err)
-		}
-		doc.Servers[name] = raw
-	}
-	// As in FileStore, ctx is not checked again: fn may hold a rotated
-	// refresh token. The write gets its own bounded context.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opTimeout)
-	defer cancel()
-	return s.write(wctx, doc, head)
+	return s.docs.update(ctx, name, fn)
 }
+
+func (s *KeyringStore) where() string { return s.Location() }
+
+// mayExist is always true: only the keyring knows, and asking it needs the
+// lock.
+func (s *KeyringStore) mayExist() bool { return true }
+
+func (s *KeyringStore) prepareUpdate() {}
 
 // keyringHead is the value of the head item.
 type keyringHead struct {
@@ -355,8 +272,11 @@ func (s *KeyringStore) read(ctx context.Context) (*document, *keyringHead, error
 }
 
 // write stores doc, replacing the document described by old (nil if none).
-// Callers hold the exclusive lock.
+// Callers hold the exclusive lock. ctx may be done already (fn may hold a
+// rotated refresh token), so the write gets its own bounded context.
 func (s *KeyringStore) write(ctx context.Context, doc *document, old *keyringHead) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opTimeout)
+	defer cancel()
 	data, err := json.Marshal(doc)
 	if err != nil {
 		return fmt.Errorf("authstore: encode credentials: %w", err)
@@ -417,16 +337,15 @@ func (s *KeyringStore) removeChunks(ctx context.Context, old *keyringHead, keepS
 
 // moveAside keeps a corrupt head item under another account name so it is
 // never silently lost.
-func (s *KeyringStore) moveAside(ctx context.Context, head *keyringHead) error {
+func (s *KeyringStore) moveAside(ctx context.Context, head *keyringHead, now time.Time) (notice string, err error) {
 	if head == nil {
-		return nil
+		return "", nil
 	}
-	dst := s.user + corruptInfix + s.now().UTC().Format("20060102T150405.000000000Z")
+	dst := s.user + corruptInfix + now.UTC().Format("20060102T150405.000000000Z")
 	if err := s.set(ctx, dst, head.raw); err != nil {
-		return s.opErr(ctx, "move corrupt credentials aside", err)
+		return "", s.opErr(ctx, "move corrupt credentials aside", err)
 	}
-	s.notify(fmt.Sprintf("credentials in the system keyring (service %q) were corrupt; kept them as account %q and started an empty store", s.service, dst))
-	return nil
+	return fmt.Sprintf("credentials in the system keyring (service %q) were corrupt; kept them as account %q and started an empty store", s.service, dst), nil
 }
 
 // opErr wraps a failed keyring call. When the failure is not already
@@ -443,35 +362,6 @@ func (s *KeyringStore) opErr(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("authstore: keyring %s (service %q) failed (%v): %w", op, s.service, err, perr)
 	}
 	return fmt.Errorf("authstore: keyring %s (service %q): %w", op, s.service, err)
-}
-
-func (s *KeyringStore) readShared(ctx context.Context) (*document, error) {
-	fl := flock.New(s.lock, flock.SetPermissions(0o600))
-	ok, err := fl.TryRLockContext(ctx, lockRetryDelay)
-	if err != nil || !ok {
-		return nil, lockErr(ctx, s.lock, err)
-	}
-	defer fl.Unlock()
-	doc, _, err := s.read(ctx)
-	return doc, err
-}
-
-func (s *KeyringStore) lockExclusive(ctx context.Context) (unlock func(), err error) {
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	fl := flock.New(s.lock, flock.SetPermissions(0o600))
-	ok, err := fl.TryLockContext(ctx, lockRetryDelay)
-	if err != nil || !ok {
-		<-s.sem
-		return nil, lockErr(ctx, s.lock, err)
-	}
-	return func() {
-		_ = fl.Unlock()
-		<-s.sem
-	}, nil
 }
 
 func (s *KeyringStore) get(ctx context.Context, user string) (string, error) {
@@ -523,31 +413,4 @@ func (s *KeyringStore) call(ctx context.Context, fn func() error) error {
 	case <-time.After(abortGrace):
 	}
 	return &KeyringUnavailableError{Reason: "the keyring did not answer in time", Err: ctx.Err()}
-}
-
-// parseDocument parses and validates a credentials document; empty data is
-// an empty store. where names the source in errors.
-func parseDocument(data []byte, where string) (*document, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return newDoc(), nil
-	}
-	var doc document
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, &CorruptError{Path: where, Reason: describeJSONError(err)}
-	}
-	switch {
-	case doc.Version > formatVersion:
-		return nil, &VersionError{Path: where, Version: doc.Version}
-	case doc.Version < 1:
-		return nil, &CorruptError{Path: where, Reason: "missing or invalid format version"}
-	}
-	if doc.Servers == nil {
-		doc.Servers = map[string]json.RawMessage{}
-	}
-	for name, raw := range doc.Servers {
-		if _, err := decodeEntry(where, name, raw); err != nil {
-			return nil, err
-		}
-	}
-	return &doc, nil
 }

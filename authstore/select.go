@@ -88,7 +88,7 @@ func Open(opts OpenOptions) (Store, error) {
 		return nil, &ModeError{Mode: opts.Mode}
 	}
 	if opts.Dir == "" {
-		return nil, errors.New("authstore: no data directory: set MCPLINK_DATA_DIR or HOME")
+		return nil, errNoDataDir
 	}
 	if mode == ModeAuto && fileHasEntries(opts.Dir) {
 		return NewFileStore(FileOptions{Dir: opts.Dir, Notify: opts.Notify})
