@@ -159,6 +159,7 @@ type Flow struct {
 	server      string
 	notify      func(string)
 	done        chan struct{}
+	listenErr   error // why a ListenFallback flow has no listener; set before Begin returns
 
 	// Guarded by Registry.mu; params and err are read-only once done is closed.
 	claimed  bool // a callback request is writing its page
@@ -219,7 +220,11 @@ func (r *Registry) Begin(ctx context.Context, req Request) (*Flow, error) {
 				pe := &PortInUseError{Port: t.port, Addr: t.bindAddr, Server: req.Server, ConfigFile: req.ConfigFile}
 				if req.ListenFallback {
 					notify(fmt.Sprintf("could not start the OAuth callback listener: %v Paste the redirect URL instead (see below).", pe))
-					return r.tryBegin(t, req, false)
+					f, err := r.tryBegin(t, req, false)
+					if f != nil {
+						f.listenErr = pe
+					}
+					return f, err
 				}
 				return nil, pe
 			}
@@ -415,6 +420,10 @@ func (r *Registry) Close() error {
 // NoListen flows and ListenFallback flows whose port was busy, which complete
 // only through Deliver.
 func (f *Flow) Listening() bool { return f.l != nil }
+
+// ListenError says why a ListenFallback flow has no listener (a
+// *PortInUseError); nil for every other flow.
+func (f *Flow) ListenError() error { return f.listenErr }
 
 // ListenAddr returns the address the flow's listener is bound to, or "".
 func (f *Flow) ListenAddr() string {

@@ -40,6 +40,20 @@ type Pending struct {
 // Begin discovers, obtains a client and registers the pending flow with the
 // callback registry, without opening a browser. Finish with Pending.Wait.
 func (e *Engine) Begin(ctx context.Context, entry *config.Entry) (*Pending, error) {
+	return e.BeginWith(ctx, entry, BeginOptions{})
+}
+
+// BeginOptions adjusts BeginWith.
+type BeginOptions struct {
+	// ListenFallback starts the flow without a callback listener when the
+	// callback port is held by another program (not another mcplink); the
+	// redirect must then be pasted with Pending.Paste. Pending.Listening and
+	// Pending.ListenError tell which happened.
+	ListenFallback bool
+}
+
+// BeginWith is Begin with options.
+func (e *Engine) BeginWith(ctx context.Context, entry *config.Entry, opts BeginOptions) (*Pending, error) {
 	if err := checkEntry(entry); err != nil {
 		return nil, err
 	}
@@ -50,7 +64,7 @@ func (e *Engine) Begin(ctx context.Context, entry *config.Entry) (*Pending, erro
 	if err != nil {
 		return nil, err
 	}
-	return e.begin(ctx, entry, d, nil)
+	return e.beginFlow(ctx, entry, d, nil, opts.ListenFallback)
 }
 
 // begin starts an authorization for discovery d, adding granted to the scopes.

@@ -78,49 +78,86 @@ func (p *Pending) pastedBareCode(params url.Values) bool {
 	return c != nil && *c == params.Get("code") && !params.Has("iss")
 }
 
-// readPaste delivers pasted lines to the callback registry until p's flow
-// ends or ctx is done.
+// Listening reports whether a callback listener waits for the redirect
+// (false for a flow begun with ListenFallback on a busy port).
+func (p *Pending) Listening() bool { return p.flow.Listening() }
+
+// ListenError says why the flow has no listener (a *callback.PortInUseError),
+// or nil.
+func (p *Pending) ListenError() error { return p.flow.ListenError() }
+
+// Paste completes the flow with what the user pasted: the full URL the
+// browser was redirected to (or its query), or just the code. The state and
+// RFC 9207 iss checks of the listener apply before anything is delivered, so
+// a wrong paste returns an error and leaves the flow pending; a bare code has
+// no iss to check (the user vouches for it).
+func (p *Pending) Paste(input string) error {
+	in := strings.TrimSpace(input)
+	if in == "" {
+		return errors.New("nothing was pasted; paste the full URL from the browser's address bar after signing in (or just the code)")
+	}
+	var params url.Values
+	state := p.State
+	if strings.Contains(in, "=") || strings.Contains(in, "://") {
+		var err error
+		if params, err = callback.ParseRedirect(in); err != nil {
+			return err
+		}
+		state = params.Get("state")
+		if state == p.State && params.Get("error") == "" {
+			if err := checkIss(params, p.d.Issuer, p.d.AuthServer.AuthorizationResponseIssParameterSupported); err != nil {
+				return err
+			}
+		}
+	} else {
+		if !plausibleCode(in) {
+			return errors.New("that is not a URL or an authorization code; paste the full URL from the browser's address bar after signing in (or just the code)")
+		}
+		p.bareCode.Store(&in)
+		params = url.Values{"code": {in}}
+	}
+	if err := p.e.opts.Callbacks.Deliver(state, params); err != nil {
+		if errors.Is(err, callback.ErrUnknownState) {
+			return fmt.Errorf("the pasted redirect belongs to no pending sign-in (wrong or old state); paste the URL of the latest sign-in: %w", err)
+		}
+		return fmt.Errorf("the pasted redirect was not accepted: %w", err)
+	}
+	return nil
+}
+
+// plausibleCode reports whether s can be an authorization code: printable
+// ASCII without spaces (RFC 6749 §A.11 VSCHAR), of a sane length.
+func plausibleCode(s string) bool {
+	if len(s) > 4096 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// readPaste hands pasted lines to p.Paste until p's flow ends or ctx is
+// done, reporting refused pastes through Notify.
 func (e *Engine) readPaste(ctx context.Context, p *Pending, lines <-chan string) {
-	name := p.entry.Name
 	for {
-		var line string
-		var ok bool
 		select {
 		case <-ctx.Done():
 			return
 		case <-p.flow.Done():
 			return
-		case line, ok = <-lines:
+		case line, ok := <-lines:
 			if !ok {
 				return
 			}
-		}
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		var params url.Values
-		state := p.State
-		if strings.Contains(line, "=") || strings.Contains(line, "://") {
-			var err error
-			params, err = callback.ParseRedirect(line)
-			if err != nil {
-				e.notify(name, err.Error())
+			if strings.TrimSpace(line) == "" {
 				continue
 			}
-			state = params.Get("state")
-		} else {
-			code := line
-			p.bareCode.Store(&code)
-			params = url.Values{"code": {code}}
-		}
-		if err := e.opts.Callbacks.Deliver(state, params); err != nil {
-			if errors.Is(err, callback.ErrUnknownState) {
-				e.notify(name, "the pasted redirect belongs to no pending sign-in (wrong or old state); paste the URL of the latest sign-in")
-				continue
+			if err := p.Paste(line); err != nil {
+				e.notify(p.entry.Name, err.Error())
 			}
-			e.notify(name, "the pasted redirect was not accepted: "+err.Error())
-			continue
 		}
 	}
 }

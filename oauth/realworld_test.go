@@ -106,19 +106,45 @@ func TestPasteBareCodeAndIssMismatch(t *testing.T) {
 		t.Fatalf("bare code: %v", err)
 	}
 
-	// A full URL whose iss is wrong: refused like a real redirect.
-	paste = make(chan string, 1)
+	// A full URL whose iss is wrong is refused before anything is delivered
+	// (the same RFC 9207 check as a real redirect), the user is told, and the
+	// flow stays pending: the right URL pasted next completes it.
+	paste = make(chan string, 2)
 	go func() {
 		u, _ := url.Parse(<-urls)
+		good := u.String()
 		q := u.Query()
 		q.Set("iss", "https://evil.example")
 		u.RawQuery = q.Encode()
 		paste <- u.String()
+		paste <- good
 	}()
-	_, err := v.e.AuthenticateWith(ctxT(t), entry, AuthOptions{Paste: paste})
+	codesBefore := s.Stats().CodesIssued
+	tokensBefore := s.Stats().TokenRequests["authorization_code"]
+	if _, err := v.e.AuthenticateWith(ctxT(t), entry, AuthOptions{Paste: paste}); err != nil {
+		t.Fatalf("wrong iss, then the right URL: %v", err)
+	}
+	if !strings.Contains(v.notes.all(), "https://evil.example") {
+		t.Fatalf("the refused paste was not reported: %q", v.notes.all())
+	}
+	if st := s.Stats(); st.CodesIssued != codesBefore+1 || st.TokenRequests["authorization_code"] != tokensBefore+1 {
+		t.Fatalf("codes %d→%d, token requests %d→%d: the wrong-iss paste must not reach the token endpoint", codesBefore, st.CodesIssued, tokensBefore, st.TokenRequests["authorization_code"])
+	}
+	// And the Pending API refuses it directly, leaving the flow pending.
+	p, err := v.e.Begin(ctxT(t), entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	perr := p.Paste("http://127.0.0.1:1/cb?code=x&state=" + p.State + "&iss=https%3A%2F%2Fevil.example")
 	var ie *IssuerResponseError
-	if !errors.As(err, &ie) || ie.Got != "https://evil.example" {
-		t.Fatalf("wrong iss pasted: err = %v", err)
+	if !errors.As(perr, &ie) || ie.Got != "https://evil.example" {
+		t.Fatalf("Pending.Paste with a wrong iss: %v", perr)
+	}
+	select {
+	case <-p.flow.Done():
+		t.Fatal("a refused paste ended the flow")
+	default:
 	}
 }
 

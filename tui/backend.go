@@ -47,6 +47,15 @@ type AuthFlow interface {
 	Wait(ctx context.Context) error
 	// Close abandons the flow and frees its callback port. It is idempotent.
 	Close()
+	// ListenError is why no callback listener runs for the flow (typically
+	// a *callback.PortInUseError), or nil when one does. Without a listener
+	// the flow completes only through Paste.
+	ListenError() error
+	// Paste completes the flow with what the user pasted: the URL the browser
+	// was redirected to (or its query), or just the authorization code. The
+	// state and iss are checked as for a real redirect; on an error the flow
+	// stays pending so the user can paste again. It does no network work.
+	Paste(input string) error
 }
 
 // Errors returned by ManagerBackend.
@@ -206,7 +215,9 @@ func (b *ManagerBackend) BeginAuth(ctx context.Context, name string) (AuthFlow, 
 		}
 		return nil, fmt.Errorf("%q has \"oauth\": false in %s; remove it to use OAuth: %w", name, e.Source, ErrNoOAuth)
 	}
-	p, err := b.opts.Engine.Begin(ctx, e)
+	// A callback port held by another program does not stop the sign-in: the
+	// flow goes on without a listener and completes through Paste.
+	p, err := b.opts.Engine.BeginWith(ctx, e, oauth.BeginOptions{ListenFallback: true})
 	if err != nil {
 		return nil, err
 	}
@@ -225,9 +236,11 @@ type engineFlow struct {
 	once    sync.Once
 }
 
-func (f *engineFlow) URL() string         { return f.p.AuthorizationURL }
-func (f *engineFlow) BrowserError() error { return f.openErr }
-func (f *engineFlow) Close()              { f.once.Do(f.p.Close) }
+func (f *engineFlow) URL() string              { return f.p.AuthorizationURL }
+func (f *engineFlow) BrowserError() error      { return f.openErr }
+func (f *engineFlow) ListenError() error       { return f.p.ListenError() }
+func (f *engineFlow) Paste(input string) error { return f.p.Paste(input) }
+func (f *engineFlow) Close()                   { f.once.Do(f.p.Close) }
 func (f *engineFlow) Wait(ctx context.Context) error {
 	_, err := f.p.Wait(ctx)
 	return err

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,12 +19,31 @@ import (
 // authorization URL (its last argument) like a browser whose user approves.
 const envBrowser = "MCPLINK_TUI_TEST_BROWSER"
 
+// envBrowserRedirect, with envBrowser, makes the browser write the callback
+// URL it was sent to into the named file instead of visiting it.
+const envBrowserRedirect = "MCPLINK_TUI_TEST_BROWSER_REDIRECT"
+
 func runBrowser(args []string) int {
 	if len(args) == 0 {
 		return 2
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if out := os.Getenv(envBrowserRedirect); out != "" {
+		// A browser on another machine: it signs in but cannot reach the
+		// callback; the user sees (here: the file gets) the URL it ended on.
+		u, err := oauthtest.RedirectURL(ctx, args[len(args)-1])
+		if err != nil {
+			u = "error: " + err.Error()
+		}
+		if err := os.WriteFile(out+".tmp", []byte(u), 0o600); err != nil {
+			return 1
+		}
+		if err := os.Rename(out+".tmp", out); err != nil {
+			return 1
+		}
+		return 0
+	}
 	err := oauthtest.FollowRedirects(ctx, args[len(args)-1])
 	if log := os.Getenv(envBrowser); log != "1" {
 		msg := "ok\n"
@@ -41,7 +61,59 @@ func runBrowser(args []string) int {
 // TestEndToEndTmux runs the real mcplink binary in tmux against embedded
 // servers: it checks the rows, signs in from the dashboard (the browser is
 // this test binary following the URL), and quits cleanly with no process left.
-func TestEndToEndTmux(t *testing.T) {
+// tmuxSession is the real mcplink binary running `mcplink tui` in tmux.
+type tmuxSession struct {
+	t                              *testing.T
+	e                              *env
+	bin, dir, browserLog, exitFile string
+	tm                             func(args ...string) (string, error)
+}
+
+func (ts *tmuxSession) capture() string {
+	out, _ := ts.tm("capture-pane", "-p", "-t", "t")
+	return out
+}
+
+func (ts *tmuxSession) waitFor(what string, d time.Duration, ok func(string) bool) string {
+	ts.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		s := ts.capture()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(ts.browserLog)
+			ts.t.Fatalf("timed out waiting for %s; pane:\n%s\nbrowser: %s", what, s, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (ts *tmuxSession) keys(keys ...string) {
+	ts.t.Helper()
+	for _, k := range keys {
+		if out, err := ts.tm("send-keys", "-t", "t", k); err != nil {
+			ts.t.Fatalf("send-keys %s: %v\n%s", k, err, out)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+}
+
+func rowHas(s, name, word string) bool {
+	for _, l := range strings.Split(s, "\n") {
+		left, _, _ := strings.Cut(l, "│")
+		if strings.Contains(left, " "+name+" ") && strings.Contains(left, word) {
+			return true
+		}
+	}
+	return false
+}
+
+// startTmux builds mcplink and starts the dashboard in tmux (80×24) over a
+// fresh env; prepare, when set, runs before the dashboard starts.
+func startTmux(t *testing.T, extraEnv []string, prepare func(e *env)) *tmuxSession {
+	t.Helper()
 	tmux, err := exec.LookPath("tmux")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -58,65 +130,80 @@ func TestEndToEndTmux(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	t.Logf("go build: %s", time.Since(t0).Round(time.Millisecond))
-	t0 = time.Now()
-	defer func() { t.Logf("dashboard session: %s", time.Since(t0).Round(time.Millisecond)) }()
 	e := newEnv(t, []string{bin, "__test-server", "stdio"}, nil)
+	if prepare != nil {
+		prepare(e)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	browserLog := filepath.Join(dir, "browser.log")
-	exitFile := filepath.Join(dir, "exit")
+	ts := &tmuxSession{t: t, e: e, bin: bin, dir: dir, browserLog: filepath.Join(dir, "browser.log"), exitFile: filepath.Join(dir, "exit")}
 	sock := filepath.Join(dir, "tmux.sock")
-	runEnv := []string{
+	runEnv := append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + dir,
 		"TERM=xterm-256color",
 		"XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg"),
 		"MCPLINK_DATA_DIR=" + filepath.Join(dir, "data"),
 		"BROWSER=" + self,
-		envBrowser + "=" + browserLog,
-	}
-	tm := func(args ...string) (string, error) {
+		envBrowser + "=" + ts.browserLog,
+	}, extraEnv...)
+	ts.tm = func(args ...string) (string, error) {
 		c := exec.Command(tmux, append([]string{"-S", sock, "-f", "/dev/null"}, args...)...)
 		c.Env = runEnv
 		out, err := c.CombinedOutput()
 		return string(out), err
 	}
-	script := fmt.Sprintf("%s tui --config %s; echo $? > %s", shq(bin), shq(e.cfgPath), shq(exitFile))
-	if out, err := tm("new-session", "-d", "-s", "t", "-x", "80", "-y", "24", "sh", "-c", script); err != nil {
+	script := fmt.Sprintf("%s tui --config %s; echo $? > %s", shq(bin), shq(e.cfgPath), shq(ts.exitFile))
+	if out, err := ts.tm("new-session", "-d", "-s", "t", "-x", "80", "-y", "24", "sh", "-c", script); err != nil {
 		t.Fatalf("tmux new-session: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { _, _ = tm("kill-server") })
+	t.Cleanup(func() { _, _ = ts.tm("kill-server") })
+	return ts
+}
 
-	capture := func() string {
-		out, _ := tm("capture-pane", "-p", "-t", "t")
-		return out
-	}
-	waitFor := func(what string, d time.Duration, ok func(string) bool) string {
-		t.Helper()
-		deadline := time.Now().Add(d)
-		for {
-			s := capture()
-			if ok(s) {
-				return s
+// quit presses q and checks that the dashboard exits with 0 and leaves no
+// process behind.
+func (ts *tmuxSession) quit() {
+	t := ts.t
+	t.Helper()
+	ts.keys("q")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(ts.exitFile)
+		if err == nil && strings.TrimSpace(string(b)) != "" {
+			if code := strings.TrimSpace(string(b)); code != "0" {
+				t.Fatalf("mcplink tui exited with %s", code)
 			}
-			if time.Now().After(deadline) {
-				b, _ := os.ReadFile(browserLog)
-				t.Fatalf("timed out waiting for %s; pane:\n%s\nbrowser: %s", what, s, b)
-			}
-			time.Sleep(100 * time.Millisecond)
+			break
 		}
-	}
-	rowHas := func(s, name, word string) bool {
-		for _, l := range strings.Split(s, "\n") {
-			left, _, _ := strings.Cut(l, "│")
-			if strings.Contains(left, " "+name+" ") && strings.Contains(left, word) {
-				return true
-			}
+		if time.Now().After(deadline) {
+			t.Fatalf("mcplink tui did not exit after q; pane:\n%s", ts.capture())
 		}
-		return false
+		time.Sleep(50 * time.Millisecond)
 	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		pids := processesOf(ts.bin)
+		if len(pids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes left after quit: %v", pids)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestEndToEndTmux runs the real mcplink binary in tmux against embedded
+// servers: it checks the rows, signs in from the dashboard (the browser is
+// this test binary following the URL), and quits cleanly with no process left.
+func TestEndToEndTmux(t *testing.T) {
+	ts := startTmux(t, nil, nil)
+	t0 := time.Now()
+	defer func() { t.Logf("dashboard session: %s", time.Since(t0).Round(time.Millisecond)) }()
+	bin, browserLog, tm, waitFor := ts.bin, ts.browserLog, ts.tm, ts.waitFor
 	s := waitFor("the initial rows", 20*time.Second, func(s string) bool {
 		return strings.Contains(s, "5 servers · 2 connected · 1 needs auth · 1 failed · 1 disabled")
 	})
@@ -166,34 +253,64 @@ func TestEndToEndTmux(t *testing.T) {
 		t.Fatalf("expected the dashboard and its local server child running, found %v", pids)
 	}
 	// Quit: everything stops.
-	if out, err := tm("send-keys", "-t", "t", "q"); err != nil {
-		t.Fatalf("send-keys q: %v\n%s", err, out)
-	}
-	deadline := time.Now().Add(10 * time.Second)
+	ts.quit()
+}
+
+// TestEndToEndTmuxPaste is the SSH/container case in a real terminal: the
+// callback port is held by another program, the browser runs elsewhere and
+// ends on an unreachable callback URL, which the user pastes (bracketed
+// paste through tmux) after pressing p.
+func TestEndToEndTmuxPaste(t *testing.T) {
+	redirectFile := filepath.Join(t.TempDir(), "redirect")
+	var held net.Listener
+	ts := startTmux(t, []string{envBrowserRedirect + "=" + redirectFile}, func(e *env) {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", e.port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = l
+	})
+	defer held.Close()
+	ts.waitFor("the initial rows", 20*time.Second, func(s string) bool {
+		return strings.Contains(s, "5 servers · 2 connected · 1 needs auth · 1 failed · 1 disabled")
+	})
+	ts.keys("/", "prot", "Enter", "a")
+	ts.waitFor("the busy-port notice", 20*time.Second, func(s string) bool {
+		return strings.Contains(s, "listener could not start") && strings.Contains(s, "p paste")
+	})
+	var redirect string
+	deadline := time.Now().Add(20 * time.Second)
 	for {
-		b, err := os.ReadFile(exitFile)
-		if err == nil && strings.TrimSpace(string(b)) != "" {
-			if code := strings.TrimSpace(string(b)); code != "0" {
-				t.Fatalf("mcplink tui exited with %s", code)
-			}
+		b, err := os.ReadFile(redirectFile)
+		if err == nil {
+			redirect = string(b)
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mcplink tui did not exit after q; pane:\n%s", capture())
+			t.Fatalf("the browser never reached the callback redirect; pane:\n%s", ts.capture())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	deadline = time.Now().Add(5 * time.Second)
-	for {
-		pids := processesOf(bin)
-		if len(pids) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes left after quit: %v", pids)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !strings.HasPrefix(redirect, "http://127.0.0.1:") {
+		t.Fatalf("browser: %s", redirect)
 	}
+	ts.keys("p")
+	ts.waitFor("the paste input", 10*time.Second, func(s string) bool { return strings.Contains(s, "enter sends") })
+	if out, err := ts.tm("set-buffer", "-b", "url", redirect); err != nil {
+		t.Fatalf("tmux set-buffer: %v\n%s", err, out)
+	}
+	if out, err := ts.tm("paste-buffer", "-p", "-b", "url", "-t", "t"); err != nil { // -p: bracketed
+		t.Fatalf("tmux paste-buffer: %v\n%s", err, out)
+	}
+	time.Sleep(150 * time.Millisecond)
+	ts.keys("Enter")
+	s := ts.waitFor("the sign-in", 20*time.Second, func(s string) bool {
+		return rowHas(s, "protected", "connected") && strings.Contains(s, "expires in")
+	})
+	if !strings.Contains(s, "Signed in to protected") {
+		t.Fatalf("no sign-in confirmation:\n%s", s)
+	}
+	ts.quit()
 }
 
 // processesOf lists the pids whose command line starts with bin.

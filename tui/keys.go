@@ -6,6 +6,7 @@ import "charm.land/bubbles/v2/key"
 type keyMap struct {
 	Up, Down       key.Binding
 	Auth, Copy     key.Binding
+	Paste          key.Binding
 	Logout         key.Binding
 	Reconnect      key.Binding
 	Toggle         key.Binding
@@ -27,6 +28,7 @@ func newKeyMap() keyMap {
 		Select:    key.NewBinding(key.WithKeys("up", "down", "j", "k"), key.WithHelp("↑↓", "select")),
 		Auth:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "sign in (opens the browser)")),
 		Copy:      key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy sign-in URL")),
+		Paste:     key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "paste redirect URL")),
 		Logout:    key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "logout")),
 		Reconnect: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "reconnect")),
 		Toggle:    key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "enable/disable")),
@@ -55,7 +57,7 @@ func (k keyMap) ShortHelp() []key.Binding {
 func (k keyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Filter, k.Tools},
-		{k.Auth, k.Copy, k.Cancel, k.Logout},
+		{k.Auth, k.Copy, k.Paste, k.Cancel, k.Logout},
 		{k.Reconnect, k.Toggle, k.PageUp, k.PageDn},
 		{k.Help, k.Quit},
 	}

@@ -17,7 +17,9 @@ import (
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/manager"
@@ -77,6 +79,10 @@ type (
 		state   manager.State
 		err     error
 	}
+	pasteMsg struct {
+		id  int
+		err error
+	}
 	tickMsg struct{ id int }
 )
 
@@ -93,6 +99,12 @@ type flowState struct {
 	op       int // ops key of the flow's context
 	flow     AuthFlow
 	deadline time.Time
+
+	// Paste input (p): open while pasting; pasteErr is the last refusal.
+	pasting  bool
+	input    textinput.Model
+	pasteErr string
+	pasted   bool // a paste was accepted; the token exchange runs
 }
 
 // Model is the dashboard's bubbletea model.
@@ -340,6 +352,16 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case tea.KeyPressMsg:
 		return m.key(msg)
+	case tea.PasteMsg:
+		// Bracketed paste: the terminal delivers the pasted text at once.
+		if m.flow != nil && m.flow.pasting {
+			var cmd tea.Cmd
+			m.flow.input, cmd = m.flow.input.Update(msg)
+			return cmd
+		}
+		return nil
+	case pasteMsg:
+		return m.pasted(msg)
 	case eventMsg:
 		prev, _ := m.lookup(msg.ev.Server)
 		m.setState(msg.ev.State)
@@ -429,6 +451,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.frame++ // the flow's own context enforces the deadline; authDone reports it
 		return nil
 	}
+	if m.flow != nil && m.flow.pasting {
+		var cmd tea.Cmd // the input's cursor blink
+		m.flow.input, cmd = m.flow.input.Update(msg)
+		return cmd
+	}
 	return nil
 }
 
@@ -444,8 +471,12 @@ func (m *Model) lookup(name string) (manager.State, bool) {
 // key handles one key press.
 func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	k := m.keys
-	if key.Matches(msg, k.Quit) && !(m.filtering && msg.String() == "q") {
+	typing := m.filtering || (m.flow != nil && m.flow.pasting)
+	if key.Matches(msg, k.Quit) && !(typing && msg.String() == "q") {
 		return m.quitCmd()
+	}
+	if m.flow != nil && m.flow.pasting {
+		return m.pasteKey(msg)
 	}
 	if m.confirmLogout != "" {
 		name := m.confirmLogout
@@ -495,6 +526,16 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		m.info("Sign-in URL copied to the clipboard")
 		return tea.SetClipboard(m.flow.flow.URL())
+	case key.Matches(msg, k.Paste):
+		switch {
+		case m.flow == nil:
+			m.fail("Nothing to paste into: no sign-in in progress (press a to start one)")
+			return nil
+		case m.flow.flow == nil:
+			m.fail("The sign-in to %s is still starting; press p once its URL shows", m.flow.name)
+			return nil
+		}
+		return m.openPaste()
 	case key.Matches(msg, k.Auth):
 		return m.startAuth()
 	case key.Matches(msg, k.Logout):
@@ -528,6 +569,72 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		return m.setEnabled(st.Name, st.Status == manager.StatusDisabled)
 	}
+	return nil
+}
+
+// openPaste shows the one-line input for the redirect URL.
+func (m *Model) openPaste() tea.Cmd {
+	in := textinput.New()
+	in.Prompt = "> "
+	in.Placeholder = "http://127.0.0.1:…/callback?code=…&state=…  (or just the code)"
+	in.CharLimit = 8192
+	_, right := m.layout()
+	if right == 0 {
+		right = m.width
+	}
+	in.SetWidth(max(10, right-3))
+	if m.opts.NoColor {
+		plain := lipgloss.NewStyle()
+		st := textinput.Styles{
+			Focused: textinput.StyleState{Text: plain, Placeholder: plain, Suggestion: plain, Prompt: plain},
+			Blurred: textinput.StyleState{Text: plain, Placeholder: plain, Suggestion: plain, Prompt: plain},
+		}
+		st.Cursor.Blink = false
+		in.SetStyles(st)
+	}
+	m.flow.input = in
+	m.flow.pasting = true
+	m.scroll = 0 // the input is at the top of the details pane
+	m.info("Paste the redirect URL and press enter (esc closes the input)")
+	m.flow.pasteErr = ""
+	return m.flow.input.Focus()
+}
+
+// pasteKey handles a key while the paste input is open.
+func (m *Model) pasteKey(msg tea.KeyPressMsg) tea.Cmd {
+	f := m.flow
+	switch msg.String() {
+	case "esc":
+		f.pasting = false
+		f.input.Blur()
+		m.info("Paste closed; the sign-in to %s is still waiting (p pastes again, esc cancels it)", f.name)
+		return nil
+	case "enter":
+		input := strings.TrimSpace(f.input.Value())
+		if input == "" {
+			f.pasteErr = "Nothing pasted: paste the URL from the browser's address bar (or just the code)"
+			return nil
+		}
+		fl, id := f.flow, f.id
+		return func() tea.Msg { return pasteMsg{id: id, err: fl.Paste(input)} }
+	}
+	var cmd tea.Cmd
+	f.input, cmd = f.input.Update(msg)
+	return cmd
+}
+
+func (m *Model) pasted(msg pasteMsg) tea.Cmd {
+	f := m.flow
+	if f == nil || f.id != msg.id {
+		return nil
+	}
+	if msg.err != nil {
+		f.pasteErr = "Not accepted: " + msg.err.Error()
+		return nil
+	}
+	f.pasting, f.pasted, f.pasteErr = false, true, ""
+	f.input.Blur()
+	m.info("Redirect accepted; finishing the sign-in to %s…", f.name)
 	return nil
 }
 
@@ -632,7 +739,9 @@ func (m *Model) authBegun(msg authBegunMsg) tea.Cmd {
 	}
 	m.flow.flow = msg.flow
 	m.flow.deadline = m.opts.Now().Add(m.opts.FlowTimeout)
-	if err := msg.flow.BrowserError(); err != nil {
+	if err := msg.flow.ListenError(); err != nil {
+		m.fail("Callback port busy: sign in, then press p and paste the URL the browser ends on")
+	} else if err := msg.flow.BrowserError(); err != nil {
 		m.fail("Could not open a browser (%v); open the URL below or press c to copy it", err)
 	} else {
 		m.info("Waiting for the sign-in to %s in the browser…", m.flow.name)

@@ -82,7 +82,7 @@ func TestAuthenticateFromTUI(t *testing.T) {
 	h.until("the authorization URL", 10*time.Second, func() bool { return h.m.flow != nil && h.m.flow.flow != nil })
 	u := h.m.flow.flow.URL()
 	s := ansi.Strip(h.screen())
-	mustContain(t, s, "Signing in to protected", "left", "c copies it, esc cancels", "signing in")
+	mustContain(t, s, "Signing in to protected", "left", "c copy · p paste · esc cancel", "signing in")
 	// The full URL is on screen (hard-wrapped).
 	if !strings.Contains(flatDetails(h), u) {
 		t.Fatalf("URL %s not on screen:\n%s", u, s)
@@ -331,7 +331,7 @@ func TestHelpToggle(t *testing.T) {
 	}
 	mustContain(t, short, "↑↓ select", "a sign in", "l logout", "r reconnect", "e on/off", "? more", "q quit")
 	h.press("?")
-	mustContain(t, ansi.Strip(h.screen()), "scroll details", "copy sign-in URL", "filter", "logout")
+	mustContain(t, ansi.Strip(h.screen()), "scroll details", "copy sign-in URL", "p   paste redirect URL", "filter", "logout")
 	h.press("?")
 	if strings.Contains(ansi.Strip(h.screen()), "scroll details") {
 		t.Fatal("? did not close the full help")

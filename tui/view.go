@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
@@ -310,8 +312,30 @@ func (m *Model) detailLines(width int) []string {
 			add("Discovering the authorization server…")
 		} else {
 			left := max(0, f.deadline.Sub(m.opts.Now()))
-			add(fmt.Sprintf("Waiting for the browser — %s left", countdown(left)))
-			add("Open this URL (c copies it, esc cancels):")
+			// The input and its verdict come first: the URL below can be
+			// taller than the pane.
+			if f.pasting {
+				add("Paste the URL the browser ended on (or the code); enter sends, esc closes:")
+				lines = append(lines, ansi.Truncate(f.input.View(), width, "…"))
+			}
+			if f.pasteErr != "" {
+				add(m.styles.errMsg.Render(f.pasteErr))
+			}
+			if err := f.flow.ListenError(); err != nil {
+				why := err.Error()
+				if pe := (*callback.PortInUseError)(nil); errors.As(err, &pe) && !pe.OtherMcplink {
+					why = fmt.Sprintf("port %d is in use by another program (\"oauth.callbackPort\" moves it).", pe.Port)
+				}
+				add(m.styles.amber.Render("The callback listener could not start: " + why))
+				add("Sign in, then press p and paste the URL the browser ends on (it will not load).")
+			}
+			if f.pasted {
+				add("Redirect accepted; exchanging the code…")
+			} else {
+				add(fmt.Sprintf("Waiting for the browser — %s left", countdown(left)))
+			}
+			add(m.styles.accent.Render("c copy · p paste · esc cancel"))
+			add("Open this URL:")
 			lines = append(lines, strings.Split(ansi.Hardwrap(f.flow.URL(), width, false), "\n")...)
 		}
 		lines = append(lines, m.styles.dim.Render(strings.Repeat("─", width)))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
@@ -30,7 +31,8 @@ func NewCmdTUI(f *Factory, runF func(context.Context, *TUIOptions) error) *cobra
 		Short: "Terminal dashboard: every server's state live, auth/logout/reconnect one key away",
 		Long: `Show every configured server with a status dot (green connected, amber
 needs auth, red failed, grey disabled), its tools and authentication state.
-Keys: ↑/↓ or j/k select · a sign in (opens the browser, c copies the URL, esc
+Keys: ↑/↓ or j/k select · a sign in (opens the browser, c copies the URL, p
+pastes the URL the browser ended on when it runs on another machine, esc
 cancels) · l log out · r reconnect · e enable/disable (edits the config file,
 keeping comments) · / filter · enter tools · ? all keys · q quit.
 NO_COLOR is honoured.`,
@@ -67,11 +69,18 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	if err != nil {
 		return err
 	}
-	eng, closeEng, err := f.engine(false)
+	// The engine is built here rather than by f.engine: its flow timeout is
+	// the dashboard's --auth-timeout.
+	store, err := f.Store()
 	if err != nil {
 		return err
 	}
-	defer closeEng()
+	reg := callback.New(callback.Options{})
+	defer reg.Close()
+	eng := oauth.New(oauth.Options{
+		Store: store, Callbacks: reg, FlowTimeout: opts.FlowTimeout,
+		Notify: func(server, msg string) { f.diag("%s: %s", server, msg) },
+	})
 	var open func(string) error
 	if !opts.NoBrowser {
 		open = f.OpenURL
