@@ -6,10 +6,14 @@ GO ?= go
 
 test: unit conformance
 
+# The concurrency-heavy packages run a second time under the race detector.
+RACE_PKGS = ./authstore ./callback ./oauth ./manager ./proxy ./api ./config
+
 unit:
 	bash e2e/idp/install.sh
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 10m ./...
+	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 
 conformance:
 	bash scripts/conformance.sh
