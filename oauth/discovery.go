@@ -89,6 +89,8 @@ type Discovery struct {
 	// tokens: its metadata lists dpop_signing_alg_values_supported (or
 	// requires bound tokens), or its 401 challenge uses the DPoP scheme.
 	ResourceAcceptsDPoP bool
+	// DPoPAlgs lists the authorization server's dpop_signing_alg_values_supported.
+	DPoPAlgs []string
 }
 
 // asMeta is AS metadata plus where it came from.
@@ -251,6 +253,7 @@ func (e *Engine) adoptAuthServer(ctx context.Context, entry *config.Entry, d *Di
 	}
 	d.AuthServerMetadataURL, d.AuthServer = m.url, m.AuthServerMeta
 	d.DeviceAuthorizationEndpoint = m.device
+	d.DPoPAlgs = m.dpopAlgs
 	d.Resource = effectiveResource(entry, d.Resource)
 	e.cacheMeta(d.Issuer, m)
 	return nil

@@ -195,6 +195,12 @@ func (s *dpopState) boundKey(server, token string) *dpopKey {
 // accepts DPoP-bound tokens (resourceOK). A DPoP-capable authorization server
 // in front of a Bearer-only MCP server (oidc-provider offers DPoP by default)
 // would otherwise mint tokens the MCP server refuses.
+// WillUseDPoP reports whether tokens for entry, as discovered in d, will be
+// DPoP-bound (for `mcplink debug`).
+func WillUseDPoP(entry *config.Entry, d *Discovery) (bool, error) {
+	return dpopWanted(entry, &asMeta{dpopAlgs: d.DPoPAlgs}, d.ResourceAcceptsDPoP)
+}
+
 func dpopWanted(entry *config.Entry, m *asMeta, resourceOK bool) (bool, error) {
 	o := oauthOf(entry)
 	advertised := m != nil && slices.Contains(m.dpopAlgs, string(jose.ES256))

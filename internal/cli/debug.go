@@ -124,6 +124,20 @@ func debugRun(ctx context.Context, opts *DebugOptions) error {
 			kv("scopes to request", "(none)")
 		}
 		kv("redirect URI", oauth.RedirectURI(e))
+		dpop := "no"
+		if len(d.DPoPAlgs) > 0 || d.ResourceAcceptsDPoP {
+			use, err := oauth.WillUseDPoP(e, d)
+			switch {
+			case err != nil:
+				dpop = err.Error()
+			case use:
+				dpop = "yes: tokens will be DPoP-bound"
+			default:
+				dpop = "no"
+			}
+			dpop += fmt.Sprintf(" (authorization server algs: %s; MCP server accepts DPoP: %v)", orDash(strings.Join(d.DPoPAlgs, " ")), d.ResourceAcceptsDPoP)
+		}
+		kv("DPoP", dpop)
 	}
 
 	fmt.Fprintln(w, "\nStored credentials:")
