@@ -469,6 +469,11 @@ func edit(path string, change func(*document) (bool, error)) error {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		doc.real = real
 	}
+	unlock, err := lockDir(filepath.Dir(doc.real))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	data, err := os.ReadFile(doc.real)
 	switch {
 	case err == nil:

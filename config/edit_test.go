@@ -2,10 +2,12 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -454,5 +456,41 @@ func TestRemoveLastEntryCollapses(t *testing.T) {
 	}
 	if got, want := readString(t, p), "{\n  \"mcp\": {},\n  \"x\": 1\n}\n"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// Concurrent edits of one file (several mcplink processes: add, remove, the
+// TUI's enable toggle) are serialized: none is lost.
+func TestConcurrentEditsLoseNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mcplink.json")
+	if err := os.WriteFile(path, []byte("{\n  // servers\n  \"mcp\": {}\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			e := &Entry{Type: TypeRemote, URL: fmt.Sprintf("http://127.0.0.1:%d/mcp", 1000+i), Enabled: true}
+			errs <- AddEntry(path, fmt.Sprintf("s%02d", i), e, false)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := Load(LoadOptions{File: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Servers) != n {
+		t.Fatalf("%d servers after %d concurrent adds: %v", len(cfg.Servers), n, cfg.Names())
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.Contains(string(data), "// servers") {
+		t.Fatalf("comment lost:\n%s", data)
 	}
 }
