@@ -29,6 +29,12 @@ func lockDir(dir string) (unlock func(), err error) {
 			break
 		}
 	}
+	if errors.Is(err, syscall.ENOLCK) || errors.Is(err, syscall.EOPNOTSUPP) {
+		// A file system without locks (some NFS mounts): edit unlocked, as
+		// the atomic write still never leaves a broken file.
+		d.Close()
+		return func() {}, nil
+	}
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("lock config directory %s: %w", dir, err)
