@@ -29,7 +29,9 @@ type flowGate struct {
 // authorizeGated runs an interactive authorization for a 401 unless one is
 // running (its outcome is shared) or one failed within RefusedFlowWindow
 // (its error is returned).
-func (e *Engine) authorizeGated(ctx context.Context, entry *config.Entry, d *Discovery, granted []string) error {
+//
+// With device set, the sign-in uses the device authorization grant.
+func (e *Engine) authorizeGated(ctx context.Context, entry *config.Entry, d *Discovery, granted []string, device bool) error {
 	g := &e.state(entry.Name).gate
 	g.mu.Lock()
 	if ch := g.running; ch != nil {
@@ -53,7 +55,12 @@ func (e *Engine) authorizeGated(ctx context.Context, entry *config.Entry, d *Dis
 	g.running = ch
 	g.mu.Unlock()
 
-	_, err := e.authorize(ctx, entry, d, granted)
+	var err error
+	if device {
+		_, err = e.authorizeDevice(ctx, entry, d)
+	} else {
+		_, err = e.authorize(ctx, entry, d, granted)
+	}
 
 	g.mu.Lock()
 	g.err, g.ended = err, e.opts.Now()

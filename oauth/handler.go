@@ -33,10 +33,19 @@ func (e *Engine) InteractiveHandler(entry *config.Entry) auth.OAuthHandler {
 	return &handler{e: e, entry: entry, interactive: true}
 }
 
+// InteractiveHandlerWith is InteractiveHandler with options: opts.Device
+// signs in again with the device authorization grant instead of the browser
+// (for a proxy on an SSH host, whose loopback callback the browser can't
+// reach). opts.Paste is not used.
+func (e *Engine) InteractiveHandlerWith(entry *config.Entry, opts AuthOptions) auth.OAuthHandler {
+	return &handler{e: e, entry: entry, interactive: true, device: opts.Device}
+}
+
 type handler struct {
 	e           *Engine
 	entry       *config.Entry
 	interactive bool
+	device      bool // sign in with the device grant (InteractiveHandlerWith)
 }
 
 // TokenSource returns a source of the entry's current token, or nil when
@@ -146,7 +155,7 @@ func (h *handler) unauthorized(ctx context.Context, req *http.Request, chal *Cha
 	}
 	// At most one browser flow per connect: a running one is shared, a
 	// refused one is not restarted within RefusedFlowWindow.
-	return h.e.authorizeGated(ctx, h.entry, d, nil)
+	return h.e.authorizeGated(ctx, h.entry, d, nil, h.device)
 }
 
 // stepUp re-authorizes with the union of the granted and the challenged

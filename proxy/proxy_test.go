@@ -647,9 +647,10 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// --device signs in with the device grant before serving: the user code is
-// on stderr (stdin carries the protocol, so there is no paste mode), and no
-// browser authorization request is made.
+// --device signs in with the device grant before serving, and again when the
+// credentials stop working mid-session: the user code is on stderr (stdin
+// carries the protocol, so there is no paste mode) and no browser
+// authorization request is ever made.
 func TestDeviceSignIn(t *testing.T) {
 	as, err := oauthtest.Start(oauthtest.Options{DeviceFlow: true})
 	if err != nil {
@@ -658,17 +659,27 @@ func TestDeviceSignIn(t *testing.T) {
 	t.Cleanup(func() { as.Close() })
 	cmd, stderr := proxyCmd(t, t.TempDir(), as.MCPURL, "--device")
 	code := regexp.MustCompile(`enter the code ([A-Z]{4}-[A-Z]{4})`)
-	approved := make(chan bool, 1)
+	// The "user" approves every code that appears on stderr.
+	var approvedN atomic.Int64
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
 	go func() {
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			if m := code.FindStringSubmatch(stderr.String()); m != nil {
-				approved <- as.ApproveDevice(m[1])
+		seen := map[string]bool{}
+		for {
+			select {
+			case <-done:
 				return
+			case <-time.After(20 * time.Millisecond):
 			}
-			time.Sleep(20 * time.Millisecond)
+			for _, m := range code.FindAllStringSubmatch(stderr.String(), -1) {
+				if !seen[m[1]] {
+					seen[m[1]] = true
+					if as.ApproveDevice(m[1]) {
+						approvedN.Add(1)
+					}
+				}
+			}
 		}
-		approved <- false
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -678,16 +689,20 @@ func TestDeviceSignIn(t *testing.T) {
 		t.Fatalf("connecting through the proxy: %v\nproxy stderr:\n%s", err, stderr.String())
 	}
 	t.Cleanup(func() { cs.Close() })
-	if !<-approved {
-		t.Fatalf("no user code on stderr (or the AS did not know it):\n%s", stderr.String())
-	}
 	if got := callText(t, cs, "echo", map[string]any{"text": "via device"}); got != "via device" {
 		t.Fatalf("echo = %q", got)
 	}
-	if st := as.Stats(); st.DeviceAuthorizations != 1 || st.AuthorizeRequests != 0 {
-		t.Fatalf("device authorizations %d (want 1), browser authorizations %d (want 0)", st.DeviceAuthorizations, st.AuthorizeRequests)
-	}
 	if !strings.Contains(stderr.String(), as.DeviceVerificationURI()) {
 		t.Errorf("verification URI not on stderr:\n%s", stderr.String())
+	}
+
+	// Everything revoked: the refresh fails and the proxy signs in again with
+	// the device grant, keeping the client's session.
+	as.RevokeAll()
+	if got := callText(t, cs, "echo", map[string]any{"text": "again"}); got != "again" {
+		t.Fatalf("echo after revocation = %q\n%s", got, stderr.String())
+	}
+	if st := as.Stats(); st.DeviceAuthorizations != 2 || st.AuthorizeRequests != 0 || approvedN.Load() != 2 {
+		t.Fatalf("device authorizations %d (want 2), approved %d, browser authorizations %d (want 0)\n%s", st.DeviceAuthorizations, approvedN.Load(), st.AuthorizeRequests, stderr.String())
 	}
 }

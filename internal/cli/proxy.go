@@ -205,7 +205,7 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 		if err := signInFirst(ctx, f, eng, e, opts.AuthTimeout, opts.Device); err != nil {
 			return err
 		}
-		popts.OAuth = eng.InteractiveHandler(e)
+		popts.OAuth = eng.InteractiveHandlerWith(e, oauth.AuthOptions{Device: opts.Device})
 	}
 	return proxy.Run(ctx, f.IO.In, f.IO.Out, popts)
 }
