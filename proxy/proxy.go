@@ -426,8 +426,16 @@ func (p *proxy) forward(msg jsonrpc.Message, markSent func()) {
 	if err != nil && p.ctx.Err() == nil {
 		first := isReq && (req.Method == "initialize" || req.Method == "server/discover")
 		switch {
-		case errors.Is(err, mcp.ErrSessionMissing) || p.replaced(s):
-			ns, rerr := p.reinit(s, "the remote session expired (HTTP 404)")
+		case errors.Is(err, mcp.ErrSessionMissing) || errors.Is(err, mcp.ErrConnectionClosed) || s.ctx.Err() != nil || p.replaced(s):
+			// A closed connection or a cancelled session context means
+			// another goroutine (the standalone stream finding the session
+			// gone) is replacing s right now; reinit waits for it and
+			// returns the new session.
+			reason := "the remote session expired (HTTP 404)"
+			if !errors.Is(err, mcp.ErrSessionMissing) {
+				reason = "the remote connection was closed"
+			}
+			ns, rerr := p.reinit(s, reason)
 			if rerr != nil {
 				err = rerr
 				break
