@@ -19,7 +19,7 @@ conformance:
 	bash scripts/conformance.sh
 
 build:
-	$(GO) build -o bin/mcplink ./cmd/mcplink
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/mcplink ./cmd/mcplink
 
 bench:
 	bash bench/run.sh

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bin
-go build -trimpath -o bin/mcplink ./cmd/mcplink
+CGO_ENABLED=0 go build -trimpath -o bin/mcplink ./cmd/mcplink
 echo "== whole-process: start-up and list fan-out =="
 go run ./bench/listbench -bin bin/mcplink -n 20 -latency 100ms -runs 7
 echo

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p bin
-go build -trimpath -o bin/mcplink ./cmd/mcplink
+CGO_ENABLED=0 go build -trimpath -o bin/mcplink ./cmd/mcplink
 remote=""
 if [ "${SKIP_MCP_REMOTE:-}" != "1" ]; then
 	cache="${MCP_REMOTE_CACHE:-$HOME/.cache/mcplink-bench}"
