@@ -42,8 +42,14 @@ type deviceAuthorization struct {
 // verification URI and user code through Notify and polls the token
 // endpoint as RFC 8628 §3.4-3.5 says, then stores the tokens like the code flow.
 func (e *Engine) authorizeDevice(ctx context.Context, entry *config.Entry, d *Discovery) (*authstore.Credentials, error) {
+	return e.authorizeDeviceWith(ctx, entry, d, nil)
+}
+
+// authorizeDeviceWith is authorizeDevice that also hands the device code to
+// onCode (when non-nil) once the AS issued it.
+func (e *Engine) authorizeDeviceWith(ctx context.Context, entry *config.Entry, d *Discovery, onCode func(DeviceCode)) (*authstore.Credentials, error) {
 	if d.DeviceAuthorizationEndpoint == "" {
-		return nil, fmt.Errorf("MCP server %q: %w (no device_authorization_endpoint in %s); sign in with the browser flow instead (drop --device)", entry.Name, ErrDeviceNotSupported, d.AuthServerMetadataURL)
+		return nil, fmt.Errorf("MCP server %q: %w (no device_authorization_endpoint in %s); sign in with the browser flow instead", entry.Name, ErrDeviceNotSupported, d.AuthServerMetadataURL)
 	}
 	if err := e.brake(entry); err != nil {
 		return nil, err
@@ -57,7 +63,7 @@ func (e *Engine) authorizeDevice(ctx context.Context, entry *config.Entry, d *Di
 		if err != nil {
 			return nil, err
 		}
-		creds, err := e.deviceFlow(ctx, entry, d, client, redirectURI)
+		creds, err := e.deviceFlow(ctx, entry, d, client, redirectURI, onCode)
 		var te *TokenError
 		if attempt == 0 && errors.As(err, &te) && (te.Code == "invalid_client" || te.Code == "unauthorized_client") &&
 			client.kind == RegistrationStored {
@@ -73,7 +79,7 @@ func (e *Engine) authorizeDevice(ctx context.Context, entry *config.Entry, d *Di
 	}
 }
 
-func (e *Engine) deviceFlow(ctx context.Context, entry *config.Entry, d *Discovery, client clientCreds, redirectURI string) (*authstore.Credentials, error) {
+func (e *Engine) deviceFlow(ctx context.Context, entry *config.Entry, d *Discovery, client clientCreds, redirectURI string, onCode func(DeviceCode)) (*authstore.Credentials, error) {
 	name := entry.Name
 	scopes := requestScopes(entry, d, nil)
 	form := url.Values{}
@@ -92,6 +98,13 @@ func (e *Engine) deviceFlow(ctx context.Context, entry *config.Entry, d *Discove
 		msg += fmt.Sprintf(" (or open %s, which carries the code)", sanitize(da.VerificationURIComplete))
 	}
 	e.notify(name, msg)
+	if onCode != nil {
+		dc := DeviceCode{VerificationURI: sanitize(da.VerificationURI), VerificationURIComplete: sanitize(da.VerificationURIComplete), UserCode: sanitize(da.UserCode)}
+		if da.ExpiresIn > 0 {
+			dc.ExpiresAt = e.opts.Now().Add(time.Duration(da.ExpiresIn) * time.Second)
+		}
+		onCode(dc)
+	}
 
 	interval := time.Duration(da.Interval) * time.Second
 	if interval <= 0 {

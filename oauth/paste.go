@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/callback"
@@ -26,6 +27,22 @@ type AuthOptions struct {
 	// Device uses the device authorization grant (RFC 8628) instead of a
 	// browser redirect; the AS must advertise device_authorization_endpoint.
 	Device bool
+	// OnDeviceCode, when non-nil, is called with the device code once the
+	// AS issued it (Device only), before polling starts, so a UI can show
+	// it; Notify still announces it too. It must not block for long.
+	OnDeviceCode func(DeviceCode)
+}
+
+// DeviceCode is what the user needs to finish a device sign-in (RFC 8628 §3.2).
+type DeviceCode struct {
+	// VerificationURI is the page where the user enters UserCode.
+	VerificationURI string
+	// VerificationURIComplete, when the AS offers it, carries the code.
+	VerificationURIComplete string
+	// UserCode is the code to enter.
+	UserCode string
+	// ExpiresAt is when the device code expires (zero when the AS gave no lifetime).
+	ExpiresAt time.Time
 }
 
 // ErrDeviceNotSupported means --device was asked for but the authorization
@@ -46,7 +63,7 @@ func (e *Engine) AuthenticateWith(ctx context.Context, entry *config.Entry, opts
 		return nil, err
 	}
 	if opts.Device {
-		return e.authorizeDevice(ctx, entry, d)
+		return e.authorizeDeviceWith(ctx, entry, d, opts.OnDeviceCode)
 	}
 	return e.authorizeWith(ctx, entry, d, nil, opts.Paste)
 }

@@ -28,6 +28,11 @@ type Backend interface {
 	// BeginAuth starts an interactive sign-in (and opens the browser when it
 	// can). The flow must be closed.
 	BeginAuth(ctx context.Context, name string) (AuthFlow, error)
+	// BeginDeviceAuth starts a sign-in with the device authorization grant
+	// (RFC 8628), for machines no browser redirect can reach. It returns
+	// once the authorization server issued the device code (or failed); the
+	// returned flow is a DeviceFlow and must be closed.
+	BeginDeviceAuth(ctx context.Context, name string) (AuthFlow, error)
 	// Logout forgets the server's stored credentials.
 	Logout(ctx context.Context, name string) error
 	// SetEnabled writes "enabled" for the server into its config file (keeping
@@ -58,8 +63,20 @@ type AuthFlow interface {
 	Paste(input string) error
 }
 
+// DeviceFlow is an AuthFlow of the device authorization grant: the user
+// opens URL (the verification URI, the one carrying the code when the AS
+// offers it) on any device and enters the code. It has no callback listener
+// and takes no paste.
+type DeviceFlow interface {
+	AuthFlow
+	// DeviceCode is the code the authorization server issued.
+	DeviceCode() oauth.DeviceCode
+}
+
 // Errors returned by ManagerBackend.
 var (
+	// ErrDevicePaste is what DeviceFlow.Paste returns.
+	ErrDevicePaste = errors.New("a device sign-in takes no pasted redirect; enter the code on the verification page instead (or press a for the browser sign-in)")
 	// ErrNoOAuth means the server does not use OAuth.
 	ErrNoOAuth = errors.New("server does not use OAuth")
 	// ErrBackendClosed means the backend was closed.
@@ -203,8 +220,8 @@ func (b *ManagerBackend) AuthStatus(ctx context.Context, name string) (oauth.Aut
 	return st, err == nil, err
 }
 
-// BeginAuth implements Backend.
-func (b *ManagerBackend) BeginAuth(ctx context.Context, name string) (AuthFlow, error) {
+// oauthEntry returns the entry of a server that uses OAuth.
+func (b *ManagerBackend) oauthEntry(name string) (*config.Entry, error) {
 	e, _, err := b.lookup(name)
 	if err != nil {
 		return nil, err
@@ -214,6 +231,15 @@ func (b *ManagerBackend) BeginAuth(ctx context.Context, name string) (AuthFlow, 
 			return nil, fmt.Errorf("%q is a local server; OAuth is only for remote servers: %w", name, ErrNoOAuth)
 		}
 		return nil, fmt.Errorf("%q has \"oauth\": false in %s; remove it to use OAuth: %w", name, e.Source, ErrNoOAuth)
+	}
+	return e, nil
+}
+
+// BeginAuth implements Backend.
+func (b *ManagerBackend) BeginAuth(ctx context.Context, name string) (AuthFlow, error) {
+	e, err := b.oauthEntry(name)
+	if err != nil {
+		return nil, err
 	}
 	// A callback port held by another program does not stop the sign-in: the
 	// flow goes on without a listener and completes through Paste.
@@ -244,6 +270,88 @@ func (f *engineFlow) Close()                   { f.once.Do(f.p.Close) }
 func (f *engineFlow) Wait(ctx context.Context) error {
 	_, err := f.p.Wait(ctx)
 	return err
+}
+
+// BeginDeviceAuth implements Backend. The grant runs in a goroutine owned by
+// the returned flow: ctx bounds only the wait for the device code; after
+// that the flow lives until it completes or is closed (and the engine's
+// flow timeout and the code's expiry bound it).
+func (b *ManagerBackend) BeginDeviceAuth(ctx context.Context, name string) (AuthFlow, error) {
+	e, err := b.oauthEntry(name)
+	if err != nil {
+		return nil, err
+	}
+	codes := make(chan oauth.DeviceCode, 1)
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f := &deviceFlow{cancel: cancel, done: make(chan struct{})}
+	eng := b.opts.Engine
+	go func() {
+		defer close(f.done)
+		_, f.err = eng.AuthenticateWith(fctx, e, oauth.AuthOptions{Device: true, OnDeviceCode: func(c oauth.DeviceCode) {
+			select {
+			case codes <- c:
+			default:
+			}
+		}})
+	}()
+	select {
+	case c := <-codes:
+		f.code = c
+		return f, nil
+	case <-f.done:
+		select {
+		case c := <-codes:
+			f.code = c
+			return f, nil // already finished; Wait reports how
+		default:
+		}
+		cancel()
+		if f.err != nil {
+			return nil, f.err
+		}
+		return f, nil // signed in without a device code (a machine grant)
+	case <-ctx.Done():
+		f.Close()
+		return nil, ctx.Err()
+	}
+}
+
+// deviceFlow is the DeviceFlow of ManagerBackend: one goroutine running
+// Engine.AuthenticateWith, which Close cancels and waits for.
+type deviceFlow struct {
+	code   oauth.DeviceCode
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // set before done is closed
+	once   sync.Once
+}
+
+func (f *deviceFlow) DeviceCode() oauth.DeviceCode { return f.code }
+func (f *deviceFlow) BrowserError() error          { return nil }
+func (f *deviceFlow) ListenError() error           { return nil }
+func (f *deviceFlow) Paste(string) error           { return ErrDevicePaste }
+
+func (f *deviceFlow) URL() string {
+	if f.code.VerificationURIComplete != "" {
+		return f.code.VerificationURIComplete
+	}
+	return f.code.VerificationURI
+}
+
+func (f *deviceFlow) Wait(ctx context.Context) error {
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *deviceFlow) Close() {
+	f.once.Do(func() {
+		f.cancel()
+		<-f.done
+	})
 }
 
 // Logout implements Backend.

@@ -59,13 +59,19 @@ func freePort(t *testing.T) int {
 // of the local servers.
 func newEnv(t *testing.T, localCmd []string, localEnv map[string]string) *env {
 	t.Helper()
+	return newEnvAS(t, localCmd, localEnv, oauthtest.Options{})
+}
+
+// newEnvAS is newEnv with protected's authorization server started with asOpts.
+func newEnvAS(t *testing.T, localCmd []string, localEnv map[string]string, asOpts oauthtest.Options) *env {
+	t.Helper()
 	dir := t.TempDir()
 	plain, err := mcptest.StartHTTP(mcptest.HTTPOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { plain.Close() })
-	as, err := oauthtest.Start(oauthtest.Options{})
+	as, err := oauthtest.Start(asOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

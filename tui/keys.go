@@ -6,6 +6,7 @@ import "charm.land/bubbles/v2/key"
 type keyMap struct {
 	Up, Down       key.Binding
 	Auth, Copy     key.Binding
+	Device         key.Binding
 	Paste          key.Binding
 	Logout         key.Binding
 	Reconnect      key.Binding
@@ -19,6 +20,8 @@ type keyMap struct {
 	Yes, No        key.Binding
 	// Select is shown in the short help in place of Up and Down.
 	Select key.Binding
+	// SignIn is shown in the short help in place of Auth and Device.
+	SignIn key.Binding
 }
 
 func newKeyMap() keyMap {
@@ -26,7 +29,9 @@ func newKeyMap() keyMap {
 		Up:        key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
 		Down:      key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
 		Select:    key.NewBinding(key.WithKeys("up", "down", "j", "k"), key.WithHelp("↑↓", "select")),
+		SignIn:    key.NewBinding(key.WithKeys("a", "d"), key.WithHelp("a/d", "sign in")),
 		Auth:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "sign in (opens the browser)")),
+		Device:    key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "sign in with a device code")),
 		Copy:      key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy sign-in URL")),
 		Paste:     key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "paste redirect URL")),
 		Logout:    key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "logout")),
@@ -50,14 +55,14 @@ func (k keyMap) ShortHelp() []key.Binding {
 		b.SetHelp(b.Help().Key, desc)
 		return b
 	}
-	return []key.Binding{k.Select, short(k.Auth, "sign in"), k.Logout, k.Reconnect, short(k.Toggle, "on/off"), short(k.Help, "more"), k.Quit}
+	return []key.Binding{k.Select, k.SignIn, k.Logout, k.Reconnect, short(k.Toggle, "on/off"), short(k.Help, "more"), k.Quit}
 }
 
 // FullHelp implements help.KeyMap.
 func (k keyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Filter, k.Tools},
-		{k.Auth, k.Copy, k.Paste, k.Cancel, k.Logout},
+		{k.Auth, k.Device, k.Copy, k.Paste, k.Cancel, k.Logout},
 		{k.Reconnect, k.Toggle, k.PageUp, k.PageDn},
 		{k.Help, k.Quit},
 	}

@@ -99,6 +99,7 @@ type flowState struct {
 	op       int // ops key of the flow's context
 	flow     AuthFlow
 	deadline time.Time
+	device   bool // the device authorization grant (d), not the browser redirect (a)
 
 	// Paste input (p): open while pasting; pasteErr is the last refusal.
 	pasting  bool
@@ -106,6 +107,9 @@ type flowState struct {
 	pasteErr string
 	pasted   bool // a paste was accepted; the token exchange runs
 }
+
+// deviceFailure is a failed device sign-in, as shown in the flow box.
+type deviceFailure struct{ name, err string }
 
 // Model is the dashboard's bubbletea model.
 type Model struct {
@@ -131,6 +135,9 @@ type Model struct {
 	afterAuth     string // server reconnecting after a sign-in (its result is announced)
 	flow          *flowState
 	flowSeq       int
+	// deviceFail is the last failed device sign-in, kept in the flow box
+	// (the pane above the details) until esc or the next sign-in.
+	deviceFail *deviceFailure
 
 	message string
 	msgErr  bool
@@ -513,23 +520,38 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Filter):
 		m.filtering = true
 	case key.Matches(msg, k.Cancel):
-		if m.flow != nil {
+		if m.flow == nil && m.deviceFail != nil {
+			m.deviceFail = nil
+			m.clampScroll()
+		} else if m.flow != nil {
+			device := m.flow.device
 			m.cancelFlow()
-			m.info("Sign-in cancelled; the callback port was freed")
+			if device {
+				m.info("Device sign-in cancelled")
+			} else {
+				m.info("Sign-in cancelled; the callback port was freed")
+			}
 		} else if m.filter != "" {
 			m.filter = ""
 		}
 	case key.Matches(msg, k.Copy):
 		if m.flow == nil || m.flow.flow == nil {
-			m.fail("Nothing to copy: no sign-in in progress (press a to start one)")
+			m.fail("Nothing to copy: no sign-in in progress (press a or d to start one)")
 			return nil
 		}
-		m.info("Sign-in URL copied to the clipboard")
+		if m.flow.device {
+			m.info("Verification URL copied to the clipboard")
+		} else {
+			m.info("Sign-in URL copied to the clipboard")
+		}
 		return tea.SetClipboard(m.flow.flow.URL())
 	case key.Matches(msg, k.Paste):
 		switch {
 		case m.flow == nil:
 			m.fail("Nothing to paste into: no sign-in in progress (press a to start one)")
+			return nil
+		case m.flow.device:
+			m.fail("%v", ErrDevicePaste)
 			return nil
 		case m.flow.flow == nil:
 			m.fail("The sign-in to %s is still starting; press p once its URL shows", m.flow.name)
@@ -537,7 +559,9 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		return m.openPaste()
 	case key.Matches(msg, k.Auth):
-		return m.startAuth()
+		return m.startAuth(false)
+	case key.Matches(msg, k.Device):
+		return m.startAuth(true)
 	case key.Matches(msg, k.Logout):
 		st, ok := m.current()
 		if !ok {
@@ -693,13 +717,15 @@ func (m *Model) cancelFlow() {
 	m.flow = nil
 }
 
-func (m *Model) startAuth() tea.Cmd {
+// startAuth starts a sign-in to the selected server: the browser redirect,
+// or with device the device authorization grant.
+func (m *Model) startAuth(device bool) tea.Cmd {
 	st, ok := m.current()
 	if !ok {
 		return nil
 	}
 	if m.flow != nil {
-		m.fail("A sign-in to %s is in progress; finish it in the browser or press esc to cancel it", m.flow.name)
+		m.fail("A sign-in to %s is in progress; finish it or press esc to cancel it", m.flow.name)
 		return nil
 	}
 	switch {
@@ -710,14 +736,22 @@ func (m *Model) startAuth() tea.Cmd {
 		m.fail("%s is disabled; press e to enable it first", st.Name)
 		return nil
 	}
+	m.deviceFail = nil
 	ctx, op := m.newOp(m.opts.FlowTimeout)
 	m.flowSeq++
 	id := m.flowSeq
-	m.flow = &flowState{id: id, name: st.Name, op: op, deadline: m.opts.Now().Add(m.opts.FlowTimeout)}
+	m.flow = &flowState{id: id, name: st.Name, op: op, deadline: m.opts.Now().Add(m.opts.FlowTimeout), device: device}
 	m.busy[st.Name] = "signing in"
-	m.info("Starting the sign-in to %s…", st.Name)
 	b := m.b
 	name := st.Name
+	if device {
+		m.info("Requesting a device code for %s…", st.Name)
+		return func() tea.Msg {
+			f, err := b.BeginDeviceAuth(ctx, name)
+			return authBegunMsg{id: id, flow: f, err: err}
+		}
+	}
+	m.info("Starting the sign-in to %s…", st.Name)
 	return func() tea.Msg {
 		f, err := b.BeginAuth(ctx, name)
 		return authBegunMsg{id: id, flow: f, err: err}
@@ -732,14 +766,24 @@ func (m *Model) authBegun(msg authBegunMsg) tea.Cmd {
 		return nil
 	}
 	if msg.err != nil {
-		name := m.flow.name
+		name, device := m.flow.name, m.flow.device
 		m.cancelFlow()
 		m.fail("Sign-in to %s failed: %v", name, msg.err)
+		if device {
+			m.deviceFail = &deviceFailure{name: name, err: msg.err.Error()}
+		}
 		return nil
 	}
 	m.flow.flow = msg.flow
 	m.flow.deadline = m.opts.Now().Add(m.opts.FlowTimeout)
-	if err := msg.flow.ListenError(); err != nil {
+	if df, ok := msg.flow.(DeviceFlow); m.flow.device && ok {
+		if exp := df.DeviceCode().ExpiresAt; !exp.IsZero() && exp.Before(m.flow.deadline) {
+			m.flow.deadline = exp
+		}
+		if code := df.DeviceCode().UserCode; code != "" {
+			m.info("Open the URL below on any device and enter the code %s", code)
+		}
+	} else if err := msg.flow.ListenError(); err != nil {
 		m.fail("Callback port busy: sign in, then press p and paste the URL the browser ends on")
 	} else if err := msg.flow.BrowserError(); err != nil {
 		m.fail("Could not open a browser (%v); open the URL below or press c to copy it", err)
@@ -760,13 +804,20 @@ func (m *Model) authDone(msg authDoneMsg) tea.Cmd {
 	if m.flow == nil || m.flow.id != msg.id {
 		return nil // cancelled
 	}
-	name := m.flow.name
+	name, device := m.flow.name, m.flow.device
 	m.cancelFlow()
 	if msg.err != nil {
 		if errors.Is(msg.err, context.DeadlineExceeded) {
-			m.fail("No sign-in to %s completed within %s; press a to try again", name, m.opts.FlowTimeout)
+			again := "a"
+			if device {
+				again = "d"
+			}
+			m.fail("No sign-in to %s completed within %s; press %s to try again", name, m.opts.FlowTimeout, again)
 		} else {
 			m.fail("Sign-in to %s failed: %v", name, msg.err)
+		}
+		if device {
+			m.deviceFail = &deviceFailure{name: name, err: m.message}
 		}
 		return m.loadAuth(name)
 	}

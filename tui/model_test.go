@@ -329,9 +329,9 @@ func TestHelpToggle(t *testing.T) {
 	if strings.Contains(short, "scroll details") {
 		t.Fatal("full help shown by default")
 	}
-	mustContain(t, short, "↑↓ select", "a sign in", "l logout", "r reconnect", "e on/off", "? more", "q quit")
+	mustContain(t, short, "↑↓ select", "a/d sign in", "l logout", "r reconnect", "e on/off", "? more", "q quit")
 	h.press("?")
-	mustContain(t, ansi.Strip(h.screen()), "scroll details", "copy sign-in URL", "p   paste redirect URL", "filter", "logout")
+	mustContain(t, ansi.Strip(h.screen()), "scroll details", "copy sign-in URL", "d   sign in with a device code", "p   paste redirect URL", "filter", "logout")
 	h.press("?")
 	if strings.Contains(ansi.Strip(h.screen()), "scroll details") {
 		t.Fatal("? did not close the full help")

@@ -306,7 +306,34 @@ func (m *Model) detailLines(width int) []string {
 			}
 		}
 	}
-	if f := m.flow; f != nil {
+	if f := m.flow; f != nil && f.device {
+		add(m.styles.title.Render(fmt.Sprintf("Device sign-in to %s", f.name)))
+		df, _ := f.flow.(DeviceFlow)
+		switch {
+		case f.flow == nil:
+			add("Requesting a device code from the authorization server…")
+		case df == nil || df.DeviceCode().UserCode == "":
+			add("Finishing the sign-in…")
+		default:
+			dc := df.DeviceCode()
+			left := max(0, f.deadline.Sub(m.opts.Now()))
+			add("On any device, open:")
+			lines = append(lines, strings.Split(ansi.Hardwrap(m.styles.accent.Render(f.flow.URL()), width, false), "\n")...)
+			add("and enter the code:")
+			add("    " + m.styles.title.Render(dc.UserCode))
+			if dc.VerificationURIComplete != "" && dc.VerificationURIComplete != dc.VerificationURI {
+				add(m.styles.dim.Render("(that URL carries the code; or open " + dc.VerificationURI + " and type it)"))
+			}
+			add(fmt.Sprintf("Waiting for approval — code expires in %s", countdown(left)))
+			add(m.styles.accent.Render("c copy URL · esc cancel"))
+		}
+		lines = append(lines, m.styles.dim.Render(strings.Repeat("─", width)))
+	} else if df := m.deviceFail; f == nil && df != nil {
+		add(m.styles.title.Render(fmt.Sprintf("Device sign-in to %s", df.name)))
+		add(m.styles.errMsg.Render(df.err))
+		add(m.styles.accent.Render("esc closes · d tries again · a signs in with the browser"))
+		lines = append(lines, m.styles.dim.Render(strings.Repeat("─", width)))
+	} else if f != nil {
 		add(m.styles.title.Render(fmt.Sprintf("Signing in to %s", f.name)))
 		if f.flow == nil {
 			add("Discovering the authorization server…")

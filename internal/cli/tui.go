@@ -33,7 +33,9 @@ func NewCmdTUI(f *Factory, runF func(context.Context, *TUIOptions) error) *cobra
 needs auth, red failed, grey disabled), its tools and authentication state.
 Keys: ↑/↓ or j/k select · a sign in (opens the browser, c copies the URL, p
 pastes the URL the browser ended on when it runs on another machine, esc
-cancels) · l log out · r reconnect · e enable/disable (edits the config file,
+cancels) · d sign in with a device code (RFC 8628, for SSH hosts and
+containers: open the URL shown on any device and enter the code; c copies the
+URL, esc cancels; the authorization server must support it) · l log out · r reconnect · e enable/disable (edits the config file,
 keeping comments) · / filter · enter tools · ? all keys · q quit.
 NO_COLOR is honoured.`,
 		Args: exactArgs(0, "no arguments"),
