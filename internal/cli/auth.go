@@ -56,25 +56,21 @@ func (f *Factory) engine(openBrowser bool) (*oauth.Engine, func(), error) {
 	return eng, func() { reg.Close() }, nil
 }
 
-// newManager returns a manager whose remote servers use stored OAuth credentials.
-func (f *Factory) newManager(cfg *config.Config, timeout time.Duration) (*manager.Manager, func(), error) {
+// newManager returns a manager whose remote servers use stored OAuth
+// credentials, and the (non-interactive) engine it uses.
+func (f *Factory) newManager(cfg *config.Config, timeout time.Duration) (*manager.Manager, *oauth.Engine, func(), error) {
 	eng, closeEng, err := f.engine(false)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	m := manager.New(cfg, f.managerOptions(manager.Options{Timeout: timeout, OAuth: eng}))
-	return m, func() { m.Close(); closeEng() }, nil
+	return m, eng, func() { m.Close(); closeEng() }, nil
 }
 
 // authStates reports the stored authentication state of every OAuth-capable
-// server. An error means the credential store could not be opened.
-func (f *Factory) authStates(ctx context.Context, cfg *config.Config) (map[string]*authJSON, error) {
+// server, read through eng.
+func (f *Factory) authStates(ctx context.Context, eng *oauth.Engine, cfg *config.Config) map[string]*authJSON {
 	out := map[string]*authJSON{}
-	eng, closeEng, err := f.engine(false)
-	if err != nil {
-		return out, err
-	}
-	defer closeEng()
 	for _, name := range cfg.Names() {
 		e := cfg.Servers[name]
 		if e.Type != config.TypeRemote || e.OAuthDisabled {
@@ -87,7 +83,7 @@ func (f *Factory) authStates(ctx context.Context, cfg *config.Config) (map[strin
 		}
 		out[name] = toAuthJSON(st)
 	}
-	return out, nil
+	return out
 }
 
 func toAuthJSON(st oauth.AuthStatus) *authJSON {
@@ -188,7 +184,7 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 			return nil
 		}
 	default:
-		m, closeM, err := f.newManager(cfg, 0)
+		m, _, closeM, err := f.newManager(cfg, 0)
 		if err != nil {
 			return err
 		}
@@ -227,7 +223,7 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 			return "", err
 		}
 		// Connect with the new token and report the tool count.
-		m, closeM, err := f.newManager(cfg, 0)
+		m, _, closeM, err := f.newManager(cfg, 0)
 		if err != nil {
 			return "", err
 		}
@@ -396,10 +392,12 @@ func authStatusRun(ctx context.Context, opts *AuthStatusOptions) error {
 	if err != nil {
 		return err
 	}
-	states, err := f.authStates(ctx, cfg)
+	eng, closeEng, err := f.engine(false)
 	if err != nil {
 		return err
 	}
+	defer closeEng()
+	states := f.authStates(ctx, eng, cfg)
 	if opts.JSON {
 		return writeJSON(f.IO.Out, states)
 	}

@@ -81,7 +81,7 @@ func callRun(ctx context.Context, opts *CallOptions) error {
 	if _, err := cfg.Lookup(opts.Server); err != nil {
 		return usageError("%w", err)
 	}
-	m, closeM, err := f.newManager(cfg, opts.Timeout)
+	m, _, closeM, err := f.newManager(cfg, opts.Timeout)
 	if err != nil {
 		return err
 	}

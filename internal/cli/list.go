@@ -66,16 +66,13 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	m, closeM, err := f.newManager(cfg, opts.Timeout)
+	m, eng, closeM, err := f.newManager(cfg, opts.Timeout)
 	if err != nil {
 		return err
 	}
 	defer closeM()
 	states := m.ConnectAll(ctx)
-	auth, err := f.authStates(ctx, cfg)
-	if err != nil {
-		f.diag("warning: auth state unknown: %v", err)
-	}
+	auth := f.authStates(ctx, eng, cfg)
 
 	if opts.JSON {
 		out := make([]serverJSON, 0, len(states))

@@ -58,7 +58,7 @@ func toolsRun(ctx context.Context, opts *ToolsOptions) error {
 	if err != nil {
 		return err
 	}
-	m, closeM, err := f.newManager(cfg, opts.Timeout)
+	m, _, closeM, err := f.newManager(cfg, opts.Timeout)
 	if err != nil {
 		return err
 	}
