@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -89,9 +90,38 @@ type idpOptions struct {
 	Resource string
 }
 
-// startIdP starts the provider on a free loopback port and waits (at most
-// 20 s) for its discovery document.
-func startIdP(ctx context.Context, node, dir string, opts idpOptions) (*idp, error) {
+// idpAttempts and idpAttemptTimeout bound the provider's start. Node starts
+// oidc-provider in well under a second on an idle machine and in about 4 s
+// with a dozen starting at once on two cores; a start that takes longer has
+// hung (seen once on CI, before the provider was configured), so it is
+// killed, with what its threads were doing, and tried again.
+const (
+	idpAttempts       = 3
+	idpAttemptTimeout = 20 * time.Second
+)
+
+// startIdP starts the provider on a free loopback port and waits for its
+// discovery document, retrying a start that hangs; logf reports such retries.
+func startIdP(ctx context.Context, logf func(string, ...any), node, dir string, opts idpOptions) (*idp, error) {
+	var err error
+	for attempt := 1; attempt <= idpAttempts; attempt++ {
+		var p *idp
+		p, err = startIdPOnce(ctx, node, dir, opts)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, errIdPHung) || ctx.Err() != nil {
+			return nil, err
+		}
+		logf("identity provider start %d of %d: %v", attempt, idpAttempts, err)
+	}
+	return nil, err
+}
+
+// errIdPHung is a start that did not get ready in idpAttemptTimeout.
+var errIdPHung = errors.New("the identity provider did not get ready")
+
+func startIdPOnce(ctx context.Context, node, dir string, opts idpOptions) (*idp, error) {
 	secret := make([]byte, 16)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
@@ -120,6 +150,7 @@ func startIdP(ctx context.Context, node, dir string, opts idpOptions) (*idp, err
 		return nil, err
 	}
 	cmd.Stderr = p.logs
+	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the identity provider (%s): %w", node, err)
 	}
@@ -141,17 +172,17 @@ func startIdP(ctx context.Context, node, dir string, opts idpOptions) (*idp, err
 		close(p.done)
 	}()
 
-	// Node starts oidc-provider in well under a second on an idle machine, but
-	// go test runs packages in parallel on CI's two cores: allow for that.
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, idpAttemptTimeout)
 	defer cancel()
 	select {
 	case p.Issuer = <-issuerCh:
 	case <-p.done:
 		return nil, fmt.Errorf("the identity provider exited before it was ready:\n%s", p.logs.String())
 	case <-ctx.Done():
+		elapsed, threads := time.Since(t0), p.threads()
 		p.close()
-		return nil, fmt.Errorf("the identity provider did not start: %w\n%s", ctx.Err(), p.logs.String())
+		return nil, fmt.Errorf("%w after %s (pid %d): %w\nits stderr:\n%s%s", errIdPHung,
+			elapsed.Round(time.Millisecond), cmd.Process.Pid, ctx.Err(), p.logs.String(), threads)
 	}
 	for {
 		err := getJSON(ctx, p.Issuer+"/.well-known/openid-configuration", &p.Meta)
@@ -160,8 +191,10 @@ func startIdP(ctx context.Context, node, dir string, opts idpOptions) (*idp, err
 		}
 		select {
 		case <-ctx.Done():
+			threads := p.threads()
 			p.close()
-			return nil, fmt.Errorf("no discovery document at %s: %w\n%s", p.Issuer, err, p.logs.String())
+			return nil, fmt.Errorf("%w: no discovery document at %s: %w\nits stderr:\n%s%s", errIdPHung,
+				p.Issuer, err, p.logs.String(), threads)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -170,6 +203,36 @@ func startIdP(ctx context.Context, node, dir string, opts idpOptions) (*idp, err
 		return nil, fmt.Errorf("discovery names issuer %q, want %q", p.Meta.Issuer, p.Issuer)
 	}
 	return p, nil
+}
+
+// threads describes what each of the provider's threads is doing, from
+// /proc: its state, the kernel function it waits in and its system call
+// (number first), which tells a thread blocked in the kernel (entropy, disk,
+// a lock) from one that is busy.
+func (p *idp) threads() string {
+	dir := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	var sb strings.Builder
+	sb.WriteString("threads (comm state wchan syscall):\n")
+	for _, t := range tasks {
+		read := func(name string) string {
+			b, _ := os.ReadFile(filepath.Join(dir, t.Name(), name))
+			return strings.TrimSpace(string(b))
+		}
+		state := read("stat")
+		if i := strings.LastIndexByte(state, ')'); i >= 0 && i+3 <= len(state) {
+			state = state[i+2 : i+3]
+		}
+		sc := read("syscall")
+		if f := strings.Fields(sc); len(f) > 0 {
+			sc = f[0]
+		}
+		fmt.Fprintf(&sb, "  %s %s %s %s\n", read("comm"), state, read("wchan"), sc)
+	}
+	return sb.String()
 }
 
 // close stops the provider: stdin's end, then SIGTERM, then SIGKILL.
@@ -328,7 +391,7 @@ func sharedEnv(tb testing.TB, cfg idpConfig) *env {
 		}
 		return r.env
 	}
-	e, err := startEnv(context.Background(), node, dir, cfg)
+	e, err := startEnv(context.Background(), tb.Logf, node, dir, cfg)
 	harness.envs[key] = &envResult{env: e, err: err}
 	if err != nil {
 		tb.Fatal(err)
@@ -336,12 +399,12 @@ func sharedEnv(tb testing.TB, cfg idpConfig) *env {
 	return e
 }
 
-func startEnv(ctx context.Context, node, dir string, cfg idpConfig) (*env, error) {
+func startEnv(ctx context.Context, logf func(string, ...any), node, dir string, cfg idpConfig) (*env, error) {
 	rs, err := listenResourceServer(cfg.ServerDPoP)
 	if err != nil {
 		return nil, err
 	}
-	p, err := startIdP(ctx, node, dir, idpOptions{idpConfig: cfg, Resource: rs.URL})
+	p, err := startIdP(ctx, logf, node, dir, idpOptions{idpConfig: cfg, Resource: rs.URL})
 	if err != nil {
 		rs.close()
 		return nil, err

@@ -101,7 +101,16 @@ const consentPage = (uid, clientName, details) => {
 
 // ---- provider ---------------------------------------------------------------
 
+// Start-up stages go to stderr under IDP_DEBUG, so that a provider that does
+// not come up tells where it stopped.
+const t0 = performance.now();
+const stage = (what) => {
+  if (process.env.IDP_DEBUG) console.error(`idp: ${what} after ${Math.round(performance.now() - t0)} ms`);
+};
+stage('modules loaded');
+
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+stage('signing key generated');
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), alg: 'RS256', use: 'sig' };
 
 const server = http.createServer();
@@ -110,6 +119,7 @@ await new Promise((resolve, reject) => {
   server.listen(Number.parseInt(env('IDP_PORT', '0'), 10), '127.0.0.1', resolve);
 });
 const issuer = `http://127.0.0.1:${server.address().port}`;
+stage(`listening on ${issuer}`);
 
 const provider = new Provider(issuer, {
   clients: [{
@@ -273,6 +283,7 @@ async function interaction(req, res, uid, action) {
   sendHTML(res, 400, page('Error', `<p id="error">unexpected ${esc(action)} for prompt ${esc(prompt.name)}</p>`));
 }
 
+stage('provider configured');
 const providerCallback = provider.callback();
 server.on('request', (req, res) => {
   const m = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|consent))?$/.exec(req.url.split('?')[0]);
