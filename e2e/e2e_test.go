@@ -655,3 +655,34 @@ func TestDPoPBoundTokens(t *testing.T) {
 		t.Fatalf("the DPoP-bound token sent as Bearer got HTTP %d, want 401 (the test server must enforce the binding)", code)
 	}
 }
+
+// TestDPoPBoundTokensOverSSE: against a server that speaks only the
+// 2024-11-05 SSE transport, mcplink falls back to SSE and still sends the
+// DPoP-bound token with a valid proof on the event stream and on every
+// message (the SSE transport has no OAuth support of its own).
+func TestDPoPBoundTokensOverSSE(t *testing.T) {
+	e := sharedEnv(t, idpConfig{AccessTokenTTL: time.Hour, DPoP: true, ServerDPoP: true, ServerSSE: true})
+	dumpLogsOnFailure(t, e)
+	c := newClient(t, e)
+	cr := authenticate(t, c, signInOptions{})
+	if !strings.EqualFold(cr.Token.TokenType, "DPoP") {
+		t.Fatalf("stored token type %q, want DPoP", cr.Token.TokenType)
+	}
+	before, rejected := e.RS.validProofs(), e.RS.rejections()
+	out := c.mustRun(t, "call", serverName, "whoami")
+	if !strings.Contains(out, "sub=") {
+		t.Fatalf("mcplink call printed %q, want the whoami answer", out)
+	}
+	// GET (event stream), POST initialize, POST initialized, POST tools/list
+	// (mcplink lists tools on connect), POST tools/call: at least 4 proofs.
+	if got := e.RS.validProofs() - before; got < 4 {
+		t.Fatalf("the MCP server saw %d valid DPoP proofs over SSE, want at least 4 (stream and messages)", got)
+	}
+	if got := e.RS.rejections() - rejected; got != 0 {
+		t.Errorf("the MCP server refused %d requests after sign-in", got)
+	}
+	out = c.mustRun(t, "list", "--json")
+	if !strings.Contains(out, `"transport": "sse"`) {
+		t.Errorf("mcplink list --json does not report the sse transport:\n%s", out)
+	}
+}

@@ -75,6 +75,8 @@ type idpConfig struct {
 	// it (RFC 9728 dpop_signing_alg_values_supported); else it takes Bearer
 	// tokens only.
 	ServerDPoP bool
+	// ServerSSE makes the MCP server speak only the 2024-11-05 SSE transport.
+	ServerSSE bool
 }
 
 // The two configurations most tests use: the stock rules on DPoP and
@@ -400,7 +402,7 @@ func sharedEnv(tb testing.TB, cfg idpConfig) *env {
 }
 
 func startEnv(ctx context.Context, logf func(string, ...any), node, dir string, cfg idpConfig) (*env, error) {
-	rs, err := listenResourceServer(cfg.ServerDPoP)
+	rs, err := listenResourceServer(cfg.ServerDPoP, cfg.ServerSSE)
 	if err != nil {
 		return nil, err
 	}

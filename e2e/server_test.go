@@ -28,10 +28,13 @@ const resourceScope = "mcp:tools"
 // access tokens. Its resource identifier is URL (the MCP endpoint). With
 // dpop it also takes DPoP-bound tokens (RFC 9449) and says so in its
 // metadata; without, it takes Bearer tokens only, like most MCP servers.
+// With sse it speaks only the 2024-11-05 SSE transport (a Streamable HTTP
+// POST is answered 405), behind the same token checks.
 type resourceServer struct {
 	URL         string // http://127.0.0.1:PORT/mcp
 	MetadataURL string // RFC 9728 metadata of URL
 	dpop        bool
+	sse         bool
 
 	ln     net.Listener
 	srv    *http.Server
@@ -52,7 +55,7 @@ type dpopJKT struct{}
 
 // listenResourceServer binds the server's port, so that its URL (the
 // resource the provider must know) exists before the provider starts.
-func listenResourceServer(dpop bool) (*resourceServer, error) {
+func listenResourceServer(dpop, sse bool) (*resourceServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -63,6 +66,7 @@ func listenResourceServer(dpop bool) (*resourceServer, error) {
 		MetadataURL: base + "/.well-known/oauth-protected-resource/mcp",
 		ln:          ln,
 		dpop:        dpop,
+		sse:         sse,
 		accepted:    map[[32]byte]int{},
 		jtis:        map[string]bool{},
 	}, nil
@@ -82,12 +86,24 @@ func (s *resourceServer) serve(ctx context.Context, issuer, jwksURI string) erro
 	mcp.AddTool(server, &mcp.Tool{Name: "whoami", Description: "Returns the subject of the caller's access token."},
 		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 			sub := ""
-			if ti := req.Extra.TokenInfo; ti != nil {
+			if req.Extra != nil && req.Extra.TokenInfo != nil { // the SSE transport carries none
+				ti := req.Extra.TokenInfo
 				sub = ti.UserID
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "sub=" + sub}}}, nil, nil
 		})
-	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	var mcpHandler http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	if s.sse {
+		sse := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return server }, nil)
+		mcpHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet && r.URL.Query().Get("sessionid") == "" {
+				w.Header().Set("Allow", "GET")
+				http.Error(w, "this server speaks only the SSE transport", http.StatusMethodNotAllowed)
+				return
+			}
+			sse.ServeHTTP(w, r)
+		})
+	}
 	protect := auth.RequireBearerToken(s.verify, &auth.RequireBearerTokenOptions{
 		ResourceMetadataURL: s.MetadataURL,
 		Scopes:              []string{resourceScope},

@@ -2,12 +2,15 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sync"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"golang.org/x/oauth2"
 
 	"github.com/mcplink/mcplink/config"
 )
@@ -39,25 +42,33 @@ func (r *recorder) last() (int, string) {
 // headerTransport adds an entry's configured headers to every request and
 // records non-2xx answers. A header the request already carries (such as an
 // OAuth Authorization set by the SDK) is not overridden. Every request is also
-// bound to ctx, the connection's lifetime: cancelling it aborts whatever the
+// bound to the connection's lifetime, closed: when it is closed, whatever the
 // SDK still has in flight (for instance a best-effort notifications/cancelled
-// to a hung server), so closing never waits on a dead peer.
+// to a hung server) is aborted, so closing never waits on a dead peer.
 type headerTransport struct {
-	ctx     context.Context
+	closed  <-chan struct{}
 	base    http.RoundTripper
 	headers map[string]string
 	rec     *recorder
 }
 
 func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.ctx.Err(); err != nil {
+	select {
+	case <-t.closed:
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
-		return nil, fmt.Errorf("connection closed: %w", err)
+		return nil, errConnClosed
+	default:
 	}
 	ctx, cancel := context.WithCancel(req.Context())
-	stop := context.AfterFunc(t.ctx, cancel)
+	go func() { // owned by this request: ends when it is released or the connection closes
+		select {
+		case <-t.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	req = req.Clone(ctx)
 	for k, v := range t.headers {
 		if req.Header.Get(k) == "" {
@@ -66,13 +77,80 @@ func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
-		stop()
 		cancel()
 		return nil, err
 	}
 	t.rec.record(resp)
-	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { stop(); cancel() }}
+	resp.Body = &releaseBody{ReadCloser: resp.Body, release: cancel}
 	return resp, nil
+}
+
+// errConnClosed is a request made after its connection was closed.
+var errConnClosed = errors.New("connection closed")
+
+// oauthTransport gives the SSE transport, which has no OAuth handler of its
+// own, what StreamableClientTransport does with one: the handler's token on
+// every request and, on a 401 or 403, one Authorize (a refresh, a step-up, or
+// the browser flow of an interactive handler) and one retry.
+type oauthTransport struct {
+	base http.RoundTripper
+	h    auth.OAuthHandler
+}
+
+func (t *oauthTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r, err := t.withToken(req, req.Body)
+	if err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
+	resp, err := t.base.RoundTrip(r)
+	if err != nil || (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) {
+		return resp, err
+	}
+	if req.Body != nil && req.GetBody == nil {
+		return resp, nil // the body cannot be sent again: the caller sees the refusal
+	}
+	if err := t.h.Authorize(req.Context(), r, resp); err != nil { // closes resp.Body
+		return nil, err
+	}
+	var body io.ReadCloser
+	if req.GetBody != nil {
+		if body, err = req.GetBody(); err != nil {
+			return nil, err
+		}
+	}
+	if r, err = t.withToken(req, body); err != nil {
+		if body != nil {
+			_ = body.Close()
+		}
+		return nil, err
+	}
+	return t.base.RoundTrip(r)
+}
+
+// withToken returns a copy of req with body and the handler's current access
+// token. Without a usable token (none stored, or a refresh refused with
+// invalid_grant) the request goes without one, and its 401 leads to
+// Authorize, as in the Streamable HTTP transport.
+func (t *oauthTransport) withToken(req *http.Request, body io.ReadCloser) (*http.Request, error) {
+	r := req.Clone(req.Context())
+	r.Body = body
+	ts, err := t.h.TokenSource(req.Context())
+	if err != nil || ts == nil {
+		return r, err
+	}
+	tok, err := ts.Token()
+	var re *oauth2.RetrieveError
+	switch {
+	case err == nil && tok != nil:
+		r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	case errors.As(err, &re) && re.ErrorCode == "invalid_grant":
+	case err != nil:
+		return nil, err
+	}
+	return r, nil
 }
 
 // releaseBody releases a request's context when its body is closed.
@@ -89,7 +167,7 @@ func (b *releaseBody) Close() error {
 }
 
 // httpClient returns a client for one connection attempt to e.
-func (m *Manager) httpClient(ctx context.Context, e *config.Entry, rec *recorder) *http.Client {
+func (m *Manager) httpClient(closed <-chan struct{}, e *config.Entry, rec *recorder) *http.Client {
 	base := m.opts.HTTPClient
 	if base == nil {
 		base = &http.Client{}
@@ -99,7 +177,7 @@ func (m *Manager) httpClient(ctx context.Context, e *config.Entry, rec *recorder
 		rt = http.DefaultTransport
 	}
 	return &http.Client{
-		Transport:     &headerTransport{ctx: ctx, base: rt, headers: e.Headers, rec: rec},
+		Transport:     &headerTransport{closed: closed, base: rt, headers: e.Headers, rec: rec},
 		CheckRedirect: base.CheckRedirect,
 		Jar:           base.Jar,
 	}
@@ -122,27 +200,21 @@ func (m *Manager) connectRemote(ctx, connCtx context.Context, e *config.Entry, c
 	rec := &recorder{}
 	st := &mcp.StreamableClientTransport{
 		Endpoint:   e.URL,
-		HTTPClient: m.httpClient(connCtx, e, rec),
+		HTTPClient: m.httpClient(connCtx.Done(), e, rec),
 		MaxRetries: 2,
 	}
+	var h auth.OAuthHandler
 	if m.opts.OAuth != nil && !e.OAuthDisabled {
-		h, err := m.opts.OAuth.Handler(e)
-		if err != nil {
+		var err error
+		if h, err = m.opts.OAuth.Handler(e); err != nil {
 			return remoteResult{err: err, rec: rec}
 		}
 		st.OAuthHandler = h
 		// DPoP-bound tokens need the DPoP scheme and a proof per request
 		// (oauth.TransportWrapper); the wrapper sits below headerTransport
 		// so the recorder sees the final answer of a nonce retry.
-		if w, ok := h.(interface {
-			WrapTransport(http.RoundTripper) http.RoundTripper
-		}); ok {
-			if ht, ok := st.HTTPClient.Transport.(*headerTransport); ok {
-				ht.base = w.WrapTransport(ht.base)
-			}
-		}
+		st.HTTPClient.Transport.(*headerTransport).base = wrapDPoP(h, rt(st.HTTPClient))
 	}
-	usesOAuth := st.OAuthHandler != nil
 	cs, err := client.Connect(ctx, st, m.opts.sessionOptions())
 	if err == nil {
 		return remoteResult{session: cs, transport: TransportStreamable}
@@ -150,19 +222,39 @@ func (m *Manager) connectRemote(ctx, connCtx context.Context, e *config.Entry, c
 	code, _ := rec.last()
 	serr := &streamableError{code: code, err: err}
 	if (code != http.StatusNotFound && code != http.StatusMethodNotAllowed) || ctx.Err() != nil {
-		return remoteResult{err: serr, rec: rec, oauth: usesOAuth}
+		return remoteResult{err: serr, rec: rec, oauth: h != nil}
 	}
 	// The SSE transport ties its event stream to the context given to
-	// Connect, so it gets connCtx, which outlives the connect deadline.
+	// Connect, so it gets connCtx, which outlives the connect deadline. It
+	// has no OAuth handler: oauthTransport does that part, below the
+	// recorder and above the DPoP wrapper.
 	sseRec := &recorder{}
-	cs, sseErr := client.Connect(connCtx, &mcp.SSEClientTransport{Endpoint: e.URL, HTTPClient: m.httpClient(connCtx, e, sseRec)}, m.opts.sessionOptions())
+	hc := m.httpClient(connCtx.Done(), e, sseRec)
+	if h != nil {
+		hc.Transport.(*headerTransport).base = &oauthTransport{h: h, base: wrapDPoP(h, rt(hc))}
+	}
+	cs, sseErr := client.Connect(connCtx, &mcp.SSEClientTransport{Endpoint: e.URL, HTTPClient: hc}, m.opts.sessionOptions())
 	if sseErr == nil {
 		return remoteResult{session: cs, transport: TransportSSE}
 	}
 	return remoteResult{
-		err: &fallbackError{streamable: serr, sse: sseErr},
-		rec: sseRec,
+		err:   &fallbackError{streamable: serr, sse: sseErr},
+		rec:   sseRec,
+		oauth: h != nil,
 	}
+}
+
+// rt is the transport below a client's headerTransport.
+func rt(hc *http.Client) http.RoundTripper { return hc.Transport.(*headerTransport).base }
+
+// wrapDPoP puts h's DPoP wrapper (when it has one) around base.
+func wrapDPoP(h auth.OAuthHandler, base http.RoundTripper) http.RoundTripper {
+	if w, ok := h.(interface {
+		WrapTransport(http.RoundTripper) http.RoundTripper
+	}); ok {
+		return w.WrapTransport(base)
+	}
+	return base
 }
 
 // streamableError is a failed Streamable HTTP connection attempt, with the

@@ -92,7 +92,18 @@ func (s *Server) mcpHandler() http.Handler {
 			text := out.ClientID + " " + strings.Join(out.Scopes, " ")
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, out, nil
 		})
-	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	var streamable http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	if s.opts.SSEOnly {
+		sse := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return server }, nil)
+		streamable = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet && r.URL.Query().Get("sessionid") == "" {
+				w.Header().Set("Allow", "GET")
+				http.Error(w, "this server speaks only the SSE transport", http.StatusMethodNotAllowed)
+				return
+			}
+			sse.ServeHTTP(w, r)
+		})
+	}
 
 	// The go-sdk middleware puts TokenInfo where the MCP handler finds it;
 	// s.challenge in front of it enforces the (changeable) required scope and

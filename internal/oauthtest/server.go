@@ -101,6 +101,11 @@ type Options struct {
 	// loopback redirect URIs. Metadata gains
 	// client_id_metadata_document_supported: true.
 	ClientIDMetadataDocuments bool
+	// SSEOnly serves the MCP endpoint with the 2024-11-05 SSE transport
+	// (GET opens the event stream, messages are POSTed to ?sessionid=…)
+	// behind the same token check: an authorized POST without a sessionid,
+	// which is a Streamable HTTP attempt, is answered 405.
+	SSEOnly bool
 	// DeviceFlow enables the device authorization grant (RFC 8628): metadata
 	// gains device_authorization_endpoint, clients may register the
 	// GrantDeviceCode grant, and GET /device?user_code=X (the verification

@@ -1,0 +1,137 @@
+package manager_test
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcplink/mcplink/authstore"
+	"github.com/mcplink/mcplink/callback"
+	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/manager"
+	"github.com/mcplink/mcplink/oauth"
+)
+
+// oauthEnv is an OAuth engine on a real file store and callback registry,
+// signing in through oauthtest's redirect-following "browser".
+type oauthEnv struct {
+	eng   *oauth.Engine
+	entry *config.Entry
+}
+
+func newOAuthEnv(t *testing.T, as *oauthtest.Server) *oauthEnv {
+	t.Helper()
+	store, err := authstore.NewFileStore(authstore.FileOptions{Dir: filepath.Join(t.TempDir(), "data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	eng := oauth.New(oauth.Options{Store: store, Callbacks: callback.New(callback.Options{}), OpenURL: oauthtest.FollowRedirects})
+	entry := &config.Entry{Name: "legacy", Type: config.TypeRemote, Enabled: true, URL: as.MCPURL,
+		OAuth: &config.OAuth{CallbackPort: port}}
+	return &oauthEnv{eng: eng, entry: entry}
+}
+
+// TestSSEFallbackWithOAuth: an OAuth-protected server that speaks only the
+// 2024-11-05 SSE transport. Before sign-in it needs auth; after sign-in the
+// Streamable HTTP attempt is refused with 405 and the SSE fallback connects
+// with the stored token on its event stream and on every message, and a tool
+// call works. When the server stops accepting the token, the SSE transport's
+// 401 refreshes it (the SSE transport has no OAuth handler of its own).
+func TestSSEFallbackWithOAuth(t *testing.T) {
+	as, err := oauthtest.Start(oauthtest.Options{SSEOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { as.Close() })
+	v := newOAuthEnv(t, as)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	m := newManager(t, manager.Options{OAuth: v.eng}, v.entry)
+	st, _ := m.Connect(ctx, "legacy")
+	if st.Status != manager.StatusNeedsAuth {
+		t.Fatalf("before sign-in: status %s (%s), want needs_auth", st.Status, st.Error)
+	}
+
+	if _, err := v.eng.Authenticate(ctx, v.entry); err != nil {
+		t.Fatal(err)
+	}
+	rejected := as.Stats().MCPRejected
+	st, err = m.Connect(ctx, "legacy")
+	if err != nil || st.Status != manager.StatusConnected {
+		t.Fatalf("after sign-in: status %s (%s), err %v; want connected", st.Status, st.Error, err)
+	}
+	if st.Transport != manager.TransportSSE {
+		t.Errorf("transport = %q, want %q", st.Transport, manager.TransportSSE)
+	}
+	if got := as.Stats().MCPRejected; got != rejected {
+		t.Errorf("the server rejected %d requests after sign-in, want none", got-rejected)
+	}
+	res, err := m.CallTool(ctx, "legacy", "echo", map[string]any{"text": "over sse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, res); got != "over sse" {
+		t.Errorf("echo = %q", got)
+	}
+
+	// Mid-session the server forgets the access token: the next message's
+	// POST gets 401, the engine refreshes and the message is sent again,
+	// without a new sign-in and without the session noticing.
+	authorizeBefore := as.Stats().AuthorizeRequests
+	as.ExpireAccessTokens()
+	rejected = as.Stats().MCPRejected
+	if _, err := m.CallTool(ctx, "legacy", "echo", map[string]any{"text": "after expiry"}); err != nil {
+		t.Fatalf("call after the token expired mid-session: %v", err)
+	}
+	if s := as.Stats(); s.Refreshes != 1 || s.AuthorizeRequests != authorizeBefore || s.MCPRejected != rejected+1 {
+		t.Errorf("mid-session expiry: %d refreshes, %d new authorizations, %d rejections; want 1, 0, 1",
+			s.Refreshes, s.AuthorizeRequests-authorizeBefore, s.MCPRejected-rejected)
+	}
+
+	// Again with a new connection: connected over SSE without a new sign-in.
+	as.ExpireAccessTokens()
+	if err := m.Disconnect("legacy"); err != nil {
+		t.Fatal(err)
+	}
+	st, err = m.Connect(ctx, "legacy")
+	if err != nil || st.Status != manager.StatusConnected || st.Transport != manager.TransportSSE {
+		t.Fatalf("after expiry: status %s over %q (%s), err %v; want connected over sse", st.Status, st.Transport, st.Error, err)
+	}
+	if s := as.Stats(); s.Refreshes != 2 || s.AuthorizeRequests != authorizeBefore {
+		t.Errorf("after expiry: %d refreshes and %d new authorizations, want 2 and 0", s.Refreshes, s.AuthorizeRequests-authorizeBefore)
+	}
+}
+
+// TestSSEFallbackTokenRevokedNeedsAuth: a stored token the authorization
+// server no longer honours (refresh refused) ends in needs_auth over SSE
+// too, with a message naming the fix.
+func TestSSEFallbackTokenRevokedNeedsAuth(t *testing.T) {
+	as, err := oauthtest.Start(oauthtest.Options{SSEOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { as.Close() })
+	v := newOAuthEnv(t, as)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := v.eng.Authenticate(ctx, v.entry); err != nil {
+		t.Fatal(err)
+	}
+	as.RevokeAll()
+	m := newManager(t, manager.Options{OAuth: v.eng}, v.entry)
+	st, _ := m.Connect(ctx, "legacy")
+	if st.Status != manager.StatusNeedsAuth || !strings.Contains(st.Error, "mcplink auth legacy") {
+		t.Fatalf("status %s (%s), want needs_auth naming `mcplink auth legacy`", st.Status, st.Error)
+	}
+}
