@@ -12,6 +12,7 @@
 //	POST   /mcp/{name}/auth              start a flow → {authorizationUrl, state}
 //	POST   /mcp/{name}/auth/callback     finish a flow with {code, state[, iss]} or {url} → status
 //	POST   /mcp/{name}/auth/authenticate open the browser here and wait → status
+//	POST   /mcp/{name}/auth/device       start a device sign-in (RFC 8628) → 202 {verificationUri, userCode, expiresAt}
 //	DELETE /mcp/{name}/auth              cancel pending flows, log out, disconnect → status
 //	GET    /mcp/{name}/tools             the server's tools
 //	POST   /mcp/{name}/tools/{tool}      call a tool (the body is the arguments object)
@@ -29,4 +30,7 @@
 // comes back to the loopback callback server (or the redirect is delivered to
 // the callback route), until they expire (FlowTTL, default 5 minutes) or are
 // cancelled; at most MaxPendingPerServer (default 100) are pending per server.
+// A device sign-in (POST /mcp/{name}/auth/device) needs no redirect: the user
+// enters the code on any device while the API polls the authorization server;
+// it counts against the same limit and ends the same ways.
 package api

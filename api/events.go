@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -86,15 +87,16 @@ func (e *Events) Close() {
 	}
 }
 
-// forward turns manager events into API events until ch is closed.
-func (s *Server) forward(ch <-chan manager.Event) {
+// forward turns manager events into API events until ch is closed; ctx
+// bounds reading stored credentials for their status.
+func (s *Server) forward(ctx context.Context, ch <-chan manager.Event) {
 	for ev := range ch {
 		s.changed()
 		typ := EventStatus
 		if ev.Kind == manager.EventTools {
 			typ = EventTools
 		}
-		st := s.status(s.baseCtx, ev.State)
+		st := s.status(ctx, ev.State)
 		s.events.Publish(Event{Type: typ, Server: ev.Server, Status: &st})
 	}
 }
@@ -138,7 +140,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-s.baseCtx.Done():
+		case <-s.closing:
 			return
 		case ev, ok := <-ch:
 			if !ok || write(ev) != nil {

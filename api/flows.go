@@ -15,14 +15,21 @@ import (
 	"github.com/mcplink/mcplink/oauth"
 )
 
-// flow is one pending authorization started through the API.
+// flow is one pending authorization started through the API: a browser
+// flow (p set) or a device authorization grant (device set).
 type flow struct {
-	server  string
+	server string
+	// state keys the flow in flowTable: the OAuth state of a browser flow,
+	// a random "device:" key for a device flow.
 	state   string
 	authURL string
 	scopes  []string
 	expires time.Time
-	p       *oauth.Pending
+	p       *oauth.Pending // browser flows
+	device  bool           // a device authorization grant (no redirect)
+	// stop ends the flow early (DELETE /mcp/{name}/auth, Close); it is
+	// idempotent and does not wait.
+	stop func()
 
 	done   chan struct{} // closed when the flow ended and, on success, the server was connected
 	err    error         // why it failed; read after done
@@ -33,26 +40,38 @@ type flow struct {
 type flowTable struct {
 	mu       sync.Mutex
 	byServer map[string]map[string]*flow
-	starting map[string]int // Begin calls in progress, counted against the cap
+	starting map[string]int // flows being started, counted against the cap
 	closed   bool
+	// wg is the server's WaitGroup: reserve adds to it under mu while the
+	// table is open, so Close (closeAll, then Wait) cannot miss a flow.
+	wg *sync.WaitGroup
 }
 
-func newFlowTable() *flowTable {
-	return &flowTable{byServer: map[string]map[string]*flow{}, starting: map[string]int{}}
+func newFlowTable(wg *sync.WaitGroup) *flowTable {
+	return &flowTable{byServer: map[string]map[string]*flow{}, starting: map[string]int{}, wg: wg}
 }
 
-// reserve claims a slot for a new flow of server, or fails at the cap.
+// errShuttingDown is the answer to flows started while the server closes.
+func errShuttingDown() error {
+	return errorf(http.StatusServiceUnavailable, "shutting_down", "the API server is shutting down")
+}
+
+// reserve claims a slot for a new flow of server, or fails at the cap. A
+// successful reservation also counts one goroutine in the server's
+// WaitGroup: the caller calls wg.Done once, when the flow (or its failed
+// start) is over.
 func (t *flowTable) reserve(server string, limit int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return errorf(http.StatusServiceUnavailable, "shutting_down", "the API server is shutting down")
+		return errShuttingDown()
 	}
 	if len(t.byServer[server])+t.starting[server] >= limit {
 		return errorf(http.StatusTooManyRequests, "too_many_pending_flows",
 			"server %q already has %d pending authorization flows (the maximum); finish one, cancel them with DELETE /mcp/%s/auth, or wait for them to expire", server, limit, server)
 	}
 	t.starting[server]++
+	t.wg.Add(1)
 	return nil
 }
 
@@ -173,6 +192,7 @@ func (s *Server) startFlow(ctx context.Context, e *config.Entry) (*flow, error) 
 	p, err := s.eng.Begin(ctx, e)
 	if err != nil {
 		s.flows.add(e.Name, nil)
+		s.wg.Done()
 		return nil, fmt.Errorf("starting the authorization for %q: %w", e.Name, err)
 	}
 	f := &flow{
@@ -182,25 +202,33 @@ func (s *Server) startFlow(ctx context.Context, e *config.Entry) (*flow, error) 
 		scopes:  p.Scopes,
 		expires: time.Now().Add(s.opts.FlowTTL),
 		p:       p,
+		stop:    p.Close,
 		done:    make(chan struct{}),
 	}
 	ok := s.flows.add(e.Name, f)
 	s.changed()
 	if !ok {
 		p.Close()
-		return nil, errorf(http.StatusServiceUnavailable, "shutting_down", "the API server is shutting down")
+		s.wg.Done()
+		return nil, errShuttingDown()
 	}
 	s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &FlowEvent{Phase: FlowStarted, State: f.state, AuthorizationURL: f.authURL,
 		Message: "open the authorization URL in a browser to sign in to " + f.server}})
-	s.wg.Go(func() { s.runFlow(f) })
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := s.closingContext(context.Background())
+		defer cancel()
+		s.runFlow(ctx, f)
+	}()
 	return f, nil
 }
 
-// runFlow waits for f's redirect (at most FlowTTL), then connects the server.
-func (s *Server) runFlow(f *flow) {
+// runFlow waits for f's redirect (at most FlowTTL, and until ctx ends), then
+// connects the server.
+func (s *Server) runFlow(ctx context.Context, f *flow) {
 	defer close(f.done)
-	ctx, cancel := context.WithTimeout(s.baseCtx, s.opts.FlowTTL)
-	_, err := f.p.Wait(ctx) // closes the callback flow, freeing the port if it was the last
+	wctx, cancel := context.WithTimeout(ctx, s.opts.FlowTTL)
+	_, err := f.p.Wait(wctx) // closes the callback flow, freeing the port if it was the last
 	cancel()
 	s.flows.remove(f)
 	s.changed()
@@ -214,14 +242,28 @@ func (s *Server) runFlow(f *flow) {
 			phase = FlowCancelled
 			err = errorf(http.StatusConflict, "flow_cancelled", "the authorization for %q was cancelled", f.server)
 		}
-		f.err = err
-		s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &FlowEvent{Phase: phase, State: f.state, Message: err.Error()}})
-		f.status, _ = s.m.State(f.server)
+		s.flowFailed(f, phase, err, FlowEvent{State: f.state})
 		return
 	}
+	s.flowSucceeded(ctx, f, FlowEvent{State: f.state})
+}
+
+// flowFailed records why f failed and publishes its last event (ev with
+// phase and message set).
+func (s *Server) flowFailed(f *flow, phase string, err error, ev FlowEvent) {
+	f.err = err
+	ev.Phase, ev.Message = phase, err.Error()
+	s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &ev})
+	f.status, _ = s.m.State(f.server)
+}
+
+// flowSucceeded publishes f's success (ev with phase and message set) and
+// connects the server.
+func (s *Server) flowSucceeded(ctx context.Context, f *flow, ev FlowEvent) {
 	s.invalidateAuth(f.server)
-	s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &FlowEvent{Phase: FlowSucceeded, State: f.state, Message: "signed in to " + f.server + "; connecting"}})
-	st, cerr := s.m.Connect(s.baseCtx, f.server)
+	ev.Phase, ev.Message = FlowSucceeded, "signed in to "+f.server+"; connecting"
+	s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &ev})
+	st, cerr := s.m.Connect(ctx, f.server)
 	s.changed()
 	if cerr != nil {
 		st, _ = s.m.State(f.server)
@@ -246,7 +288,7 @@ func (s *Server) waitFlow(ctx context.Context, f *flow) (manager.State, error) {
 func (s *Server) cancelFlows(ctx context.Context, server string) {
 	fs := s.flows.list(server)
 	for _, f := range fs {
-		f.p.Close()
+		f.stop()
 	}
 	for _, f := range fs {
 		select {

@@ -38,6 +38,7 @@ func (s *Server) routes() []route {
 		{"DELETE", "/mcp/{name}/auth", s.handleLogout},
 		{"POST", "/mcp/{name}/auth/callback", s.handleAuthCallback},
 		{"POST", "/mcp/{name}/auth/authenticate", s.handleAuthenticate},
+		{"POST", "/mcp/{name}/auth/device", s.handleDeviceAuthStart},
 		{"GET", "/mcp/{name}/tools", s.handleTools},
 		{"POST", "/mcp/{name}/tools/{tool}", s.handleCallTool},
 	}
@@ -207,7 +208,7 @@ func (s *Server) handleAuthCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	state := params.Get("state")
 	f := s.flows.get(e.Name, state)
-	if f == nil {
+	if f == nil || f.device {
 		fail(w, errorf(http.StatusBadRequest, "unknown_state",
 			"the state matches no pending authorization for server %q (it may belong to another server, have expired after %s, or already be finished); start a new one with POST /mcp/%s/auth",
 			e.Name, s.opts.FlowTTL, e.Name))

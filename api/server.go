@@ -81,9 +81,14 @@ type Server struct {
 	hosts   map[string]bool // allowed Host headers; nil allows any
 	cop     *http.CrossOriginProtection
 
-	baseCtx context.Context // cancelled by Close; owns flow goroutines
-	stop    context.CancelFunc
-	wg      sync.WaitGroup
+	// closing is closed (once, by shutdown) when the server begins to close:
+	// it ends event streams and cancels pending flows and the contexts of
+	// closingContext.
+	closing     chan struct{}
+	closingOnce sync.Once
+	// wg counts the server's goroutines: event forwarding and every flow
+	// (from its reservation in flows on).
+	wg sync.WaitGroup
 
 	flows *flowTable
 	auth  *authCache
@@ -151,19 +156,17 @@ func New(opts Options) (*Server, error) {
 	if opts.Events == nil {
 		opts.Events = NewEvents()
 	}
-	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		opts:    opts,
 		cfg:     opts.Config,
 		m:       opts.Manager,
 		eng:     opts.Engine,
 		events:  opts.Events,
-		baseCtx: ctx,
-		stop:    stop,
-		flows:   newFlowTable(),
+		closing: make(chan struct{}),
 		auth:    &authCache{entries: map[string]authCacheEntry{}},
 		cop:     http.NewCrossOriginProtection(),
 	}
+	s.flows = newFlowTable(&s.wg)
 	s.hosts = allowedHosts(opts.Addr)
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
@@ -172,13 +175,45 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("/", s.handleNoRoute)
 	s.handler = s.guard(s.mux)
 
-	ch, cancel := s.m.Subscribe(256)
+	ch, unsubscribe := s.m.Subscribe(256)
 	s.wg.Go(func() {
-		<-ctx.Done()
-		cancel()
+		<-s.closing
+		unsubscribe()
 	})
-	s.wg.Go(func() { s.forward(ch) })
+	s.wg.Go(func() {
+		ctx, cancel := s.closingContext(context.Background())
+		defer cancel()
+		s.forward(ctx, ch)
+	})
 	return s, nil
+}
+
+// shutdown begins closing the server: it closes s.closing (once), which ends
+// event streams, cancels pending flows and every closingContext.
+func (s *Server) shutdown() {
+	s.closingOnce.Do(func() { close(s.closing) })
+}
+
+// closingContext returns a context derived from parent that is also
+// cancelled when the server begins to close. The caller must call cancel: it
+// ends the context's watcher goroutine, which otherwise lives until parent
+// ends or the server closes.
+func (s *Server) closingContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	select {
+	case <-s.closing:
+		cancel()
+		return ctx, cancel
+	default:
+	}
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // allowedHosts returns the Host header values accepted for addr: its
@@ -237,7 +272,10 @@ func (s *Server) HTTPServer() *http.Server {
 // (at most 5 s) and closes the Server.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := s.HTTPServer()
-	hs.BaseContext = func(net.Listener) context.Context { return s.baseCtx }
+	// Requests see a context that ends with ctx or when the server closes.
+	base, cancelBase := s.closingContext(ctx)
+	defer cancelBase()
+	hs.BaseContext = func(net.Listener) context.Context { return base }
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	var err error
@@ -245,7 +283,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	s.stop() // ends event streams and waiting requests
+	s.shutdown() // ends event streams, pending flows and waiting requests
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if serr := hs.Shutdown(sctx); serr != nil {
@@ -264,9 +302,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close cancels every pending flow, stops forwarding events and waits for
 // the server's goroutines. It does not close the manager, engine or registry.
 func (s *Server) Close() error {
-	s.stop()
+	s.shutdown()
 	for _, f := range s.flows.closeAll() {
-		f.p.Close()
+		f.stop()
 	}
 	s.wg.Wait()
 	s.events.Close()
@@ -416,6 +454,8 @@ func toAPIError(err error) *apiError {
 		return &apiError{http.StatusServiceUnavailable, "shutting_down", msg}
 	case errors.Is(err, oauth.ErrTooManyAttempts):
 		return &apiError{http.StatusTooManyRequests, "too_many_attempts", msg}
+	case errors.Is(err, oauth.ErrDeviceNotSupported):
+		return &apiError{http.StatusBadRequest, "device_not_supported", msg}
 	case errors.Is(err, oauth.ErrNotProtected):
 		return &apiError{http.StatusConflict, "not_protected", msg}
 	case errors.As(err, &cre):

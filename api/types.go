@@ -28,7 +28,8 @@ type AuthStatus struct {
 	ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
 	Scopes      []string   `json:"scopes,omitempty"`
 	Refreshable bool       `json:"refreshable,omitempty"`
-	// PendingFlows is the number of authorization flows waiting for the browser.
+	// PendingFlows is the number of authorization flows waiting for the user
+	// (browser flows and device authorizations).
 	PendingFlows int `json:"pendingFlows"`
 }
 
@@ -38,6 +39,18 @@ type AuthStart struct {
 	State            string    `json:"state"`
 	ExpiresAt        time.Time `json:"expiresAt"`
 	Scopes           []string  `json:"scopes,omitempty"`
+}
+
+// DeviceAuthStart is the answer of POST /mcp/{name}/auth/device: the user
+// opens VerificationURI on any device and enters UserCode (or opens
+// VerificationURIComplete, which carries the code, when the authorization
+// server offers it). The API polls until the sign-in completes, ExpiresAt
+// passes or the flow is cancelled.
+type DeviceAuthStart struct {
+	VerificationURI         string    `json:"verificationUri"`
+	VerificationURIComplete string    `json:"verificationUriComplete,omitempty"`
+	UserCode                string    `json:"userCode"`
+	ExpiresAt               time.Time `json:"expiresAt"`
 }
 
 // CallbackRequest is the body of POST /mcp/{name}/auth/callback: either Code
@@ -75,7 +88,7 @@ const (
 
 // Flow phases in flow events.
 const (
-	FlowStarted       = "started"        // a flow is pending; AuthorizationURL is set
+	FlowStarted       = "started"        // a flow is pending; AuthorizationURL is set (UserCode and VerificationURI for a device flow)
 	FlowBrowserFailed = "browser_failed" // the browser could not be opened; open AuthorizationURL yourself
 	FlowProgress      = "progress"       // a progress message from the OAuth engine
 	FlowSucceeded     = "succeeded"      // tokens stored; the server is being connected
@@ -92,10 +105,16 @@ type Event struct {
 	Flow   *FlowEvent    `json:"flow,omitempty"`   // flow events
 }
 
-// FlowEvent reports authorization flow progress.
+// FlowEvent reports authorization flow progress. Events of a browser flow
+// carry its State; events of a device flow carry its UserCode instead.
 type FlowEvent struct {
 	Phase            string `json:"phase"`
 	State            string `json:"state,omitempty"`
 	AuthorizationURL string `json:"authorizationUrl,omitempty"`
-	Message          string `json:"message,omitempty"`
+	// UserCode, VerificationURI and VerificationURIComplete describe a device
+	// flow (POST /mcp/{name}/auth/device); the URIs are set when it starts.
+	UserCode                string `json:"userCode,omitempty"`
+	VerificationURI         string `json:"verificationUri,omitempty"`
+	VerificationURIComplete string `json:"verificationUriComplete,omitempty"`
+	Message                 string `json:"message,omitempty"`
 }

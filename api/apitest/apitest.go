@@ -35,6 +35,9 @@ type Options struct {
 	Secure int
 	// ConsentPage makes the authorization server show Approve/Deny.
 	ConsentPage bool
+	// DeviceFlow makes the authorization server offer the device
+	// authorization grant (approve codes with AS.ApproveDevice).
+	DeviceFlow bool
 	// LocalCommand, when set, adds a local server "local" running it, with
 	// LocalEnv as its environment.
 	LocalCommand []string
@@ -147,7 +150,7 @@ func Start(opts Options) (_ *Env, err error) {
 	if opts.Secure > 0 {
 		e.AS = opts.AS
 		if e.AS == nil {
-			e.AS, err = oauthtest.Start(oauthtest.Options{ConsentPage: opts.ConsentPage})
+			e.AS, err = oauthtest.Start(oauthtest.Options{ConsentPage: opts.ConsentPage, DeviceFlow: opts.DeviceFlow})
 			if err != nil {
 				return nil, err
 			}

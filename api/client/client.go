@@ -151,6 +151,18 @@ func (c *Client) Authenticate(ctx context.Context, name string) (*api.ServerStat
 	return c.status(ctx, http.MethodPost, "/mcp/"+esc(name)+"/auth/authenticate", nil)
 }
 
+// StartDeviceAuth starts a sign-in with the device authorization grant
+// (POST /mcp/{name}/auth/device): show the user the verification URI and
+// code; the API polls and connects the server when the user approved.
+// Follow the outcome with Events (flow events carrying the user code) or Get.
+func (c *Client) StartDeviceAuth(ctx context.Context, name string) (*api.DeviceAuthStart, error) {
+	var out api.DeviceAuthStart
+	if err := c.Do(ctx, http.MethodPost, "/mcp/"+esc(name)+"/auth/device", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Logout cancels pending flows, forgets credentials and disconnects (DELETE /mcp/{name}/auth).
 func (c *Client) Logout(ctx context.Context, name string) (*api.ServerStatus, error) {
 	return c.status(ctx, http.MethodDelete, "/mcp/"+esc(name)+"/auth", nil)
