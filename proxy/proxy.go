@@ -124,8 +124,6 @@ type proxy struct {
 	hc     *http.Client
 	ignore []string
 
-	ctx context.Context // the proxy's lifetime; set by run
-
 	// reinitMu serializes replacing the remote session.
 	reinitMu sync.Mutex
 
@@ -144,13 +142,23 @@ type proxy struct {
 	wg sync.WaitGroup // every goroutine the proxy starts
 }
 
+// session is one remote session. Its lifetime is a context that connect
+// derives from the proxy's; that context is never kept here: connect passes
+// it to the goroutines it starts, and everything else derives its own with
+// bind.
 type session struct {
-	conn   mcp.Connection
-	gen    int
-	kind   Mode
-	ctx    context.Context
-	cancel context.CancelFunc
+	conn mcp.Connection
+	gen  int
+	kind Mode
+	// done is closed when the session ends: close was called, or the
+	// proxy's context was cancelled.
+	done   <-chan struct{}
+	cancel context.CancelFunc // ends the session's context (closes done)
 	once   sync.Once
+
+	boundMu sync.Mutex
+	closed  bool                 // close has cancelled bound
+	bound   []context.CancelFunc // contexts handed out by bind
 
 	standaloneOnce sync.Once
 	ready          atomic.Bool // a response arrived: the session was established
@@ -166,8 +174,44 @@ type pendingCall struct {
 func (s *session) close() {
 	s.once.Do(func() {
 		_ = s.conn.Close() // streamable: DELETE terminates the remote session
+		s.boundMu.Lock()
+		s.closed = true
+		bound := s.bound
+		s.bound = nil
+		s.boundMu.Unlock()
 		s.cancel()
+		for _, cancel := range bound {
+			cancel()
+		}
 	})
+}
+
+// ended reports whether s has ended (see done) without blocking.
+func (s *session) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// bind returns a context derived from ctx (the proxy's) that is also
+// cancelled when s closes, at once if it has already: the session's lifetime
+// for code that was not handed the session's context. It lives until s
+// closes or ctx ends, and allocates, so it is for once-per-session and
+// rare paths, never once per message.
+func (s *session) bind(ctx context.Context) context.Context {
+	ctx, cancel := context.WithCancel(ctx)
+	s.boundMu.Lock()
+	if s.closed {
+		s.boundMu.Unlock()
+		cancel()
+		return ctx
+	}
+	s.bound = append(s.bound, cancel)
+	s.boundMu.Unlock()
+	return ctx
 }
 
 func newProxy(opts Options, out io.Writer) (*proxy, error) {
@@ -215,7 +259,6 @@ func newProxy(opts Options, out io.Writer) (*proxy, error) {
 func (p *proxy) run(ctx context.Context, in io.Reader) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p.ctx = ctx
 	defer p.wg.Wait()
 	defer func() {
 		p.mu.Lock()
@@ -268,6 +311,11 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 			}
 		}
 	}()
+	// cur is the session the client's messages were last dispatched on and
+	// curCtx its lifetime (bound once per session, so that dispatching a
+	// message costs no context of its own). Both are the loop's own.
+	var cur *session
+	var curCtx context.Context
 	for {
 		var r lineResult
 		select {
@@ -289,7 +337,16 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 			return fmt.Errorf("reading from the client: %w", r.err)
 		}
 		for _, m := range r.msgs {
-			p.fromClient(m)
+			if !p.fromClient(m) {
+				continue
+			}
+			if s := p.current(); s != cur {
+				cur, curCtx = s, nil
+				if s != nil {
+					curCtx = s.bind(ctx) // ends when s closes, as every session does
+				}
+			}
+			p.dispatch(ctx, curCtx, cur, m)
 		}
 		if p.out.err != nil {
 			return p.out.err
@@ -314,7 +371,7 @@ func (p *proxy) connect(ctx context.Context, kind Mode) (*session, error) {
 	}
 	p.mu.Lock()
 	p.gen++
-	s := &session{conn: conn, gen: p.gen, kind: kind, ctx: sctx, cancel: cancel}
+	s := &session{conn: conn, gen: p.gen, kind: kind, done: sctx.Done(), cancel: cancel}
 	p.mu.Unlock()
 	if sc, ok := conn.(*streamConn); ok {
 		// Answers are handled by the goroutine that posted the message;
@@ -325,7 +382,7 @@ func (p *proxy) connect(ctx context.Context, kind Mode) (*session, error) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		p.readRemote(s)
+		p.readRemote(ctx, sctx, s)
 	}()
 	return s, nil
 }
@@ -336,8 +393,9 @@ func (p *proxy) current() *session {
 	return p.sess
 }
 
-// fromClient handles one message from the client.
-func (p *proxy) fromClient(msg jsonrpc.Message) {
+// fromClient handles one message from the client and reports whether it is
+// to be dispatched to the server (false: it was answered here).
+func (p *proxy) fromClient(msg jsonrpc.Message) bool {
 	if req, ok := msg.(*jsonrpc.Request); ok {
 		switch req.Method {
 		case "initialize":
@@ -358,7 +416,7 @@ func (p *proxy) fromClient(msg jsonrpc.Message) {
 				}
 				if json.Unmarshal(req.Params, &params) == nil && p.ignored(params.Name) {
 					p.reply(req.ID, codeInvalidParams, fmt.Sprintf("unknown tool %q (hidden by --ignore-tool)", params.Name))
-					return
+					return false
 				}
 			}
 		case "server/discover":
@@ -380,7 +438,7 @@ func (p *proxy) fromClient(msg jsonrpc.Message) {
 			p.mu.Unlock()
 		}
 	}
-	p.dispatch(msg)
+	return true
 }
 
 func (p *proxy) ignored(name string) bool {
@@ -395,8 +453,9 @@ func (p *proxy) ignored(name string) bool {
 // dispatch sends msg to the remote server in its own goroutine, returning
 // once the HTTP request carrying it is on the wire (or has failed), so that
 // messages leave in the order the client sent them while a slow response
-// does not hold up the next message.
-func (p *proxy) dispatch(msg jsonrpc.Message) {
+// does not hold up the next message. ctx is the proxy's lifetime; s is the
+// current session and sctx its lifetime (nil, nil while shutting down).
+func (p *proxy) dispatch(ctx, sctx context.Context, s *session, msg jsonrpc.Message) {
 	sent := make(chan struct{})
 	var once sync.Once
 	markSent := func() { once.Do(func() { close(sent) }) }
@@ -404,38 +463,39 @@ func (p *proxy) dispatch(msg jsonrpc.Message) {
 	go func() {
 		defer p.wg.Done()
 		defer markSent()
-		p.forward(msg, markSent)
+		p.forward(ctx, sctx, s, msg, markSent)
 	}()
 	select {
 	case <-sent:
-	case <-p.ctx.Done():
+	case <-ctx.Done():
 	}
 }
 
-// forward writes msg to the current remote session. When the session has
-// expired (or was replaced while msg was being written) it re-initializes
-// once and writes msg again; when Streamable HTTP turns out to be
-// unsupported at the first message (ModeHTTPFirst) it falls back to SSE.
-func (p *proxy) forward(msg jsonrpc.Message, markSent func()) {
-	s := p.current()
+// forward writes msg to the remote session s (the current one when msg was
+// dispatched), whose lifetime is sctx; ctx is the proxy's. When the session
+// has expired (or was replaced while msg was being written) it
+// re-initializes once and writes msg again; when Streamable HTTP turns out
+// to be unsupported at the first message (ModeHTTPFirst) it falls back to
+// SSE.
+func (p *proxy) forward(ctx, sctx context.Context, s *session, msg jsonrpc.Message, markSent func()) {
 	if s == nil {
 		return
 	}
 	req, isReq := msg.(*jsonrpc.Request)
-	err := p.write(s, msg, markSent)
-	if err != nil && p.ctx.Err() == nil {
+	err := p.write(sctx, s, msg, markSent)
+	if err != nil && ctx.Err() == nil {
 		first := isReq && (req.Method == "initialize" || req.Method == "server/discover")
 		switch {
-		case errors.Is(err, mcp.ErrSessionMissing) || errors.Is(err, mcp.ErrConnectionClosed) || s.ctx.Err() != nil || p.replaced(s):
-			// A closed connection or a cancelled session context means
-			// another goroutine (the standalone stream finding the session
-			// gone) is replacing s right now; reinit waits for it and
-			// returns the new session.
+		case errors.Is(err, mcp.ErrSessionMissing) || errors.Is(err, mcp.ErrConnectionClosed) || s.ended() || p.replaced(s):
+			// A closed connection or an ended session means another
+			// goroutine (the standalone stream finding the session gone)
+			// is replacing s right now; reinit waits for it and returns
+			// the new session.
 			reason := "the remote session expired (HTTP 404)"
 			if !errors.Is(err, mcp.ErrSessionMissing) {
 				reason = "the remote connection was closed"
 			}
-			ns, rerr := p.reinit(s, reason)
+			ns, rerr := p.reinit(ctx, s, reason)
 			if rerr != nil {
 				err = rerr
 				break
@@ -444,12 +504,12 @@ func (p *proxy) forward(msg jsonrpc.Message, markSent func()) {
 				err = nil // the replay already sent it
 				break
 			}
-			err = p.write(ns, msg, markSent)
+			err = p.write(ns.bind(ctx), ns, msg, markSent)
 		case first && s.kind == ModeHTTPOnly && p.opts.Mode == ModeHTTPFirst && fallbackStatus(int(p.rt.last.Load())):
 			var ns *session
-			ns, err = p.fallback(s, err)
+			ns, err = p.fallback(ctx, s, err)
 			if err == nil {
-				err = p.write(ns, msg, markSent)
+				err = p.write(ns.bind(ctx), ns, msg, markSent)
 			}
 		}
 	}
@@ -460,9 +520,9 @@ func (p *proxy) forward(msg jsonrpc.Message, markSent func()) {
 		}
 		p.mu.Unlock()
 	}
-	if err == nil || p.ctx.Err() != nil {
+	if err == nil || ctx.Err() != nil {
 		if isReq && req.Method == "notifications/initialized" && err == nil {
-			p.startStandalone(p.current())
+			p.startStandalone(ctx, p.current())
 		}
 		return
 	}
@@ -479,8 +539,8 @@ func (p *proxy) replaced(s *session) bool {
 }
 
 // fallback replaces the Streamable HTTP session s, which the server refused,
-// with an SSE session.
-func (p *proxy) fallback(s *session, cause error) (*session, error) {
+// with an SSE session; ctx is the proxy's lifetime.
+func (p *proxy) fallback(ctx context.Context, s *session, cause error) (*session, error) {
 	p.reinitMu.Lock()
 	defer p.reinitMu.Unlock()
 	if cur := p.current(); cur != s {
@@ -490,7 +550,7 @@ func (p *proxy) fallback(s *session, cause error) (*session, error) {
 		return cur, nil
 	}
 	p.logf("the server answered Streamable HTTP with %d; falling back to SSE", p.rt.last.Load())
-	ns, err := p.connect(p.ctx, ModeSSEOnly)
+	ns, err := p.connect(ctx, ModeSSEOnly)
 	if err != nil {
 		return nil, fmt.Errorf("%w; SSE fallback: %w", cause, err)
 	}
@@ -515,9 +575,10 @@ func idOf(msg jsonrpc.Message) jsonrpc.ID {
 	return jsonrpc.ID{}
 }
 
-// write sends msg on s; markSent is called once the HTTP request is written.
-func (p *proxy) write(s *session, msg jsonrpc.Message, markSent func()) error {
-	ctx := s.ctx
+// write sends msg on s within ctx, which must end when s does (the session's
+// context, or one from s.bind); markSent is called once the HTTP request is
+// written.
+func (p *proxy) write(ctx context.Context, s *session, msg jsonrpc.Message, markSent func()) error {
 	if markSent != nil {
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 			WroteRequest: func(httptrace.WroteRequestInfo) { markSent() },
@@ -542,12 +603,13 @@ func (p *proxy) reply(id jsonrpc.ID, code int64, message string) {
 	}
 }
 
-// readRemote delivers s's messages to the client until s fails or closes.
-func (p *proxy) readRemote(s *session) {
+// readRemote delivers s's messages to the client until s fails or closes;
+// ctx is the proxy's lifetime and sctx the session's.
+func (p *proxy) readRemote(ctx, sctx context.Context, s *session) {
 	for {
-		msg, err := s.conn.Read(s.ctx)
+		msg, err := s.conn.Read(sctx)
 		if err != nil {
-			if s.ctx.Err() != nil || p.ctx.Err() != nil {
+			if sctx.Err() != nil || ctx.Err() != nil {
 				return
 			}
 			if p.current() != s || !s.ready.Load() {
@@ -560,7 +622,7 @@ func (p *proxy) readRemote(s *session) {
 			p.wg.Add(1)
 			go func() {
 				defer p.wg.Done()
-				if _, err := p.reinit(s, reason); err != nil {
+				if _, err := p.reinit(ctx, s, reason); err != nil {
 					p.logf("giving up: %v", err)
 				}
 			}()
@@ -644,8 +706,8 @@ func (p *proxy) filterTools(result json.RawMessage) (json.RawMessage, error) {
 // reinit replaces the failed session old with a new one, replaying the
 // client's initialize request and initialized notification. Calls pending on
 // the old session that were fully written get an error (those still being
-// written are retried by their writers).
-func (p *proxy) reinit(old *session, reason string) (*session, error) {
+// written are retried by their writers). ctx is the proxy's lifetime.
+func (p *proxy) reinit(ctx context.Context, old *session, reason string) (*session, error) {
 	p.reinitMu.Lock()
 	defer p.reinitMu.Unlock()
 	p.mu.Lock()
@@ -661,12 +723,12 @@ func (p *proxy) reinit(old *session, reason string) (*session, error) {
 	p.failPending(old.gen)
 	p.logf("%s; re-initializing a new session", reason)
 
-	ns, err := p.connect(p.ctx, kind)
+	ns, err := p.connect(ctx, kind)
 	if err != nil {
 		return nil, err
 	}
 	if initReq != nil {
-		if err := p.replayInit(ns, initReq, initialized); err != nil {
+		if err := p.replayInit(ns.bind(ctx), ns, initReq, initialized); err != nil {
 			ns.close()
 			return nil, fmt.Errorf("re-initializing the remote session: %w", err)
 		}
@@ -681,7 +743,7 @@ func (p *proxy) reinit(old *session, reason string) (*session, error) {
 	p.sess = ns
 	p.mu.Unlock()
 	if initReq != nil && initialized {
-		p.startStandalone(ns)
+		p.startStandalone(ctx, ns)
 	}
 	p.logf("new remote session ready")
 	return ns, nil
@@ -703,7 +765,9 @@ func (p *proxy) failPending(gen int) {
 	}
 }
 
-func (p *proxy) replayInit(s *session, initReq *jsonrpc.Request, initialized bool) error {
+// replayInit sends the client's initialize request (and initialized
+// notification) on s, whose lifetime is ctx.
+func (p *proxy) replayInit(ctx context.Context, s *session, initReq *jsonrpc.Request, initialized bool) error {
 	p.mu.Lock()
 	p.internalSeq++
 	id, _ := jsonrpc.MakeID(fmt.Sprintf("mcplink-proxy-reinit-%d", p.internalSeq))
@@ -715,7 +779,7 @@ func (p *proxy) replayInit(s *session, initReq *jsonrpc.Request, initialized boo
 		delete(p.internal, id)
 		p.mu.Unlock()
 	}()
-	if err := p.write(s, &jsonrpc.Request{ID: id, Method: initReq.Method, Params: initReq.Params}, nil); err != nil {
+	if err := p.write(ctx, s, &jsonrpc.Request{ID: id, Method: initReq.Method, Params: initReq.Params}, nil); err != nil {
 		return err
 	}
 	t := time.NewTimer(30 * time.Second)
@@ -728,11 +792,11 @@ func (p *proxy) replayInit(s *session, initReq *jsonrpc.Request, initialized boo
 		p.noteInitResult(resp.Result)
 	case <-t.C:
 		return errors.New("no answer to initialize within 30s")
-	case <-s.ctx.Done():
-		return s.ctx.Err()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	if initialized {
-		return p.write(s, &jsonrpc.Request{Method: "notifications/initialized", Params: json.RawMessage(`{}`)}, nil)
+		return p.write(ctx, s, &jsonrpc.Request{Method: "notifications/initialized", Params: json.RawMessage(`{}`)}, nil)
 	}
 	return nil
 }

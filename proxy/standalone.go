@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"mime"
 	"net/http"
@@ -17,34 +18,37 @@ const maxStandaloneFailures = 5
 // once, after the session is initialized. The SDK connection opens it only
 // when driven by an mcp.Client, which the proxy is not, so the proxy does it
 // itself. Server-initiated messages that belong to no request
-// (list_changed, for instance) arrive there.
-func (p *proxy) startStandalone(s *session) {
+// (list_changed, for instance) arrive there. ctx is the proxy's lifetime.
+func (p *proxy) startStandalone(ctx context.Context, s *session) {
 	if s == nil || s.kind != ModeHTTPOnly {
 		return
 	}
 	s.standaloneOnce.Do(func() {
+		sctx := s.bind(ctx)
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			p.standalone(s)
+			p.standalone(ctx, sctx, s)
 		}()
 	})
 }
 
-func (p *proxy) standalone(s *session) {
+// standalone keeps the standalone stream of s open, reopening it after a
+// break, until s ends; ctx is the proxy's lifetime and sctx the session's.
+func (p *proxy) standalone(ctx, sctx context.Context, s *session) {
 	lastID := ""
 	failures := 0
-	for s.ctx.Err() == nil {
+	for sctx.Err() == nil {
 		if failures > 0 {
 			t := time.NewTimer(time.Duration(failures) * 500 * time.Millisecond)
 			select {
 			case <-t.C:
-			case <-s.ctx.Done():
+			case <-sctx.Done():
 				t.Stop()
 				return
 			}
 		}
-		req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, p.opts.URL, nil)
+		req, err := http.NewRequestWithContext(sctx, http.MethodGet, p.opts.URL, nil)
 		if err != nil {
 			p.logf("standalone stream: %v", err)
 			return
@@ -59,7 +63,7 @@ func (p *proxy) standalone(s *session) {
 		}
 		resp, err := p.hc.Do(req)
 		if err != nil {
-			if s.ctx.Err() != nil {
+			if sctx.Err() != nil {
 				return
 			}
 			failures++
@@ -73,7 +77,7 @@ func (p *proxy) standalone(s *session) {
 		switch {
 		case resp.StatusCode == http.StatusNotFound && sid != "":
 			drain(resp.Body)
-			p.sessionLost(s)
+			p.sessionLost(ctx, s)
 			return
 		case resp.StatusCode != http.StatusOK || ct != "text/event-stream":
 			// The server offers no standalone stream (405, or a 4xx from a
@@ -82,26 +86,27 @@ func (p *proxy) standalone(s *session) {
 			return
 		}
 		failures = 0
-		lastID = p.readEvents(s, resp, lastID)
-		if s.ctx.Err() == nil {
+		lastID = p.readEvents(sctx, s, resp, lastID)
+		if sctx.Err() == nil {
 			failures = 1 // reconnect after a short pause
 		}
 	}
 }
 
-// sessionLost re-initializes after the standalone stream found the session gone.
-func (p *proxy) sessionLost(s *session) {
+// sessionLost re-initializes after the standalone stream found the session
+// gone; ctx is the proxy's lifetime.
+func (p *proxy) sessionLost(ctx context.Context, s *session) {
 	if p.current() != s {
 		return
 	}
-	if _, err := p.reinit(s, "the remote session expired (HTTP 404)"); err != nil {
+	if _, err := p.reinit(ctx, s, "the remote session expired (HTTP 404)"); err != nil {
 		p.logf("giving up: %v", err)
 	}
 }
 
-// readEvents delivers the messages of one SSE response and returns the last
-// event ID seen.
-func (p *proxy) readEvents(s *session, resp *http.Response, lastID string) string {
+// readEvents delivers the messages of one SSE response on s, whose lifetime
+// is sctx, and returns the last event ID seen.
+func (p *proxy) readEvents(sctx context.Context, s *session, resp *http.Response, lastID string) string {
 	defer drain(resp.Body)
 	err := scanSSE(resp.Body, func(ev sseEvent) error {
 		if ev.id != "" {
@@ -118,7 +123,7 @@ func (p *proxy) readEvents(s *session, resp *http.Response, lastID string) strin
 		p.fromServer(s, msg)
 		return nil
 	})
-	if err != nil && s.ctx.Err() == nil && !errors.Is(err, mcp.ErrConnectionClosed) {
+	if err != nil && sctx.Err() == nil && !errors.Is(err, mcp.ErrConnectionClosed) {
 		p.logf("standalone stream interrupted: %v", err)
 	}
 	return lastID
