@@ -241,6 +241,14 @@ func newProxy(opts Options, out io.Writer) (*proxy, error) {
 		t.MaxIdleConnsPerHost = 64
 		base = t
 	}
+	if w, ok := opts.OAuth.(interface {
+		WrapTransport(http.RoundTripper) http.RoundTripper
+	}); ok {
+		// DPoP-bound tokens (oauth.TransportWrapper): the DPoP scheme and a
+		// fresh proof on every request, below the bearer token roundTripper
+		// sets, and one retry with the server's nonce when it asks for one.
+		base = w.WrapTransport(base)
+	}
 	rt := &roundTripper{base: base, headers: opts.Headers, oauth: opts.OAuth, authTimeout: opts.AuthTimeout, logf: logf}
 	return &proxy{
 		opts:        opts,
