@@ -56,6 +56,7 @@ type result struct {
 	p50, p99   time.Duration
 	throughput float64
 	rssKiB     int64
+	cpuPerCall time.Duration // the proxy process's user+system CPU per forwarded call
 }
 
 func main() {
@@ -196,10 +197,12 @@ func measureProxy(c config, name string, argv []string) (result, error) {
 		cs.Close()
 		return r, err
 	}
-	if r.throughput, err = throughput(ctx, cs, c.conc, c.dur); err != nil {
+	var n int64
+	if r.throughput, n, err = throughputN(ctx, cs, c.conc, c.dur); err != nil {
 		cs.Close()
 		return r, err
 	}
+	calls := n + int64(c.calls+min(200, c.calls)) + 2 // + initialize, initialized
 	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)); err == nil {
 		for _, l := range strings.Split(string(st), "\n") {
 			if strings.HasPrefix(l, "VmHWM") || strings.HasPrefix(l, "Rss") {
@@ -212,6 +215,7 @@ func measureProxy(c config, name string, argv []string) (result, error) {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			r.rssKiB = ru.Maxrss
 		}
+		r.cpuPerCall = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()) / time.Duration(calls)
 	}
 	return r, nil
 }
@@ -316,6 +320,12 @@ func latency(ctx context.Context, cs *mcp.ClientSession, n int) (p50, p99 time.D
 
 // throughput runs conc callers for dur and returns completed calls per second.
 func throughput(ctx context.Context, cs *mcp.ClientSession, conc int, dur time.Duration) (float64, error) {
+	rate, _, err := throughputN(ctx, cs, conc, dur)
+	return rate, err
+}
+
+// throughputN is throughput that also returns the number of calls made.
+func throughputN(ctx context.Context, cs *mcp.ClientSession, conc int, dur time.Duration) (float64, int64, error) {
 	var n atomic.Int64
 	var firstErr error
 	var once sync.Once
@@ -336,7 +346,7 @@ func throughput(ctx context.Context, cs *mcp.ClientSession, conc int, dur time.D
 		}()
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds(), firstErr
+	return float64(n.Load()) / time.Since(start).Seconds(), n.Load(), firstErr
 }
 
 func printTable(direct result, rs []result) {
@@ -378,6 +388,7 @@ func printTable(direct result, rs []result) {
 	row(fmt.Sprintf("tools/call p99 (direct %s)", round(direct.p99)), vals(func(r result) float64 { return float64(r.p99) }), us, nil, "")
 	row("added latency p50", vals(func(r result) float64 { return float64(r.p50 - direct.p50) }), us, nil, "≤100 µs")
 	row("added latency p99", vals(func(r result) float64 { return float64(r.p99 - direct.p99) }), us, nil, "≤1 ms")
+	row("proxy CPU per call (user+sys)", vals(func(r result) float64 { return float64(r.cpuPerCall) }), us, func(a, b float64) float64 { return b / a }, "")
 	row("peak RSS", vals(func(r result) float64 { return float64(r.rssKiB) }), func(v float64) string { return fmt.Sprintf("%.1f MiB", v/1024) }, nil, "≤20 MiB")
 	row(fmt.Sprintf("8 callers (direct %.0f/s)", direct.throughput), vals(func(r result) float64 { return r.throughput }), func(v float64) string { return fmt.Sprintf("%.0f calls/s", v) }, func(a, b float64) float64 { return a / b }, "≥5x mcp-remote")
 }

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/oauth"
@@ -207,7 +210,73 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 		}
 		popts.OAuth = eng.InteractiveHandlerWith(e, oauth.AuthOptions{Device: opts.Device})
 	}
-	return proxy.Run(ctx, f.IO.In, f.IO.Out, popts)
+	// One P and pollable pipes: every goroutine of the proxy then runs on
+	// one thread that sleeps only in the network poller, so a forwarded
+	// call costs two thread wake-ups instead of a hand-off between threads
+	// at each step (bench/proxy: added latency p50 250 → 100 µs, CPU per
+	// call 260 → 175 µs on this 2-core VM). GOMAXPROCS set by the user wins.
+	if f.Getenv("GOMAXPROCS") == "" {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	}
+	in, out := f.IO.In, f.IO.Out
+	if fi, ok := in.(*os.File); ok {
+		if pf, restore := pollable(fi); pf != nil {
+			defer restore()
+			in = pf
+		}
+	}
+	if fo, ok := out.(*os.File); ok {
+		if pf, restore := pollable(fo); pf != nil {
+			defer restore()
+			out = pf
+		}
+	}
+	return proxy.Run(ctx, in, out, popts)
+}
+
+// pollable returns a duplicate of f that is read and written through the
+// runtime's network poller, when f is a pipe or a socket: a goroutine
+// waiting on it then parks instead of holding a thread in a blocking system
+// call. Non-blocking mode belongs to the file description, which the client
+// may share, so restore closes the duplicate and puts the mode back as it
+// was. It returns nil for anything else (a terminal, a file), which stays as
+// it is.
+func pollable(f *os.File) (*os.File, func()) {
+	st, err := f.Stat()
+	if err != nil || st.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
+		return nil, nil
+	}
+	sc, err := f.SyscallConn() // unlike Fd, leaves f's mode alone
+	if err != nil {
+		return nil, nil
+	}
+	fd, wasNonblock := -1, false
+	if err := sc.Control(func(orig uintptr) {
+		flags, err := unix.FcntlInt(orig, unix.F_GETFL, 0)
+		if err != nil {
+			return
+		}
+		wasNonblock = flags&unix.O_NONBLOCK != 0
+		fd, _ = unix.FcntlInt(orig, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil || fd < 0 {
+		return nil, nil
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return nil, nil
+	}
+	pf := os.NewFile(uintptr(fd), f.Name())
+	return pf, func() {
+		if wasNonblock {
+			_ = pf.Close()
+			return
+		}
+		// Back to blocking mode through the duplicate, then close it.
+		if rc, err := pf.SyscallConn(); err == nil {
+			_ = rc.Control(func(d uintptr) { _ = unix.SetNonblock(int(d), false) })
+		}
+		_ = pf.Close()
+	}
 }
 
 // signInFirst runs the browser flow (or, with device, the device grant)
