@@ -234,16 +234,42 @@ func (e *Engine) Status(ctx context.Context, entry *config.Entry) (AuthStatus, e
 	if err != nil {
 		return AuthStatus{}, err
 	}
+	return e.status(c), nil
+}
+
+// Statuses is Status for several entries, reading the store once. Entries
+// that are not remote OAuth entries are left out of the result.
+func (e *Engine) Statuses(ctx context.Context, entries []*config.Entry) (map[string]AuthStatus, error) {
+	all, err := e.opts.Store.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading credentials: %w", err)
+	}
+	out := make(map[string]AuthStatus, len(entries))
+	for _, entry := range entries {
+		if checkEntry(entry) != nil {
+			continue
+		}
+		c := all[entry.Name]
+		if c != nil && !c.ForURL(entry.URL) {
+			c = nil
+		}
+		out[entry.Name] = e.status(c)
+	}
+	return out, nil
+}
+
+// status describes stored credentials c (nil: none usable).
+func (e *Engine) status(c *authstore.Credentials) AuthStatus {
 	st := AuthStatus{State: StateNotAuthenticated}
 	if c == nil {
-		return st, nil
+		return st
 	}
 	st.Issuer, st.Resource = c.Issuer, c.Resource
 	if c.Client != nil {
 		st.ClientID = c.Client.ClientID
 	}
 	if c.Token == nil || c.Token.AccessToken == "" {
-		return st, nil
+		return st
 	}
 	st.Expiry = c.Token.Expiry
 	st.Scopes = strings.Fields(c.Token.Scope)
@@ -253,7 +279,7 @@ func (e *Engine) Status(ctx context.Context, entry *config.Entry) (AuthStatus, e
 	} else {
 		st.State = StateExpired
 	}
-	return st, nil
+	return st
 }
 
 // brake records an authorization attempt for name and refuses it when

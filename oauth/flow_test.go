@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mcplink/mcplink/authstore"
+	"github.com/mcplink/mcplink/config"
 )
 
 func stdFake(t *testing.T, o fakeOpts) *fake {
@@ -318,9 +319,29 @@ func TestBeginWaitDeliver(t *testing.T) {
 	if st, _ := v.e.Status(ctxT(t), &other); st.State != StateNotAuthenticated {
 		t.Errorf("credentials used for a different URL: %v", st.State)
 	}
+	// Statuses agrees with Status, for every entry at once.
+	disabled := *entry
+	disabled.Name, disabled.OAuthDisabled = "plain", true
+	other.Name = "other"
+	sts, err := v.e.Statuses(ctxT(t), []*config.Entry{entry, &other, &disabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sts[entry.Name]; got.State != StateAuthenticated || got.Issuer != f.iss || !got.Refreshable {
+		t.Errorf("Statuses[%s] = %+v, want what Status says: %+v", entry.Name, got, st)
+	}
+	if got, ok := sts["other"]; !ok || got.State != StateNotAuthenticated {
+		t.Errorf("Statuses[other] = %+v (present %v), want not_authenticated", got, ok)
+	}
+	if _, ok := sts["plain"]; ok || len(sts) != 2 {
+		t.Errorf("Statuses has %d entries (plain present: %v), want 2 without the oauth:false entry", len(sts), ok)
+	}
 	v.clock.Advance(2 * 3600e9)
 	if st, _ := v.e.Status(ctxT(t), entry); st.State != StateExpired {
 		t.Errorf("after expiry: %v", st.State)
+	}
+	if sts, _ := v.e.Statuses(ctxT(t), []*config.Entry{entry}); sts[entry.Name].State != StateExpired {
+		t.Errorf("Statuses after expiry: %v", sts[entry.Name].State)
 	}
 	if err := v.e.Logout(ctxT(t), entry.Name); err != nil {
 		t.Fatal(err)

@@ -70,17 +70,22 @@ func (f *Factory) newManager(cfg *config.Config, timeout time.Duration) (*manage
 // authStates reports the stored authentication state of every OAuth-capable
 // server, read through eng.
 func (f *Factory) authStates(ctx context.Context, eng *oauth.Engine, cfg *config.Config) map[string]*authJSON {
-	out := map[string]*authJSON{}
+	var entries []*config.Entry
 	for _, name := range cfg.Names() {
-		e := cfg.Servers[name]
-		if e.Type != config.TypeRemote || e.OAuthDisabled {
-			continue
+		if e := cfg.Servers[name]; e.Type == config.TypeRemote && !e.OAuthDisabled {
+			entries = append(entries, e)
 		}
-		st, err := eng.Status(ctx, e)
-		if err != nil {
-			f.diag("warning: %s: reading stored credentials: %v", name, err)
-			continue
-		}
+	}
+	out := map[string]*authJSON{}
+	if len(entries) == 0 {
+		return out
+	}
+	sts, err := eng.Statuses(ctx, entries) // one read of the store for all of them
+	if err != nil {
+		f.diag("warning: reading stored credentials: %v", err)
+		return out
+	}
+	for name, st := range sts {
 		out[name] = toAuthJSON(st)
 	}
 	return out
