@@ -52,7 +52,7 @@
     try {
       switch (b.dataset.action) {
         case "authenticate": await authenticate(name); break;
-        case "logout": show(await call("DELETE", path + "/auth")); say(name + ": logged out"); break;
+        case "logout": { const r = await call("DELETE", path + "/auth"); show(r); say(name + ": " + ((r.logout && r.logout.message) || "logged out")); break; }
         case "connect": show(await call("POST", path + "/connect")); break;
       }
     } catch (e) {

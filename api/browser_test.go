@@ -114,6 +114,11 @@ func TestStatusPageInChromium(t *testing.T) {
 	if err != nil || authText != "not authenticated" {
 		t.Fatalf("auth cell after logout %q, %v", authText, err)
 	}
+	// The page says what became of the tokens.
+	logText, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("log")))
+	if err != nil || !strings.Contains(logText, "secure0: tokens revoked at the authorization server and deleted; client registration kept") {
+		t.Fatalf("page log after logout %q, %v", logText, err)
+	}
 	st, err = env.Client.Get(ctx, "secure0")
 	if err != nil || st.Auth.State != "not_authenticated" {
 		t.Fatalf("API status after Logout: %+v, %v", st, err)

@@ -13,7 +13,9 @@
 //	POST   /mcp/{name}/auth/callback     finish a flow with {code, state[, iss]} or {url} → status
 //	POST   /mcp/{name}/auth/authenticate open the browser here and wait → status
 //	POST   /mcp/{name}/auth/device       start a device sign-in (RFC 8628) → 202 {verificationUri, userCode, expiresAt}
-//	DELETE /mcp/{name}/auth              cancel pending flows, log out, disconnect → status
+//	DELETE /mcp/{name}/auth              cancel pending flows, revoke and delete the tokens (the client
+//	                                     registration is kept), disconnect → status with {logout: {revoked,
+//	                                     revocationSupported, revocationError, …, message}}
 //	GET    /mcp/{name}/tools             the server's tools
 //	POST   /mcp/{name}/tools/{tool}      call a tool (the body is the arguments object)
 //	GET    /events                       Server-Sent Events (status, tools, flow)

@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/manager"
+	"github.com/mcplink/mcplink/oauth"
 )
 
 type route struct {
@@ -273,7 +275,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	s.cancelFlows(ctx, e.Name)
-	if err := s.eng.Logout(ctx, e.Name); err != nil {
+	// The entry supplies a pre-registered client's credentials for the
+	// revocation; a failed revocation is in the result, not the error.
+	res, err := s.eng.LogoutServer(ctx, e.Name, oauth.LogoutOptions{Entry: e})
+	if err != nil {
 		fail(w, errorf(http.StatusInternalServerError, "logout_failed", "%v", err))
 		return
 	}
@@ -289,7 +294,36 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+	out := s.status(r.Context(), st)
+	out.Logout = logoutResult(res)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// logoutResult is the API form of what Engine.LogoutServer did.
+func logoutResult(res *oauth.LogoutResult) *LogoutResult {
+	const kept = "client registration kept"
+	out := &LogoutResult{HadTokens: res.HadTokens, RevokedTokens: res.Revoked, NotRevocable: res.NotRevocable, RevocationSkipped: res.RevocationSkipped}
+	var te *oauth.TokenError // only a revocation request fails with one
+	out.RevocationSupported = len(res.Revoked) > 0 || len(res.NotRevocable) > 0 || errors.As(res.RevocationErr, &te)
+	out.Revoked = len(res.Revoked) > 0 && res.RevocationErr == nil
+	notRevocable := ""
+	if len(res.NotRevocable) > 0 {
+		notRevocable = fmt.Sprintf(" (the authorization server cannot revoke the %s: it stays valid until it expires)", strings.Join(res.NotRevocable, " and "))
+	}
+	switch {
+	case !res.HadTokens:
+		out.Message = "no tokens were stored; " + kept
+	case res.RevocationErr != nil:
+		out.RevocationError = strings.Join(strings.Fields(strings.ReplaceAll(res.RevocationErr.Error(), "\n", "; ")), " ")
+		out.Message = "revocation failed: " + out.RevocationError + "; local tokens deleted anyway (the authorization server may still accept them until they expire); " + kept
+	case len(res.Revoked) > 0:
+		out.Message = "tokens revoked at the authorization server and deleted" + notRevocable + "; " + kept
+	case res.RevocationSkipped != "":
+		out.Message = "not revoked (" + res.RevocationSkipped + "); local tokens deleted; " + kept
+	default:
+		out.Message = "local tokens deleted" + notRevocable + "; " + kept
+	}
+	return out
 }
 
 func (s *Server) handleTools(w http.ResponseWriter, r *http.Request) {

@@ -18,6 +18,9 @@ type ServerStatus struct {
 	Transport string   `json:"transport,omitempty"`
 	// Auth is the OAuth state of a remote server with OAuth enabled; nil otherwise.
 	Auth *AuthStatus `json:"auth,omitempty"`
+	// Logout is what became of the stored tokens; set only in the answer
+	// of DELETE /mcp/{name}/auth.
+	Logout *LogoutResult `json:"logout,omitempty"`
 }
 
 // AuthStatus is the OAuth part of a server's status.
@@ -31,6 +34,38 @@ type AuthStatus struct {
 	// PendingFlows is the number of authorization flows waiting for the user
 	// (browser flows and device authorizations).
 	PendingFlows int `json:"pendingFlows"`
+}
+
+// LogoutResult says what a logout did to the stored tokens. They are always
+// deleted locally and the client registration is always kept (signing in
+// again reuses it); revocation at the authorization server (RFC 7009) is
+// best effort and reported here.
+type LogoutResult struct {
+	// HadTokens is true when tokens were stored (they are now deleted).
+	HadTokens bool `json:"hadTokens"`
+	// Revoked is true when the authorization server revoked the tokens: at
+	// least one was revoked and no revocation failed.
+	Revoked bool `json:"revoked"`
+	// RevokedTokens lists the token types revoked: "refresh_token", "access_token".
+	RevokedTokens []string `json:"revokedTokens,omitempty"`
+	// NotRevocable lists token types the authorization server answered
+	// unsupported_token_type for (typically self-contained JWT access
+	// tokens): they stay valid until they expire.
+	NotRevocable []string `json:"notRevocable,omitempty"`
+	// RevocationSupported is true when the authorization server advertises a
+	// revocation endpoint and was asked to revoke. It is false when it
+	// advertises none, when nothing was stored, or when whether it can was
+	// not learned (RevocationSkipped or RevocationError says why).
+	RevocationSupported bool `json:"revocationSupported"`
+	// RevocationSkipped says why nothing was revoked (no revocation
+	// endpoint, no issuer stored, the client is no longer configured).
+	RevocationSkipped string `json:"revocationSkipped,omitempty"`
+	// RevocationError is why revoking failed; the tokens were deleted
+	// locally anyway, and the authorization server may still accept them
+	// until they expire.
+	RevocationError string `json:"revocationError,omitempty"`
+	// Message says all of the above in one sentence, for people.
+	Message string `json:"message"`
 }
 
 // AuthStart is the answer of POST /mcp/{name}/auth.

@@ -33,8 +33,12 @@ type Backend interface {
 	// once the authorization server issued the device code (or failed); the
 	// returned flow is a DeviceFlow and must be closed.
 	BeginDeviceAuth(ctx context.Context, name string) (AuthFlow, error)
-	// Logout forgets the server's stored credentials.
-	Logout(ctx context.Context, name string) error
+	// Logout revokes the server's stored tokens at the authorization server
+	// (when it offers revocation) and deletes them locally; the client
+	// registration is kept, so signing in again reuses it. The result says
+	// what became of the revocation (a failed one is in the result, not the
+	// error); the error is only about the local deletion.
+	Logout(ctx context.Context, name string) (*oauth.LogoutResult, error)
 	// SetEnabled writes "enabled" for the server into its config file (keeping
 	// comments) and applies it: disabling stops the server. It returns the
 	// server's state afterwards.
@@ -354,16 +358,17 @@ func (f *deviceFlow) Close() {
 	})
 }
 
-// Logout implements Backend.
-func (b *ManagerBackend) Logout(ctx context.Context, name string) error {
+// Logout implements Backend. The entry is passed along so that a
+// pre-registered client's credentials authenticate the revocation.
+func (b *ManagerBackend) Logout(ctx context.Context, name string) (*oauth.LogoutResult, error) {
 	e, _, err := b.lookup(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !usesOAuth(e) {
-		return fmt.Errorf("%q stores no OAuth credentials: %w", name, ErrNoOAuth)
+		return nil, fmt.Errorf("%q stores no OAuth credentials: %w", name, ErrNoOAuth)
 	}
-	return b.opts.Engine.Logout(ctx, name)
+	return b.opts.Engine.LogoutServer(ctx, name, oauth.LogoutOptions{Entry: e})
 }
 
 // SetEnabled implements Backend. The entry is edited in the file it came

@@ -70,6 +70,7 @@ type (
 	logoutMsg struct {
 		op   int
 		name string
+		res  *oauth.LogoutResult
 		err  error
 	}
 	enabledMsg struct {
@@ -111,6 +112,12 @@ type flowState struct {
 // deviceFailure is a failed device sign-in, as shown in the flow box.
 type deviceFailure struct{ name, err string }
 
+// logoutOutcome is what a logout did, as shown in the details pane.
+type logoutOutcome struct {
+	text   string
+	failed bool // the revocation failed: the tokens may still be accepted
+}
+
 // Model is the dashboard's bubbletea model.
 type Model struct {
 	b      Backend
@@ -132,9 +139,13 @@ type Model struct {
 	scroll    int // details pane offset
 
 	confirmLogout string // server whose logout awaits y/n
-	afterAuth     string // server reconnecting after a sign-in (its result is announced)
-	flow          *flowState
-	flowSeq       int
+	// logouts is the outcome of each server's last logout, kept in its
+	// details pane (the status line is cut at the window's width) until
+	// the next sign-in to it.
+	logouts   map[string]logoutOutcome
+	afterAuth string // server reconnecting after a sign-in (its result is announced)
+	flow      *flowState
+	flowSeq   int
 	// deviceFail is the last failed device sign-in, kept in the flow box
 	// (the pane above the details) until esc or the next sign-in.
 	deviceFail *deviceFailure
@@ -164,16 +175,17 @@ func New(b Backend, opts Options) *Model {
 	st := newStyles(opts.NoColor)
 	h.Styles = st.help
 	return &Model{
-		b:      b,
-		opts:   opts,
-		keys:   newKeyMap(),
-		help:   h,
-		styles: st,
-		width:  80,
-		height: 24,
-		auth:   map[string]authInfo{},
-		busy:   map[string]string{},
-		ops:    map[int]context.CancelFunc{},
+		b:       b,
+		opts:    opts,
+		keys:    newKeyMap(),
+		help:    h,
+		styles:  st,
+		width:   80,
+		height:  24,
+		auth:    map[string]authInfo{},
+		busy:    map[string]string{},
+		logouts: map[string]logoutOutcome{},
+		ops:     map[int]context.CancelFunc{},
 	}
 }
 
@@ -428,7 +440,13 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			m.fail("logout of %s failed: %v", msg.name, msg.err)
 			return m.loadAuth(msg.name)
 		}
-		m.info("Logged out of %s (stored tokens and client registration removed)", msg.name)
+		out := logoutText(msg.name, msg.res)
+		m.logouts[msg.name] = out
+		if out.failed {
+			m.fail("%s", out.text)
+		} else {
+			m.info("%s", out.text)
+		}
 		cmds := []tea.Cmd{m.loadAuth(msg.name)}
 		if st, ok := m.lookup(msg.name); ok && st.Status != manager.StatusDisabled {
 			cmds = append(cmds, m.connect(msg.name))
@@ -822,6 +840,7 @@ func (m *Model) authDone(msg authDoneMsg) tea.Cmd {
 		return m.loadAuth(name)
 	}
 	m.info("✓ Signed in to %s; reconnecting…", name)
+	delete(m.logouts, name)
 	m.afterAuth = name
 	return tea.Batch(m.loadAuth(name), m.connect(name))
 }
@@ -831,8 +850,45 @@ func (m *Model) logout(name string) tea.Cmd {
 	b := m.b
 	m.busy[name] = "logging out"
 	return func() tea.Msg {
-		return logoutMsg{op: op, name: name, err: b.Logout(ctx, name)}
+		res, err := b.Logout(ctx, name)
+		return logoutMsg{op: op, name: name, res: res, err: err}
 	}
+}
+
+// logoutText says what a logout did: whether the tokens were revoked at the
+// authorization server (and if not, why), that they were deleted locally,
+// and that the client registration was kept (signing in again reuses it).
+// oneLine joins the lines of a multi-line text (errors.Join separates its
+// errors with newlines) with "; ", for the one-line status bar.
+func oneLine(s string) string {
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func logoutText(name string, res *oauth.LogoutResult) logoutOutcome {
+	const kept = "client registration kept"
+	if res == nil || !res.HadTokens {
+		return logoutOutcome{text: fmt.Sprintf("Signed out of %s: no tokens were stored; %s", name, kept)}
+	}
+	notRevocable := ""
+	if len(res.NotRevocable) > 0 {
+		notRevocable = fmt.Sprintf(" (the authorization server cannot revoke the %s: it stays valid until it expires)", strings.Join(res.NotRevocable, " and "))
+	}
+	switch {
+	case res.RevocationErr != nil:
+		return logoutOutcome{failed: true, text: fmt.Sprintf("Signed out of %s, but revocation failed: %v; local tokens deleted anyway (the authorization server may still accept them until they expire; revoke them in the provider's settings); %s",
+			name, oneLine(res.RevocationErr.Error()), kept)}
+	case len(res.Revoked) > 0:
+		return logoutOutcome{text: fmt.Sprintf("Signed out of %s: tokens revoked at the authorization server and deleted%s; %s", name, notRevocable, kept)}
+	case res.RevocationSkipped != "":
+		return logoutOutcome{text: fmt.Sprintf("Signed out of %s: not revoked (%s); local tokens deleted; %s", name, res.RevocationSkipped, kept)}
+	}
+	return logoutOutcome{text: fmt.Sprintf("Signed out of %s: local tokens deleted%s; %s", name, notRevocable, kept)}
 }
 
 func (m *Model) setEnabled(name string, enabled bool) tea.Cmd {

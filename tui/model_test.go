@@ -177,7 +177,7 @@ func TestFlowCountdownAndTimeout(t *testing.T) {
 }
 
 func TestLogoutConfirm(t *testing.T) {
-	_, h := setup(t, func(u string) error {
+	e, h := setup(t, func(u string) error {
 		go oauthtest.FollowRedirects(t.Context(), u) //nolint:errcheck // the result is the status below
 		return nil
 	}, Options{})
@@ -196,7 +196,18 @@ func TestLogoutConfirm(t *testing.T) {
 	h.until("logged out", 15*time.Second, func() bool {
 		return h.m.auth["protected"].st.State == oauth.StateNotAuthenticated && h.status("protected") == manager.StatusNeedsAuth
 	})
-	mustContain(t, ansi.Strip(h.screen()), "Logged out of protected", "not signed in")
+	want := "Signed out of protected: tokens revoked at the authorization server and deleted; client registration kept"
+	if h.m.message != want || h.m.msgErr {
+		t.Fatalf("message = %q (error %v), want %q", h.m.message, h.m.msgErr, want)
+	}
+	mustContain(t, ansi.Strip(h.screen()), "not signed in")
+	mustContain(t, nospace(flatDetails(h)), nospace("Logout Signed out of protected: tokens revoked at the authorization server and deleted"))
+	if n := e.as.Stats().Revocations; n != 2 {
+		t.Fatalf("the authorization server revoked %d tokens, want 2 (refresh and access)", n)
+	}
+	if c := e.storedCreds(t, "protected"); c.Client == nil || c.Token != nil {
+		t.Fatalf("after logout: client %+v token %+v, want the registration kept and no token", c.Client, c.Token)
+	}
 	h.selectServer("local")
 	h.press("l")
 	if h.m.confirmLogout != "" {

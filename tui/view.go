@@ -274,7 +274,7 @@ func (m *Model) listLines(width, height int) []string {
 func (m *Model) statusLine() string {
 	switch {
 	case m.confirmLogout != "":
-		return m.styles.amber.Render(fmt.Sprintf("Log out of %s? Its stored tokens and client registration are deleted. y/n", m.confirmLogout))
+		return m.styles.amber.Render(fmt.Sprintf("Log out of %s? y/n — its tokens are revoked and deleted; the client registration is kept", m.confirmLogout))
 	case m.filtering:
 		return "/" + m.filter + "▏  (enter keeps the filter, esc clears it)"
 	case m.message != "":
@@ -396,6 +396,13 @@ func (m *Model) detailLines(width int) []string {
 				field("Scopes", strings.Join(a.st.Scopes, " "))
 			}
 		}
+	}
+	if lo, ok := m.logouts[st.Name]; ok {
+		text := lo.text
+		if lo.failed {
+			text = m.styles.errMsg.Render(text)
+		}
+		field("Logout", text)
 	}
 	switch {
 	case st.Status != manager.StatusConnected:

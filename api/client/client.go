@@ -163,7 +163,11 @@ func (c *Client) StartDeviceAuth(ctx context.Context, name string) (*api.DeviceA
 	return &out, nil
 }
 
-// Logout cancels pending flows, forgets credentials and disconnects (DELETE /mcp/{name}/auth).
+// Logout cancels pending flows, revokes the stored tokens at the
+// authorization server when it can, deletes them (keeping the client
+// registration) and disconnects (DELETE /mcp/{name}/auth). The answer is the
+// server's status and, in its Logout field, what became of the tokens: a failed
+// revocation is reported there, not as an error.
 func (c *Client) Logout(ctx context.Context, name string) (*api.ServerStatus, error) {
 	return c.status(ctx, http.MethodDelete, "/mcp/"+esc(name)+"/auth", nil)
 }

@@ -3,9 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
 	"github.com/spf13/cobra"
 
 	"github.com/mcplink/mcplink/authstore"
@@ -24,12 +28,17 @@ func NewCmdDebug(f *Factory, runF func(context.Context, *DebugOptions) error) *c
 	opts := &DebugOptions{F: f}
 	cmd := &cobra.Command{
 		Use:   "debug <server>",
-		Short: "Show every step of a remote server's auth discovery, and the stored token (masked)",
+		Short: "Show every step of a remote server's auth discovery, the stored token (masked) and what the server says to it",
 		Long: `Probe a remote server without credentials and print each discovery step: the
 URLs tried and their HTTP statuses, the WWW-Authenticate challenge, the protected
 resource metadata, the chosen authorization server and its metadata, how a client
 would be obtained, the scopes that would be requested, and the stored credentials
-with the token masked. Nothing is stored and no browser opens.`,
+with the token masked. When a token is stored for the server's URL, one MCP
+initialize request is then sent with it (and the configured headers; a
+DPoP-bound token with a proof) and the answer's status and WWW-Authenticate
+challenge are shown: a 403 insufficient_scope there is why a signed-in server
+still refuses. The token is never printed, nothing is stored (an expired token
+is not refreshed) and no browser opens.`,
 		Args: exactArgs(1, "a server name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
@@ -151,11 +160,161 @@ func debugRun(ctx context.Context, opts *DebugOptions) error {
 		fmt.Fprintf(w, "  none (%v)\n", err)
 	default:
 		printCreds(w, e, c)
+		if c.ForURL(e.URL) && c.Token != nil && c.Token.AccessToken != "" {
+			tryStoredToken(ctx, w, eng, e, c)
+		}
 	}
 	if derr != nil {
 		return fmt.Errorf("discovery failed: %w", derr)
 	}
 	return nil
+}
+
+// debugProtocolVersion is the MCP protocol version of the initialize
+// request tryStoredToken sends.
+const debugProtocolVersion = "2025-11-25"
+
+// tryStoredToken sends one MCP initialize request with the stored access
+// token (as a connection would, before any refresh: nothing is stored) and
+// the entry's headers, and prints the answer's status and WWW-Authenticate
+// challenge: a 403 insufficient_scope there is why a server still refuses
+// a signed-in client. A DPoP-bound token goes through the engine's handler's
+// transport wrapper, so the server sees the DPoP scheme and a proof. The
+// token itself is never printed.
+func tryStoredToken(ctx context.Context, w io.Writer, eng *oauth.Engine, e *config.Entry, c *authstore.Credentials) {
+	fmt.Fprintln(w, "\nRequest with the stored token:")
+	tok := c.Token
+	rt := http.RoundTripper(http.DefaultTransport)
+	how := "Bearer"
+	if h, err := eng.Handler(e); err == nil {
+		if tw, ok := h.(oauth.TransportWrapper); ok {
+			rt = tw.WrapTransport(rt)
+			if strings.EqualFold(tok.TokenType, oauth.TokenTypeDPoP) {
+				how = "DPoP, with a proof"
+			}
+		}
+	}
+	hc := &http.Client{Transport: rt, Timeout: e.EffectiveTimeout()}
+	fmt.Fprintf(w, "  request:           POST %s (MCP initialize; Authorization: %s <stored token>", e.URL, how)
+	if len(e.Headers) > 0 {
+		fmt.Fprint(w, "; the configured headers")
+	}
+	fmt.Fprintln(w, ")")
+	if !tok.Expiry.IsZero() && !tok.Expiry.After(time.Now()) {
+		fmt.Fprintln(w, "  note:              the token has expired; a connection would refresh it first (this request does not)")
+	}
+	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":%q,"capabilities":{},"clientInfo":{"name":"mcplink-debug","version":%q}}}`,
+		debugProtocolVersion, Version())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, strings.NewReader(body))
+	if err != nil {
+		fmt.Fprintf(w, "  error:             %v\n", err)
+		return
+	}
+	setDebugHeaders(req, e, tok.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := hc.Do(req)
+	if err != nil {
+		fmt.Fprintf(w, "  error:             %s\n", redact(err.Error(), tok.AccessToken))
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	// End the session the initialize opened, as a client closing would.
+	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" && resp.StatusCode == http.StatusOK {
+		if dreq, err := http.NewRequestWithContext(ctx, http.MethodDelete, e.URL, nil); err == nil {
+			setDebugHeaders(dreq, e, tok.AccessToken)
+			dreq.Header.Set("Mcp-Session-Id", sid)
+			dreq.Header.Set("MCP-Protocol-Version", debugProtocolVersion)
+			if dresp, err := hc.Do(dreq); err == nil {
+				_, _ = io.Copy(io.Discard, io.LimitReader(dresp.Body, 64<<10))
+				dresp.Body.Close()
+			}
+		}
+	}
+	line := fmt.Sprintf("  status:            %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		line += " (the server accepts the stored token)"
+	case resp.StatusCode == http.StatusUnauthorized:
+		line += fmt.Sprintf(" (the server rejects the stored token: a connection refreshes it when it can, else run `mcplink auth %s`)", e.Name)
+	case resp.StatusCode == http.StatusForbidden:
+		line += " (the server refuses the request with the stored token)"
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed:
+		line += " (no Streamable HTTP endpoint: the server may speak only the older SSE transport, which this check does not try)"
+	}
+	fmt.Fprintln(w, line)
+	vals := resp.Header.Values("WWW-Authenticate")
+	for _, v := range vals {
+		fmt.Fprintf(w, "  WWW-Authenticate:  %s\n", redact(printable(v), tok.AccessToken))
+	}
+	if len(vals) == 0 {
+		return
+	}
+	chals, err := oauthex.ParseWWWAuthenticate(vals)
+	if err != nil {
+		fmt.Fprintf(w, "  (the challenge does not parse: %v)\n", err)
+		return
+	}
+	for _, ch := range chals {
+		if ch.Scheme != "bearer" && ch.Scheme != "dpop" {
+			continue
+		}
+		kv := func(k, v string) {
+			if v != "" {
+				fmt.Fprintf(w, "  %-18s %s\n", k+":", redact(printable(v), tok.AccessToken))
+			}
+		}
+		kv("error", ch.Params["error"])
+		kv("error_description", ch.Params["error_description"])
+		kv("scope", ch.Params["scope"])
+		if ch.Params["error"] == "insufficient_scope" {
+			granted := strings.Fields(tok.Scope)
+			var missing []string
+			for _, s := range strings.Fields(ch.Params["scope"]) {
+				if !slices.Contains(granted, s) {
+					missing = append(missing, s)
+				}
+			}
+			kv("granted", orDash(tok.Scope))
+			if len(missing) > 0 {
+				fmt.Fprintf(w, "  → the token lacks %s: sign in again with `mcplink auth %s` (it asks for the scopes the challenge names), or add them to \"oauth\": {\"scope\": …} in %s\n",
+					strings.Join(missing, " "), e.Name, e.Source)
+			}
+		}
+		break
+	}
+}
+
+// setDebugHeaders sets the token as a Bearer Authorization (the DPoP
+// wrapper turns a DPoP-bound one into the DPoP scheme) and the entry's
+// configured headers that do not collide with it, as headerTransport does.
+func setDebugHeaders(req *http.Request, e *config.Entry, token string) {
+	req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range e.Headers {
+		if req.Header.Get(k) == "" {
+			req.Header.Set(k, v)
+		}
+	}
+}
+
+// redact replaces every occurrence of secret in s.
+func redact(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, "<stored token>")
+}
+
+// printable replaces control characters (a hostile server's header could
+// carry terminal escapes) with '?'.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 func printCreds(w interface{ Write([]byte) (int, error) }, e *config.Entry, c *authstore.Credentials) {

@@ -35,7 +35,10 @@ Keys: ↑/↓ or j/k select · a sign in (opens the browser, c copies the URL, p
 pastes the URL the browser ended on when it runs on another machine, esc
 cancels) · d sign in with a device code (RFC 8628, for SSH hosts and
 containers: open the URL shown on any device and enter the code; c copies the
-URL, esc cancels; the authorization server must support it) · l log out · r reconnect · e enable/disable (edits the config file,
+URL, esc cancels; the authorization server must support it) · l log out
+(revokes the tokens at the authorization server and deletes them; the client
+registration is kept; the outcome, a failed revocation included, is shown in
+the server's details) · r reconnect · e enable/disable (edits the config file,
 keeping comments) · / filter · enter tools · ? all keys · q quit.
 NO_COLOR is honoured.`,
 		Args: exactArgs(0, "no arguments"),
@@ -54,7 +57,9 @@ NO_COLOR is honoured.`,
 
 func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	// Diagnostics (store notices, OAuth progress) would scribble over the
-	// screen: hold them and print them once the dashboard is gone.
+	// screen: hold them and print them once the dashboard is gone. What the
+	// user must see while it runs (a logout's revocation result) reaches the
+	// dashboard through the backend's return values instead.
 	if !tui.IsTerminal(opts.F.IO.Out) {
 		return tui.ErrNotTerminal
 	}

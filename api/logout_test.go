@@ -1,0 +1,219 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcplink/mcplink/api"
+	"github.com/mcplink/mcplink/api/apitest"
+	"github.com/mcplink/mcplink/authstore"
+	"github.com/mcplink/mcplink/internal/oauthtest"
+)
+
+// signedInEnv starts an API with secure0 signed in and connected.
+func signedInEnv(t *testing.T) *apitest.Env {
+	t.Helper()
+	env := start(t, apitest.Options{Secure: 1, OpenURL: func(ctx context.Context, u string) error {
+		go oauthtest.FollowRedirects(context.Background(), u) //nolint:errcheck // the API result is checked
+		return nil
+	}})
+	st, err := env.Client.Authenticate(ctxT(t, 30*time.Second), "secure0")
+	if err != nil || st.Status != "connected" {
+		t.Fatalf("authenticate = %+v, %v", st, err)
+	}
+	return env
+}
+
+// TestLogoutReportsRevocation: DELETE /mcp/{name}/auth says the tokens were
+// revoked at the authorization server, and keeps every ServerStatus field
+// where it was.
+func TestLogoutReportsRevocation(t *testing.T) {
+	env := signedInEnv(t)
+	ctx := ctxT(t, 30*time.Second)
+	var raw map[string]json.RawMessage
+	if err := env.Client.Do(ctx, http.MethodDelete, "/mcp/secure0/auth", nil, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"name", "type", "status", "tools", "url", "auth", "logout"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("the answer lacks %q: %v", k, raw)
+		}
+	}
+	var lo map[string]any
+	if err := json.Unmarshal(raw["logout"], &lo); err != nil {
+		t.Fatal(err)
+	}
+	if lo["revoked"] != true || lo["revocationSupported"] != true || lo["hadTokens"] != true {
+		t.Errorf("logout = %s", raw["logout"])
+	}
+	if _, ok := lo["revocationError"]; ok {
+		t.Errorf("revocationError set after a successful revocation: %s", raw["logout"])
+	}
+	if n := env.AS.Stats().Revocations; n != 2 {
+		t.Errorf("the authorization server revoked %d tokens, want 2", n)
+	}
+	// Only the logout answer carries the object.
+	if st, err := env.Client.Get(ctx, "secure0"); err != nil || st.Logout != nil {
+		t.Errorf("GET after logout = %+v (logout %+v), %v", st, st.Logout, err)
+	}
+
+	// Signed in again, through the typed client.
+	if st, err := env.Client.Authenticate(ctx, "secure0"); err != nil || st.Status != "connected" {
+		t.Fatalf("authenticate again = %+v, %v", st, err)
+	}
+	st, err := env.Client.Logout(ctx, "secure0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := api.LogoutResult{HadTokens: true, Revoked: true, RevokedTokens: []string{"refresh_token", "access_token"}, RevocationSupported: true,
+		Message: "tokens revoked at the authorization server and deleted; client registration kept"}
+	if !logoutEqual(st.Logout, want) || st.Status != "disconnected" || st.Auth == nil || st.Auth.State != "not_authenticated" {
+		t.Fatalf("logout = %+v %+v auth %+v, want %+v", st, st.Logout, st.Auth, want)
+	}
+	if n := env.AS.Stats().Revocations; n != 4 {
+		t.Errorf("the authorization server revoked %d tokens, want 4", n)
+	}
+	// The registration was kept: the second sign-in registered no client.
+	if n := env.AS.Stats().Registrations; n != 1 {
+		t.Errorf("%d client registrations, want 1", n)
+	}
+
+	// Nothing stored any more.
+	st, err = env.Client.Logout(ctx, "secure0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = api.LogoutResult{Message: "no tokens were stored; client registration kept"}
+	if !logoutEqual(st.Logout, want) {
+		t.Fatalf("second logout = %+v, want %+v", st.Logout, want)
+	}
+}
+
+// TestLogoutRevocationFailureReported: the authorization server refuses the
+// revocation. The tokens are deleted anyway, and the answer says why the
+// revocation failed (200: the logout itself worked).
+func TestLogoutRevocationFailureReported(t *testing.T) {
+	env := signedInEnv(t)
+	ctx := ctxT(t, 30*time.Second)
+	moveIssuer(t, env, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"error":"invalid_client","error_description":"client authentication failed"}`)
+	})
+	st, err := env.Client.Logout(ctx, "secure0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := st.Logout
+	if lo == nil {
+		t.Fatalf("no logout object in %+v", st)
+	}
+	if lo.Revoked || !lo.RevocationSupported || !lo.HadTokens || len(lo.RevokedTokens) != 0 {
+		t.Errorf("logout = %+v", lo)
+	}
+	for _, s := range []string{"revoking the refresh_token", "revoking the access_token", "invalid_client", "client authentication failed"} {
+		if !strings.Contains(lo.RevocationError, s) {
+			t.Errorf("revocationError %q lacks %q", lo.RevocationError, s)
+		}
+	}
+	if strings.Contains(lo.RevocationError, "\n") {
+		t.Errorf("revocationError is not one line: %q", lo.RevocationError)
+	}
+	if !strings.HasPrefix(lo.Message, "revocation failed: "+lo.RevocationError+"; local tokens deleted anyway") || !strings.HasSuffix(lo.Message, "client registration kept") {
+		t.Errorf("message = %q", lo.Message)
+	}
+	if st.Auth == nil || st.Auth.State != "not_authenticated" {
+		t.Errorf("tokens kept after a failed revocation: %+v", st.Auth)
+	}
+	if n := env.AS.Stats().Revocations; n != 0 {
+		t.Errorf("oauthtest revoked %d tokens, want none (the revocation went to the refusing endpoint)", n)
+	}
+}
+
+// TestLogoutWithoutRevocationEndpoint: the authorization server offers no
+// revocation; the answer says so and the tokens are deleted.
+func TestLogoutWithoutRevocationEndpoint(t *testing.T) {
+	env := signedInEnv(t)
+	ctx := ctxT(t, 30*time.Second)
+	moveIssuer(t, env, nil)
+	st, err := env.Client.Logout(ctx, "secure0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := api.LogoutResult{HadTokens: true, RevocationSkipped: "the authorization server advertises no revocation_endpoint",
+		Message: "not revoked (the authorization server advertises no revocation_endpoint); local tokens deleted; client registration kept"}
+	if !logoutEqual(st.Logout, want) {
+		t.Fatalf("logout = %+v, want %+v", st.Logout, want)
+	}
+	if st.Auth == nil || st.Auth.State != "not_authenticated" {
+		t.Errorf("tokens kept: %+v", st.Auth)
+	}
+}
+
+func logoutEqual(a *api.LogoutResult, b api.LogoutResult) bool {
+	return a != nil && a.HadTokens == b.HadTokens && a.Revoked == b.Revoked && slices.Equal(a.RevokedTokens, b.RevokedTokens) &&
+		slices.Equal(a.NotRevocable, b.NotRevocable) && a.RevocationSupported == b.RevocationSupported &&
+		a.RevocationSkipped == b.RevocationSkipped && a.RevocationError == b.RevocationError && a.Message == b.Message
+}
+
+// moveIssuer makes the stored tokens of secure0 come from another issuer: an
+// httptest server serving env.AS's metadata under its own URL, with its own
+// revocation endpoint running revoke, or with none when revoke is nil.
+func moveIssuer(t *testing.T, env *apitest.Env, revoke http.HandlerFunc) {
+	t.Helper()
+	ctx := ctxT(t, 10*time.Second)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.AS.MetadataURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&meta)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("AS metadata: %v", err)
+	}
+	if _, ok := meta["revocation_endpoint"]; !ok {
+		t.Fatal("oauthtest advertises no revocation_endpoint: the test proves nothing")
+	}
+	srv := httptest.NewServer(nil)
+	t.Cleanup(srv.Close)
+	meta["issuer"] = srv.URL
+	delete(meta, "revocation_endpoint")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(meta)
+	})
+	if revoke != nil {
+		meta["revocation_endpoint"] = srv.URL + "/revoke"
+		mux.HandleFunc("POST /revoke", revoke)
+	}
+	srv.Config.Handler = mux
+
+	store, err := authstore.NewFileStore(authstore.FileOptions{Dir: env.StoreDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.Update(ctx, "secure0", func(c *authstore.Credentials) (*authstore.Credentials, error) {
+		if c == nil || c.Token == nil {
+			return nil, errors.New("no tokens stored for secure0")
+		}
+		c.Issuer = srv.URL
+		return c, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
