@@ -25,8 +25,14 @@ type Credentials struct {
 	Token     *Token  `json:"token,omitempty"`
 	// DPoPKey is the private JWK (RFC 7517) of the key the tokens are bound
 	// to with DPoP (RFC 9449); nil when DPoP is not in use.
-	DPoPKey   json.RawMessage `json:"dpopKey,omitempty"`
-	UpdatedAt time.Time       `json:"updatedAt,omitzero"`
+	DPoPKey json.RawMessage `json:"dpopKey,omitempty"`
+	// RequiredScopes are scopes the MCP server demanded (a 403
+	// insufficient_scope, or a 401 naming scopes beyond the granted ones)
+	// while the stored token lacked some of them. The next interactive
+	// sign-in requests them too. They are kept across token refreshes and
+	// dropped once a sign-in grants them, or by logout.
+	RequiredScopes []string  `json:"requiredScopes,omitempty"`
+	UpdatedAt      time.Time `json:"updatedAt,omitzero"`
 }
 
 // Client is a client registration (dynamic or from a metadata document).

@@ -217,10 +217,11 @@ func ignoreUnchanged(err error) error {
 	return err
 }
 
-// requestScopes computes the scopes for a new authorization: the configured
-// scope, plus the challenge's scope (else the PRM's scopes_supported), plus
-// offline_access when the AS supports it, plus granted (step-up union).
-func requestScopes(entry *config.Entry, d *Discovery, granted []string) []string {
+// requestScopes computes the scopes for a new authorization: granted (the
+// step-up union), the configured scope, the challenge's scope (else the
+// PRM's scopes_supported), prior (see priorScopes), plus offline_access when
+// the AS supports it.
+func requestScopes(entry *config.Entry, d *Discovery, granted []string, prior ...string) []string {
 	out := slices.Clone(granted)
 	add := func(ss ...string) {
 		for _, s := range ss {
@@ -236,10 +237,113 @@ func requestScopes(entry *config.Entry, d *Discovery, granted []string) []string
 	case d.ResourceMetadata != nil:
 		add(d.ResourceMetadata.ScopesSupported...)
 	}
+	for _, s := range prior {
+		if s != "offline_access" { // the rule below decides
+			add(s)
+		}
+	}
 	// offline_access only joins other scopes: asking for it alone would
 	// replace the AS's default scopes.
 	if len(out) > 0 && d.AuthServer != nil && slices.Contains(d.AuthServer.ScopesSupported, "offline_access") {
 		add("offline_access")
 	}
 	return out
+}
+
+// priorScopes are the scopes stored for entry that every new authorization
+// requests too: those its token was granted (when it came from issuer) and
+// those the MCP server demanded since (Credentials.RequiredScopes, also
+// returned alone as required).
+func (e *Engine) priorScopes(ctx context.Context, entry *config.Entry, issuer string) (prior, required []string) {
+	creds, err := e.load(ctx, entry)
+	if err != nil || creds == nil {
+		return nil, nil
+	}
+	return priorScopesOf(creds, issuer), creds.RequiredScopes
+}
+
+// priorScopesOf is priorScopes for the stored credentials creds (nil: none).
+func priorScopesOf(creds *authstore.Credentials, issuer string) []string {
+	if creds == nil {
+		return nil
+	}
+	var out []string
+	if creds.Token != nil && creds.Issuer == issuer {
+		out = strings.Fields(creds.Token.Scope)
+	}
+	return union(out, creds.RequiredScopes)
+}
+
+// stillRequired is required without the scopes tok was granted; nil when
+// none is left.
+func stillRequired(required []string, tok *authstore.Token) []string {
+	granted := strings.Fields(tok.Scope)
+	var out []string
+	for _, s := range required {
+		if !slices.Contains(granted, s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// refusedRequired handles an authorization refused with error code: when
+// it is invalid_scope and the request included recorded required scopes,
+// they are forgotten (so the next sign-in does not fail the same way) and
+// the returned error says so; otherwise err is returned as is.
+func (e *Engine) refusedRequired(ctx context.Context, entry *config.Entry, code string, required []string, err error) error {
+	if code != "invalid_scope" || len(required) == 0 {
+		return err
+	}
+	uerr := ignoreUnchanged(e.opts.Store.Update(ctx, entry.Name, func(cur *authstore.Credentials) (*authstore.Credentials, error) {
+		if cur == nil || !cur.ForURL(entry.URL) || len(cur.RequiredScopes) == 0 {
+			return nil, errUnchanged
+		}
+		var keep []string
+		for _, s := range cur.RequiredScopes {
+			if !slices.Contains(required, s) {
+				keep = append(keep, s)
+			}
+		}
+		cur.RequiredScopes = keep
+		cur.UpdatedAt = e.opts.Now()
+		return cur, nil
+	}))
+	if uerr != nil {
+		return errors.Join(err, uerr)
+	}
+	return fmt.Errorf("%w; the request included %s, which the MCP server demanded earlier: they are forgotten now, so signing in again asks without them (if the server still demands them, ask its admin which scopes to use)", err, strings.Join(required, " "))
+}
+
+// recordRequired stores the scopes need that the MCP server demanded with
+// entry's credentials (Credentials.RequiredScopes) when the stored token
+// lacks some of them, so that the next interactive sign-in requests them.
+// Nothing is written when they are known already or no token is stored.
+func (e *Engine) recordRequired(ctx context.Context, entry *config.Entry, need []string) error {
+	missing := func(c *authstore.Credentials) []string {
+		if c == nil || !c.ForURL(entry.URL) || c.Token == nil || c.Token.AccessToken == "" {
+			return nil
+		}
+		granted := strings.Fields(c.Token.Scope)
+		var out []string
+		for _, s := range need {
+			if !slices.Contains(granted, s) && !slices.Contains(c.RequiredScopes, s) {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	c, err := e.load(ctx, entry)
+	if err != nil || len(missing(c)) == 0 {
+		return err
+	}
+	return ignoreUnchanged(e.opts.Store.Update(ctx, entry.Name, func(cur *authstore.Credentials) (*authstore.Credentials, error) {
+		add := missing(cur)
+		if len(add) == 0 {
+			return nil, errUnchanged
+		}
+		cur.RequiredScopes = union(cur.RequiredScopes, add)
+		cur.UpdatedAt = e.opts.Now()
+		return cur, nil
+	}))
 }

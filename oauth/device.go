@@ -81,7 +81,8 @@ func (e *Engine) authorizeDeviceWith(ctx context.Context, entry *config.Entry, d
 
 func (e *Engine) deviceFlow(ctx context.Context, entry *config.Entry, d *Discovery, client clientCreds, redirectURI string, onCode func(DeviceCode)) (*authstore.Credentials, error) {
 	name := entry.Name
-	scopes := requestScopes(entry, d, nil)
+	prior, required := e.priorScopes(ctx, entry, d.Issuer)
+	scopes := requestScopes(entry, d, nil, prior...)
 	form := url.Values{}
 	if len(scopes) > 0 {
 		form.Set("scope", strings.Join(scopes, " "))
@@ -91,7 +92,12 @@ func (e *Engine) deviceFlow(ctx context.Context, entry *config.Entry, d *Discove
 	}
 	da, err := e.requestDeviceCode(ctx, d.DeviceAuthorizationEndpoint, client, form)
 	if err != nil {
-		return nil, fmt.Errorf("MCP server %q: device authorization: %w", name, err)
+		var te *TokenError
+		code := ""
+		if errors.As(err, &te) {
+			code = te.Code
+		}
+		return nil, e.refusedRequired(ctx, entry, code, required, fmt.Errorf("MCP server %q: device authorization: %w", name, err))
 	}
 	msg := fmt.Sprintf("To sign in, open %s and enter the code %s", sanitize(da.VerificationURI), sanitize(da.UserCode))
 	if da.VerificationURIComplete != "" {
@@ -140,7 +146,7 @@ func (e *Engine) deviceFlow(ctx context.Context, entry *config.Entry, d *Discove
 			if tok.Scope == "" {
 				tok.Scope = strings.Join(scopes, " ")
 			}
-			return e.storeGrant(ctx, entry, d, client, redirectURI, tok)
+			return e.storeGrant(ctx, entry, d, client, redirectURI, tok, scopes)
 		}
 		var te *TokenError
 		if !errors.As(err, &te) {
@@ -218,8 +224,9 @@ func (e *Engine) postClientForm(ctx context.Context, endpoint string, c clientCr
 }
 
 // storeGrant stores tokens obtained by a grant other than the code flow's
-// redirect (device grant) exactly as Pending.Wait does.
-func (e *Engine) storeGrant(ctx context.Context, entry *config.Entry, d *Discovery, client clientCreds, redirectURI string, tok *authstore.Token) (*authstore.Credentials, error) {
+// redirect (device grant) exactly as Pending.Wait does; requested are the
+// scopes asked for.
+func (e *Engine) storeGrant(ctx context.Context, entry *config.Entry, d *Discovery, client clientCreds, redirectURI string, tok *authstore.Token, requested []string) (*authstore.Credentials, error) {
 	name := entry.Name
 	var out *authstore.Credentials
 	err := e.opts.Store.Update(ctx, name, func(cur *authstore.Credentials) (*authstore.Credentials, error) {
@@ -234,6 +241,7 @@ func (e *Engine) storeGrant(ctx context.Context, entry *config.Entry, d *Discove
 			cur.Client = &authstore.Client{ClientID: client.id, TokenEndpointAuthMethod: client.method, RedirectURI: redirectURI, Issuer: d.Issuer}
 		}
 		cur.Issuer, cur.Resource, cur.Token = d.Issuer, d.Resource, tok
+		cur.RequiredScopes = stillRequired(cur.RequiredScopes, tok)
 		cur.UpdatedAt = e.opts.Now()
 		c := *cur
 		out = &c
@@ -243,6 +251,7 @@ func (e *Engine) storeGrant(ctx context.Context, entry *config.Entry, d *Discove
 		return nil, fmt.Errorf("MCP server %q: storing the tokens: %w", name, err)
 	}
 	e.state(name).set(entry.URL, tok)
+	e.obtainedNow(entry, tok.AccessToken, requested)
 	e.notify(name, "signed in")
 	return out, nil
 }

@@ -125,7 +125,7 @@ func (e *Engine) Discover(ctx context.Context, entry *config.Entry, trace func(S
 	}
 	creds, _ := e.load(ctx, entry)
 	d.RegistrationMethod = registrationMethod(entry, creds, d)
-	d.Scopes = requestScopes(entry, d, nil)
+	d.Scopes = requestScopes(entry, d, nil, priorScopesOf(creds, d.Issuer)...)
 	return d, nil
 }
 

@@ -21,9 +21,14 @@
 //
 //	// Connecting (manager.OAuthProvider): never opens a browser; a missing or
 //	// rejected token yields an error matching oauth.ErrNeedsAuth, a missing
-//	// client a *oauth.ClientRegistrationError.
+//	// client a *oauth.ClientRegistrationError. A 403 insufficient_scope is
+//	// recorded with the credentials (RequiredScopes), so the next sign-in
+//	// (Authenticate, Begin, the device grant) asks for those scopes too. The
+//	// transport is wrapped (TransportWrapper): DPoP, and the loop brakes
+//	// learn which tokens the server accepted.
 //	h, err := eng.Handler(entry)
-//	transport := &mcp.StreamableClientTransport{Endpoint: entry.URL, OAuthHandler: h}
+//	transport := &mcp.StreamableClientTransport{Endpoint: entry.URL, OAuthHandler: h,
+//		HTTPClient: &http.Client{Transport: h.(oauth.TransportWrapper).WrapTransport(nil)}}
 //
 //	// Connecting with sign-in on demand (401/403 start the browser flow):
 //	transport = &mcp.StreamableClientTransport{Endpoint: entry.URL, OAuthHandler: eng.InteractiveHandler(entry)}
@@ -47,8 +52,17 @@
 //	st, err := eng.Status(ctx, entry)
 //	err = eng.Logout(ctx, entry.Name)
 //
+// Loop brakes (per server, in-process; loop.go): a token obtained moments ago
+// that the server refuses again the same way is not refreshed or
+// re-authorized (*FreshTokenRefusedError, FreshTokenWindow); at most
+// MaxAttemptsPerWindow authorizations per AttemptWindow (ErrTooManyAttempts)
+// and MaxRefreshesPerWindow refreshes after a 401 per RefreshWindow
+// (ErrTooManyRefreshes). Each consecutive trip doubles the windows, up to
+// MaxBrakeWindow; the server accepting a token we obtained resets them.
+//
 // Errors to branch on: ErrNeedsAuth (also *NeedsAuthError),
-// *ClientRegistrationError, ErrTooManyAttempts, ErrNotProtected,
+// *ClientRegistrationError, ErrTooManyAttempts, ErrTooManyRefreshes,
+// ErrFreshTokenRefused (also *FreshTokenRefusedError), ErrNotProtected,
 // ErrInsufficientScope, *MetadataMismatchError, *IssuerResponseError,
 // *TokenError, *callback.PortInUseError, *callback.AuthorizationError.
 package oauth

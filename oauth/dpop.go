@@ -38,6 +38,11 @@ const TokenTypeDPoP = "DPoP"
 // authorization scheme and a fresh proof, and a use_dpop_nonce challenge of
 // the MCP server is answered by one retry with the server's nonce. Requests
 // with ordinary bearer tokens pass through unchanged.
+//
+// The wrapper also tells the loop brakes (see FreshTokenWindow) whether the
+// server accepted the first request made with a token this process obtained,
+// which resets their backoff; without it, a token obtained because of a 401
+// and refused with a 401 within FreshTokenWindow counts as never accepted.
 type TransportWrapper interface {
 	WrapTransport(base http.RoundTripper) http.RoundTripper
 }
@@ -333,13 +338,14 @@ func (h *handler) WrapTransport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &dpopTransport{e: h.e, entry: h.entry, base: base}
+	return &dpopTransport{e: h.e, entry: h.entry, base: base, guard: &h.e.state(h.entry.Name).guard}
 }
 
 type dpopTransport struct {
 	e     *Engine
 	entry *config.Entry
 	base  http.RoundTripper
+	guard *loopGuard // told how the server answers the tokens we obtained
 }
 
 // key returns the DPoP key token is bound to, or nil for a bearer token.
@@ -370,6 +376,17 @@ func (t *dpopTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if token == "" {
 		return t.base.RoundTrip(req)
 	}
+	resp, err := t.roundTrip(req, token)
+	if err == nil {
+		t.guard.observe(token, resp.StatusCode)
+	}
+	return resp, err
+}
+
+// roundTrip sends req, which carries token: as is for a bearer token, with
+// the DPoP scheme and a proof (retried once with the server's nonce) for a
+// DPoP-bound one.
+func (t *dpopTransport) roundTrip(req *http.Request, token string) (*http.Response, error) {
 	k, err := t.key(req.Context(), token)
 	if err != nil {
 		closeBody(req)

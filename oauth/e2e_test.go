@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +31,11 @@ func asEnv(t testing.TB, dir string) *env { return newEnv(t, dir, oauthtest.Foll
 func connectAndEcho(ctx context.Context, url string, h auth.OAuthHandler) error {
 	c := mcp.NewClient(&mcp.Implementation{Name: "oauth-test", Version: "1"}, nil)
 	tr := &mcp.StreamableClientTransport{Endpoint: url, DisableStandaloneSSE: true, OAuthHandler: h}
+	if w, ok := h.(TransportWrapper); ok {
+		// As every caller does (manager, proxy): DPoP, and the loop brakes
+		// learn which tokens the server accepted.
+		tr.HTTPClient = &http.Client{Transport: w.WrapTransport(http.DefaultTransport)}
+	}
 	cs, err := c.Connect(ctx, tr, nil)
 	if err != nil {
 		return err

@@ -20,7 +20,8 @@ const (
 	DefaultFlowTimeout = 5 * time.Minute
 	// RefreshMargin: tokens are refreshed this long before they expire.
 	RefreshMargin = 60 * time.Second
-	// MaxAttemptsPerWindow authorization attempts per server per AttemptWindow.
+	// MaxAttemptsPerWindow authorization attempts per server per
+	// AttemptWindow (doubled per consecutive trip; see MaxBrakeWindow).
 	MaxAttemptsPerWindow = 5
 	AttemptWindow        = 30 * time.Second
 	// MaxStepUpAttempts is the number of authorization attempts one request may cause.
@@ -73,12 +74,12 @@ type serverState struct {
 	// refresh serialises token acquisition (one refresh at a time in-process).
 	refresh sync.Mutex
 
-	mu       sync.Mutex
-	url      string
-	tok      *authstore.Token
-	attempts []time.Time
+	mu  sync.Mutex
+	url string
+	tok *authstore.Token
 
-	gate flowGate // one interactive flow at a time (gate.go)
+	gate  flowGate  // one interactive flow at a time (gate.go)
+	guard loopGuard // loop brakes (loop.go)
 }
 
 // New returns an Engine.
@@ -222,6 +223,9 @@ type AuthStatus struct {
 	Expiry      time.Time // zero when unknown
 	Scopes      []string
 	Refreshable bool // a refresh token is stored
+	// RequiredScopes are scopes the server demanded that the token lacks
+	// (Credentials.RequiredScopes): the next sign-in requests them.
+	RequiredScopes []string
 }
 
 // Status reports entry's stored authentication state. Credentials stored for
@@ -264,7 +268,7 @@ func (e *Engine) status(c *authstore.Credentials) AuthStatus {
 	if c == nil {
 		return st
 	}
-	st.Issuer, st.Resource = c.Issuer, c.Resource
+	st.Issuer, st.Resource, st.RequiredScopes = c.Issuer, c.Resource, c.RequiredScopes
 	if c.Client != nil {
 		st.ClientID = c.Client.ClientID
 	}
@@ -280,26 +284,4 @@ func (e *Engine) status(c *authstore.Credentials) AuthStatus {
 		st.State = StateExpired
 	}
 	return st
-}
-
-// brake records an authorization attempt for name and refuses it when
-// MaxAttemptsPerWindow attempts already happened within AttemptWindow.
-func (e *Engine) brake(entry *config.Entry) error {
-	st := e.state(entry.Name)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	now := e.opts.Now()
-	kept := st.attempts[:0]
-	for _, t := range st.attempts {
-		if now.Sub(t) < AttemptWindow {
-			kept = append(kept, t)
-		}
-	}
-	st.attempts = kept
-	if len(kept) >= MaxAttemptsPerWindow {
-		return fmt.Errorf("MCP server %q: %d authorization attempts within %s; stopping to avoid a sign-in loop (check the server's scope requirements and try again later): %w",
-			entry.Name, len(kept), AttemptWindow, ErrTooManyAttempts)
-	}
-	st.attempts = append(st.attempts, now)
-	return nil
 }

@@ -27,6 +27,7 @@ type Pending struct {
 	// Scopes are the requested scopes.
 	Scopes []string
 
+	required    []string // the recorded RequiredScopes among Scopes
 	e           *Engine
 	entry       *config.Entry
 	d           *Discovery
@@ -115,7 +116,8 @@ func (e *Engine) beginFlow(ctx context.Context, entry *config.Entry, d *Discover
 	}
 	noticeListenAddr(e, entry, flow)
 	verifier := oauth2.GenerateVerifier()
-	scopes := requestScopes(entry, d, granted)
+	prior, required := e.priorScopes(ctx, entry, d.Issuer)
+	scopes := requestScopes(entry, d, granted, prior...)
 	q := url.Values{
 		"response_type":         {"code"},
 		"client_id":             {client.id},
@@ -144,7 +146,7 @@ func (e *Engine) beginFlow(ctx context.Context, entry *config.Entry, d *Discover
 		authURL += "?" + q.Encode()
 	}
 	return &Pending{
-		AuthorizationURL: authURL, State: state, Scopes: scopes,
+		AuthorizationURL: authURL, State: state, Scopes: scopes, required: required,
 		e: e, entry: entry, d: d, client: client, redirectURI: redirectURI, verifier: verifier, flow: flow,
 	}, nil
 }
@@ -170,10 +172,16 @@ func (p *Pending) Wait(ctx context.Context) (*authstore.Credentials, error) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("MCP server %q: no authorization redirect within %s: %w", name, p.e.opts.FlowTimeout, err)
 		}
-		return nil, fmt.Errorf("MCP server %q: authorization: %w", name, err)
+		err = fmt.Errorf("MCP server %q: authorization: %w", name, err)
+		var ae *callback.AuthorizationError
+		if errors.As(err, &ae) {
+			err = p.e.refusedRequired(ctx, p.entry, ae.Code, p.required, err)
+		}
+		return nil, err
 	}
 	if e := params.Get("error"); e != "" {
-		return nil, fmt.Errorf("MCP server %q: %w", name, &callback.AuthorizationError{Code: sanitize(e), Description: sanitize(params.Get("error_description"))})
+		err := fmt.Errorf("MCP server %q: %w", name, &callback.AuthorizationError{Code: sanitize(e), Description: sanitize(params.Get("error_description"))})
+		return nil, p.e.refusedRequired(ctx, p.entry, e, p.required, err)
 	}
 	if params.Get("state") != p.State {
 		return nil, fmt.Errorf("MCP server %q: the authorization response has a wrong state; refusing it", name)
@@ -225,6 +233,7 @@ func (p *Pending) Wait(ctx context.Context) (*authstore.Credentials, error) {
 			cur.Client = stored // metadata document or pre-registered: no secret stored
 		}
 		cur.Issuer, cur.Resource, cur.Token = p.d.Issuer, p.d.Resource, tok
+		cur.RequiredScopes = stillRequired(cur.RequiredScopes, tok)
 		cur.UpdatedAt = p.e.opts.Now()
 		c := *cur
 		out = &c
@@ -234,6 +243,7 @@ func (p *Pending) Wait(ctx context.Context) (*authstore.Credentials, error) {
 		return nil, fmt.Errorf("MCP server %q: storing the tokens: %w", name, err)
 	}
 	p.e.state(name).set(p.entry.URL, tok)
+	p.e.obtainedNow(p.entry, tok.AccessToken, p.Scopes)
 	p.e.notify(name, "signed in")
 	return out, nil
 }

@@ -277,9 +277,14 @@ func TestLoopBrake(t *testing.T) {
 	if !errors.Is(err, ErrTooManyAttempts) {
 		t.Fatalf("6th attempt: %v", err)
 	}
+	// The trip doubled the window: still refused after AttemptWindow.
 	v.clock.Advance(AttemptWindow + 1)
+	if _, err := v.e.Authenticate(ctxT(t), entry); !errors.Is(err, ErrTooManyAttempts) {
+		t.Fatalf("after one window, with the window doubled: %v", err)
+	}
+	v.clock.Advance(AttemptWindow)
 	if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
-		t.Fatalf("after the window: %v", err)
+		t.Fatalf("after the doubled window: %v", err)
 	}
 }
 

@@ -285,6 +285,7 @@ func (e *Engine) fetchMachine(ctx context.Context, entry *config.Entry, creds *a
 		e.dpop.bind(entry.Name, tok.AccessToken, c.dpop)
 	}
 	e.state(entry.Name).set(entry.URL, tok)
+	e.obtainedNow(entry, tok.AccessToken, scopes)
 	return tok, nil
 }
 

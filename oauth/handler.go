@@ -125,16 +125,27 @@ func (h *handler) Authorize(ctx context.Context, req *http.Request, resp *http.R
 		if chal == nil || chal.Error != "insufficient_scope" {
 			return fmt.Errorf("MCP server %q refused the request (HTTP 403) without asking for more scopes", h.entry.Name)
 		}
-		return h.stepUp(ctx, chal)
+		return h.stepUp(ctx, req, chal)
 	}
 	return fmt.Errorf("oauth: unexpected HTTP %d for authorization", resp.StatusCode)
 }
 
 func (h *handler) unauthorized(ctx context.Context, req *http.Request, chal *Challenge) error {
 	rejected := bearer(req)
+	if err := h.e.checkFresh(h.entry, rejected, http.StatusUnauthorized, nil); err != nil {
+		return err
+	}
+	if !h.interactive && rejected != "" && chal != nil && chal.Scope != "" {
+		// A 401 naming scopes the token lacks: the next sign-in asks for them.
+		if err := h.e.recordRequired(ctx, h.entry, strings.Fields(chal.Scope)); err != nil {
+			return err
+		}
+	}
+	since := h.e.opts.Now()
 	// A token another goroutine/process stored, or a refresh, may fix it.
 	_, err := h.e.token(ctx, h.entry, rejected)
 	if err == nil {
+		h.e.obtainedFor(h.entry, since, http.StatusUnauthorized)
 		return nil
 	}
 	if !errors.Is(err, ErrNeedsAuth) {
@@ -155,17 +166,25 @@ func (h *handler) unauthorized(ctx context.Context, req *http.Request, chal *Cha
 	}
 	// At most one browser flow per connect: a running one is shared, a
 	// refused one is not restarted within RefusedFlowWindow.
-	return h.e.authorizeGated(ctx, h.entry, d, nil, h.device)
+	if err := h.e.authorizeGated(ctx, h.entry, d, nil, h.device); err != nil {
+		return err
+	}
+	h.e.obtainedFor(h.entry, since, http.StatusUnauthorized)
+	return nil
 }
 
 // stepUp re-authorizes with the union of the granted and the challenged
 // scopes, at most MaxStepUpAttempts times, until the granted scopes cover
-// the challenge.
-func (h *handler) stepUp(ctx context.Context, chal *Challenge) error {
+// the challenge. Non-interactively it records the challenged scopes with
+// the credentials (for the next sign-in) and returns a *NeedsAuthError.
+func (h *handler) stepUp(ctx context.Context, req *http.Request, chal *Challenge) error {
+	need := strings.Fields(chal.Scope)
+	if err := h.e.checkFresh(h.entry, bearer(req), http.StatusForbidden, need); err != nil {
+		return err
+	}
 	if isMachine(h.entry) {
 		return h.e.machineStepUp(ctx, h.entry, chal)
 	}
-	need := strings.Fields(chal.Scope)
 	creds, err := h.e.load(ctx, h.entry)
 	if err != nil {
 		return err
@@ -175,8 +194,10 @@ func (h *handler) stepUp(ctx context.Context, chal *Challenge) error {
 		granted = strings.Fields(creds.Token.Scope)
 	}
 	if !h.interactive {
-		ne := &NeedsAuthError{Server: h.entry.Name, ConfigFile: h.entry.Source, Reason: fmt.Sprintf("the server requires more scopes (%s)", chal.Scope), Scopes: union(granted, need)}
-		return ne
+		if err := h.e.recordRequired(ctx, h.entry, need); err != nil {
+			return err
+		}
+		return &NeedsAuthError{Server: h.entry.Name, ConfigFile: h.entry.Source, Reason: fmt.Sprintf("the server requires more scopes (%s)", chal.Scope), Scopes: union(granted, need)}
 	}
 	d, err := h.e.discover(ctx, h.entry, http.StatusForbidden, chal, nil)
 	if err != nil {

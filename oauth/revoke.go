@@ -106,6 +106,7 @@ func (e *Engine) LogoutServer(ctx context.Context, name string, opts LogoutOptio
 			return nil, nil // nothing worth keeping: delete the record
 		}
 		cur.Token = nil
+		cur.RequiredScopes = nil
 		cur.UpdatedAt = e.opts.Now()
 		return cur, nil
 	})

@@ -140,7 +140,7 @@ func (e *Engine) token(ctx context.Context, entry *config.Entry, rejected string
 	if rejected != "" {
 		stale = rejected
 	}
-	return e.refreshLocked(ctx, entry, stale)
+	return e.refreshLocked(ctx, entry, stale, rejected != "")
 }
 
 func (st *serverState) cached(serverURL string) *authstore.Token {
@@ -164,10 +164,13 @@ func (e *Engine) needsAuth(entry *config.Entry, reason string) error {
 
 // refreshLocked refreshes under the store lock. Caller holds st.refresh.
 // If another process already stored a newer usable token, it is adopted.
-func (e *Engine) refreshLocked(ctx context.Context, entry *config.Entry, stale string) (*authstore.Token, error) {
+// A refresh because the server refused the token (refused) passes the
+// refresh brake first.
+func (e *Engine) refreshLocked(ctx context.Context, entry *config.Entry, stale string, refused bool) (*authstore.Token, error) {
 	st := e.state(entry.Name)
 	var out *authstore.Token
 	var outcome error
+	refreshed := false // out came from our refresh, not from another process
 	err := e.opts.Store.Update(ctx, entry.Name, func(cur *authstore.Credentials) (*authstore.Credentials, error) {
 		if cur == nil || !cur.ForURL(entry.URL) || cur.Token == nil || cur.Token.AccessToken == "" {
 			outcome = e.needsAuth(entry, "not signed in")
@@ -191,6 +194,11 @@ func (e *Engine) refreshLocked(ctx context.Context, entry *config.Entry, stale s
 			outcome = e.needsAuth(entry, berr.Error())
 			return nil, errUnchanged
 		}
+		if refused {
+			if err := e.refreshBrake(entry); err != nil {
+				return nil, err
+			}
+		}
 		m, err := e.metaFor(ctx, cur.Issuer)
 		if err != nil {
 			return nil, fmt.Errorf("MCP server %q: refreshing the token: %w", entry.Name, err)
@@ -211,7 +219,7 @@ func (e *Engine) refreshLocked(ctx context.Context, entry *config.Entry, stale s
 		}
 		cur.Token = tok
 		cur.UpdatedAt = e.opts.Now()
-		out = tok
+		out, refreshed = tok, true
 		return cur, nil
 	})
 	if err = ignoreUnchanged(err); err != nil {
@@ -222,6 +230,9 @@ func (e *Engine) refreshLocked(ctx context.Context, entry *config.Entry, stale s
 		return nil, outcome
 	}
 	st.set(entry.URL, out)
+	if refreshed {
+		e.obtainedNow(entry, out.AccessToken, strings.Fields(out.Scope))
+	}
 	return out, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"path"
 	"sync"
 	"sync/atomic"
@@ -92,6 +93,13 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logf receives diagnostics (one line each, no newline); nil discards them.
 	Logf func(format string, args ...any)
+	// Server names the server in the error messages the client gets
+	// (default: the URL's host).
+	Server string
+	// SignInHint is the step, named in those messages, that gives the proxy
+	// fresh credentials, e.g. "run `mcplink auth jira`, then retry"
+	// (default: "restart the proxy to sign in again").
+	SignInHint string
 }
 
 // Client-visible JSON-RPC error codes.
@@ -225,6 +233,12 @@ func newProxy(opts Options, out io.Writer) (*proxy, error) {
 	}
 	if opts.AuthTimeout <= 0 {
 		opts.AuthTimeout = 5 * time.Minute
+	}
+	if opts.Server == "" {
+		opts.Server = opts.URL
+		if u, err := url.Parse(opts.URL); err == nil && u.Host != "" {
+			opts.Server = u.Host
+		}
 	}
 	logf := opts.Logf
 	if logf == nil {
@@ -536,7 +550,7 @@ func (p *proxy) forward(ctx, sctx context.Context, s *session, msg jsonrpc.Messa
 	}
 	p.logf("forwarding to the server failed: %v", err)
 	if isReq && req.IsCall() && p.takePending(req.ID) {
-		p.reply(req.ID, codeInternal, "mcplink proxy: the remote server could not be reached: "+err.Error())
+		p.reply(req.ID, codeInternal, p.describe(err))
 	}
 }
 

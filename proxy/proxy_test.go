@@ -32,19 +32,18 @@ import (
 // The test binary doubles as the mcplink CLI (env mode) and as a browser
 // that follows the authorization redirects (first argument).
 const (
-	modeEnv     = "MCPLINK_PROXY_TEST_MODE"
-	browserFlag = "__browser__"
+	modeEnv            = "MCPLINK_PROXY_TEST_MODE"
+	browserFlag        = "__browser__"
+	failingBrowserFlag = "__failing_browser__" // exits 3 at once
 )
 
 func TestMain(m *testing.M) {
 	if len(os.Args) == 3 && os.Args[1] == browserFlag {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := oauthtest.FollowRedirects(ctx, os.Args[2]); err != nil {
-			fmt.Fprintln(os.Stderr, "test browser:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(testBrowser(os.Args[2]))
+	}
+	if len(os.Args) == 3 && os.Args[1] == failingBrowserFlag {
+		fmt.Fprintln(os.Stderr, "test browser: cannot open a display")
+		os.Exit(3)
 	}
 	if os.Getenv(modeEnv) == "cli" {
 		os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -73,12 +72,18 @@ func (s *syncBuffer) String() string {
 // proxyCmd returns the `mcplink proxy` subprocess with a private data dir.
 func proxyCmd(t *testing.T, dataDir string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
+	return proxyCmdConfig(t, dataDir, `{"mcp": {}}`, args...)
+}
+
+// proxyCmdConfig is proxyCmd with the given config file content.
+func proxyCmdConfig(t *testing.T, dataDir, config string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(t.TempDir(), "mcplink.json")
-	if err := os.WriteFile(cfg, []byte(`{"mcp": {}}`), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, append([]string{"--config", cfg, "proxy"}, args...)...)
@@ -531,7 +536,14 @@ type rawProxy struct {
 
 func startRaw(t *testing.T, args ...string) *rawProxy {
 	t.Helper()
+	return startRawEnv(t, nil, args...)
+}
+
+// startRawEnv is startRaw with more environment variables (K=V).
+func startRawEnv(t *testing.T, env []string, args ...string) *rawProxy {
+	t.Helper()
 	cmd, stderr := proxyCmd(t, t.TempDir(), args...)
+	cmd.Env = append(cmd.Env, env...)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -66,6 +66,13 @@ func (p *proxy) standalone(ctx, sctx context.Context, s *session) {
 			if sctx.Err() != nil {
 				return
 			}
+			var se *StatusError
+			if errors.As(err, &se) {
+				// Refused (401/403 that OAuth could not fix): the calls on
+				// the session report it; there is no standalone stream.
+				p.logf("standalone stream: %v", err)
+				return
+			}
 			failures++
 			if failures > maxStandaloneFailures {
 				p.logf("standalone stream: giving up after %d failures: %v", failures, err)

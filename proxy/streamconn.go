@@ -118,7 +118,9 @@ func (c *streamConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		drain(resp.Body)
-		return fmt.Errorf("posting to %s: %s: %s", c.url, resp.Status, bytes.TrimSpace(body))
+		se := statusError(req, resp, nil)
+		se.Body = string(bytes.TrimSpace(body))
+		return se
 	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	var call *jsonrpc.Request

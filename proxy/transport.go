@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -52,17 +51,21 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.oauth == nil || (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden) {
+	if !authStatus(resp.StatusCode) {
 		t.record(resp)
 		return resp, nil
 	}
-	if req.Body != nil && req.GetBody == nil {
-		// The body cannot be replayed; let the caller see the rejection.
+	if t.oauth == nil || (req.Body != nil && req.GetBody == nil) {
+		// Nothing can fix it here (no OAuth, or a body that cannot be
+		// replayed): a typed error says which status it was, whichever
+		// transport sent the request.
 		t.record(resp)
-		return resp, nil
+		return nil, refusedError(req, resp)
 	}
+	se := statusError(req, resp, nil) // the challenge, before Authorize consumes resp
 	if err := t.authorize(req.Context(), r, resp); err != nil {
-		return nil, fmt.Errorf("authorizing %s %s: %w", req.Method, req.URL.Redacted(), err)
+		se.Err = err
+		return nil, se
 	}
 	r, err = t.prepare(req)
 	if err != nil {
@@ -73,7 +76,22 @@ func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	t.record(resp)
+	if authStatus(resp.StatusCode) {
+		return nil, refusedError(req, resp)
+	}
 	return resp, nil
+}
+
+// authStatus reports whether code is one OAuth may fix: 401 or 403.
+func authStatus(code int) bool {
+	return code == http.StatusUnauthorized || code == http.StatusForbidden
+}
+
+// refusedError consumes resp, a final 401 or 403, and returns its StatusError.
+func refusedError(req *http.Request, resp *http.Response) error {
+	se := statusError(req, resp, nil)
+	drain(resp.Body)
+	return se
 }
 
 func (t *roundTripper) record(resp *http.Response) {

@@ -31,6 +31,9 @@ type authJSON struct {
 	Issuer    string     `json:"issuer,omitempty"`
 	ClientID  string     `json:"clientId,omitempty"`
 	Refresh   bool       `json:"refreshable,omitempty"`
+	// RequiredScopes: the server demanded them and the token lacks them;
+	// the next sign-in requests them.
+	RequiredScopes []string `json:"requiredScopes,omitempty"`
 }
 
 // engine wires the OAuth engine: credential store, callback registry, browser.
@@ -92,7 +95,7 @@ func (f *Factory) authStates(ctx context.Context, eng *oauth.Engine, cfg *config
 }
 
 func toAuthJSON(st oauth.AuthStatus) *authJSON {
-	a := &authJSON{State: string(st.State), Scopes: st.Scopes, Issuer: st.Issuer, ClientID: st.ClientID, Refresh: st.Refreshable}
+	a := &authJSON{State: string(st.State), Scopes: st.Scopes, Issuer: st.Issuer, ClientID: st.ClientID, Refresh: st.Refreshable, RequiredScopes: st.RequiredScopes}
 	if !st.Expiry.IsZero() {
 		t := st.Expiry
 		a.ExpiresAt = &t
@@ -218,26 +221,37 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 	}
 	signIn := func(name string) (string, error) {
 		e := cfg.Servers[name]
-		actx, cancel := context.WithTimeout(ctx, opts.Timeout)
-		defer cancel()
-		_, err := eng.AuthenticateWith(actx, e, aopts)
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				err = fmt.Errorf("no sign-in completed within %s; run 'mcplink auth %s' again (or raise --timeout): %w", opts.Timeout, name, err)
+		for attempt := 0; ; attempt++ {
+			actx, cancel := context.WithTimeout(ctx, opts.Timeout)
+			_, err := eng.AuthenticateWith(actx, e, aopts)
+			cancel()
+			if err != nil {
+				if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+					err = fmt.Errorf("no sign-in completed within %s; run 'mcplink auth %s' again (or raise --timeout): %w", opts.Timeout, name, err)
+				}
+				return "", err
 			}
-			return "", err
+			// Connect with the new token and report the tool count.
+			m, _, closeM, err := f.newManager(cfg, 0)
+			if err != nil {
+				return "", err
+			}
+			st, _ := m.Connect(ctx, name)
+			closeM()
+			if st.Status == manager.StatusConnected {
+				return fmt.Sprintf("✓ %s: authenticated; connected, %d tools", name, len(st.Tools)), nil
+			}
+			// Step-up: the server wants scopes beyond the ones its sign-in
+			// challenge named (now recorded with the credentials); the next
+			// sign-in asks for them too. Once.
+			if attempt == 0 && st.Status == manager.StatusNeedsAuth {
+				if as, err := eng.Status(ctx, e); err == nil && len(as.RequiredScopes) > 0 {
+					f.diag("%s: the server requires more scopes (%s); signing in again to request them", name, strings.Join(as.RequiredScopes, " "))
+					continue
+				}
+			}
+			return fmt.Sprintf("✓ %s: authenticated; but connecting failed: %s%s", name, st.Status, errSuffix(st.Error)), errConnectFailed
 		}
-		// Connect with the new token and report the tool count.
-		m, _, closeM, err := f.newManager(cfg, 0)
-		if err != nil {
-			return "", err
-		}
-		st, _ := m.Connect(ctx, name)
-		closeM()
-		if st.Status == manager.StatusConnected {
-			return fmt.Sprintf("✓ %s: authenticated; connected, %d tools", name, len(st.Tools)), nil
-		}
-		return fmt.Sprintf("✓ %s: authenticated; but connecting failed: %s%s", name, st.Status, errSuffix(st.Error)), errConnectFailed
 	}
 
 	// No spinner while the user may be typing (paste) or reading a code.
@@ -430,6 +444,9 @@ func authStatusRun(ctx context.Context, opts *AuthStatusOptions) error {
 		}
 		if len(a.Scopes) > 0 {
 			line += "  scopes: " + strings.Join(a.Scopes, " ")
+		}
+		if len(a.RequiredScopes) > 0 {
+			line += "  requires: " + strings.Join(a.RequiredScopes, " ")
 		}
 		fmt.Fprintln(f.IO.Out, line)
 	}

@@ -2,10 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
-	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -28,11 +25,19 @@ type ProxyOptions struct {
 	Headers      []string // K:V
 	Transport    string
 	ClientID     string
+	ClientSecret string
+	Scope        string
+	// Resource is the RFC 8707 resource indicator; "none" sends none.
+	Resource     string
 	CallbackPort int
+	CallbackHost string
+	RedirectURI  string
 	IgnoreTools  []string
 	NoBrowser    bool
 	Device       bool
 	AuthTimeout  time.Duration
+	// OAuthFlags are the OAuth flags given (see proxyOAuthFlags), by name.
+	OAuthFlags []string
 }
 
 // NewCmdProxy builds `mcplink proxy`.
@@ -45,12 +50,28 @@ func NewCmdProxy(f *Factory, runF func(context.Context, *ProxyOptions) error) *c
 server (Streamable HTTP, or SSE), so stdio-only clients can use remote,
 OAuth-protected servers. Give a configured remote server's name, or a URL.
 
+A URL that a configured server has (exactly) is proxied as that server,
+sharing its credentials with the other mcplink commands, unless OAuth flags
+other than --client-id and --callback-port are given. Any other URL gets credentials of its own, stored under its host
+name plus a hash of the URL (e.g. mcp.example.com-1a2b3c4d, the name that
+starts the proxy's stderr lines and that mcplink logout takes), so two
+servers on one host keep separate sign-ins. The OAuth flags (--client-id,
+--client-secret, --scope, --resource, --callback-port, --callback-host,
+--redirect-uri) set up a URL target; for a configured name, edit its
+"oauth" settings instead (--client-id and --callback-port still override
+them).
+
 Stored credentials are used and refreshed as needed; when the server needs a
 sign-in, the browser flow runs first (the URL is printed on stderr, and the
 browser opened unless --no-browser; $BROWSER is honoured), and again
-mid-session if the credentials stop working. An expired remote session is
-re-initialized transparently. Stdout carries only protocol messages; all
-diagnostics go to stderr.
+mid-session if the credentials stop working. Proxies for one server started
+together sign in once: the others wait for that sign-in and use it. When no
+browser can be opened, stderr also lists the other ways to sign in (an SSH
+port forward, --device, or mcplink auth beforehand). A request that fails
+gets a JSON-RPC error naming the cause (unreachable, HTTP 401 or 403,
+insufficient scope, too many sign-in attempts) and the next step. An expired
+remote session is re-initialized transparently. Stdout carries only protocol
+messages; all diagnostics go to stderr.
 
 Example client configuration:
   {"command": "mcplink", "args": ["proxy", "https://mcp.example.com/mcp"]}`,
@@ -66,8 +87,13 @@ Example client configuration:
 			if _, err := parseHeaders(opts.Headers); err != nil {
 				return usageError("%w", err)
 			}
-			if opts.CallbackPort < 0 || opts.CallbackPort > 65535 {
-				return usageError("--callback-port %d: want a port number between 1 and 65535", opts.CallbackPort)
+			for _, name := range proxyOAuthFlags {
+				if cmd.Flags().Changed(name) {
+					opts.OAuthFlags = append(opts.OAuthFlags, name)
+				}
+			}
+			if err := validateProxyOAuthFlags(opts); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -79,7 +105,12 @@ Example client configuration:
 	fl.StringArrayVar(&opts.Headers, "header", nil, "add an HTTP `K:V` header to every request (repeatable)")
 	fl.StringVar(&opts.Transport, "transport", string(proxy.ModeHTTPFirst), "remote transport: http-first, sse-first, http-only or sse-only")
 	fl.StringVar(&opts.ClientID, "client-id", "", "pre-registered OAuth client `ID` (default: dynamic registration)")
+	fl.StringVar(&opts.ClientSecret, "client-secret", "", "`secret` of the pre-registered client given with --client-id (URL targets)")
+	fl.StringVar(&opts.Scope, "scope", "", "space-separated OAuth `scopes` to request, besides those the server asks for (URL targets)")
+	fl.StringVar(&opts.Resource, "resource", "", "RFC 8707 resource indicator `URL` to send instead of the discovered one, or \"none\" to send none (URL targets)")
 	fl.IntVar(&opts.CallbackPort, "callback-port", 0, "fixed loopback `port` for the OAuth redirect (default 19876, shared with other mcplink processes)")
+	fl.StringVar(&opts.CallbackHost, "callback-host", "", "`address` the OAuth callback listener binds to, e.g. 0.0.0.0 in a container; the redirect URI keeps 127.0.0.1 (URL targets)")
+	fl.StringVar(&opts.RedirectURI, "redirect-uri", "", "OAuth redirect `URI` on a loopback host, e.g. http://127.0.0.1:8976/callback (URL targets)")
 	fl.StringArrayVar(&opts.IgnoreTools, "ignore-tool", nil, "hide tools matching this glob `pattern` from tools/list and refuse calls to them (repeatable)")
 	fl.BoolVar(&opts.NoBrowser, "no-browser", false, "only print the sign-in URL on stderr")
 	fl.BoolVar(&opts.Device, "device", false, "sign in with the device authorization grant (RFC 8628): enter the code shown on stderr on any device — for SSH and containers, where stdin carries the protocol and the loopback callback is unreachable")
@@ -99,67 +130,6 @@ func parseHeaders(hs []string) (map[string]string, error) {
 		out[k] = strings.TrimSpace(v)
 	}
 	return out, nil
-}
-
-// proxyEntry resolves the target to a remote entry.
-func proxyEntry(opts *ProxyOptions) (*config.Entry, error) {
-	headers, err := parseHeaders(opts.Headers)
-	if err != nil {
-		return nil, usageError("%w", err)
-	}
-	var e config.Entry
-	if u, perr := url.Parse(opts.Target); perr == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-		e = config.Entry{
-			Name:    hostName(u),
-			Type:    config.TypeRemote,
-			Enabled: true,
-			URL:     opts.Target,
-			Headers: map[string]string{},
-			OAuth:   &config.OAuth{},
-			Source:  "the command line",
-		}
-	} else {
-		cfg, err := opts.F.Config()
-		if err != nil {
-			return nil, err
-		}
-		found, err := cfg.Lookup(opts.Target)
-		if err != nil {
-			return nil, usageError("%w (or give an http(s) URL)", err)
-		}
-		if found.Type != config.TypeRemote {
-			return nil, usageError("server %q is a local server; proxy is for remote servers (run its command directly)", found.Name)
-		}
-		e = *found
-		e.Headers = maps.Clone(found.Headers)
-		if e.Headers == nil {
-			e.Headers = map[string]string{}
-		}
-		if found.OAuth != nil {
-			o := *found.OAuth
-			e.OAuth = &o
-		}
-	}
-	maps.Copy(e.Headers, headers)
-	if e.OAuth != nil {
-		if opts.ClientID != "" {
-			e.OAuth.ClientID = opts.ClientID
-		}
-		if opts.CallbackPort != 0 {
-			e.OAuth.CallbackPort = opts.CallbackPort
-		}
-	}
-	return &e, nil
-}
-
-// hostName derives a credential name from a URL: its host, plus the port
-// when there is one ("mcp.example.com", "127.0.0.1-8931").
-func hostName(u *url.URL) string {
-	name := u.Hostname()
-	if p := u.Port(); p != "" {
-		name += "-" + p
-	}
-	return strings.ReplaceAll(strings.ReplaceAll(name, ":", "-"), "%", "-")
 }
 
 // usesOAuth reports whether the proxy authorizes e with OAuth: not when the
@@ -182,6 +152,12 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 	if err != nil {
 		return err
 	}
+	oauthOn := usesOAuth(e)
+	if e.Source == commandLineSource && oauthOn {
+		if store, err := f.Store(); err == nil {
+			adoptLegacyCredentials(ctx, f, store, e, opts.Target)
+		}
+	}
 	// A long-running proxy with a tiny heap: collect more often to keep the
 	// resident set small (the SDK allocates a fresh buffer per decoded
 	// message). An explicit GOGC wins.
@@ -198,17 +174,26 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 		Logf: func(format string, a ...any) {
 			f.diag("mcplink proxy: %s: "+format, append([]any{e.Name}, a...)...)
 		},
+		Server:     e.Name,
+		SignInHint: signInHint(e),
 	}
-	if usesOAuth(e) {
-		eng, closeEng, err := f.engine(!opts.NoBrowser)
+	if oauthOn {
+		eng, closeEng, err := f.proxyEngine(e, opts.NoBrowser)
 		if err != nil {
 			return err
 		}
 		defer closeEng()
-		if err := signInFirst(ctx, f, eng, e, opts.AuthTimeout, opts.Device); err != nil {
+		lock := newSignInLock(f, e.Name, func() {
+			f.diag("mcplink proxy: another mcplink is signing in to %s; waiting for it", e.Name)
+		})
+		if err := signInFirst(ctx, f, eng, e, lock, opts.AuthTimeout, opts.Device); err != nil {
 			return err
 		}
-		popts.OAuth = eng.InteractiveHandlerWith(e, oauth.AuthOptions{Device: opts.Device})
+		popts.OAuth = &proxyHandler{
+			inner: eng.InteractiveHandlerWith(e, oauth.AuthOptions{Device: opts.Device}),
+			lock:  lock,
+			fix:   fixForFlags(e),
+		}
 	}
 	// One P and pollable pipes: every goroutine of the proxy then runs on
 	// one thread that sleeps only in the network poller, so a forwarded
@@ -279,28 +264,14 @@ func pollable(f *os.File) (*os.File, func()) {
 	}
 }
 
-// signInFirst runs the browser flow (or, with device, the device grant)
-// before serving when nothing usable is stored for e. Paste mode is not
-// offered: the proxy's stdin carries the MCP protocol. A server that turns out not to need OAuth is fine.
-func signInFirst(ctx context.Context, f *Factory, eng *oauth.Engine, e *config.Entry, timeout time.Duration, device bool) error {
-	st, err := eng.Status(ctx, e)
-	if err != nil {
-		return err
+// signInHint is the step, named in errors sent to the client, that gives
+// the proxy new credentials for e.
+func signInHint(e *config.Entry) string {
+	if !usesOAuth(e) {
+		return "check the credentials in the server's headers"
 	}
-	if st.State == oauth.StateAuthenticated || (st.State == oauth.StateExpired && st.Refreshable) {
-		return nil
+	if e.Source == commandLineSource {
+		return fmt.Sprintf("run `mcplink logout %s` and restart the proxy to sign in again", e.Name)
 	}
-	actx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	_, err = eng.AuthenticateWith(actx, e, oauth.AuthOptions{Device: device})
-	switch {
-	case err == nil:
-		f.diag("mcplink proxy: %s: signed in", e.Name)
-		return nil
-	case errors.Is(err, oauth.ErrNotProtected):
-		return nil
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		return fmt.Errorf("no sign-in to %s completed within %s; run the proxy again (or raise --auth-timeout): %w", e.Name, timeout, err)
-	}
-	return fmt.Errorf("signing in to %s: %w", e.Name, err)
+	return fmt.Sprintf("run `mcplink auth %s`, then restart the proxy", e.Name)
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -204,6 +205,12 @@ func schemaMap(schema any) map[string]any {
 func notConnectedError(st manager.State) error {
 	switch st.Status {
 	case manager.StatusNeedsAuth:
+		switch {
+		case strings.Contains(st.Error, "mcplink auth"):
+			return errors.New(st.Error) // it says why and names the fix
+		case st.Error != "":
+			return fmt.Errorf("server %q needs authentication (%s): run 'mcplink auth %s'", st.Name, st.Error, st.Name)
+		}
 		return fmt.Errorf("server %q needs authentication: run 'mcplink auth %s'", st.Name, st.Name)
 	case manager.StatusDisabled:
 		return fmt.Errorf("server %q is disabled: set \"enabled\": true on its entry in the config", st.Name)

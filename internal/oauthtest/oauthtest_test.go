@@ -1224,3 +1224,38 @@ func TestTokenLifetimeAndDelay(t *testing.T) {
 		t.Errorf("winner's token after reuse detection: %d, want 401", code)
 	}
 }
+
+func TestChallengeScopeAndRefuse(t *testing.T) {
+	srv := start(t, Options{ChallengeScope: "mcp:read", RequiredScope: "mcp:read mcp:write"})
+	if code, h := mcpStatus(t, srv, ""); code != http.StatusUnauthorized || !strings.HasSuffix(h, `scope="mcp:read"`) {
+		t.Errorf("401 challenge: %d %q, want the challenge scope", code, h)
+	}
+	f := newFlow(t, srv, AuthMethodNone, "mcp:read")
+	tok := f.login(t)
+	if code, h := mcpStatus(t, srv, "Bearer "+tok.AccessToken); code != http.StatusForbidden || !strings.Contains(h, `scope="mcp:read mcp:write"`) {
+		t.Errorf("403 challenge: %d %q, want the required scopes", code, h)
+	}
+	srv.SetChallengeScope("")
+	if _, h := mcpStatus(t, srv, ""); !strings.HasSuffix(h, `scope="mcp:read mcp:write"`) {
+		t.Errorf("after SetChallengeScope(\"\"): %q", h)
+	}
+
+	f.cfg.Scopes = []string{"mcp:read", "mcp:write"}
+	tok = f.login(t)
+	srv.SetRefuse(http.StatusForbidden, "tools/call")
+	cs, err := connect(t, srv, tok.AccessToken)
+	if err != nil {
+		t.Fatalf("initialize is not refused: %v", err)
+	}
+	if _, err := cs.CallTool(testCtx(t), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}}); err == nil || !strings.Contains(err.Error(), "Forbidden") {
+		t.Errorf("tools/call with SetRefuse(403): %v", err)
+	}
+	srv.SetRefuse(http.StatusUnauthorized, "")
+	if code, h := mcpStatus(t, srv, "Bearer "+tok.AccessToken); code != http.StatusUnauthorized || !strings.Contains(h, `error="invalid_token"`) {
+		t.Errorf("SetRefuse(401, every request): %d %q", code, h)
+	}
+	srv.SetRefuse(0, "")
+	if code, _ := mcpStatus(t, srv, "Bearer "+tok.AccessToken); code != http.StatusOK {
+		t.Errorf("after SetRefuse(0): %d", code)
+	}
+}

@@ -1,8 +1,11 @@
 package oauthtest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -46,12 +49,64 @@ type (
 
 func (s *Server) resourceScopes() []string { return withoutOffline(s.opts.Scopes) }
 
-// challengeScope is the scope advertised in WWW-Authenticate challenges.
-func (s *Server) challengeScope(required []string) string {
+// challengeScopeFor is the scope advertised in WWW-Authenticate challenges
+// (for 401s, Options.ChallengeScope takes precedence).
+func (s *Server) challengeScopeFor(required []string) string {
 	if len(required) > 0 {
 		return strings.Join(required, " ")
 	}
 	return strings.Join(s.resourceScopes(), " ")
+}
+
+// SetChallengeScope changes Options.ChallengeScope at run time: the scope
+// 401 challenges advertise; empty advertises the required (else the
+// resource's) scopes.
+func (s *Server) SetChallengeScope(scope string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.challengeScope = strings.Join(strings.Fields(scope), " ")
+}
+
+// refusal is what SetRefuse configured.
+type refusal struct {
+	status int    // 0: off
+	method string // JSON-RPC method; "" for every request
+}
+
+// SetRefuse makes the MCP server refuse requests that pass the token and
+// scope checks anyway, as a misconfigured server does: status 401 answers
+// invalid_token, 403 answers insufficient_scope naming the scopes a 403
+// challenge names (the required, else the resource's scopes). Only
+// requests whose JSON-RPC method is method are refused, every request
+// when method is "". Status 0 stops refusing.
+func (s *Server) SetRefuse(status int, method string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse = refusal{status: status, method: method}
+}
+
+// refused reports whether r is to be refused by SetRefuse; it peeks at a
+// POST's JSON-RPC method and leaves the body readable.
+func (s *Server) refused(r *http.Request, rf refusal) bool {
+	if rf.status == 0 {
+		return false
+	}
+	if rf.method == "" {
+		return true
+	}
+	if r.Method != http.MethodPost || r.Body == nil {
+		return false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	var msg struct {
+		Method string `json:"method"`
+	}
+	return json.Unmarshal(body, &msg) == nil && msg.Method == rf.method
 }
 
 // SetRequiredScope changes Options.RequiredScope at run time (space-separated
@@ -145,7 +200,7 @@ func (s *Server) verify(_ context.Context, token string, _ *http.Request) (*auth
 func (s *Server) challenge(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		required := s.requiredScope
+		required, challengeScope, rf := s.requiredScope, s.challengeScope, s.refuse
 		s.mu.Unlock()
 		status, errCode, desc := 0, "", ""
 		fields := strings.Fields(r.Header.Get("Authorization"))
@@ -160,6 +215,12 @@ func (s *Server) challenge(next http.Handler) http.Handler {
 				if !slices.Contains(ti.Scopes, sc) {
 					status, errCode, desc = http.StatusForbidden, "insufficient_scope", "the access token lacks scope "+sc
 					break
+				}
+			}
+			if status == 0 && s.refused(r, rf) {
+				status, errCode, desc = rf.status, "invalid_token", "refused by SetRefuse"
+				if rf.status == http.StatusForbidden {
+					errCode = "insufficient_scope"
 				}
 			}
 		}
@@ -178,7 +239,11 @@ func (s *Server) challenge(next http.Handler) http.Handler {
 			params = append(params, fmt.Sprintf("error=%q", errCode), fmt.Sprintf("error_description=%q", desc))
 		}
 		params = append(params, fmt.Sprintf("resource_metadata=%q", s.ResourceMetadataURL))
-		if sc := s.challengeScope(required); sc != "" {
+		sc := s.challengeScopeFor(required)
+		if status == http.StatusUnauthorized && challengeScope != "" {
+			sc = challengeScope
+		}
+		if sc != "" {
 			params = append(params, fmt.Sprintf("scope=%q", sc))
 		}
 		w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))

@@ -60,6 +60,11 @@ type Options struct {
 	// advertise these scopes (or, when empty, the resource's scopes).
 	// Server.SetRequiredScope changes it at run time.
 	RequiredScope string
+	// ChallengeScope, when set, is the scope the 401 challenges advertise
+	// instead (403 challenges still name the required scopes), like a
+	// server whose sign-in scope is narrower than what its tools need.
+	// Server.SetChallengeScope changes it at run time.
+	ChallengeScope string
 	// TokenLifetime is the access token lifetime (expires_in), rounded to
 	// whole seconds, at least 1s. Default 1h.
 	TokenLifetime time.Duration
@@ -191,6 +196,8 @@ type Server struct {
 	stats          Stats
 	nextTokenError string
 	requiredScope  []string
+	challengeScope string
+	refuse         refusal
 	tokenDelay     time.Duration
 	closed         bool
 	devices        map[string]*deviceRequest // by device_code (device.go)
@@ -213,6 +220,7 @@ func Start(opts Options) (*Server, error) {
 	}
 	s.stats.TokenRequests = make(map[string]int)
 	s.requiredScope = strings.Fields(opts.RequiredScope)
+	s.challengeScope = strings.Join(strings.Fields(opts.ChallengeScope), " ")
 	for _, c := range opts.PreRegistered {
 		c.RedirectURIs = slices.Clone(c.RedirectURIs)
 		c.GrantTypes = slices.Clone(c.GrantTypes)
