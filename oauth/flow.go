@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -166,11 +167,17 @@ func (p *Pending) Wait(ctx context.Context) (*authstore.Credentials, error) {
 	defer p.flow.Close()
 	ctx, cancel := context.WithTimeout(ctx, p.e.opts.FlowTimeout)
 	defer cancel()
+	// The wait that can end is the shorter of the caller's deadline and
+	// FlowTimeout: name that one when it does.
+	limit := p.e.opts.FlowTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		limit = min(limit, time.Until(dl).Round(time.Second))
+	}
 	name := p.entry.Name
 	params, err := p.flow.Wait(ctx)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("MCP server %q: no authorization redirect within %s: %w", name, p.e.opts.FlowTimeout, err)
+			return nil, fmt.Errorf("MCP server %q: no authorization redirect within %s: %w", name, limit, err)
 		}
 		err = fmt.Errorf("MCP server %q: authorization: %w", name, err)
 		var ae *callback.AuthorizationError

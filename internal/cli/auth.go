@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime"
 	"sort"
 	"strings"
@@ -563,17 +562,11 @@ func logoutRun(ctx context.Context, opts *LogoutOptions) error {
 // openBrowser returns the browser opener: $BROWSER first, then the platform
 // opener. It returns nil when no browser can be opened (no display).
 func openBrowser(getenv func(string) string) func(string) error {
-	if b := getenv("BROWSER"); b != "" {
-		return func(u string) error {
-			args := strings.Fields(b)
-			cmd := exec.Command(args[0], append(args[1:], u)...)
-			cmd.Stdout, cmd.Stderr = nil, nil
-			if err := cmd.Start(); err != nil {
-				return fmt.Errorf("starting $BROWSER (%s): %w", b, err)
-			}
-			go cmd.Wait() //nolint:errcheck // reaps the browser launcher; it owns its own lifetime
-			return nil
-		}
+	if b := getenv("BROWSER"); strings.TrimSpace(b) != "" {
+		// launchBrowser notices a $BROWSER that cannot start or fails at
+		// once (within browserGrace), so the user is told to open the URL.
+		open := launchBrowser(b)
+		return func(u string) error { return open(context.Background(), u) }
 	}
 	if runtime.GOOS == "linux" && getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
 		return nil
