@@ -27,7 +27,7 @@ type DebugOptions struct {
 func NewCmdDebug(f *Factory, runF func(context.Context, *DebugOptions) error) *cobra.Command {
 	opts := &DebugOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "debug <server>",
+		Use:   "debug <server|url>",
 		Short: "Show every step of a remote server's auth discovery, the stored token (masked) and what the server says to it",
 		Long: `Probe a remote server without credentials and print each discovery step: the
 URLs tried and their HTTP statuses, the WWW-Authenticate challenge, the protected
@@ -38,8 +38,11 @@ initialize request is then sent with it (and the configured headers; a
 DPoP-bound token with a proof) and the answer's status and WWW-Authenticate
 challenge are shown: a 403 insufficient_scope there is why a signed-in server
 still refuses. The token is never printed, nothing is stored (an expired token
-is not refreshed) and no browser opens.`,
-		Args: exactArgs(1, "a server name"),
+is not refreshed) and no browser opens.
+
+A URL instead of a name debugs the configured server with that URL, or else the
+credentials 'mcplink proxy <url>' keeps for it.`,
+		Args: exactArgs(1, "a server name or URL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if runF != nil {
@@ -57,9 +60,21 @@ func debugRun(ctx context.Context, opts *DebugOptions) error {
 	if err != nil {
 		return err
 	}
-	e, err := cfg.Lookup(opts.Name)
-	if err != nil {
-		return usageError("%w", err)
+	var e *config.Entry
+	if u, ok := targetURL(opts.Name); ok {
+		// A URL: the configured server with that URL, else what
+		// `mcplink proxy <url>` stores its credentials as.
+		if e, err = urlEntry(&ProxyOptions{F: f, Target: opts.Name}, u); err != nil {
+			return err
+		}
+	} else if e, err = cfg.Lookup(opts.Name); err != nil {
+		// Not configured: it may name the credentials of a proxied URL
+		// (host-<hash>), as brake messages do.
+		if pe := proxiedEntry(ctx, f, opts.Name); pe != nil {
+			e, err = pe, nil
+		} else {
+			return usageError("%w (or give the server's URL)", err)
+		}
 	}
 	w := f.IO.Out
 	fmt.Fprintf(w, "server:   %s (%s, from %s)\n", e.Name, e.Type, e.Source)
@@ -370,4 +385,26 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// proxiedEntry returns the entry `mcplink proxy <url>` used for the
+// credentials stored as name, or nil when name is not such a record.
+func proxiedEntry(ctx context.Context, f *Factory, name string) *config.Entry {
+	store, err := f.Store()
+	if err != nil {
+		return nil
+	}
+	c, err := store.Load(ctx, name)
+	if err != nil || c == nil || c.ServerURL == "" {
+		return nil
+	}
+	u, ok := targetURL(c.ServerURL)
+	if !ok {
+		return nil
+	}
+	e, err := urlEntry(&ProxyOptions{F: f, Target: c.ServerURL}, u)
+	if err != nil || e.Name != name {
+		return nil
+	}
+	return e
 }
