@@ -19,6 +19,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/mcplink/mcplink/internal/mcptest"
 )
 
 // resourceScope is the scope the provider grants for the MCP server.
@@ -94,15 +96,7 @@ func (s *resourceServer) serve(ctx context.Context, issuer, jwksURI string) erro
 		})
 	var mcpHandler http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
 	if s.sse {
-		sse := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return server }, nil)
-		mcpHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodGet && r.URL.Query().Get("sessionid") == "" {
-				w.Header().Set("Allow", "GET")
-				http.Error(w, "this server speaks only the SSE transport", http.StatusMethodNotAllowed)
-				return
-			}
-			sse.ServeHTTP(w, r)
-		})
+		mcpHandler = mcptest.SSEOnlyHandler(func(*http.Request) *mcp.Server { return server })
 	}
 	protect := auth.RequireBearerToken(s.verify, &auth.RequireBearerTokenOptions{
 		ResourceMetadataURL: s.MetadataURL,

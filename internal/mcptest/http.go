@@ -76,15 +76,7 @@ func StartHTTP(opts HTTPOptions) (*HTTPServer, error) {
 	getServer := func(*http.Request) *mcp.Server { return s.MCP }
 	var mcpHandler http.Handler
 	if opts.SSEOnly {
-		sse := mcp.NewSSEHandler(getServer, nil)
-		mcpHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodGet && r.URL.Query().Get("sessionid") == "" {
-				w.Header().Set("Allow", "GET")
-				http.Error(w, "this server speaks only the SSE transport", http.StatusMethodNotAllowed)
-				return
-			}
-			sse.ServeHTTP(w, r)
-		})
+		mcpHandler = SSEOnlyHandler(getServer)
 	} else {
 		mcpHandler = mcp.NewStreamableHTTPHandler(getServer, nil)
 	}
@@ -96,6 +88,22 @@ func StartHTTP(opts HTTPOptions) (*HTTPServer, error) {
 	s.srv.Start()
 	s.URL = s.srv.URL + "/mcp"
 	return s, nil
+}
+
+// SSEOnlyHandler serves only the 2024-11-05 SSE transport: GET opens the
+// event stream and messages are POSTed to ?sessionid=…; a POST without a
+// sessionid, which is a Streamable HTTP attempt, is answered 405, so a client
+// has to fall back to SSE.
+func SSEOnlyHandler(getServer func(*http.Request) *mcp.Server) http.Handler {
+	sse := mcp.NewSSEHandler(getServer, nil)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.URL.Query().Get("sessionid") == "" {
+			w.Header().Set("Allow", "GET")
+			http.Error(w, "this server speaks only the SSE transport", http.StatusMethodNotAllowed)
+			return
+		}
+		sse.ServeHTTP(w, r)
+	})
 }
 
 // StartSSE is StartHTTP with SSEOnly set.

@@ -14,6 +14,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/mcplink/mcplink/internal/mcptest"
 )
 
 const (
@@ -149,15 +151,7 @@ func (s *Server) mcpHandler() http.Handler {
 		})
 	var streamable http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
 	if s.opts.SSEOnly {
-		sse := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return server }, nil)
-		streamable = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodGet && r.URL.Query().Get("sessionid") == "" {
-				w.Header().Set("Allow", "GET")
-				http.Error(w, "this server speaks only the SSE transport", http.StatusMethodNotAllowed)
-				return
-			}
-			sse.ServeHTTP(w, r)
-		})
+		streamable = mcptest.SSEOnlyHandler(func(*http.Request) *mcp.Server { return server })
 	}
 
 	// The go-sdk middleware puts TokenInfo where the MCP handler finds it;
