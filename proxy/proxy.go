@@ -278,6 +278,36 @@ func newProxy(opts Options, out io.Writer) (*proxy, error) {
 	}, nil
 }
 
+// EOFGrace bounds how long the proxy, once stdin has ended, waits for the
+// answers to the client's requests still in flight before it exits. A
+// signal (SIGTERM, as the MCP stdio transport escalates to) ends it at once.
+const EOFGrace = 10 * time.Second
+
+// drain waits until no client request awaits an answer, at most grace or
+// until ctx ends.
+func (p *proxy) drain(ctx context.Context, grace time.Duration) {
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		p.mu.Lock()
+		n := len(p.pending)
+		p.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			p.logf("stdin closed; %d requests still unanswered after %s, exiting", n, grace)
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 func (p *proxy) run(ctx context.Context, in io.Reader) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -354,6 +384,10 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 				continue
 			}
 			if errors.Is(r.err, io.EOF) {
+				// The client closed stdin: answer what it already asked
+				// (a script that pipes its requests and closes stdin still
+				// gets every answer), then end the session.
+				p.drain(ctx, EOFGrace)
 				return nil
 			}
 			return fmt.Errorf("reading from the client: %w", r.err)
@@ -481,11 +515,20 @@ func (p *proxy) dispatch(ctx, sctx context.Context, s *session, msg jsonrpc.Mess
 	sent := make(chan struct{})
 	var once sync.Once
 	markSent := func() { once.Do(func() { close(sent) }) }
+	// A request may go on once it is written: its answer comes later. A
+	// notification (or a response to the server) is only accepted with the
+	// HTTP answer (202), and the server may handle two POSTs in either
+	// order, so the next message waits for that: notifications/initialized
+	// then reaches the server before the tools/list written right after it.
+	onWritten := markSent
+	if req, ok := msg.(*jsonrpc.Request); !ok || !req.ID.IsValid() {
+		onWritten = nil
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer markSent()
-		p.forward(ctx, sctx, s, msg, markSent)
+		p.forward(ctx, sctx, s, msg, onWritten)
 	}()
 	select {
 	case <-sent:

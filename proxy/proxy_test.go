@@ -718,3 +718,48 @@ func TestDeviceSignIn(t *testing.T) {
 		t.Fatalf("device authorizations %d (want 2), approved %d, browser authorizations %d (want 0)\n%s", st.DeviceAuthorizations, approvedN.Load(), st.AuthorizeRequests, stderr.String())
 	}
 }
+
+// TestStdinEOFAnswersInFlight: a client that writes its requests and closes
+// stdin at once (a script piping into the proxy) still gets every answer;
+// then the proxy ends the remote session and exits cleanly.
+func TestStdinEOFAnswersInFlight(t *testing.T) {
+	ts := startServer(t)
+	r := startRaw(t, ts.URL)
+	// The lifecycle wants the initialize answer before other requests.
+	r.send(t, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	if m := r.recv(t); m["id"] != float64(1) || m["result"] == nil {
+		t.Fatalf("initialize answer = %v", m)
+	}
+	r.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	r.send(t, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	r.send(t, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"last words"}}}`)
+	if err := r.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[float64]map[string]any{}
+	for len(got) < 2 {
+		m := r.recv(t)
+		id, _ := m["id"].(float64)
+		if m["error"] != nil {
+			t.Fatalf("request %v answered with an error after stdin closed: %v\n%s", m["id"], m["error"], r.stderr)
+		}
+		got[id] = m
+	}
+	res, _ := got[3]["result"].(map[string]any)
+	if content, _ := res["content"].([]any); len(content) != 1 || content[0].(map[string]any)["text"] != "last words" {
+		t.Fatalf("tools/call answer = %v", got[3])
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- r.cmd.Wait() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("exit after stdin's end: %v\n%s", err, r.stderr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the proxy did not exit after stdin's end")
+	}
+	if ts.deletes.Load() < 1 {
+		t.Fatal("no DELETE of the remote session after stdin's end")
+	}
+}
