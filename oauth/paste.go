@@ -157,8 +157,11 @@ func plausibleCode(s string) bool {
 }
 
 // readPaste hands pasted lines to p.Paste until p's flow ends or ctx is
-// done, reporting refused pastes through Notify.
-func (e *Engine) readPaste(ctx context.Context, p *Pending, lines <-chan string) {
+// done, reporting refused pastes through Notify. When the pasted lines end
+// (stdin closed) and no callback listener runs either, nothing can ever
+// complete the flow: fail calls it off with the reason at once instead of
+// leaving it to time out.
+func (e *Engine) readPaste(ctx context.Context, p *Pending, lines <-chan string, fail context.CancelCauseFunc) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -167,6 +170,9 @@ func (e *Engine) readPaste(ctx context.Context, p *Pending, lines <-chan string)
 			return
 		case line, ok := <-lines:
 			if !ok {
+				if !p.flow.Listening() {
+					fail(fmt.Errorf("MCP server %q: standard input ended, so no redirect can be pasted, and no callback listener runs: %w", p.entry.Name, p.ListenError()))
+				}
 				return
 			}
 			if strings.TrimSpace(line) == "" {
@@ -196,6 +202,7 @@ func (e *Engine) authorizeWith(ctx context.Context, entry *config.Entry, d *Disc
 		}
 		var wg sync.WaitGroup
 		pctx, stop := context.WithCancel(ctx)
+		wctx, fail := context.WithCancelCause(ctx)
 		if paste != nil {
 			if p.flow.Listening() {
 				e.notify(entry.Name, "After signing in, the browser returns here by itself; if it cannot reach this machine, paste the full URL it was redirected to (or just the code) and press Enter:")
@@ -205,12 +212,16 @@ func (e *Engine) authorizeWith(ctx context.Context, entry *config.Entry, d *Disc
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				e.readPaste(pctx, p, paste)
+				e.readPaste(pctx, p, paste, fail)
 			}()
 		}
-		creds, err := p.Wait(ctx)
+		creds, err := p.Wait(wctx)
+		if cause := context.Cause(wctx); err != nil && ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+			err = cause // readPaste called the flow off: say why
+		}
 		stop()
 		wg.Wait()
+		fail(nil)
 		var ic *invalidClientError
 		if errors.As(err, &ic) && attempt == 0 && (p.client.kind == RegistrationDynamic || p.client.kind == RegistrationStored) {
 			if derr := ignoreUnchanged(e.dropClient(ctx, entry, p.client.id)); derr != nil {

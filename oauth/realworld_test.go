@@ -171,6 +171,37 @@ func TestPasteWhenCallbackPortBusy(t *testing.T) {
 	}
 }
 
+// TestPasteStdinClosedWhenCallbackPortBusy: with the callback port held by
+// another program and nothing left to paste (stdin at its end: a script or
+// CI), the flow fails at once with the busy-port reason, not after the flow
+// timeout.
+func TestPasteStdinClosedWhenCallbackPortBusy(t *testing.T) {
+	s := startAS(t, oauthtest.Options{})
+	v := newEnv(t, "", func(context.Context, string) error { return nil }) // a browser that never comes back
+	entry := testEntry(t, s.MCPURL)
+	ln := listenOn(t, entry.OAuth.CallbackPort)
+	defer ln.Close()
+	paste := make(chan string)
+	close(paste)
+	t0 := time.Now()
+	_, err := v.e.AuthenticateWith(ctxT(t), entry, AuthOptions{Paste: paste})
+	if !errors.As(err, new(*callback.PortInUseError)) || !strings.Contains(err.Error(), "standard input ended") {
+		t.Fatalf("stdin closed, port busy: %v; want the busy-port error saying stdin ended", err)
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Fatalf("failed after %s, want at once (the flow timeout is 10 s here)", d)
+	}
+	// With the listener running, stdin's end changes nothing: the browser
+	// can still come back by itself.
+	ln.Close()
+	v2 := newEnv(t, "", oauthtest.FollowRedirects)
+	closed := make(chan string)
+	close(closed)
+	if _, err := v2.e.AuthenticateWith(ctxT(t), entry, AuthOptions{Paste: closed}); err != nil {
+		t.Fatalf("listener running, stdin closed: %v", err)
+	}
+}
+
 func TestPasteRacesListenerListenerWins(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
 	v := newEnv(t, "", oauthtest.FollowRedirects) // the redirect arrives by itself
