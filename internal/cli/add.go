@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"strings"
 	"time"
@@ -87,6 +88,13 @@ The file's comments and formatting are kept; the write is atomic.`,
 func addRun(opts *AddOptions) error {
 	e, err := opts.entry()
 	if err != nil {
+		return err
+	}
+	// A configuration with errors is not edited: the errors are shown
+	// (file:line:col, exit 2) and nothing changes. A config file that does
+	// not exist yet is fine: add creates it. (remove is allowed on a broken
+	// configuration: taking the broken entry out is a way to fix it.)
+	if _, err := opts.F.Config(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	path := opts.F.EditFile(opts.Global)
