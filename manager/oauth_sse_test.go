@@ -11,6 +11,7 @@ import (
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/oauthtest"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
@@ -133,5 +134,39 @@ func TestSSEFallbackTokenRevokedNeedsAuth(t *testing.T) {
 	st, _ := m.Connect(ctx, "legacy")
 	if st.Status != manager.StatusNeedsAuth || !strings.Contains(st.Error, "mcplink auth legacy") {
 		t.Fatalf("status %s (%s), want needs_auth naming `mcplink auth legacy`", st.Status, st.Error)
+	}
+}
+
+// TestStoredTokenNeverSentToAnotherURL: credentials are bound to the URL
+// they were obtained for. When the entry's URL changes, the old token is
+// not sent to the new server, on any request.
+func TestStoredTokenNeverSentToAnotherURL(t *testing.T) {
+	as, err := oauthtest.Start(oauthtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { as.Close() })
+	v := newOAuthEnv(t, as)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := v.eng.Authenticate(ctx, v.entry); err != nil {
+		t.Fatal(err)
+	}
+	other := startHTTP(t, mcptest.HTTPOptions{RecordHeaders: true})
+	moved := *v.entry
+	moved.URL = other.URL
+	m := newManager(t, manager.Options{OAuth: v.eng}, &moved)
+	st, err := m.Connect(ctx, moved.Name)
+	if err != nil || st.Status != manager.StatusConnected {
+		t.Fatalf("connect to the new URL (no auth needed there): %s %s %v", st.Status, st.Error, err)
+	}
+	reqs := other.Requests()
+	if len(reqs) == 0 {
+		t.Fatal("the new server saw no request")
+	}
+	for _, r := range reqs {
+		if a := r.Header.Get("Authorization"); a != "" {
+			t.Fatalf("%s %s to the new URL carried Authorization %q: the old URL's token leaked", r.Method, r.Path, a)
+		}
 	}
 }
