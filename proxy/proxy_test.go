@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/internal/cli"
@@ -147,12 +148,16 @@ func connect(t *testing.T, dataDir, proto string, args ...string) (*mcp.ClientSe
 			ev.logs = append(ev.logs, fmt.Sprint(req.Params.Data))
 			ev.mu.Unlock()
 		},
+		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"answer": "yes to " + req.Params.Message}}, nil
+		},
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
 			ev.mu.Lock()
 			ev.listChanged++
 			ev.mu.Unlock()
 		},
 	})
+	client.AddRoots(&mcp.Root{URI: "file:///work/project", Name: "project"})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 3 * time.Second}, &mcp.ClientSessionOptions{ProtocolVersion: proto})
@@ -263,6 +268,26 @@ func startServer(t *testing.T) *testServer {
 			return nil, nil, errors.New("no text in the sampling result")
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: tc.Text}}}, nil, nil
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "elicit"}, func(ctx context.Context, req *mcp.CallToolRequest, in textArgs) (*mcp.CallToolResult, any, error) {
+		res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: in.Text, RequestedSchema: &jsonschema.Schema{
+			Type: "object", Properties: map[string]*jsonschema.Schema{"answer": {Type: "string"}},
+		}})
+		if err != nil {
+			return nil, nil, err
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: res.Action + ": " + fmt.Sprint(res.Content["answer"])}}}, nil, nil
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "roots"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+		res, err := req.Session.ListRoots(ctx, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		var uris []string
+		for _, r := range res.Roots {
+			uris = append(uris, r.URI)
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Join(uris, ",")}}}, nil, nil
 	})
 	mcp.AddTool(s, &mcp.Tool{Name: "block"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
 		select {
@@ -761,5 +786,67 @@ func TestStdinEOFAnswersInFlight(t *testing.T) {
 	}
 	if ts.deletes.Load() < 1 {
 		t.Fatal("no DELETE of the remote session after stdin's end")
+	}
+}
+
+// TestElicitationAndRoots: server-to-client requests other than sampling
+// cross the proxy too: an elicitation answered by the client, and the
+// client's roots listed by the server.
+func TestElicitationAndRoots(t *testing.T) {
+	ts := startServer(t)
+	cs, _, _ := connect(t, t.TempDir(), "", ts.URL)
+	if got := callText(t, cs, "elicit", map[string]any{"text": "proceed?"}); got != "accept: yes to proceed?" {
+		t.Fatalf("elicit = %q", got)
+	}
+	if got := callText(t, cs, "roots", map[string]any{}); got != "file:///work/project" {
+		t.Fatalf("roots = %q", got)
+	}
+}
+
+// TestTransportModes: each --transport mode against a Streamable HTTP server
+// and an SSE-only one: the fallbacks work, and an "-only" mode the server
+// does not speak fails the client's connect with the cause on stderr.
+func TestTransportModes(t *testing.T) {
+	streamable := startServer(t)
+	sse, err := mcptest.StartHTTP(mcptest.HTTPOptions{SSEOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sse.Close)
+	for _, tc := range []struct {
+		server, mode string
+		url          string
+		ok           bool
+	}{
+		{"streamable", "http-first", streamable.URL, true},
+		{"streamable", "http-only", streamable.URL, true},
+		{"streamable", "sse-first", streamable.URL, true},
+		{"streamable", "sse-only", streamable.URL, false},
+		{"sse", "http-first", sse.URL, true},
+		{"sse", "http-only", sse.URL, false},
+		{"sse", "sse-first", sse.URL, true},
+		{"sse", "sse-only", sse.URL, true},
+	} {
+		t.Run(tc.server+"/"+tc.mode, func(t *testing.T) {
+			if tc.ok {
+				cs, _, _ := connect(t, t.TempDir(), legacy, tc.url, "--transport", tc.mode)
+				if got := callText(t, cs, mcptest.ToolEcho, map[string]any{"text": tc.mode}); got != tc.mode {
+					t.Fatalf("echo = %q", got)
+				}
+				return
+			}
+			cmd, stderr := proxyCmd(t, t.TempDir(), tc.url, "--transport", tc.mode)
+			client := mcp.NewClient(&mcp.Implementation{Name: "proxy-test", Version: "1"}, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 3 * time.Second}, &mcp.ClientSessionOptions{ProtocolVersion: legacy})
+			if err == nil {
+				cs.Close()
+				t.Fatalf("--transport %s against the %s server connected; want a failure", tc.mode, tc.server)
+			}
+			if !strings.Contains(stderr.String(), tc.url) && !strings.Contains(err.Error(), tc.url) {
+				t.Errorf("the failure names neither the URL nor the cause:\nerr: %v\nstderr: %s", err, stderr)
+			}
+		})
 	}
 }
