@@ -455,6 +455,31 @@ func TestSessionExpiry(t *testing.T) {
 	waitFor(t, "tools/list_changed on the new session", func() bool { _, _, n, _ := ev.snapshot(); return n >= 1 })
 }
 
+// TestSessionExpiryWithOAuth: an OAuth-protected server forgets the session
+// mid-call; the proxy re-initializes a new session with the stored token —
+// no new sign-in — and the client's session goes on.
+func TestSessionExpiryWithOAuth(t *testing.T) {
+	as, err := oauthtest.Start(oauthtest.Options{TokenLifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { as.Close() })
+	cs, _, stderr := connect(t, t.TempDir(), legacy, as.MCPURL)
+	if got := callText(t, cs, "echo", map[string]any{"text": "one"}); got != "one" {
+		t.Fatalf("echo = %q", got)
+	}
+	as.ForgetSessions()
+	if got := callText(t, cs, "echo", map[string]any{"text": "two"}); got != "two" {
+		t.Fatalf("echo after session expiry = %q\n%s", got, stderr)
+	}
+	if !strings.Contains(stderr.String(), "re-initializing a new session") {
+		t.Errorf("no re-initialization notice on stderr:\n%s", stderr)
+	}
+	if st := as.Stats(); st.CodesIssued != 1 || st.MCPRejected != 1 {
+		t.Errorf("after the session expired: %d codes issued (want 1: no new sign-in), %d rejected requests (want 1: the first, unauthenticated probe)", st.CodesIssued, st.MCPRejected)
+	}
+}
+
 func TestSSEFallback(t *testing.T) {
 	s, err := mcptest.StartHTTP(mcptest.HTTPOptions{SSEOnly: true})
 	if err != nil {

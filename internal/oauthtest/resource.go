@@ -120,6 +120,13 @@ func (s *Server) SetRequiredScope(scope string) {
 	s.requiredScope = strings.Fields(scope)
 }
 
+// ForgetSessions makes the MCP server forget every session (as a restarted
+// server does): requests naming an old session get 404 from now on.
+func (s *Server) ForgetSessions() {
+	h := s.newTransport()
+	s.transport.Store(&h)
+}
+
 func (s *Server) mcpHandler() http.Handler {
 	prm := auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
 		Resource:               s.MCPURL,
@@ -149,10 +156,16 @@ func (s *Server) mcpHandler() http.Handler {
 			text := out.ClientID + " " + strings.Join(out.Scopes, " ")
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, out, nil
 		})
-	var streamable http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
-	if s.opts.SSEOnly {
-		streamable = mcptest.SSEOnlyHandler(func(*http.Request) *mcp.Server { return server })
+	s.newTransport = func() http.Handler {
+		if s.opts.SSEOnly {
+			return mcptest.SSEOnlyHandler(func(*http.Request) *mcp.Server { return server })
+		}
+		return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
 	}
+	s.ForgetSessions()
+	streamable := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*s.transport.Load()).ServeHTTP(w, r)
+	})
 
 	// The go-sdk middleware puts TokenInfo where the MCP handler finds it;
 	// s.challenge in front of it enforces the (changeable) required scope and

@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -201,6 +202,11 @@ type Server struct {
 	tokenDelay     time.Duration
 	closed         bool
 	devices        map[string]*deviceRequest // by device_code (device.go)
+
+	// newTransport builds the MCP transport handler; transport is the
+	// current one (ForgetSessions replaces it).
+	newTransport func() http.Handler
+	transport    atomic.Pointer[http.Handler]
 }
 
 // Start starts both servers on 127.0.0.1 with ephemeral ports.
