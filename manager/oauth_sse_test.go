@@ -42,6 +42,20 @@ func newOAuthEnv(t *testing.T, as *oauthtest.Server) *oauthEnv {
 	return &oauthEnv{eng: eng, entry: entry}
 }
 
+// startOAuth starts an authorization server with its protected MCP server and
+// an engine for it; ctx bounds the test.
+func startOAuth(t *testing.T, o oauthtest.Options) (*oauthtest.Server, *oauthEnv, context.Context) {
+	t.Helper()
+	as, err := oauthtest.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { as.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return as, newOAuthEnv(t, as), ctx
+}
+
 // TestSSEFallbackWithOAuth: an OAuth-protected server that speaks only the
 // 2024-11-05 SSE transport. Before sign-in it needs auth; after sign-in the
 // Streamable HTTP attempt is refused with 405 and the SSE fallback connects
@@ -49,14 +63,7 @@ func newOAuthEnv(t *testing.T, as *oauthtest.Server) *oauthEnv {
 // call works. When the server stops accepting the token, the SSE transport's
 // 401 refreshes it (the SSE transport has no OAuth handler of its own).
 func TestSSEFallbackWithOAuth(t *testing.T) {
-	as, err := oauthtest.Start(oauthtest.Options{SSEOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { as.Close() })
-	v := newOAuthEnv(t, as)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	as, v, ctx := startOAuth(t, oauthtest.Options{SSEOnly: true})
 
 	m := newManager(t, manager.Options{OAuth: v.eng}, v.entry)
 	st, _ := m.Connect(ctx, "legacy")
@@ -68,7 +75,7 @@ func TestSSEFallbackWithOAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	rejected := as.Stats().MCPRejected
-	st, err = m.Connect(ctx, "legacy")
+	st, err := m.Connect(ctx, "legacy")
 	if err != nil || st.Status != manager.StatusConnected {
 		t.Fatalf("after sign-in: status %s (%s), err %v; want connected", st.Status, st.Error, err)
 	}
@@ -118,14 +125,7 @@ func TestSSEFallbackWithOAuth(t *testing.T) {
 // server no longer honours (refresh refused) ends in needs_auth over SSE
 // too, with a message naming the fix.
 func TestSSEFallbackTokenRevokedNeedsAuth(t *testing.T) {
-	as, err := oauthtest.Start(oauthtest.Options{SSEOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { as.Close() })
-	v := newOAuthEnv(t, as)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	as, v, ctx := startOAuth(t, oauthtest.Options{SSEOnly: true})
 	if _, err := v.eng.Authenticate(ctx, v.entry); err != nil {
 		t.Fatal(err)
 	}
@@ -141,14 +141,7 @@ func TestSSEFallbackTokenRevokedNeedsAuth(t *testing.T) {
 // they were obtained for. When the entry's URL changes, the old token is
 // not sent to the new server, on any request.
 func TestStoredTokenNeverSentToAnotherURL(t *testing.T) {
-	as, err := oauthtest.Start(oauthtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { as.Close() })
-	v := newOAuthEnv(t, as)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	_, v, ctx := startOAuth(t, oauthtest.Options{})
 	if _, err := v.eng.Authenticate(ctx, v.entry); err != nil {
 		t.Fatal(err)
 	}
