@@ -49,7 +49,11 @@
 // the file atomically (temporary file, fsync, rename) keeping its mode.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/mcplink/mcplink/limit"
+)
 
 // Entry types.
 const (
@@ -83,6 +87,10 @@ type Entry struct {
 	Enabled bool
 	// Timeout is the connect timeout; zero means DefaultTimeout.
 	Timeout time.Duration
+	// MaxMessageSize bounds one message read from the server (a JSON body,
+	// one SSE event, one stdio line), in bytes; zero means
+	// limit.DefaultMessageSize. See EffectiveMaxMessageSize.
+	MaxMessageSize int64
 
 	// Local servers.
 	Command     []string
@@ -143,6 +151,15 @@ type OAuth struct {
 	DPoP *bool `json:"dpop,omitempty"`
 	// IdP enables enterprise-managed authorization (ID-JAG).
 	IdP *IdP `json:"idp,omitempty"`
+}
+
+// EffectiveMaxMessageSize returns the entry's message size bound or
+// limit.DefaultMessageSize.
+func (e *Entry) EffectiveMaxMessageSize() int64 {
+	if e.MaxMessageSize > 0 {
+		return e.MaxMessageSize
+	}
+	return limit.DefaultMessageSize
 }
 
 // EffectiveTimeout returns the entry's timeout or DefaultTimeout.

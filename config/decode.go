@@ -17,11 +17,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/tailscale/hujson"
+
+	"github.com/mcplink/mcplink/limit"
 )
 
 // Field names of an entry, by server type.
 var (
-	commonFields = []string{"type", "enabled", "timeout"}
+	commonFields = []string{"type", "enabled", "timeout", "maxMessageSize"}
 	localFields  = []string{"command", "environment", "cwd"}
 	remoteFields = []string{"url", "headers", "oauth"}
 	oauthFields  = []string{"clientId", "clientSecret", "scope", "callbackPort", "redirectUri", "clientMetadataUrl", "callbackHost", "resource",
@@ -286,6 +288,15 @@ func (d *decoder) entry(name string, m *hujson.ObjectMember) *fileEntry {
 	if v := fields["timeout"]; v != nil {
 		if ms, ok := d.positiveInt("timeout", "a number of milliseconds", "a positive whole number of milliseconds", v, maxTimeoutMillis); ok {
 			e.Timeout = time.Duration(ms) * time.Millisecond
+		}
+	}
+	if v := fields["maxMessageSize"]; v != nil {
+		if n, ok := d.positiveInt("maxMessageSize", "a number of bytes", "a whole number of bytes from 1024 to 2^40", v, limit.MaxMessageSize); ok {
+			if n < 1024 {
+				d.errorf(v.StartOffset, "%q must be %s, got %d", "maxMessageSize", "a whole number of bytes from 1024 to 2^40", n)
+			} else {
+				e.MaxMessageSize = n
+			}
 		}
 	}
 

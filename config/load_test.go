@@ -371,3 +371,29 @@ func TestDocExample(t *testing.T) {
 		t.Errorf("unexpected config: %+v", cfg.Servers)
 	}
 }
+
+func TestLoadMaxMessageSize(t *testing.T) {
+	l := newLayout(t)
+	f := writeFile(t, t.TempDir(), "m.json", `{"mcp": {
+  "big": {"type": "remote", "url": "https://x.example/mcp", "maxMessageSize": 67108864},
+  "std": {"type": "local", "command": ["s"]}
+}}`)
+	opts := l.opts(nil)
+	opts.File = f
+	cfg, err := Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Servers["big"].EffectiveMaxMessageSize(); got != 64<<20 {
+		t.Errorf("big: %d, want 64 MiB", got)
+	}
+	if got := cfg.Servers["std"].EffectiveMaxMessageSize(); got != 16<<20 {
+		t.Errorf("std: %d, want the 16 MiB default", got)
+	}
+	bad := writeFile(t, t.TempDir(), "b.json", `{"mcp": {"s": {"type": "local", "command": ["s"], "maxMessageSize": 12}}}`)
+	opts.File = bad
+	_, err = Load(opts)
+	if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `b.json:1:69: "maxMessageSize" must be a whole number of bytes from 1024`) {
+		t.Errorf("err = %v", err)
+	}
+}
