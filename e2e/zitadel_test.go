@@ -101,6 +101,8 @@ type zitadelOP struct {
 	Issuer string // http://127.0.0.1:PORT/ (the example's trailing slash)
 	Meta   idpMeta
 
+	bin          string
+	dir          string // its working directory and HOME
 	deviceSecret string
 	apiSecret    string
 	cmd          *exec.Cmd
@@ -122,18 +124,59 @@ func randomSecret(tb testing.TB) string {
 // stops it. A start that fails is a failure, not a skip: the binary exists.
 func startZitadel(tb testing.TB) *zitadelOP {
 	tb.Helper()
-	bin := zitadelOPPath(tb)
-	op := &zitadelOP{deviceSecret: randomSecret(tb), apiSecret: randomSecret(tb), logs: &lockedBuffer{}, done: make(chan struct{})}
-	cmd := exec.Command(bin)
-	cmd.Dir = tb.TempDir()
+	op := &zitadelOP{bin: zitadelOPPath(tb), dir: tb.TempDir(), deviceSecret: randomSecret(tb), apiSecret: randomSecret(tb), logs: &lockedBuffer{}}
+	op.launch(tb, "")
+	tb.Cleanup(op.close)
+	if t, ok := tb.(*testing.T); ok {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("Zitadel example OP log:\n%s", op.logs.String())
+			}
+		})
+	}
+	for name, v := range map[string]string{
+		"revocation_endpoint":           op.Meta.RevocationEndpoint,
+		"introspection_endpoint":        op.Meta.IntrospectionEndpoint,
+		"device_authorization_endpoint": op.Meta.DeviceAuthorizationEndpoint,
+	} {
+		if v == "" {
+			tb.Fatalf("the Zitadel example OP advertises no %s", name)
+		}
+	}
+	return op
+}
+
+// restart stops the OP and starts it again on its port: same issuer and
+// clients, but every token it issued is gone (its storage is in memory).
+func (op *zitadelOP) restart(tb testing.TB) {
+	tb.Helper()
+	op.close()
+	u, err := url.Parse(op.Issuer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	issuer := op.Issuer
+	op.launch(tb, u.Port())
+	if op.Issuer != issuer {
+		tb.Fatalf("the restarted OP's issuer is %s, want %s", op.Issuer, issuer)
+	}
+}
+
+// launch starts the OP process (on port, or a free one) and waits for its
+// discovery document.
+func (op *zitadelOP) launch(tb testing.TB, port string) {
+	tb.Helper()
+	cmd := exec.Command(op.bin)
+	cmd.Dir = op.dir
 	cmd.Env = append(minimalEnv(),
-		"HOME="+cmd.Dir,
+		"HOME="+op.dir,
 		"OP_NATIVE_CLIENT_ID="+zitadelNative,
 		"OP_NATIVE_REDIRECT_URI="+zitadelRedirect,
 		"OP_DEVICE_CLIENT_ID="+zitadelDevice,
 		"OP_DEVICE_CLIENT_SECRET="+op.deviceSecret,
 		"OP_INTROSPECTOR_ID="+zitadelAPI,
 		"OP_INTROSPECTOR_SECRET="+op.apiSecret,
+		"OP_PORT="+port,
 		"OP_WATCH_STDIN=1",
 	)
 	stdin, err := cmd.StdinPipe()
@@ -147,10 +190,10 @@ func startZitadel(tb testing.TB) *zitadelOP {
 	cmd.Stderr = op.logs
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
-		tb.Fatalf("starting the Zitadel example OP (%s): %v", bin, err)
+		tb.Fatalf("starting the Zitadel example OP (%s): %v", op.bin, err)
 	}
-	op.cmd, op.stdin = cmd, stdin
-	tb.Cleanup(op.close)
+	done := make(chan struct{})
+	op.cmd, op.stdin, op.done = cmd, stdin, done
 	issuerCh := make(chan string, 1)
 	go func() { // owned by op: ends when the process closes stdout
 		sc := bufio.NewScanner(stdout)
@@ -164,41 +207,28 @@ func startZitadel(tb testing.TB) *zitadelOP {
 			op.logs.Write([]byte(sc.Text() + "\n"))
 		}
 		_ = cmd.Wait()
-		close(op.done)
+		close(done)
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), zitadelStartWait)
 	defer cancel()
 	select {
 	case op.Issuer = <-issuerCh:
-	case <-op.done:
+	case <-done:
 		tb.Fatalf("the Zitadel example OP exited before it was ready:\n%s", op.logs.String())
 	case <-ctx.Done():
 		tb.Fatalf("the Zitadel example OP printed no issuer within %s:\n%s", zitadelStartWait, op.logs.String())
 	}
-	if err := getJSON(ctx, op.Issuer+".well-known/openid-configuration", &op.Meta); err != nil {
+	var meta idpMeta
+	if err := getJSON(ctx, op.Issuer+".well-known/openid-configuration", &meta); err != nil {
 		tb.Fatalf("the Zitadel example OP's discovery document: %v\n%s", err, op.logs.String())
 	}
-	if op.Meta.Issuer != op.Issuer {
-		tb.Fatalf("discovery names issuer %q, want %q", op.Meta.Issuer, op.Issuer)
+	if meta.Issuer != op.Issuer {
+		tb.Fatalf("discovery names issuer %q, want %q", meta.Issuer, op.Issuer)
 	}
-	for name, v := range map[string]string{
-		"revocation_endpoint":           op.Meta.RevocationEndpoint,
-		"introspection_endpoint":        op.Meta.IntrospectionEndpoint,
-		"device_authorization_endpoint": op.Meta.DeviceAuthorizationEndpoint,
-	} {
-		if v == "" {
-			tb.Fatalf("the Zitadel example OP advertises no %s", name)
-		}
+	if op.Meta.Issuer == "" {
+		op.Meta = meta // set once: the MCP server reads it concurrently
 	}
 	tb.Logf("Zitadel example OP ready at %s after %s", op.Issuer, time.Since(t0).Round(time.Millisecond))
-	if t, ok := tb.(*testing.T); ok {
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("Zitadel example OP log:\n%s", op.logs.String())
-			}
-		})
-	}
-	return op
 }
 
 // close stops the OP: stdin's end, then SIGTERM, then SIGKILL.
@@ -684,32 +714,31 @@ func TestZitadelPKCE(t *testing.T) {
 	}
 }
 
-// TestZitadelDeviceFlow: with the OP's pre-registered confidential device
-// client, `mcplink auth --device` shows the verification URI and user code;
-// the user enters the code on the OP's device page, signs in and allows;
-// mcplink's polling stores the token, which the MCP server accepts.
-func TestZitadelDeviceFlow(t *testing.T) {
-	z := startZitadelEnv(t)
-	c := newZitadelClient(t, z, map[string]any{"clientId": zitadelDevice, "clientSecret": z.OP.deviceSecret})
+// zitadelDeviceSignIn runs `mcplink auth --device` with the OP's
+// pre-registered confidential device client: mcplink shows the verification
+// URI and user code; the user enters the code on the OP's device page,
+// signs in and allows; mcplink's polling stores the token.
+func zitadelDeviceSignIn(tb testing.TB, z *zitadelEnv, c *client) *authstore.Credentials {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	t0 := time.Now()
-	p := c.start(t, "auth", serverName, "--device")
+	p := c.start(tb, "auth", serverName, "--device")
 	code, err := p.stderr.waitFor(ctx, func(line string) (string, bool) {
 		m := userCodeRE.FindString(line)
 		return m, m != ""
 	})
 	if err != nil {
-		_ = p.wait(t, 5*time.Second)
-		t.Fatalf("mcplink auth --device showed no user code (%v)\nstdout:\n%s\nstderr:\n%s", err, p.stdout.String(), p.stderr.String())
+		_ = p.wait(tb, 5*time.Second)
+		tb.Fatalf("mcplink auth --device showed no user code (%v)\nstdout:\n%s\nstderr:\n%s", err, p.stdout.String(), p.stderr.String())
 	}
 	verifyURI := z.OP.Issuer + "device"
 	if !strings.Contains(p.stderr.String()+p.stdout.String(), verifyURI) {
-		t.Errorf("mcplink auth --device did not show the verification URI %s\nstderr:\n%s", verifyURI, p.stderr.String())
+		tb.Errorf("mcplink auth --device did not show the verification URI %s\nstderr:\n%s", verifyURI, p.stderr.String())
 	}
 
-	b := sharedBrowser(t)
-	tab, closeTab := b.tab(t, 30*time.Second)
+	b := sharedBrowser(tb)
+	tab, closeTab := b.tab(tb, 30*time.Second)
 	defer closeTab()
 	if err := chromedp.Do(tab,
 		chromedp.Navigate(verifyURI),
@@ -723,22 +752,33 @@ func TestZitadelDeviceFlow(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("button.green")),
 	); err != nil {
 		txt, _ := pageText(tab)
-		t.Fatalf("entering the user code and signing in: %v\npage: %s", err, txt)
+		tb.Fatalf("entering the user code and signing in: %v\npage: %s", err, txt)
 	}
 	if txt, _ := pageText(tab); !strings.Contains(txt, zitadelDevice) {
-		t.Errorf("the OP's confirmation page does not name the client %s: %q", zitadelDevice, txt)
+		tb.Errorf("the OP's confirmation page does not name the client %s: %q", zitadelDevice, txt)
 	}
 	if err := chromedp.Do(tab, chromedp.Click(chromedp.CSS("button.green"))); err != nil {
-		t.Fatalf("allowing the device: %v", err)
+		tb.Fatalf("allowing the device: %v", err)
 	}
-	p.mustSucceed(t, 30*time.Second)
-	t.Logf("device flow: %s from start to stored token (the OP asks for a 5 s poll interval)", time.Since(t0).Round(time.Millisecond))
-	cr := c.creds(t)
-	checkZitadelStored(t, z, cr, zitadelDevice)
-	assertNoSecrets(t, cr, p.stdout.String(), p.stderr.String())
+	p.mustSucceed(tb, 30*time.Second)
+	tb.Logf("device flow: %s from start to stored token (the OP asks for a 5 s poll interval)", time.Since(t0).Round(time.Millisecond))
+	cr := c.creds(tb)
+	checkZitadelStored(tb, z, cr, zitadelDevice)
+	assertNoSecrets(tb, cr, p.stdout.String(), p.stderr.String())
 	if strings.Contains(p.stdout.String()+p.stderr.String(), z.OP.deviceSecret) {
-		t.Errorf("mcplink printed the client secret")
+		tb.Errorf("mcplink printed the client secret")
 	}
+	return cr
+}
+
+// TestZitadelDeviceFlow: the device flow (zitadelDeviceSignIn) with the
+// OP's device client gives a token the MCP server accepts.
+func TestZitadelDeviceFlow(t *testing.T) {
+	z := startZitadelEnv(t)
+	c := newZitadelClient(t, z, map[string]any{"clientId": zitadelDevice, "clientSecret": z.OP.deviceSecret})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cr := zitadelDeviceSignIn(t, z, c)
 	// (The example OP records no client for device-flow tokens: its
 	// introspection gives no client_id, and its revocation endpoint refuses
 	// them as "not issued for this client".)
@@ -746,6 +786,40 @@ func TestZitadelDeviceFlow(t *testing.T) {
 		t.Fatalf("introspecting the device flow's access token: %+v, %v; want active for %s", in, err, zitadelUserID)
 	}
 	zitadelWhoami(t, c)
+}
+
+// TestZitadelRefusedTokenWithoutRefreshToken: the OP forgets every token (it
+// restarts; its storage is in memory) while mcplink holds an unexpired
+// access token and no refresh token (the example's device client may not
+// refresh). `mcplink call` fails saying that the server refused the token
+// and how to sign in again, not that the token expired.
+func TestZitadelRefusedTokenWithoutRefreshToken(t *testing.T) {
+	z := startZitadelEnv(t)
+	c := newZitadelClient(t, z, map[string]any{"clientId": zitadelDevice, "clientSecret": z.OP.deviceSecret})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cr := zitadelDeviceSignIn(t, z, c)
+	if cr.Token.RefreshToken != "" {
+		t.Fatalf("the device client got a refresh token; this test needs a token without one")
+	}
+	zitadelWhoami(t, c)
+	z.OP.restart(t)
+	if in, err := z.OP.introspect(ctx, cr.Token.AccessToken); err != nil || in.Active {
+		t.Fatalf("after the restart the OP should not know the token: %+v, %v", in, err)
+	}
+	if time.Until(cr.Token.Expiry) < time.Minute {
+		t.Fatalf("the stored token expires at %s; this test needs one that has not expired", cr.Token.Expiry)
+	}
+	out, errOut, err := c.run(t, "call", serverName, "whoami")
+	if err == nil {
+		t.Fatalf("mcplink call succeeded with a token the OP no longer knows\nstdout:\n%s", out)
+	}
+	if !strings.Contains(errOut, "refused the access token") || strings.Contains(errOut, "access token expired") {
+		t.Errorf("mcplink call should say that the server refused the (unexpired) access token, not that it expired:\n%s", errOut)
+	}
+	if !strings.Contains(errOut, "mcplink auth "+serverName) {
+		t.Errorf("mcplink call does not say how to sign in again (mcplink auth %s):\n%s", serverName, errOut)
+	}
 }
 
 // TestZitadelLogoutRevokes: `mcplink logout` revokes at the OP's revocation

@@ -181,7 +181,12 @@ func (e *Engine) refreshLocked(ctx context.Context, entry *config.Entry, stale s
 			return nil, errUnchanged
 		}
 		if cur.Token.RefreshToken == "" {
-			outcome = e.needsAuth(entry, "the access token expired and there is no refresh token")
+			reason := "the access token expired and there is no refresh token"
+			if refused && e.usable(cur.Token) {
+				// Not expired: the AS revoked or forgot it.
+				reason = "the server refused the access token although it has not expired, and there is no refresh token"
+			}
+			outcome = e.needsAuth(entry, reason)
 			return nil, errUnchanged
 		}
 		c, ok := e.clientForRefresh(entry, cur)

@@ -5,8 +5,10 @@
 //
 // It differs from the example's own main only where a test needs it to:
 //
-//   - it listens on 127.0.0.1:0 and prints its issuer ("http://127.0.0.1:PORT/",
-//     the example's shape, trailing slash included) as OP_ISSUER=... on stdout;
+//   - it listens on 127.0.0.1, on a free port unless OP_PORT is set (a test
+//     restarts it on its port, which loses every token, the storage being
+//     in memory), and prints its issuer ("http://127.0.0.1:PORT/", the
+//     example's shape, trailing slash included) as OP_ISSUER=... on stdout;
 //   - it registers the clients a test needs (secrets from the environment):
 //     a native public client for the browser sign-in, a device client, and a
 //     confidential client for the MCP resource server to introspect with;
@@ -28,6 +30,7 @@
 //	OP_DEVICE_CLIENT_SECRET   ... and its secret
 //	OP_INTROSPECTOR_ID        the resource server's confidential client ...
 //	OP_INTROSPECTOR_SECRET    ... and its secret
+//	OP_PORT                   the port to listen on (default: a free one)
 //	OP_WATCH_STDIN            1: exit when stdin ends
 package main
 
@@ -66,7 +69,11 @@ func run() error {
 		}
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port := os.Getenv("OP_PORT")
+	if port == "" {
+		port = "0"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
 	if err != nil {
 		return err
 	}
