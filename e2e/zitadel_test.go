@@ -329,8 +329,7 @@ type zitadelEnv struct {
 // and it takes a Bearer token only when the OP's introspection endpoint says
 // it is active (which the OP says only of tokens issued to the project's
 // clients) and carries both scopes (without openid the example's
-// introspection gives no sub).
-// It reuses resourceServer's bookkeeping (accepted tokens, 401s, the last
+// introspection gives no sub). It reuses resourceServer's bookkeeping (accepted tokens, 401s, the last
 // refusal) with introspection in place of JWT validation.
 func startZitadelEnv(tb testing.TB) *zitadelEnv {
 	tb.Helper()

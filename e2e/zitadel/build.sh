@@ -20,6 +20,7 @@ version=$(sed -n 's#^require github.com/zitadel/oidc/v3 \(v[^ ]*\)$#\1#p' go.mod
 hash=$(cat go.mod go.sum main.go | sha256sum | cut -c1-16)
 bin=$CACHE/op-$version-$hash
 if [ -x "$bin" ]; then
+	touch "$bin" # in use: see the clean-up below
 	echo "$bin"
 	exit 0
 fi
@@ -31,6 +32,7 @@ trap 'rm -f "$tmp"' EXIT
 CGO_ENABLED=0 GOWORK=off GOFLAGS=-mod=readonly go build -trimpath -o "$tmp" .
 mv -f "$tmp" "$bin"
 trap - EXIT
-# Older builds (other versions or sources) are of no further use.
-find "$CACHE" -maxdepth 1 -name 'op-v*' ! -name "$(basename "$bin")" -delete
+# Builds of other versions or sources that no checkout used for 30 days go.
+# (Not all of them: other checkouts or branches may use them.)
+find "$CACHE" -maxdepth 1 -name 'op-v*' -mtime +30 -delete
 echo "$bin"
