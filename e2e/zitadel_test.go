@@ -248,6 +248,24 @@ func (op *zitadelOP) close() {
 	<-op.done
 }
 
+// checkSent fails unless the OP logged a request to path with grantType and
+// the resource indicator resource (e2e/zitadel/op logs them; the example OP
+// itself ignores resource indicators).
+func (op *zitadelOP) checkSent(tb testing.TB, path, grantType, resource string) {
+	tb.Helper()
+	want := fmt.Sprintf("OP_REQUEST %s grant_type=%q resource=%q", path, grantType, resource)
+	logs := op.logs.String()
+	if !strings.Contains(logs, want+"\n") {
+		var seen []string
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.HasPrefix(l, "OP_REQUEST ") {
+				seen = append(seen, l)
+			}
+		}
+		tb.Errorf("the OP saw no %s request with grant_type %q and resource %q; it saw:\n%s", path, grantType, resource, strings.Join(seen, "\n"))
+	}
+}
+
 // introspection is the part of an RFC 7662 answer the tests use.
 type introspection struct {
 	Active   bool   `json:"active"`
@@ -552,6 +570,7 @@ func zitadelAuth(tb testing.TB, z *zitadelEnv, c *client, wrongFirst bool) (*aut
 	cr := c.creds(tb)
 	assertNoSecrets(tb, cr, p.stdout.String(), p.stderr.String())
 	checkZitadelStored(tb, z, cr, zitadelNative)
+	z.OP.checkSent(tb, "/oauth/token", "authorization_code", z.RS.URL)
 	return cr, q
 }
 
@@ -638,6 +657,7 @@ func TestZitadelBrowserSignInRefreshRotation(t *testing.T) {
 	case z.RS.usedToken(second.Token.AccessToken) == 0:
 		t.Fatalf("the MCP server never saw the refreshed access token")
 	}
+	z.OP.checkSent(t, "/oauth/token", "refresh_token", z.RS.URL)
 	// The OP's view: the old access token went with its refresh token.
 	if in, err := z.OP.introspect(ctx, first.Token.AccessToken); err != nil || in.Active {
 		t.Errorf("introspecting the replaced access token: %+v, %v; want inactive", in, err)
@@ -760,6 +780,8 @@ func zitadelDeviceSignIn(tb testing.TB, z *zitadelEnv, c *client) *authstore.Cre
 		tb.Fatalf("allowing the device: %v", err)
 	}
 	p.mustSucceed(tb, 30*time.Second)
+	z.OP.checkSent(tb, "/device_authorization", "", z.RS.URL)
+	z.OP.checkSent(tb, "/oauth/token", "urn:ietf:params:oauth:grant-type:device_code", z.RS.URL)
 	tb.Logf("device flow: %s from start to stored token (the OP asks for a 5 s poll interval)", time.Since(t0).Round(time.Millisecond))
 	cr := c.creds(tb)
 	checkZitadelStored(tb, z, cr, zitadelDevice)

@@ -19,6 +19,10 @@
 //     the example's device login passes the user name, which its own
 //     userinfo and introspection then cannot find (so every device-flow
 //     token introspected as inactive);
+//   - it logs the grant type and resource indicators (RFC 8707; the OP
+//     ignores them) of every token and device authorization request to
+//     stderr, as "OP_REQUEST <path> grant_type=%q resource=%q", so that a
+//     test can check what the client sent;
 //   - with OP_WATCH_STDIN=1 it exits when its standard input ends, so it never
 //     outlives the test that started it.
 //
@@ -44,6 +48,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -96,7 +101,7 @@ func run() error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	router := exampleop.SetupServer(issuer, st, logger, false)
 
-	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: logRequests(router), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Printf("OP_ISSUER=%s\n", issuer)
@@ -120,6 +125,21 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// logRequests logs the grant type and resource indicators of the token and
+// device authorization requests (never a code, token or secret).
+func logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && (r.URL.Path == "/oauth/token" || r.URL.Path == "/device_authorization") {
+			// ParseForm is idempotent: the OP's handler finds the form parsed.
+			if err := r.ParseForm(); err == nil {
+				fmt.Fprintf(os.Stderr, "OP_REQUEST %s grant_type=%q resource=%q\n",
+					r.URL.Path, r.PostForm.Get("grant_type"), strings.Join(r.PostForm["resource"], " "))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // projectStorage is the example's storage, except that the introspector
