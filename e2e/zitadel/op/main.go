@@ -87,8 +87,9 @@ func run() error {
 	storage.RegisterClients(
 		storage.NativeClient(cfg["OP_NATIVE_CLIENT_ID"], cfg["OP_NATIVE_REDIRECT_URI"]),
 		storage.DeviceClient(cfg["OP_DEVICE_CLIENT_ID"], cfg["OP_DEVICE_CLIENT_SECRET"]),
-		// A web client with no redirect URI can do nothing but
-		// authenticate itself: at the introspection endpoint.
+		// The resource server's client. Its one redirect URI leads nowhere
+		// (without one, WebClient would allow http://localhost:9999/...),
+		// so it can only authenticate itself: at the introspection endpoint.
 		storage.WebClient(cfg["OP_INTROSPECTOR_ID"], cfg["OP_INTROSPECTOR_SECRET"], "https://invalid.example/"),
 	)
 	users := storage.NewUserStore(issuer)
