@@ -793,7 +793,11 @@ func zitadelDeviceSignIn(tb testing.TB, z *zitadelEnv, c *client) *authstore.Cre
 }
 
 // TestZitadelDeviceFlow: the device flow (zitadelDeviceSignIn) with the
-// OP's device client gives a token the MCP server accepts.
+// OP's device client gives a token the MCP server accepts. The example OP
+// then refuses to revoke that token (it records no client for device-flow
+// tokens, so "token was not issued for this client"): `mcplink logout`
+// deletes the local tokens anyway, keeps the client, exits 1 and passes on
+// the OP's answer.
 func TestZitadelDeviceFlow(t *testing.T) {
 	z := startZitadelEnv(t)
 	c := newZitadelClient(t, z, map[string]any{"clientId": zitadelDevice, "clientSecret": z.OP.deviceSecret})
@@ -807,6 +811,33 @@ func TestZitadelDeviceFlow(t *testing.T) {
 		t.Fatalf("introspecting the device flow's access token: %+v, %v; want active for %s", in, err, zitadelUserID)
 	}
 	zitadelWhoami(t, c)
+
+	out, errOut, err := c.run(t, "logout", serverName)
+	assertNoSecrets(t, cr, out, errOut)
+	if strings.Contains(out+errOut, z.OP.deviceSecret) {
+		t.Errorf("mcplink logout printed the client secret")
+	}
+	if err == nil {
+		t.Errorf("mcplink logout succeeded although the OP refused the revocation\nstderr:\n%s", errOut)
+	}
+	for _, want := range []string{"invalid_client", "token was not issued for this client", "locally"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("mcplink logout's message lacks %q:\n%s", want, errOut)
+		}
+	}
+	left, err := c.loadCreds()
+	switch {
+	case err != nil:
+		t.Fatalf("reading the store after logout: %v", err)
+	case left.Token != nil:
+		t.Errorf("the tokens are still stored after logout")
+	case left.Client == nil || left.Client.ClientID != zitadelDevice || left.Client.ClientSecret != "":
+		// A pre-registered client's secret lives in the config, not the store.
+		t.Errorf("after logout the stored client is %+v, want %s kept (without its secret)", left.Client, zitadelDevice)
+	}
+	if in, err := z.OP.introspect(ctx, cr.Token.AccessToken); err != nil || !in.Active {
+		t.Errorf("the OP refused the revocation, yet introspection says the token is inactive (%+v, %v): the test no longer exercises a refused revocation", in, err)
+	}
 }
 
 // TestZitadelRefusedTokenWithoutRefreshToken: the OP forgets every token (it
