@@ -22,10 +22,15 @@
 //
 // Load merges the global file ($XDG_CONFIG_HOME/mcplink/mcplink.json or .jsonc;
 // see GlobalFile) with the nearest project file found from the working directory
-// upwards (see ProjectFile). A project entry replaces the global entry of the same
-// name as a whole; an entry holding only "enabled" toggles the inherited entry and
-// keeps its settings. An explicit file (LoadOptions.File) is used alone. Relative
-// "cwd" values resolve against the directory of the file that defines them.
+// upwards (see ProjectFile). A project entry replaces the global entry of the
+// same name as a whole; an entry holding only "enabled" toggles the inherited
+// entry and keeps its settings. An explicit file (LoadOptions.File) is used
+// alone. Relative "cwd" values resolve against the directory of the file that
+// defines them.
+//
+// A project file is used only once the user trusted its exact content (see
+// TrustStore and LoadOptions.Trust); until then its servers are placeholders
+// with Entry.Untrusted set, and nothing in it is substituted.
 //
 // # Substitution
 //
@@ -112,6 +117,13 @@ type Entry struct {
 	// then come from the lower-precedence file.
 	Source string
 	Pos    Position
+
+	// Untrusted is set on a placeholder for a server defined in a project
+	// file the user has not trusted (see TrustStore): only Name, Enabled,
+	// Source, Pos and Untrusted are set — Type is empty and nothing else was
+	// read from the file, so no code path can run or contact it. Surfaces
+	// show it with its error, which names the fix.
+	Untrusted *UntrustedError
 }
 
 // OAuth is the "oauth" object of a remote entry.

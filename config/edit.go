@@ -24,7 +24,7 @@ import (
 // set, in which case its value is replaced (comments around it are kept).
 // e is serialized in the opencode shape (see MarshalEntry); e.Name is not
 // used. The write is atomic and keeps the file's mode (new files get 0644).
-func AddEntry(path, name string, e *Entry, force bool) error {
+func AddEntry(path, name string, e *Entry, force bool, opts ...EditOption) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func AddEntry(path, name string, e *Entry, force bool) error {
 	if err != nil {
 		return err
 	}
-	return edit(path, func(doc *document) (bool, error) {
+	return edit(path, opts, func(doc *document) (bool, error) {
 		mcp, err := doc.mcp(true)
 		if err != nil {
 			return false, err
@@ -62,8 +62,8 @@ func AddEntry(path, name string, e *Entry, force bool) error {
 // RemoveEntry deletes "mcp"/name from the file at path, together with the
 // comments that belong to it, keeping everything else. A missing file or
 // name is an error wrapping ErrNotFound that names the file.
-func RemoveEntry(path, name string) error {
-	return edit(path, func(doc *document) (bool, error) {
+func RemoveEntry(path, name string, opts ...EditOption) error {
+	return edit(path, opts, func(doc *document) (bool, error) {
 		if !doc.exists {
 			return false, &sentinelError{ErrNotFound, fmt.Sprintf("server %q not found: %s does not exist", name, doc.path)}
 		}
@@ -91,11 +91,11 @@ func RemoveEntry(path, name string) error {
 // adds a bare {"enabled": false} override (which switches off an entry
 // inherited from a lower-precedence file), and enabling is an error wrapping
 // ErrNotFound.
-func SetEnabled(path, name string, enabled bool) error {
+func SetEnabled(path, name string, enabled bool, opts ...EditOption) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	return edit(path, func(doc *document) (bool, error) {
+	return edit(path, opts, func(doc *document) (bool, error) {
 		mcp, err := doc.mcp(!enabled)
 		if err != nil {
 			return false, err
@@ -463,15 +463,33 @@ func appendMember(obj *hujson.Object, indent string, lay layout, name string, co
 
 // edit loads path (or an empty document when it does not exist), applies
 // change, and writes the result atomically when change reports a
-// modification.
-func edit(path string, change func(*document) (bool, error)) error {
+// modification. With KeepTrusted, a file that was trusted (or new) stays
+// trusted: the written bytes are recorded after the file's directory lock is
+// released (the trust store takes its own directory's lock, which may be the
+// same directory).
+func edit(path string, opts []EditOption, change func(*document) (bool, error)) error {
+	var o editOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	before, existed, after, err := editLocked(path, change)
+	if err != nil || after == nil {
+		return err
+	}
+	return o.keepTrusted(path, before, existed, after)
+}
+
+// editLocked is edit under the directory lock. It returns the file's content
+// before the edit, whether it existed, and the bytes written (nil when
+// nothing changed).
+func editLocked(path string, change func(*document) (bool, error)) (before []byte, existed bool, after []byte, err error) {
 	doc := &document{path: path, real: path, mode: 0o644}
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		doc.real = real
 	}
 	unlock, err := lockDir(filepath.Dir(doc.real))
 	if err != nil {
-		return err
+		return nil, false, nil, err
 	}
 	defer unlock()
 	data, err := os.ReadFile(doc.real)
@@ -483,15 +501,16 @@ func edit(path string, change func(*document) (bool, error)) error {
 		}
 	case errors.Is(err, fs.ErrNotExist):
 	default:
-		return &Error{Pos: Position{File: path}, Msg: fmt.Sprintf("cannot read config file: %v", err), Err: err}
+		return nil, false, nil, &Error{Pos: Position{File: path}, Msg: fmt.Sprintf("cannot read config file: %v", err), Err: err}
 	}
+	before = data
 	if len(bytes.TrimSpace(data)) == 0 {
 		data = []byte("{}\n")
 	}
 	doc.src = newSource(path, data)
 	doc.root, err = hujson.Parse(data)
 	if err != nil {
-		return syntaxError(path, err)
+		return nil, false, nil, syntaxError(path, err)
 	}
 	doc.lay = layout{unit: detectUnit(doc.root), nl: "\n"}
 	if bytes.Contains(data, []byte("\r\n")) {
@@ -499,14 +518,17 @@ func edit(path string, change func(*document) (bool, error)) error {
 	}
 	changed, err := change(doc)
 	if err != nil || !changed {
-		return err
+		return nil, false, nil, err
 	}
 	out := doc.root.Pack()
 	if _, err := hujson.Parse(out); err != nil {
 		// A bug in the edit logic; never write a broken file.
-		return fmt.Errorf("edit of %s produced invalid JSON (file left unchanged): %w", path, err)
+		return nil, false, nil, fmt.Errorf("edit of %s produced invalid JSON (file left unchanged): %w", path, err)
 	}
-	return writeFileAtomic(doc.real, out, doc.mode)
+	if err := writeFileAtomic(doc.real, out, doc.mode); err != nil {
+		return nil, false, nil, err
+	}
+	return before, doc.exists, out, nil
 }
 
 // writeFileAtomic replaces path with data via a temporary file in the same

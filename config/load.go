@@ -31,6 +31,11 @@ type LoadOptions struct {
 	// Getenv looks up variables for {env:VAR}. Nil means every variable is
 	// unset.
 	Getenv func(string) (string, bool)
+	// Trust holds the project files the user trusted. A project file found
+	// by discovery (see ProjectFiles) whose exact content is not trusted
+	// there contributes only placeholders (Entry.Untrusted). Nil trusts no
+	// project file. The global file and File are always trusted.
+	Trust *TrustStore
 }
 
 // GlobalFile returns the global config file under configHome
@@ -52,6 +57,17 @@ func ProjectFile(workDir string) string {
 		return p
 	}
 	return filepath.Join(workDir, fileNames[0])
+}
+
+// ProjectFiles returns the project config files found by discovery from
+// workDir upwards, lowest precedence first: today the nearest mcplink.json
+// or mcplink.jsonc, if any. Every file this returns is subject to trust (see
+// TrustStore); `mcplink trust` trusts exactly these.
+func ProjectFiles(workDir string) []string {
+	if p := findProject(workDir); p != "" {
+		return []string{p}
+	}
+	return nil
 }
 
 func findProject(workDir string) string {
@@ -96,31 +112,44 @@ func existingIn(dir string) string {
 //
 // All problems found are returned together: a single *Error, or an ErrorList
 // of them, ordered by file and position. Every error wraps ErrInvalid.
+// A project file whose content the user has not trusted (opts.Trust) is
+// only scanned for its server names: each becomes a placeholder entry with
+// Untrusted set (replacing an inherited entry of the same name), its bare
+// overrides are ignored, and nothing in it is validated or substituted.
+//
 // Substitution failures ({env:...}, {file:...}) are only reported for
 // entries that end up enabled, so switching off a server whose secret is not
 // available keeps the rest usable.
 func Load(opts LoadOptions) (*Config, error) {
-	var files []string
+	// project marks files found by discovery, which need the user's trust.
+	type loadFile struct {
+		path    string
+		project bool
+	}
+	var files []loadFile
 	explicit := opts.File != ""
 	if explicit {
-		files = []string{opts.File}
+		files = []loadFile{{path: opts.File}}
 	} else {
 		home := opts.ConfigHome
 		if home == "" && opts.HomeDir != "" {
 			home = filepath.Join(opts.HomeDir, ".config")
 		}
 		if home != "" {
-			files = append(files, GlobalFile(home))
+			files = append(files, loadFile{path: GlobalFile(home)})
 		}
-		if p := findProject(opts.WorkDir); p != "" && (len(files) == 0 || !sameFile(files[0], p)) {
-			files = append(files, p)
+		for _, p := range ProjectFiles(opts.WorkDir) {
+			if len(files) == 0 || !sameFile(files[0].path, p) {
+				files = append(files, loadFile{path: p, project: true})
+			}
 		}
 	}
 
 	cfg := &Config{Servers: map[string]*Entry{}}
 	winners := map[string]*fileEntry{}
 	var errs ErrorList
-	for _, path := range files {
+	for _, lf := range files {
+		path := lf.path
 		data, err := os.ReadFile(path)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && !explicit {
@@ -135,6 +164,24 @@ func Load(opts LoadOptions) (*Config, error) {
 		}
 		cfg.Files = append(cfg.Files, path)
 		src := newSource(path, data)
+		if lf.project {
+			// The trust gate: the content just read is the content checked,
+			// so a file swapped after the check is never decoded as trusted.
+			st, err := opts.Trust.Check(path, data)
+			if err != nil {
+				errs = append(errs, asConfigError(opts.Trust.Path(), err))
+				continue
+			}
+			if st != Trusted {
+				ue := untrustedFile(path, st)
+				names, pos, ferrs := scanUntrusted(src)
+				errs = append(errs, ferrs...)
+				for _, name := range names {
+					winners[name] = &fileEntry{entry: &Entry{Name: name, Enabled: true, Source: path, Pos: pos[name], Untrusted: ue}}
+				}
+				continue
+			}
+		}
 		names, entries, ferrs := parseFile(src, opts.HomeDir, opts.Getenv)
 		errs = append(errs, ferrs...)
 		for _, name := range names {
@@ -164,7 +211,11 @@ func Load(opts LoadOptions) (*Config, error) {
 		cfg.Servers[name] = fe.entry
 	}
 	if len(errs) > 0 {
-		sortErrors(errs, files)
+		paths := make([]string, len(files))
+		for i, lf := range files {
+			paths[i] = lf.path
+		}
+		sortErrors(errs, paths)
 		return nil, errs.err()
 	}
 	return cfg, nil
@@ -212,9 +263,13 @@ func (c *Config) Names() []string {
 
 // Lookup returns the named entry (which may be disabled). When there is no
 // such server the error wraps ErrNotFound and lists the known names, with a
-// suggestion for a likely typo.
+// suggestion for a likely typo. A placeholder of an untrusted project file
+// is not returned: the error is its *UntrustedError, naming the server.
 func (c *Config) Lookup(name string) (*Entry, error) {
 	if e, ok := c.Servers[name]; ok {
+		if e.Untrusted != nil {
+			return nil, e.Untrusted.forServer(name)
+		}
 		return e, nil
 	}
 	names := c.Names()

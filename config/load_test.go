@@ -12,13 +12,16 @@ import (
 
 // testLayout is a home with a global config and a project tree.
 type testLayout struct {
-	home, configHome, project, sub string
+	t                                    *testing.T
+	home, configHome, project, sub, data string
 }
 
 func newLayout(t *testing.T) testLayout {
 	t.Helper()
 	root := t.TempDir()
 	l := testLayout{
+		t:       t,
+		data:    filepath.Join(root, "data"),
 		home:    filepath.Join(root, "home"),
 		project: filepath.Join(root, "work", "proj"),
 	}
@@ -32,8 +35,20 @@ func newLayout(t *testing.T) testLayout {
 	return l
 }
 
+// opts returns load options for the layout with the project file, as it is
+// now, trusted (trust_test.go covers untrusted ones).
 func (l testLayout) opts(getenv map[string]string) LoadOptions {
-	return LoadOptions{WorkDir: l.sub, HomeDir: l.home, Getenv: env(getenv)}
+	ts := NewTrustStore(l.data)
+	for _, p := range ProjectFiles(l.sub) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		if _, err := ts.Trust(p, data); err != nil {
+			l.t.Fatal(err)
+		}
+	}
+	return LoadOptions{WorkDir: l.sub, HomeDir: l.home, Getenv: env(getenv), Trust: ts}
 }
 
 func TestLoadMergeAndOverride(t *testing.T) {
