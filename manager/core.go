@@ -82,7 +82,10 @@ func New(cfg *config.Config, opts Options) *Manager {
 			continue
 		}
 		st := State{Name: name, Type: e.Type, Status: StatusDisconnected}
-		if !e.Enabled {
+		switch {
+		case e.Untrusted != nil:
+			st.Status, st.Error = StatusUntrusted, e.Untrusted.Error()
+		case !e.Enabled:
 			st.Status = StatusDisabled
 		}
 		switch e.Type {
@@ -105,7 +108,7 @@ func (m *Manager) ConnectAll(ctx context.Context) []State {
 	m.mu.Lock()
 	var names []string
 	for name, s := range m.servers {
-		if s.entry.Enabled {
+		if s.entry.Enabled && s.entry.Untrusted == nil {
 			names = append(names, name)
 		}
 	}
@@ -133,6 +136,12 @@ func (m *Manager) Connect(ctx context.Context, name string) (State, error) {
 	if !ok {
 		m.mu.Unlock()
 		return State{}, fmt.Errorf("%w: %q", ErrUnknownServer, name)
+	}
+	if ue := s.entry.Untrusted; ue != nil {
+		// Never started or contacted; the error carries the file and the fix.
+		st := s.snapshot()
+		m.mu.Unlock()
+		return st, untrusted(name, ue)
 	}
 	if !s.entry.Enabled {
 		st := s.snapshot()
@@ -219,6 +228,10 @@ func (m *Manager) Disconnect(name string) error {
 	}
 	old := m.detachLocked(s)
 	prev := s.state.Status
+	if s.entry.Untrusted != nil {
+		m.mu.Unlock()
+		return nil // never connected; the status and its error stay
+	}
 	s.state.Status = StatusDisconnected
 	if !s.entry.Enabled {
 		s.state.Status = StatusDisabled
@@ -314,6 +327,9 @@ func (m *Manager) connectedLocked(name string) (*server, error) {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownServer, name)
 	}
 	if s.live == nil {
+		if ue := s.entry.Untrusted; ue != nil {
+			return nil, untrusted(name, ue)
+		}
 		if !s.entry.Enabled {
 			return nil, fmt.Errorf("%w: %q", ErrDisabled, name)
 		}
@@ -381,6 +397,9 @@ func timeoutMessage(d time.Duration) string {
 
 // attempt connects to e and lists its tools within e's timeout.
 func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome) {
+	if e.Untrusted != nil { // Connect refuses these first; a second gate costs nothing
+		return nil, outcome{status: StatusUntrusted, err: e.Untrusted.Error()}
+	}
 	timeout := m.timeout(e)
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -597,4 +616,12 @@ func (m *Manager) startWatchersLocked(s *server, l *live) {
 		}
 		m.mu.Unlock()
 	})
+}
+
+// untrusted returns ue naming the server (errors.Is(err,
+// config.ErrUntrusted) holds; errors.As finds the *config.UntrustedError).
+func untrusted(name string, ue *config.UntrustedError) error {
+	c := *ue
+	c.Server = name
+	return &c
 }

@@ -1,5 +1,6 @@
 // Package manager connects to configured MCP servers and tracks each one's
-// status: connected, disabled, failed, needs_auth or needs_client_registration.
+// status: connected, disabled, failed, needs_auth, needs_client_registration or
+// untrusted.
 // Every surface (CLI, HTTP API, TUI, proxy) drives servers through it.
 package manager
 
@@ -29,6 +30,10 @@ const (
 	// StatusDisconnected is the status of an enabled server that has not
 	// been connected yet, or was disconnected with Disconnect.
 	StatusDisconnected Status = "disconnected"
+	// StatusUntrusted is the status of a server defined in a project file
+	// the user has not trusted (config.Entry.Untrusted): it is never
+	// started or contacted, and State.Error names the fix.
+	StatusUntrusted Status = "untrusted"
 )
 
 // OAuthProvider supplies the OAuth handler for a remote entry whose oauth is
@@ -100,7 +105,7 @@ type State struct {
 	Name      string
 	Type      string // config.TypeLocal or config.TypeRemote
 	Status    Status
-	Error     string // why the server is failed, needs_auth or needs_client_registration
+	Error     string // why the server is failed, needs_auth, needs_client_registration or untrusted
 	Tools     []*mcp.Tool
 	URL       string   // remote servers
 	Command   []string // local servers
