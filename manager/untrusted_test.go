@@ -37,7 +37,10 @@ func TestUntrustedNeverStartedOrContacted(t *testing.T) {
 	ts := config.NewTrustStore(filepath.Join(dir, "data"))
 	envRead := false
 	opts := config.LoadOptions{WorkDir: dir, HomeDir: dir, ConfigHome: filepath.Join(dir, "cfg"), Trust: ts,
-		Getenv: func(k string) (string, bool) { envRead = true; return map[string]string{"SECRET": "hunter2"}[k], k == "SECRET" }}
+		Getenv: func(k string) (string, bool) {
+			envRead = true
+			return map[string]string{"SECRET": "hunter2"}[k], k == "SECRET"
+		}}
 	cfg, err := config.Load(opts)
 	if err != nil {
 		t.Fatal(err)
