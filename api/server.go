@@ -448,6 +448,8 @@ func toAPIError(err error) *apiError {
 		return &apiError{http.StatusNotFound, "unknown_server", msg}
 	case errors.Is(err, manager.ErrDisabled):
 		return &apiError{http.StatusConflict, "server_disabled", msg}
+	case errors.Is(err, config.ErrUntrusted):
+		return &apiError{http.StatusConflict, "untrusted", msg}
 	case errors.Is(err, manager.ErrNotConnected):
 		return &apiError{http.StatusConflict, "not_connected", msg + "; connect it with POST /mcp/{name}/connect"}
 	case errors.Is(err, manager.ErrClosed):

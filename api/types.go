@@ -9,9 +9,9 @@ import (
 // ServerStatus is the JSON status object of one configured server.
 type ServerStatus struct {
 	Name      string   `json:"name"`
-	Type      string   `json:"type"`              // "local" or "remote"
+	Type      string   `json:"type"`              // "local" or "remote"; "" when untrusted
 	Status    string   `json:"status"`            // manager.Status values
-	Error     string   `json:"error,omitempty"`   // why failed / needs_auth / needs_client_registration
+	Error     string   `json:"error,omitempty"`   // why failed / needs_auth / needs_client_registration / untrusted (names the fix)
 	Tools     []string `json:"tools"`             // tool names, empty unless connected
 	URL       string   `json:"url,omitempty"`     // remote servers
 	Command   []string `json:"command,omitempty"` // local servers

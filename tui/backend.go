@@ -99,6 +99,9 @@ type BackendOptions struct {
 	Reload func() (*config.Config, error)
 	// OpenURL opens a URL in a browser; nil when none can be opened.
 	OpenURL func(url string) error
+	// EditOptions returns the options for editing a config file (such as
+	// config.KeepTrusted, so a trusted project file stays trusted); nil: none.
+	EditOptions func(file string) []config.EditOption
 }
 
 // ManagerBackend is the real Backend: one manager.Manager per server (so a
@@ -229,6 +232,9 @@ func (b *ManagerBackend) oauthEntry(name string) (*config.Entry, error) {
 	e, _, err := b.lookup(name)
 	if err != nil {
 		return nil, err
+	}
+	if e.Untrusted != nil {
+		return nil, untrusted(name, e)
 	}
 	if !usesOAuth(e) {
 		if e.Type != config.TypeRemote {
@@ -368,6 +374,9 @@ func (b *ManagerBackend) Logout(ctx context.Context, name string) (*oauth.Logout
 	if !usesOAuth(e) {
 		return nil, fmt.Errorf("%q stores no OAuth credentials: %w", name, ErrNoOAuth)
 	}
+	if e.Untrusted != nil {
+		e = nil // an untrusted project file's client settings are not used
+	}
 	return b.opts.Engine.LogoutServer(ctx, name, oauth.LogoutOptions{Entry: e})
 }
 
@@ -381,10 +390,17 @@ func (b *ManagerBackend) SetEnabled(ctx context.Context, name string, enabled bo
 	if b.opts.Reload == nil {
 		return manager.State{}, errors.New("tui: enabling servers needs BackendOptions.Reload")
 	}
+	if e.Untrusted != nil {
+		return manager.State{}, untrusted(name, e)
+	}
 	if e.Source == "" {
 		return manager.State{}, fmt.Errorf("server %q has no config file to edit", name)
 	}
-	if err := config.SetEnabled(e.Source, name, enabled); err != nil {
+	var editOpts []config.EditOption
+	if b.opts.EditOptions != nil {
+		editOpts = b.opts.EditOptions(e.Source)
+	}
+	if err := config.SetEnabled(e.Source, name, enabled, editOpts...); err != nil {
 		return manager.State{}, fmt.Errorf("editing %s: %w", e.Source, err)
 	}
 	cfg, err := b.opts.Reload()
@@ -432,4 +448,12 @@ func (b *ManagerBackend) Close() error {
 	b.wg.Wait()
 	close(b.events)
 	return nil
+}
+
+// untrusted is the error for a server of an untrusted project file; it
+// names the file and the fix (errors.Is(err, config.ErrUntrusted) holds).
+func untrusted(name string, e *config.Entry) error {
+	ue := *e.Untrusted
+	ue.Server = name
+	return &ue
 }

@@ -230,7 +230,7 @@ func (m *Model) Init() tea.Cmd {
 	}
 	cmds := []tea.Cmd{m.waitEvent()}
 	for _, s := range m.servers {
-		if s.Status != manager.StatusDisabled && !m.opts.NoAutoConnect {
+		if s.Status != manager.StatusDisabled && s.Status != manager.StatusUntrusted && !m.opts.NoAutoConnect {
 			cmds = append(cmds, m.connect(s.Name))
 		}
 		if s.Type == config.TypeRemote {
@@ -448,7 +448,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			m.info("%s", out.text)
 		}
 		cmds := []tea.Cmd{m.loadAuth(msg.name)}
-		if st, ok := m.lookup(msg.name); ok && st.Status != manager.StatusDisabled {
+		if st, ok := m.lookup(msg.name); ok && st.Status != manager.StatusDisabled && st.Status != manager.StatusUntrusted {
 			cmds = append(cmds, m.connect(msg.name))
 		}
 		return tea.Batch(cmds...)
@@ -599,11 +599,19 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 			m.fail("%s is disabled; press e to enable it", st.Name)
 			return nil
 		}
+		if st.Status == manager.StatusUntrusted {
+			m.fail("%s", st.Error)
+			return nil
+		}
 		m.info("Reconnecting %s…", st.Name)
 		return m.connect(st.Name)
 	case key.Matches(msg, k.Toggle):
 		st, ok := m.current()
 		if !ok {
+			return nil
+		}
+		if st.Status == manager.StatusUntrusted {
+			m.fail("%s", st.Error)
 			return nil
 		}
 		if _, busy := m.busy[st.Name]; busy && m.busy[st.Name] == "saving" {
@@ -747,6 +755,9 @@ func (m *Model) startAuth(device bool) tea.Cmd {
 		return nil
 	}
 	switch {
+	case st.Status == manager.StatusUntrusted:
+		m.fail("%s", st.Error)
+		return nil
 	case st.Type != config.TypeRemote:
 		m.fail("%s is a local server; OAuth is only for remote servers", st.Name)
 		return nil

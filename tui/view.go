@@ -75,6 +75,8 @@ func statusWord(s manager.Status) string {
 		return "connecting"
 	case manager.StatusDisconnected:
 		return "offline"
+	case manager.StatusUntrusted:
+		return "untrusted"
 	}
 	return string(s)
 }
@@ -102,13 +104,16 @@ func (m *Model) dot(st manager.State) (string, string) {
 		return s.red.Render("●"), word
 	case manager.StatusDisabled:
 		return s.grey.Render("○"), word
+	case manager.StatusUntrusted:
+		// Hollow like disabled (nothing runs), amber: it needs a decision.
+		return s.amber.Render("○"), word
 	}
 	return s.grey.Render("●"), word
 }
 
 // summary is the header line.
 func (m *Model) summary() string {
-	var conn, auth, failed, disabled, connecting int
+	var conn, auth, failed, disabled, connecting, untrusted int
 	for _, s := range m.servers {
 		switch s.Status {
 		case manager.StatusConnected:
@@ -121,6 +126,8 @@ func (m *Model) summary() string {
 			disabled++
 		case manager.StatusConnecting:
 			connecting++
+		case manager.StatusUntrusted:
+			untrusted++
 		}
 	}
 	parts := []string{plural(len(m.servers), "server", "servers"), fmt.Sprintf("%d connected", conn)}
@@ -135,6 +142,9 @@ func (m *Model) summary() string {
 	}
 	if disabled > 0 {
 		parts = append(parts, fmt.Sprintf("%d disabled", disabled))
+	}
+	if untrusted > 0 {
+		parts = append(parts, fmt.Sprintf("%d untrusted", untrusted))
 	}
 	return strings.Join(parts, " · ")
 }

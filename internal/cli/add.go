@@ -98,7 +98,7 @@ func addRun(opts *AddOptions) error {
 		return err
 	}
 	path := opts.F.EditFile(opts.Global)
-	if err := config.AddEntry(path, opts.Name, e, opts.Force); err != nil {
+	if err := config.AddEntry(path, opts.Name, e, opts.Force, opts.F.editOptions(path)...); err != nil {
 		if errors.Is(err, config.ErrExists) {
 			return usageError("%w (pass --force to replace it, or 'mcplink remove %s' first)", err, opts.Name)
 		}
@@ -109,6 +109,7 @@ func addRun(opts *AddOptions) error {
 		what = strings.Join(e.Command, " ")
 	}
 	fmt.Fprintf(opts.F.IO.ErrOut, "Added %s server %q (%s) to %s\n", e.Type, opts.Name, what, path)
+	opts.F.noteUntrusted(path)
 	return nil
 }
 
@@ -213,12 +214,13 @@ func NewCmdRemove(f *Factory, runF func(context.Context, *RemoveOptions) error) 
 
 func removeRun(opts *RemoveOptions) error {
 	path := opts.F.EditFile(opts.Global)
-	if err := config.RemoveEntry(path, opts.Name); err != nil {
+	if err := config.RemoveEntry(path, opts.Name, opts.F.editOptions(path)...); err != nil {
 		if errors.Is(err, config.ErrNotFound) {
 			return usageError("%w", err)
 		}
 		return err
 	}
 	fmt.Fprintf(opts.F.IO.ErrOut, "Removed %q from %s\n", opts.Name, path)
+	opts.F.noteUntrusted(path)
 	return nil
 }

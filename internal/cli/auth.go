@@ -522,7 +522,8 @@ func logoutRun(ctx context.Context, opts *LogoutOptions) error {
 	var failed []string
 	for _, n := range names {
 		lo := oauth.LogoutOptions{LocalOnly: opts.LocalOnly}
-		if cfg != nil {
+		if cfg != nil && cfg.Servers[n] != nil && cfg.Servers[n].Untrusted == nil {
+			// An untrusted project file's client settings are not used.
 			lo.Entry = cfg.Servers[n]
 		}
 		res, err := eng.LogoutServer(ctx, n, lo)

@@ -25,7 +25,7 @@ import (
 const (
 	ExitOK     = 0
 	ExitError  = 1 // the operation failed (a server error, a tool result with isError, ...)
-	ExitConfig = 2 // bad configuration or bad usage; nothing was changed
+	ExitConfig = 2 // bad configuration or bad usage (including an untrusted project server); nothing was changed
 )
 
 // errSilent carries an exit code for an error that was already reported.
@@ -66,7 +66,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	switch {
 	case errors.As(err, &ee):
 		code = ee.code
-	case errors.Is(err, config.ErrInvalid):
+	case errors.Is(err, config.ErrInvalid), errors.Is(err, config.ErrUntrusted):
 		code = ExitConfig
 	}
 	if !errors.Is(err, errReported) {
@@ -139,6 +139,7 @@ from the working directory upwards (project); --config or MCPLINK_CONFIG selects
 		NewCmdServe(f, nil),
 		NewCmdProxy(f, nil),
 		NewCmdTUI(f, nil),
+		NewCmdTrust(f, nil),
 		newCmdTestServer(f),
 	)
 	addAuthCommands(root, f)

@@ -80,7 +80,8 @@ func (f *Factory) configHome() string {
 	return filepath.Join(f.HomeDir, ".config")
 }
 
-// Config loads the configuration.
+// Config loads the configuration. Project files found by discovery are used
+// only when trusted (see trustStore).
 func (f *Factory) Config() (*config.Config, error) {
 	return config.Load(config.LoadOptions{
 		File:       f.explicitConfig(),
@@ -88,7 +89,29 @@ func (f *Factory) Config() (*config.Config, error) {
 		ConfigHome: f.configHome(),
 		HomeDir:    f.HomeDir,
 		Getenv:     f.lookupEnv,
+		Trust:      f.trustStore(),
 	})
+}
+
+// dataDir is mcplink's data directory (credentials, trusted files):
+// MCPLINK_DATA_DIR, else $XDG_DATA_HOME/mcplink, else ~/.local/share/mcplink.
+func (f *Factory) dataDir() string { return authstore.DefaultDir(f.Getenv, f.HomeDir) }
+
+// trustStore returns the record of trusted project files in the data
+// directory (one that trusts nothing when the directory is unknown).
+func (f *Factory) trustStore() *config.TrustStore { return config.NewTrustStore(f.dataDir()) }
+
+// editOptions returns the options for editing path on the user's command: a
+// project file that was trusted (or is new) stays trusted. The global file
+// and an explicit --config file are trusted anyway and get no record.
+func (f *Factory) editOptions(path string) []config.EditOption {
+	if p := f.explicitConfig(); p != "" && path == p {
+		return nil
+	}
+	if path == config.GlobalFile(f.configHome()) {
+		return nil
+	}
+	return []config.EditOption{config.KeepTrusted(f.trustStore())}
 }
 
 // EditFile returns the config file that add/remove edit.
@@ -113,7 +136,7 @@ func (f *Factory) Store() (authstore.Store, error) {
 	}
 	st, err := authstore.Open(authstore.OpenOptions{
 		Mode: f.Getenv(authstore.EnvCredentialsStore),
-		Dir:  authstore.DefaultDir(f.Getenv, f.HomeDir),
+		Dir:  f.dataDir(),
 		Notify: func(msg string) {
 			f.diag("%s", msg)
 		},

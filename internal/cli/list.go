@@ -32,7 +32,9 @@ func NewCmdList(f *Factory, runF func(context.Context, *ListOptions) error) *cob
 		Long: `Connect to every enabled server concurrently and print one line per server:
 name, status, tool count, URL or command, and the error if any.
 
-Statuses: connected, disabled, failed, needs_auth, needs_client_registration.
+Statuses: connected, disabled, failed, needs_auth, needs_client_registration,
+untrusted (a project file not yet approved with 'mcplink trust': nothing in it
+is run or contacted).
 Exit status is 0 whenever the listing worked, whatever the servers' states; 2 on config errors.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -98,6 +98,9 @@ func proxyEntry(opts *ProxyOptions) (*config.Entry, error) {
 			return nil, err
 		}
 		found, err := cfg.Lookup(opts.Target)
+		if errors.Is(err, config.ErrUntrusted) {
+			return nil, err // exit 2, naming the file and the fix
+		}
 		if err != nil {
 			return nil, usageError("%w (or give an http(s) URL)", err)
 		}

@@ -97,9 +97,10 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 		NewManager: func(c *config.Config) *manager.Manager {
 			return manager.New(c, f.managerOptions(manager.Options{Timeout: opts.Timeout, OAuth: eng}))
 		},
-		Engine:  eng,
-		Reload:  f.Config,
-		OpenURL: open,
+		Engine:      eng,
+		Reload:      f.Config,
+		OpenURL:     open,
+		EditOptions: f.editOptions,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,200 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcplink/mcplink/config"
+)
+
+// TrustOptions are the options of `mcplink trust`.
+type TrustOptions struct {
+	F      *Factory
+	File   string
+	List   bool
+	Forget bool
+	JSON   bool
+}
+
+// NewCmdTrust builds `mcplink trust`.
+func NewCmdTrust(f *Factory, runF func(context.Context, *TrustOptions) error) *cobra.Command {
+	opts := &TrustOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "trust [FILE]",
+		Short: "Trust the project config file here (its servers may then run and be contacted)",
+		Long: `A project config file (mcplink.json or mcplink.jsonc found from the working
+directory upwards) may come from a repository nobody reviewed, so mcplink does not
+start its commands, contact its servers or expand its {env:...}/{file:...}
+substitutions until you trust it. 'list', 'tui' and 'serve' show its servers as
+untrusted; 'call', 'tools', 'auth' and 'proxy' on one of them exit 2.
+
+'mcplink trust' records the project file's path and SHA-256 content hash in
+mcplink's data directory (trust.json beside the credentials). Any change to the
+file makes it untrusted again; a file mcplink itself edits ('add', 'remove', the
+TUI's enable toggle) stays trusted. The global config file and a file given with
+--config or MCPLINK_CONFIG are always trusted.
+
+Review the file before trusting it: its local servers run as you.`,
+		Example: `  mcplink trust                 # the project file of this directory
+  mcplink trust ../other/mcplink.json
+  mcplink trust --list
+  mcplink trust --forget`,
+		Args: rangeArgs(0, 1, "at most one file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.File = args[0]
+			}
+			if opts.List && (opts.Forget || opts.File != "") {
+				return usageError("trust: --list takes no file and no --forget")
+			}
+			if opts.JSON && !opts.List {
+				return usageError("trust: --json applies to --list")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return trustRun(opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.List, "list", false, "list trusted files: path, hash prefix and whether the file still matches")
+	cmd.Flags().BoolVar(&opts.Forget, "forget", false, "stop trusting FILE (default: the project file of this directory)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "with --list: print a JSON array")
+	return cmd
+}
+
+// trustJSON is the stable --list --json shape of one record.
+type trustJSON struct {
+	File      string    `json:"file"`
+	SHA256    string    `json:"sha256"`
+	TrustedAt time.Time `json:"trustedAt"`
+	// State is "trusted" (the file matches), "changed" or "missing".
+	State string `json:"state"`
+}
+
+func trustRun(opts *TrustOptions) error {
+	f := opts.F
+	ts := f.trustStore()
+	if opts.List {
+		return trustList(f, ts, opts.JSON)
+	}
+	files, err := trustTargets(f, opts.File)
+	if err != nil {
+		return err
+	}
+	for _, file := range files {
+		if opts.Forget {
+			found, err := ts.Forget(file)
+			if err != nil {
+				return err
+			}
+			if found {
+				f.diag("No longer trusted: %s", file)
+			} else {
+				f.diag("%s was not trusted; nothing to forget", file)
+			}
+			continue
+		}
+		data, err := readTrustTarget(file)
+		if err != nil {
+			return err
+		}
+		rec, err := ts.Trust(file, data)
+		if err != nil {
+			return err
+		}
+		f.diag("Trusted %s (sha256 %s); its servers may now run and be contacted. Any change to it needs 'mcplink trust' again.", file, rec.SHA256)
+	}
+	return nil
+}
+
+// trustTargets returns the file named on the command line (relative to the
+// working directory), or the project files discovery finds from it.
+func trustTargets(f *Factory, file string) ([]string, error) {
+	if file != "" {
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(f.WorkDir, file)
+		}
+		return []string{filepath.Clean(file)}, nil
+	}
+	files := config.ProjectFiles(f.WorkDir)
+	if len(files) == 0 {
+		return nil, usageError("trust: no project config file (mcplink.json or mcplink.jsonc) in %s or its parents; name the file to trust", f.WorkDir)
+	}
+	return files, nil
+}
+
+// readTrustTarget reads the file to trust: a regular file (a FIFO or device
+// would block or never end).
+func readTrustTarget(file string) ([]byte, error) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, usageError("trust: %s does not exist", file)
+		}
+		return nil, usageError("trust: %v", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, usageError("trust: %s is not a regular file", file)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usageError("trust: %v", err)
+	}
+	return data, nil
+}
+
+func trustList(f *Factory, ts *config.TrustStore, asJSON bool) error {
+	recs, err := ts.List()
+	if err != nil {
+		return err
+	}
+	out := make([]trustJSON, 0, len(recs))
+	for _, r := range recs {
+		state := "trusted"
+		data, err := os.ReadFile(r.File)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			state = "missing"
+		case err != nil || config.ContentHash(data) != r.SHA256:
+			state = "changed"
+		}
+		out = append(out, trustJSON{File: r.File, SHA256: r.SHA256, TrustedAt: r.TrustedAt, State: state})
+	}
+	if asJSON {
+		return writeJSON(f.IO.Out, out)
+	}
+	if len(out) == 0 {
+		f.diag("No trusted project files. Run 'mcplink trust' in a project directory to trust its mcplink.json.")
+		return nil
+	}
+	w := 0
+	for _, r := range out {
+		w = max(w, len(r.State))
+	}
+	for _, r := range out {
+		fmt.Fprintf(f.IO.Out, "%-*s  %s  %s\n", w, r.State, r.SHA256[:min(12, len(r.SHA256))], r.File)
+	}
+	return nil
+}
+
+// noteUntrusted tells the user when path, a config file they just edited,
+// is an untrusted project file (its servers stay unused until trusted).
+func (f *Factory) noteUntrusted(path string) {
+	if f.editOptions(path) == nil {
+		return // global or explicit: always trusted
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	if st, err := f.trustStore().Check(path, data); err == nil && st != config.Trusted {
+		f.diag("note: %s is not trusted, so its servers are not used; review it, then run 'mcplink trust' in %s", path, filepath.Dir(path))
+	}
+}
