@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -38,9 +39,12 @@ func TestMain(m *testing.M) {
 //	$HDR_URL      a server that requires "Authorization: Bearer s3cret"
 //	$OAUTH_URL    an OAuth-protected MCP server behind an in-process authorization server
 //	$CB_PORT      a free loopback port for the OAuth callback
+//	$REC_URL      a Streamable HTTP MCP server that records every request,
+//	              checked with the "requests" command (see cmdRequests)
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir: filepath.Join("testdata", "script"),
+		Dir:  filepath.Join("testdata", "script"),
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){"requests": cmdRequests},
 		Setup: func(env *testscript.Env) error {
 			start := func(name string, opts mcptest.HTTPOptions, sse bool) error {
 				var s *mcptest.HTTPServer
@@ -69,6 +73,13 @@ func TestScripts(t *testing.T) {
 			if err := start("HDR_URL", mcptest.HTTPOptions{RequireAuthorization: "Bearer s3cret"}, false); err != nil {
 				return err
 			}
+			rec, err := mcptest.StartHTTP(mcptest.HTTPOptions{RecordHeaders: true})
+			if err != nil {
+				return err
+			}
+			env.Defer(rec.Close)
+			env.Setenv("REC_URL", rec.URL)
+			env.Values[recKey{}] = rec
 			as, err := oauthtest.Start(oauthtest.Options{})
 			if err != nil {
 				return err
@@ -92,4 +103,37 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+type recKey struct{}
+
+// cmdRequests checks what the $REC_URL server received since the last mark:
+//
+//	requests mark            start counting from here
+//	requests count N         exactly N requests arrived
+//	requests header K V      some request carried header K with value V
+func cmdRequests(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("requests: no negation; use count 0")
+	}
+	rec := ts.Value(recKey{}).(*mcptest.HTTPServer)
+	mark, _ := strconv.Atoi(ts.Getenv("REC_MARK"))
+	reqs := rec.Requests()[mark:]
+	switch {
+	case len(args) == 1 && args[0] == "mark":
+		ts.Setenv("REC_MARK", strconv.Itoa(mark+len(reqs)))
+	case len(args) == 2 && args[0] == "count":
+		if want, err := strconv.Atoi(args[1]); err != nil || len(reqs) != want {
+			ts.Fatalf("requests: %d arrived, want %s", len(reqs), args[1])
+		}
+	case len(args) == 3 && args[0] == "header":
+		for _, r := range reqs {
+			if r.Header.Get(args[1]) == args[2] {
+				return
+			}
+		}
+		ts.Fatalf("requests: none of %d carried %s: %s", len(reqs), args[1], args[2])
+	default:
+		ts.Fatalf("usage: requests mark | count N | header K V")
+	}
 }
