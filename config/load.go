@@ -173,7 +173,7 @@ func Load(opts LoadOptions) (*Config, error) {
 				continue
 			}
 			if st != Trusted {
-				ue := untrustedFile(path, st)
+				ue := untrustedFile(path, data, st)
 				names, pos, ferrs := scanUntrusted(src)
 				errs = append(errs, ferrs...)
 				for _, name := range names {

@@ -48,6 +48,10 @@ type UntrustedError struct {
 	File, Dir string
 	// Changed is true when the file was trusted with different content.
 	Changed bool
+	// SHA256 is the hex SHA-256 of the content that was read and found
+	// untrusted, so a surface that asks the user can trust exactly that
+	// content (see ContentHash).
+	SHA256 string
 }
 
 // Error implements error. The wording names the fix.
@@ -333,12 +337,13 @@ func (o editOptions) keepTrusted(path string, before []byte, existed bool, after
 	return nil
 }
 
-// untrustedFile describes the project file at path, in state st.
-func untrustedFile(path string, st TrustState) *UntrustedError {
+// untrustedFile describes the project file at path, with content data, in
+// state st.
+func untrustedFile(path string, data []byte, st TrustState) *UntrustedError {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	return &UntrustedError{File: path, Dir: filepath.Dir(path), Changed: st == TrustChanged}
+	return &UntrustedError{File: path, Dir: filepath.Dir(path), Changed: st == TrustChanged, SHA256: ContentHash(data)}
 }
 
 // asConfigError makes err (from the trust store) an *Error for an

@@ -61,7 +61,7 @@ func TestUntrustedProjectContributesOnlyPlaceholders(t *testing.T) {
 	if got, want := cfg.Names(), []string{"evil", "exfil", "fs", "gh", "off"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Names = %q, want %q", got, want)
 	}
-	wantUE := &UntrustedError{File: project, Dir: l.project}
+	wantUE := &UntrustedError{File: project, Dir: l.project, SHA256: ContentHash([]byte(hostileProject))}
 	for _, n := range []string{"evil", "exfil", "fs"} {
 		e := cfg.Servers[n]
 		if e.Untrusted == nil || !reflect.DeepEqual(e.Untrusted, wantUE) {

@@ -68,6 +68,16 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
+	if !opts.JSON {
+		// On a terminal, offer to trust an untrusted project file (default no).
+		if trusted, err := f.offerTrust(ctx, cfg); err != nil {
+			return err
+		} else if trusted {
+			if cfg, err = f.Config(); err != nil {
+				return err
+			}
+		}
+	}
 	m, eng, closeM, err := f.newManager(cfg, opts.Timeout)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -197,4 +198,85 @@ func (f *Factory) noteUntrusted(path string) {
 	if st, err := f.trustStore().Check(path, data); err == nil && st != config.Trusted {
 		f.diag("note: %s is not trusted, so its servers are not used; review it, then run 'mcplink trust' in %s", path, filepath.Dir(path))
 	}
+}
+
+// promptTimeout bounds how long list waits for an answer to its trust
+// question before taking it as no.
+const promptTimeout = 2 * time.Minute
+
+// interactive reports whether stdin and stderr are terminals (a person can
+// be asked a question).
+func (f *Factory) interactive() bool {
+	for _, s := range []any{f.IO.In, f.IO.ErrOut} {
+		file, ok := s.(*os.File)
+		if !ok {
+			return false
+		}
+		if fi, err := file.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// offerTrust asks, on a terminal, whether to trust each untrusted project
+// file of cfg; the default (Enter, anything but y/yes, no answer within
+// promptTimeout, end of input) is no. Only the exact content Load saw is
+// trusted: a file changed since is left untrusted. It reports whether a
+// file was trusted (the configuration must then be loaded again).
+func (f *Factory) offerTrust(ctx context.Context, cfg *config.Config) (bool, error) {
+	var files []*config.UntrustedError
+	servers := map[string][]string{}
+	for _, name := range cfg.Names() {
+		ue := cfg.Servers[name].Untrusted
+		if ue == nil {
+			continue
+		}
+		if servers[ue.File] == nil {
+			files = append(files, ue)
+		}
+		servers[ue.File] = append(servers[ue.File], name)
+	}
+	if len(files) == 0 || !f.interactive() {
+		return false, nil
+	}
+	lines, stop := pasteLines(f.IO.In)
+	defer stop()
+	trusted := false
+	for _, ue := range files {
+		fmt.Fprintf(f.IO.ErrOut, "%s is not trusted: its servers (%s) are not started or contacted.\n", ue.File, strings.Join(servers[ue.File], ", "))
+		fmt.Fprintf(f.IO.ErrOut, "Trusting it lets its commands run as you and its servers receive its {env:...}/{file:...} values.\n")
+		fmt.Fprintf(f.IO.ErrOut, "Trust %s (sha256 %.12s) now? [y/N] ", ue.File, ue.SHA256)
+		answer := ""
+		select {
+		case l, ok := <-lines:
+			if ok {
+				answer = strings.ToLower(strings.TrimSpace(l))
+			}
+		case <-time.After(promptTimeout):
+			fmt.Fprintln(f.IO.ErrOut)
+		case <-ctx.Done():
+			fmt.Fprintln(f.IO.ErrOut)
+			return trusted, ctx.Err()
+		}
+		if answer != "y" && answer != "yes" {
+			f.diag("Not trusted; run 'mcplink trust' in %s after reviewing it.", ue.Dir)
+			continue
+		}
+		data, err := readTrustTarget(ue.File)
+		if err != nil {
+			return trusted, err
+		}
+		if config.ContentHash(data) != ue.SHA256 {
+			f.diag("%s changed while you were asked; not trusted. Review it again.", ue.File)
+			continue
+		}
+		rec, err := f.trustStore().Trust(ue.File, data)
+		if err != nil {
+			return trusted, err
+		}
+		f.diag("Trusted %s (sha256 %s).", ue.File, rec.SHA256)
+		trusted = true
+	}
+	return trusted, nil
 }
