@@ -118,3 +118,51 @@ func TestUntrustedProject(t *testing.T) {
 		t.Errorf("the untrusted server received %d requests", n)
 	}
 }
+
+// TestToggleKeepsTrust: e on a server of a trusted project file edits the
+// file through BackendOptions.EditOptions, so the file stays trusted and the
+// reloaded server is disabled rather than untrusted.
+func TestToggleKeepsTrust(t *testing.T) {
+	dir := t.TempDir()
+	project := filepath.Join(dir, "mcplink.json")
+	content := `{"mcp": {"a": {"type": "remote", "url": "http://127.0.0.1:1/mcp", "oauth": false}}}`
+	if err := os.WriteFile(project, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts := config.NewTrustStore(filepath.Join(dir, "data"))
+	if _, err := ts.Trust(project, []byte(content)); err != nil {
+		t.Fatal(err)
+	}
+	load := func() (*config.Config, error) {
+		return config.Load(config.LoadOptions{WorkDir: dir, HomeDir: dir, ConfigHome: filepath.Join(dir, "cfg"), Trust: ts})
+	}
+	cfg, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := authstore.NewFileStore(authstore.FileOptions{Dir: filepath.Join(dir, "data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := callback.New(callback.Options{})
+	defer reg.Close()
+	eng := oauth.New(oauth.Options{Store: store, Callbacks: reg})
+	b, err := NewBackend(BackendOptions{Config: cfg, Engine: eng, Reload: load,
+		NewManager:  func(c *config.Config) *manager.Manager { return manager.New(c, manager.Options{}) },
+		EditOptions: func(string) []config.EditOption { return []config.EditOption{config.KeepTrusted(ts)} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st, err := b.SetEnabled(context.Background(), "a", false)
+	if err != nil || st.Status != manager.StatusDisabled {
+		t.Fatalf("SetEnabled = %+v, %v; want disabled", st, err)
+	}
+	data, _ := os.ReadFile(project)
+	if string(data) == content {
+		t.Fatal("the file was not edited")
+	}
+	if got, err := ts.Check(project, data); err != nil || got != config.Trusted {
+		t.Errorf("after the toggle: %v, %v; want Trusted", got, err)
+	}
+}
