@@ -226,12 +226,12 @@ func (m *Manager) Disconnect(name string) error {
 		m.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrUnknownServer, name)
 	}
-	old := m.detachLocked(s)
-	prev := s.state.Status
 	if s.entry.Untrusted != nil {
 		m.mu.Unlock()
 		return nil // never connected; the status and its error stay
 	}
+	old := m.detachLocked(s)
+	prev := s.state.Status
 	s.state.Status = StatusDisconnected
 	if !s.entry.Enabled {
 		s.state.Status = StatusDisabled
