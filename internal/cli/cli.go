@@ -117,7 +117,8 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 SSE fallback) — using an opencode-compatible JSONC config, with OAuth done right.
 
 Config files: $XDG_CONFIG_HOME/mcplink/mcplink.json (global) and mcplink.json found
-from the working directory upwards (project); --config or MCPLINK_CONFIG selects one file.`,
+from the working directory upwards (project); --config or MCPLINK_CONFIG selects one file.
+A project file is used only after 'mcplink trust' (see 'mcplink trust --help').`,
 		Version:       Version(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
