@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -322,5 +323,36 @@ func TestEditKeepsTrust(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("edit with the trust store in the same directory deadlocked")
+	}
+}
+
+// BenchmarkLoadTrustedProject is Load of a global and a trusted project file
+// with 100 other trusted files on record: the cost the trust gate adds to
+// every command run in a project.
+func BenchmarkLoadTrustedProject(b *testing.B) {
+	dir := b.TempDir()
+	ts := NewTrustStore(filepath.Join(dir, "data"))
+	for i := range 100 {
+		if _, err := ts.Trust(filepath.Join(dir, "p", strconv.Itoa(i), "mcplink.json"), []byte(strconv.Itoa(i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	content := `{"mcp": {"a": {"type": "local", "command": ["x"]}, "b": {"type": "remote", "url": "https://x.example/mcp"}}}`
+	project := filepath.Join(dir, "proj", "mcplink.json")
+	if err := os.MkdirAll(filepath.Dir(project), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(project, []byte(content), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ts.Trust(project, []byte(content)); err != nil {
+		b.Fatal(err)
+	}
+	opts := LoadOptions{WorkDir: filepath.Dir(project), HomeDir: dir, Trust: ts}
+	for b.Loop() {
+		cfg, err := Load(opts)
+		if err != nil || cfg.Servers["a"].Untrusted != nil {
+			b.Fatal(cfg, err)
+		}
 	}
 }
