@@ -93,7 +93,7 @@ const (
 
 // TrustRecord is one trusted file.
 type TrustRecord struct {
-	// File is the absolute path, symbolic links resolved (see TrustKey).
+	// File is the absolute path the file is used from (see TrustKey).
 	File string `json:"-"`
 	// SHA256 is the hex SHA-256 of the trusted content.
 	SHA256    string    `json:"sha256"`
@@ -140,18 +140,17 @@ func ContentHash(data []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// TrustKey returns the key a file is recorded under: its absolute path with
-// symbolic links resolved (the path made absolute when it cannot be
-// resolved), so one file has one record however it is reached.
+// TrustKey returns the key a file is recorded under: its absolute, cleaned
+// path, symbolic links NOT resolved. Trust binds content to the place it is
+// used from, because relative paths in it ("cwd", {file:...}, a relative
+// command) resolve against that place: a repository's mcplink.json that is
+// a symbolic link to a file trusted elsewhere is a new, untrusted file.
 func TrustKey(file string) (string, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return "", fmt.Errorf("trust: %w", err)
 	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		return real, nil
-	}
-	return filepath.Clean(abs), nil
+	return abs, nil
 }
 
 // Check reports whether data, the content of file as just read, is what the

@@ -198,11 +198,19 @@ func TestTrustStore(t *testing.T) {
 	if st, _ := ts.Check(file, []byte(`{} `)); st != TrustChanged {
 		t.Errorf("Check(changed) = %v, want TrustChanged", st)
 	}
-	// One file, one record, however it is reached.
-	link := filepath.Join(dir, "link")
-	if err := os.Symlink(filepath.Join(dir, "proj"), link); err == nil {
-		if st, _ := ts.Check(filepath.Join(link, "mcplink.json"), []byte(`{}`)); st != Trusted {
-			t.Errorf("through a symlinked directory: %v, want Trusted", st)
+	// Trust binds content to the path it is used from: the same content
+	// reached through a symbolic link elsewhere is not trusted (its relative
+	// paths would resolve there).
+	if err := os.Symlink(file, filepath.Join(dir, "repo-mcplink.json")); err == nil {
+		if st, _ := ts.Check(filepath.Join(dir, "repo-mcplink.json"), []byte(`{}`)); st != TrustUnknown {
+			t.Errorf("through a symbolic link: %v, want TrustUnknown", st)
+		}
+	}
+	// A relative name is made absolute.
+	wd, _ := os.Getwd()
+	if rel, err := filepath.Rel(wd, file); err == nil {
+		if st, _ := ts.Check(rel, []byte(`{}`)); st != Trusted {
+			t.Errorf("relative %s: %v, want Trusted", rel, st)
 		}
 	}
 	other := writeFile(t, dir, "other/mcplink.jsonc", `// x`)
