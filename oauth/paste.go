@@ -170,6 +170,16 @@ func (e *Engine) readPaste(ctx context.Context, p *Pending, lines <-chan string,
 			return
 		case line, ok := <-lines:
 			if !ok {
+				// A paste delivered just before the end of input (echo URL |
+				// mcplink auth, a paste then Ctrl-D) already ended the flow:
+				// Paste delivers synchronously, so the flow is done by now,
+				// but the select above may have picked the closed channel
+				// over the done flow. The delivery wins: the exchange goes on.
+				select {
+				case <-p.flow.Done():
+					return
+				default:
+				}
 				if !p.flow.Listening() {
 					fail(fmt.Errorf("MCP server %q: standard input ended, so no redirect can be pasted, and no callback listener runs: %w", p.entry.Name, p.ListenError()))
 				}
