@@ -217,3 +217,27 @@ func moveIssuer(t *testing.T, env *apitest.Env, revoke http.HandlerFunc) {
 		t.Fatal(err)
 	}
 }
+
+// TestLogoutResetsAttemptBrake: a tripped sign-in brake does not lock the
+// API user out: DELETE /mcp/{name}/auth (their fresh start after fixing the
+// cause) resets it, and the next sign-in starts.
+func TestLogoutResetsAttemptBrake(t *testing.T) {
+	env := start(t, apitest.Options{Secure: 1, NoConnect: true})
+	ctx := ctxT(t, 30*time.Second)
+	var err error
+	for i := 0; i < 10 && err == nil; i++ {
+		_, err = env.Client.StartAuth(ctx, "secure0")
+	}
+	wantAPIError(t, err, 429, "too_many_attempts")
+	if _, err := env.Client.Logout(ctx, "secure0"); err != nil {
+		t.Fatal(err)
+	}
+	as, err := env.Client.StartAuth(ctx, "secure0")
+	if err != nil {
+		t.Fatalf("sign-in after logout: %v; want the brake reset", err)
+	}
+	// And it completes.
+	if err := oauthtest.FollowRedirects(ctx, as.AuthorizationURL); err != nil {
+		t.Fatal(err)
+	}
+}

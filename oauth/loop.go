@@ -149,6 +149,18 @@ func (g *loopGuard) succeeded() {
 	g.mu.Unlock()
 }
 
+// reset forgets every brake of the server: a logout (the user's explicit
+// fresh start, typically after fixing what tripped a brake) must not leave
+// the next sign-in refused, least of all for an API user who cannot restart
+// the process holding the brake.
+func (g *loopGuard) reset() {
+	g.mu.Lock()
+	g.trips = 0
+	g.auth, g.refresh = brakeWindow{}, brakeWindow{}
+	g.mu.Unlock()
+	g.obtained.Store(nil)
+}
+
 // obtainedNow records that this process obtained token, requesting scopes.
 func (e *Engine) obtainedNow(entry *config.Entry, token string, requested []string) {
 	e.state(entry.Name).guard.obtained.Store(&obtainedToken{token: token, at: e.opts.Now(), requested: requested})

@@ -358,3 +358,41 @@ func sameScopes(a, b string) bool {
 	slices.Sort(y)
 	return slices.Equal(x, y)
 }
+
+// TestLogoutResetsBrakes: a tripped sign-in brake (doubled windows
+// included) does not outlive a logout: the next authorization is allowed at
+// once, on the same clock.
+func TestLogoutResetsBrakes(t *testing.T) {
+	s := startAS(t, oauthtest.Options{})
+	v := asEnv(t, "")
+	entry := testEntry(t, s.MCPURL)
+	var err error
+	for i := 0; i <= MaxAttemptsPerWindow; i++ {
+		_, err = v.e.Authenticate(ctxT(t), entry)
+	}
+	if !errors.Is(err, ErrTooManyAttempts) {
+		t.Fatalf("attempt %d: %v; want the brake tripped", MaxAttemptsPerWindow+1, err)
+	}
+	if _, err := v.e.LogoutServer(ctxT(t), entry.Name, LogoutOptions{Entry: entry}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
+		t.Fatalf("sign-in right after logout: %v; want the brake reset", err)
+	}
+	// Logging out with nothing stored (no record at all) resets it too.
+	for i := 0; i <= MaxAttemptsPerWindow; i++ {
+		_, err = v.e.Authenticate(ctxT(t), entry)
+	}
+	if !errors.Is(err, ErrTooManyAttempts) {
+		t.Fatalf("brake not tripped again: %v", err)
+	}
+	if err := v.store.Delete(ctxT(t), entry.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.e.LogoutServer(ctxT(t), entry.Name, LogoutOptions{Entry: entry}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
+		t.Fatalf("sign-in after a logout with nothing stored: %v", err)
+	}
+}

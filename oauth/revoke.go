@@ -70,7 +70,8 @@ func (e *Engine) Logout(ctx context.Context, name string) error {
 }
 
 // LogoutServer revokes (unless opts.LocalOnly) and deletes the tokens stored
-// for name. The client registration is kept. A failed revocation is in the
+// for name, and resets the server's loop brakes (see loop.go). The client
+// registration is kept. A failed revocation is in the
 // result, not the error: the error is only about local deletion.
 func (e *Engine) LogoutServer(ctx context.Context, name string, opts LogoutOptions) (*LogoutResult, error) {
 	res := &LogoutResult{}
@@ -81,6 +82,7 @@ func (e *Engine) LogoutServer(ctx context.Context, name string, opts LogoutOptio
 
 	creds, err := e.opts.Store.Load(ctx, name)
 	if errors.Is(err, authstore.ErrNotFound) {
+		st.guard.reset()
 		return res, nil
 	}
 	if err != nil {
@@ -114,6 +116,8 @@ func (e *Engine) LogoutServer(ctx context.Context, name string, opts LogoutOptio
 		return nil, fmt.Errorf("forgetting credentials for %q: %w", name, err)
 	}
 	st.set("", nil)
+	// A logout is a fresh start: the loop brakes no longer hold (see loopGuard.reset).
+	st.guard.reset()
 	return res, nil
 }
 
