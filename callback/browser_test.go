@@ -3,6 +3,7 @@ package callback
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -66,6 +67,43 @@ func TestBrowserPages(t *testing.T) {
 			t.Fatalf("Wait = %v, %v", v, err)
 		}
 		waitBindable(t, port)
+	})
+
+	t.Run("exchange failed", func(t *testing.T) {
+		port := freePort(t)
+		state := newState(t)
+		f := beginNoReport(t, reg, port, state)
+		go func() {
+			<-f.Done()
+			f.Report(errors.New("token endpoint returned invalid_grant: <b>bad</b><script>document.title=\"pwned\"</script>\x1b[2J"))
+		}()
+		dom := dumpDOM(t, chromium, callbackURL(port, url.Values{"code": {"c"}, "state": {state}}))
+		for _, want := range []string{"Sign-in to notion failed", "invalid_grant: &lt;b&gt;bad&lt;/b&gt;&lt;script&gt;"} {
+			if !strings.Contains(dom, want) {
+				t.Errorf("browser DOM lacks %q:\n%s", want, dom)
+			}
+		}
+		if strings.Contains(dom, "Signed in") || strings.Contains(dom, "<script") || strings.Contains(dom, "pwned</title>") || strings.Contains(dom, "\x1b") {
+			t.Errorf("browser DOM claims success or renders the failure as markup:\n%s", dom)
+		}
+		waitBindable(t, port)
+	})
+
+	t.Run("localhost", func(t *testing.T) {
+		port := freePort(t)
+		u := fmt.Sprintf("http://localhost:%d/cb", port)
+		f, err := reg.Begin(context.Background(), Request{RedirectURI: u, State: "lh", Server: "notion"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		autoReport(f, nil)
+		dom := dumpDOM(t, chromium, u+"?code=c&state=lh")
+		if !strings.Contains(dom, "Signed in to notion. You can close this tab.") {
+			t.Errorf("browser DOM lacks the success message:\n%s", dom)
+		}
+		if _, err := waitFlow(t, f); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("as error", func(t *testing.T) {

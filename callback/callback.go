@@ -1,14 +1,21 @@
 // Package callback runs the loopback OAuth redirect listener and the registry
 // of pending authorization flows.
 //
-// A listener is started by the first pending flow on its address and closed as
+// A listener is started by the first pending flow on its port and closed as
 // soon as the last pending flow on it ends. Binding is atomic: a busy port is
-// reported at once, before any browser opens. Several flows (for several MCP
+// reported at once, before any browser opens. A redirect URI with host
+// localhost is served on both 127.0.0.1 and ::1 (where the machine has ::1),
+// so no other process can take the code on the other address family. Several flows (for several MCP
 // servers) may share one listener; each completes with its own state. A port
 // held by another mcplink process (detected by a probe the listener answers)
 // is waited for instead of failing. A flow may also run without a listener
 // (Request.NoListen, or Request.ListenFallback on a busy port) and complete
 // only through Deliver, as with a pasted redirect URL.
+//
+// The page the browser gets says "Signed in" only once the flow's owner has
+// reported (Flow.Report) that using the code succeeded; the listener waits
+// for that report up to Options.ResultTimeout and shows the failure instead
+// when it failed.
 package callback
 
 import (
@@ -23,6 +30,8 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -45,6 +54,7 @@ const (
 	DefaultProbeTimeout    = 300 * time.Millisecond
 	DefaultRetryInterval   = 100 * time.Millisecond
 	DefaultShutdownTimeout = 2 * time.Second
+	DefaultResultTimeout   = 5 * time.Second
 )
 
 // ErrUnknownState is returned by Deliver for a state that matches no pending flow.
@@ -100,29 +110,34 @@ type Options struct {
 	// responses before closing connections (default 2 s). The port itself is
 	// released at once.
 	ShutdownTimeout time.Duration
+	// ResultTimeout bounds how long the callback page waits for the flow's
+	// owner to report the outcome of the token exchange (Flow.Report)
+	// before it tells the user to look in mcplink instead (default 5 s).
+	ResultTimeout time.Duration
 }
 
 // Registry owns the listeners and the pending flows of one process.
 type Registry struct {
-	opts Options
-	pid  int
+	opts    Options
+	pid     int
+	closing chan struct{} // closed by Close: callback pages stop waiting for results
 
 	mu        sync.Mutex
 	closed    bool
-	listeners map[string]*listener // by bind address
-	flows     map[string]*Flow     // pending flows by state
+	listeners map[int]*listener // by port
+	flows     map[string]*Flow  // pending flows by state
 
 	wg sync.WaitGroup // serve and shutdown goroutines
 }
 
-// listener is one loopback HTTP server shared by every flow on its address.
-// All fields but addr, port and srv are guarded by Registry.mu.
+// listener is one loopback HTTP server shared by every flow on its port,
+// bound to one or more addresses (127.0.0.1 and ::1 for localhost). All
+// fields but port and srv are guarded by Registry.mu.
 type listener struct {
-	addr    string
 	port    int
-	ln      net.Listener
+	lns     map[string]net.Listener // by bind address
 	srv     *http.Server
-	pending int
+	pending int             // pending flows, plus callback pages still being written
 	paths   map[string]bool // every callback path ever served here
 	stopped bool
 }
@@ -141,10 +156,14 @@ func New(opts Options) *Registry {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if opts.ResultTimeout <= 0 {
+		opts.ResultTimeout = DefaultResultTimeout
+	}
 	return &Registry{
 		opts:      opts,
 		pid:       os.Getpid(),
-		listeners: make(map[string]*listener),
+		closing:   make(chan struct{}),
+		listeners: make(map[int]*listener),
 		flows:     make(map[string]*Flow),
 	}
 }
@@ -156,10 +175,14 @@ type Flow struct {
 	redirectURI string
 	state       string
 	path        string
+	addr        string // the first address the flow asked to listen on
 	server      string
 	notify      func(string)
 	done        chan struct{}
 	listenErr   error // why a ListenFallback flow has no listener; set before Begin returns
+
+	result     chan error // the owner's report (Report); capacity 1
+	reportOnce sync.Once
 
 	// Guarded by Registry.mu; params and err are read-only once done is closed.
 	claimed  bool // a callback request is writing its page
@@ -170,6 +193,21 @@ type Flow struct {
 
 // errBusy marks a bind that failed because the address is in use.
 var errBusy = errors.New("address in use")
+
+// busyError is a bind of addr that failed with errBusy.
+type busyError struct{ addr string }
+
+func (e *busyError) Error() string        { return "listen on " + e.addr + ": " + errBusy.Error() }
+func (e *busyError) Is(target error) bool { return target == errBusy }
+
+// busyAddr returns the address a busy error is about, or fallback.
+func busyAddr(err error, fallback string) string {
+	var be *busyError
+	if errors.As(err, &be) {
+		return be.addr
+	}
+	return fallback
+}
 
 // Begin registers a pending flow, starting the listener for its redirect URI
 // if needed. A port held by another process yields *PortInUseError at once;
@@ -203,10 +241,11 @@ func (r *Registry) Begin(ctx context.Context, req Request) (*Flow, error) {
 		if !errors.Is(err, errBusy) {
 			return nil, err
 		}
+		busy := busyAddr(err, t.bindAddr())
 		// Re-probe on the first failure and about once a second after that,
 		// in case the holder changed.
 		if otherPID == 0 || attempt%10 == 0 {
-			pid, ok := r.probe(ctx, t.bindAddr)
+			pid, ok := r.probe(ctx, busy)
 			if !ok {
 				if otherPID != 0 {
 					// The holder went away or stopped answering: try
@@ -217,7 +256,7 @@ func (r *Registry) Begin(ctx context.Context, req Request) (*Flow, error) {
 						return nil, err
 					}
 				}
-				pe := &PortInUseError{Port: t.port, Addr: t.bindAddr, Server: req.Server, ConfigFile: req.ConfigFile}
+				pe := &PortInUseError{Port: t.port, Addr: busy, Server: req.Server, ConfigFile: req.ConfigFile}
 				if req.ListenFallback {
 					notify(fmt.Sprintf("could not start the OAuth callback listener: %v Paste the redirect URL instead (see below).", pe))
 					f, err := r.tryBegin(t, req, false)
@@ -239,7 +278,7 @@ func (r *Registry) Begin(ctx context.Context, req Request) (*Flow, error) {
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil, &PortInUseError{Port: t.port, Addr: t.bindAddr, Server: req.Server, ConfigFile: req.ConfigFile, OtherMcplink: true, PID: otherPID, Cause: ctx.Err()}
+			return nil, &PortInUseError{Port: t.port, Addr: busy, Server: req.Server, ConfigFile: req.ConfigFile, OtherMcplink: true, PID: otherPID, Cause: ctx.Err()}
 		case <-timer.C:
 		}
 	}
@@ -257,22 +296,14 @@ func (r *Registry) tryBegin(t target, req Request, listen bool) (*Flow, error) {
 	if _, dup := r.flows[req.State]; dup {
 		return nil, errors.New("oauth callback: a pending flow already uses this state")
 	}
-	l := r.listeners[t.bindAddr]
-	if l == nil && listen {
-		ln, err := net.Listen("tcp", t.bindAddr)
-		if err != nil {
-			if isAddrInUse(err) {
-				return nil, fmt.Errorf("listen on %s: %w", t.bindAddr, errBusy)
-			}
-			return nil, fmt.Errorf("cannot listen on %s for the OAuth callback (set %s to use another port): %w", t.bindAddr, fixHint(req.Server, req.ConfigFile), err)
+	var l *listener
+	if listen {
+		var err error
+		if l, err = r.bindLocked(t, req); err != nil {
+			return nil, err
 		}
-		l = r.startLocked(t, ln)
-	}
-	if l != nil && listen {
 		l.paths[t.path] = true
 		l.pending++
-	} else {
-		l = nil
 	}
 	f := &Flow{
 		r:           r,
@@ -280,39 +311,89 @@ func (r *Registry) tryBegin(t target, req Request, listen bool) (*Flow, error) {
 		redirectURI: req.RedirectURI,
 		state:       req.State,
 		path:        t.path,
+		addr:        t.bindAddr(),
 		server:      req.Server,
 		notify:      req.Notify,
 		done:        make(chan struct{}),
+		result:      make(chan error, 1),
 	}
 	r.flows[req.State] = f
 	return f, nil
 }
 
-// startLocked starts serving on ln. Called with r.mu held.
-func (r *Registry) startLocked(t target, ln net.Listener) *listener {
+// bindLocked returns the listener on t's port, binding every address of t it
+// does not serve yet. Binding is all or nothing: when one address is busy
+// (an error wrapping errBusy naming it) or fails, the addresses bound for
+// this call are released again. An optional address (::1 of localhost) that
+// the machine lacks is skipped. Called with r.mu held.
+func (r *Registry) bindLocked(t target, req Request) (*listener, error) {
+	l := r.listeners[t.port]
+	fresh := map[string]net.Listener{}
+	fail := func(err error) (*listener, error) {
+		for _, ln := range fresh {
+			_ = ln.Close()
+		}
+		return nil, err
+	}
+	for _, addr := range t.addrs {
+		if l != nil && l.lns[addr] != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		switch {
+		case err == nil:
+			fresh[addr] = ln
+		case isAddrInUse(err):
+			return fail(&busyError{addr: addr})
+		case addr == t.optional:
+			// No ::1 on this machine (IPv6 disabled): nobody can listen
+			// there either.
+			r.opts.Logf("callback: not listening on %s: %v", addr, err)
+		default:
+			return fail(fmt.Errorf("cannot listen on %s for the OAuth callback (set %s to use another port): %w", addr, fixHint(req.Server, req.ConfigFile), err))
+		}
+	}
+	if l == nil {
+		l = r.newListenerLocked(t.port)
+	}
+	for addr, ln := range fresh {
+		r.serveLocked(l, addr, ln)
+	}
+	return l, nil
+}
+
+// newListenerLocked creates the (not yet serving) listener for port. Called
+// with r.mu held.
+func (r *Registry) newListenerLocked(port int) *listener {
 	l := &listener{
-		addr:  t.bindAddr,
-		port:  t.port,
-		ln:    &onceCloseListener{Listener: ln},
+		port:  port,
+		lns:   make(map[string]net.Listener),
 		paths: make(map[string]bool),
 	}
 	l.srv = &http.Server{
 		Handler:           &handler{r: r, l: l},
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       30 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          log.New(logWriter(r.opts.Logf), "callback: ", 0),
+		// A callback page waits up to ResultTimeout for the token exchange.
+		WriteTimeout:   r.opts.ResultTimeout + 10*time.Second,
+		IdleTimeout:    30 * time.Second,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       log.New(logWriter(r.opts.Logf), "callback: ", 0),
 	}
-	r.listeners[l.addr] = l
-	r.opts.Logf("callback: listening on %s", l.addr)
+	r.listeners[port] = l
+	return l
+}
+
+// serveLocked serves l on ln, bound to addr. Called with r.mu held.
+func (r *Registry) serveLocked(l *listener, addr string, ln net.Listener) {
+	oln := &onceCloseListener{Listener: ln}
+	l.lns[addr] = oln
+	r.opts.Logf("callback: listening on %s", addr)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		_ = l.srv.Serve(l.ln) // returns once the listener is closed
+		_ = l.srv.Serve(oln) // returns once the listener is closed
 	}()
-	return l
 }
 
 // stopLocked releases the port at once and drains in-flight responses in the
@@ -322,11 +403,16 @@ func (r *Registry) stopLocked(l *listener) {
 		return
 	}
 	l.stopped = true
-	if r.listeners[l.addr] == l {
-		delete(r.listeners, l.addr)
+	if r.listeners[l.port] == l {
+		delete(r.listeners, l.port)
 	}
-	_ = l.ln.Close()
-	r.opts.Logf("callback: stopped listening on %s", l.addr)
+	addrs := make([]string, 0, len(l.lns))
+	for addr, ln := range l.lns {
+		_ = ln.Close()
+		addrs = append(addrs, addr)
+	}
+	sort.Strings(addrs)
+	r.opts.Logf("callback: stopped listening on %s", strings.Join(addrs, " and "))
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -341,6 +427,19 @@ func (r *Registry) stopLocked(l *listener) {
 // finishLocked ends f with the given outcome unless it already ended, and
 // stops its listener if f was the last pending flow on it. Called with r.mu held.
 func (r *Registry) finishLocked(f *Flow, params url.Values, err error) bool {
+	if !r.endLocked(f, params, err) {
+		return false
+	}
+	if f.l != nil {
+		r.releaseLocked(f.l)
+	}
+	return true
+}
+
+// endLocked ends f with the given outcome unless it already ended, keeping
+// its place on the listener: the caller releases it (releaseLocked) once the
+// callback page is written. Called with r.mu held.
+func (r *Registry) endLocked(f *Flow, params url.Values, err error) bool {
 	if f.finished {
 		return false
 	}
@@ -350,13 +449,16 @@ func (r *Registry) finishLocked(f *Flow, params url.Values, err error) bool {
 		delete(r.flows, f.state)
 	}
 	close(f.done)
-	if f.l != nil {
-		f.l.pending--
-		if f.l.pending <= 0 {
-			r.stopLocked(f.l)
-		}
-	}
 	return true
+}
+
+// releaseLocked drops one pending use of l and stops it after the last.
+// Called with r.mu held.
+func (r *Registry) releaseLocked(l *listener) {
+	l.pending--
+	if l.pending <= 0 {
+		r.stopLocked(l)
+	}
 }
 
 // probe asks the holder of addr whether it is an mcplink callback listener
@@ -404,6 +506,9 @@ func (r *Registry) Deliver(state string, params url.Values) error {
 // waits for their goroutines. It is idempotent.
 func (r *Registry) Close() error {
 	r.mu.Lock()
+	if !r.closed {
+		close(r.closing)
+	}
 	r.closed = true
 	for _, f := range r.flows {
 		r.finishLocked(f, nil, ErrClosed)
@@ -426,11 +531,12 @@ func (f *Flow) Listening() bool { return f.l != nil }
 func (f *Flow) ListenError() error { return f.listenErr }
 
 // ListenAddr returns the address the flow's listener is bound to, or "".
+// For a localhost redirect URI it is the IPv4 one; ::1 is bound too.
 func (f *Flow) ListenAddr() string {
 	if f.l == nil {
 		return ""
 	}
-	return f.l.addr
+	return f.addr
 }
 
 // RedirectURI returns the flow's redirect URI as given to Begin.
@@ -457,11 +563,30 @@ func (f *Flow) Wait(ctx context.Context) (url.Values, error) {
 	return maps.Clone(f.params), nil
 }
 
-// Close ends the flow; it is idempotent. The listener stops once no flow is pending.
+// Close ends the flow; it is idempotent. The listener stops once no flow is
+// pending. A callback page still waiting for Report stops waiting.
 func (f *Flow) Close() {
 	f.r.mu.Lock()
 	f.r.finishLocked(f, nil, ErrClosed)
 	f.r.mu.Unlock()
+	f.report(errNoReport)
+}
+
+// Report tells the callback page the outcome of using the delivered code
+// (the token exchange): nil shows "Signed in", an error shows the failure.
+// The owner of the flow calls it once after Wait returned parameters; later
+// calls are ignored. Without a report (within Options.ResultTimeout, or
+// before Close) the page tells the user to look in mcplink.
+func (f *Flow) Report(err error) {
+	if err == nil {
+		f.report(nil)
+		return
+	}
+	f.report(&exchangeError{err})
+}
+
+func (f *Flow) report(err error) {
+	f.reportOnce.Do(func() { f.result <- err })
 }
 
 // PortInUseError reports a callback port that another process holds.

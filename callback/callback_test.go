@@ -144,7 +144,15 @@ func assertBound(t *testing.T, port int) {
 	}
 }
 
+// begin begins a flow whose owner reports success as soon as a code is
+// delivered (see autoReport).
 func begin(t *testing.T, reg *Registry, port int, state string) *Flow {
+	t.Helper()
+	return autoReport(beginNoReport(t, reg, port, state), nil)
+}
+
+// beginNoReport begins a flow whose outcome nobody reports.
+func beginNoReport(t *testing.T, reg *Registry, port int, state string) *Flow {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -152,6 +160,17 @@ func begin(t *testing.T, reg *Registry, port int, state string) *Flow {
 	if err != nil {
 		t.Fatalf("Begin: %v", err)
 	}
+	return f
+}
+
+// autoReport plays the flow's owner: once the flow ends it reports outcome
+// as the result of the token exchange, as oauth.Pending.Wait does. The
+// goroutine ends with the flow.
+func autoReport(f *Flow, outcome error) *Flow {
+	go func() {
+		<-f.Done()
+		f.Report(outcome)
+	}()
 	return f
 }
 
@@ -253,6 +272,7 @@ func TestUnknownStateAndBadRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	autoReport(f, nil)
 
 	other := newState(t)
 	t.Run("unknown state", func(t *testing.T) {
@@ -434,6 +454,7 @@ func TestHolderIsOtherMcplinkProcess(t *testing.T) {
 	if res.err != nil {
 		t.Fatalf("Begin: %v", res.err)
 	}
+	autoReport(res.f, nil)
 	r := do(t, http.MethodGet, callbackURL(port, url.Values{"code": {"c"}, "state": {state}}))
 	if r.status != http.StatusOK {
 		t.Fatalf("status %d", r.status)
@@ -488,6 +509,7 @@ func TestTwoFlowsOnePort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	autoReport(fb, nil)
 	r := do(t, http.MethodGet, callbackURL(port, url.Values{"code": {"cb"}, "state": {sb}}))
 	if r.status != http.StatusOK || !strings.Contains(r.body, "Signed in to linear.") {
 		t.Fatalf("status %d body %s", r.status, r.body)
@@ -749,6 +771,7 @@ func TestIPv6Loopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	autoReport(f, nil)
 	r := do(t, http.MethodGet, u+"?code=c&state=s6")
 	if r.status != http.StatusOK {
 		t.Fatalf("status %d", r.status)

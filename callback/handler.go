@@ -94,7 +94,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	state := q.Get("state")
 	r.mu.Lock()
 	f := r.flows[state]
-	if state == "" || len(q["state"]) != 1 || f == nil || f.l != h.l || f.path != path || f.claimed || f.finished {
+	// The flow must be one listening on this port (h.l, or the listener
+	// that replaced it while a browser's kept-alive connection to h.l was
+	// still open) and path.
+	if state == "" || len(q["state"]) != 1 || f == nil || f.l == nil || f.l.port != h.l.port || f.path != path || f.claimed || f.finished {
 		r.mu.Unlock()
 		writePage(w, http.StatusBadRequest, page{
 			Title: "Unknown sign-in request", Heading: "Unknown or finished sign-in request",
@@ -132,15 +135,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		})
 		return
 	}
+	// Hand the code to the flow's owner at once; the page waits for its
+	// report of the token exchange (result.go), holding the listener.
 	f.claimed = true
+	r.endLocked(f, q, nil)
 	r.mu.Unlock()
-	writePage(w, http.StatusOK, page{
-		Title: "Signed in", Heading: "Signed in",
-		Message: "Signed in to " + serverLabel(f.server) + ". You can close this tab.", OK: true,
-	})
-	r.mu.Lock()
-	r.finishLocked(f, q, nil)
-	r.mu.Unlock()
+	h.writeResult(w, req, f)
 }
 
 func (h *handler) serveProbe(w http.ResponseWriter, req *http.Request) {

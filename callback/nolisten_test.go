@@ -77,6 +77,7 @@ func TestListenHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	autoReport(f, nil)
 	if want := fmt.Sprintf("127.0.0.2:%d", port); f.ListenAddr() != want {
 		t.Fatalf("ListenAddr = %q, want %q", f.ListenAddr(), want)
 	}

@@ -11,9 +11,27 @@ import (
 
 // target is a validated redirect URI: where to listen and which path to serve.
 type target struct {
-	bindAddr string // host:port to listen on (always a loopback IP)
+	// addrs are the host:port addresses to listen on: one loopback IP, or
+	// 127.0.0.1 and ::1 for localhost, which a browser may resolve to
+	// either; a process holding the other one could catch the code.
+	addrs []string
+	// optional is the address of addrs (::1 of localhost) that may be
+	// missing on the machine; only a busy one is an error.
+	optional string
 	port     int
 	path     string
+}
+
+// bindAddr is the first address: the one named in messages.
+func (t target) bindAddr() string { return t.addrs[0] }
+
+// hostAddrs returns the addresses for host on port and the optional one.
+func hostAddrs(host, port string) (addrs []string, optional string) {
+	if strings.EqualFold(host, "localhost") {
+		v6 := net.JoinHostPort("::1", port)
+		return []string{net.JoinHostPort("127.0.0.1", port), v6}, v6
+	}
+	return []string{net.JoinHostPort(host, port)}, ""
 }
 
 // RedirectURI returns the redirect URI for a config entry: override (the
@@ -49,8 +67,10 @@ func parseTarget(raw string) (target, error) {
 	}
 	var bindHost string
 	switch host := u.Hostname(); strings.ToLower(host) {
-	case "127.0.0.1", "localhost":
+	case "127.0.0.1":
 		bindHost = "127.0.0.1"
+	case "localhost":
+		bindHost = "localhost"
 	case "::1":
 		bindHost = "::1"
 	default:
@@ -71,19 +91,17 @@ func parseTarget(raw string) (target, error) {
 	if path == ProbePath {
 		return target{}, fmt.Errorf("OAuth redirect URI %q uses the reserved path %s; choose another path", raw, ProbePath)
 	}
-	return target{bindAddr: net.JoinHostPort(bindHost, ps), port: port, path: path}, nil
+	addrs, optional := hostAddrs(bindHost, ps)
+	return target{addrs: addrs, optional: optional, port: port, path: path}, nil
 }
 
 // withHost returns t listening on host (an IP literal or "localhost") instead.
 func (t target) withHost(host string) (target, error) {
 	h := strings.Trim(host, "[]")
-	switch {
-	case strings.EqualFold(h, "localhost"):
-		h = "127.0.0.1"
-	case net.ParseIP(h) == nil:
+	if !strings.EqualFold(h, "localhost") && net.ParseIP(h) == nil {
 		return target{}, fmt.Errorf("OAuth callback host %q is not an IP address or \"localhost\"; fix \"oauth.callbackHost\"", host)
 	}
-	t.bindAddr = net.JoinHostPort(h, strconv.Itoa(t.port))
+	t.addrs, t.optional = hostAddrs(h, strconv.Itoa(t.port))
 	return t, nil
 }
 

@@ -37,7 +37,8 @@ type Options struct {
 	// HTTPClient is used for every request; default a client with a 30 s timeout.
 	HTTPClient *http.Client
 	// OpenURL opens the authorization URL in a browser; nil means we cannot,
-	// and the URL is only reported through Notify.
+	// and the URL is only reported through Notify. It runs while the flow
+	// waits for the redirect and must return soon after ctx is done.
 	OpenURL func(ctx context.Context, url string) error
 	// Notify receives progress messages for a server (never secrets).
 	Notify func(server, msg string)

@@ -162,9 +162,12 @@ func (e *invalidClientError) Error() string { return e.err.Error() }
 func (e *invalidClientError) Unwrap() error { return e.err }
 
 // Wait waits (at most the engine's FlowTimeout) for the redirect, checks it,
-// exchanges the code and stores the credentials. It closes the flow.
-func (p *Pending) Wait(ctx context.Context) (*authstore.Credentials, error) {
+// exchanges the code and stores the credentials. It closes the flow, after
+// reporting the outcome to the callback page (which says "Signed in" only
+// when it is nil).
+func (p *Pending) Wait(ctx context.Context) (_ *authstore.Credentials, err error) {
 	defer p.flow.Close()
+	defer func() { p.flow.Report(err) }()
 	ctx, cancel := context.WithTimeout(ctx, p.e.opts.FlowTimeout)
 	defer cancel()
 	// The wait that can end is the shorter of the caller's deadline and

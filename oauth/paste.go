@@ -195,6 +195,10 @@ func (e *Engine) readPaste(ctx context.Context, p *Pending, lines <-chan string,
 	}
 }
 
+// openerGrace bounds how long a finished flow waits for Options.OpenURL to
+// return before cancelling its context.
+const openerGrace = time.Second
+
 // authorizeWith runs one interactive authorization, redoing it once with a
 // fresh registration when the AS rejects our stored dynamic client; paste,
 // when non-nil, races pasted redirects against the callback listener.
@@ -205,14 +209,25 @@ func (e *Engine) authorizeWith(ctx context.Context, entry *config.Entry, d *Disc
 			return nil, err
 		}
 		e.notify(entry.Name, "Open this URL to sign in: "+p.AuthorizationURL)
-		if e.opts.OpenURL != nil {
-			if err := e.opts.OpenURL(ctx, p.AuthorizationURL); err != nil {
-				e.notify(entry.Name, "could not open a browser ("+err.Error()+"); open the URL above yourself")
-			}
-		}
 		var wg sync.WaitGroup
 		pctx, stop := context.WithCancel(ctx)
 		wctx, fail := context.WithCancelCause(ctx)
+		var opened chan struct{}
+		if e.opts.OpenURL != nil {
+			// The browser is opened while the flow waits: an opener that
+			// returns only once the page is loaded (a test's browser, a
+			// $BROWSER that exits when done) must not hold up the token
+			// exchange the callback page waits for.
+			opened = make(chan struct{})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer close(opened)
+				if err := e.opts.OpenURL(pctx, p.AuthorizationURL); err != nil && pctx.Err() == nil {
+					e.notify(entry.Name, "could not open a browser ("+err.Error()+"); open the URL above yourself")
+				}
+			}()
+		}
 		if paste != nil {
 			if p.flow.Listening() {
 				e.notify(entry.Name, "After signing in, the browser returns here by itself; if it cannot reach this machine, paste the full URL it was redirected to (or just the code) and press Enter:")
@@ -228,6 +243,17 @@ func (e *Engine) authorizeWith(ctx context.Context, entry *config.Entry, d *Disc
 		creds, err := p.Wait(wctx)
 		if cause := context.Cause(wctx); err != nil && ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 			err = cause // readPaste called the flow off: say why
+		}
+		if opened != nil {
+			// Let a browser that is still loading the callback page finish
+			// it (briefly) before its context is cancelled.
+			t := time.NewTimer(openerGrace)
+			select {
+			case <-opened:
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
 		}
 		stop()
 		wg.Wait()
