@@ -26,6 +26,29 @@ var ErrDeviceCodeExpired = errors.New("the device code expired before the sign-i
 // DeviceSlowDown is what an RFC 8628 slow_down answer adds to the polling interval.
 const DeviceSlowDown = 5 * time.Second
 
+// DeviceTimeoutError means the wait for a device sign-in ended before the
+// user completed it while the device code was still valid: the caller's
+// deadline (for `mcplink auth --device`, its --timeout) or the engine's
+// Options.FlowTimeout ended it. It wraps context.DeadlineExceeded. A device
+// code that expired is ErrDeviceCodeExpired instead.
+type DeviceTimeoutError struct {
+	Server string        // config entry name
+	Waited time.Duration // how long it polled
+	// Limit is the bound that ended the wait, as far as known: the
+	// caller's deadline, or FlowTimeout.
+	Limit time.Duration
+	// FlowTimeout is true when Options.FlowTimeout ended the wait, false
+	// for the caller's deadline.
+	FlowTimeout bool
+	Err         error // context.DeadlineExceeded
+}
+
+func (e *DeviceTimeoutError) Error() string {
+	return fmt.Sprintf("MCP server %q: gave up waiting for the device sign-in after %s; the device code was still valid", e.Server, e.Waited.Round(time.Second))
+}
+
+func (e *DeviceTimeoutError) Unwrap() error { return e.Err }
+
 // deviceAuthorization is the RFC 8628 §3.2 response.
 type deviceAuthorization struct {
 	DeviceCode              string `json:"device_code"`
@@ -97,7 +120,7 @@ func (e *Engine) deviceFlow(ctx context.Context, entry *config.Entry, d *Discove
 		if errors.As(err, &te) {
 			code = te.Code
 		}
-		return nil, e.refusedRequired(ctx, entry, code, required, fmt.Errorf("MCP server %q: device authorization: %w", name, err))
+		return nil, e.refusedRequired(ctx, entry, code, required, fmt.Errorf("MCP server %q: requesting a device code: %w", name, err))
 	}
 	msg := fmt.Sprintf("To sign in, open %s and enter the code %s", sanitize(da.VerificationURI), sanitize(da.UserCode))
 	if da.VerificationURIComplete != "" {
@@ -120,8 +143,27 @@ func (e *Engine) deviceFlow(ctx context.Context, entry *config.Entry, d *Discove
 	if expires <= 0 {
 		expires = e.opts.FlowTimeout
 	}
+	// Three bounds end the polling: the device code's lifetime, FlowTimeout
+	// and the caller's deadline. giveUp names the one that did.
+	parent, start := ctx, time.Now()
+	callerLimit := time.Duration(0)
+	if dl, ok := parent.Deadline(); ok {
+		callerLimit = time.Until(dl).Round(time.Second)
+	}
 	ctx, cancel := context.WithTimeout(ctx, min(expires, e.opts.FlowTimeout))
 	defer cancel()
+	giveUp := func() error {
+		switch perr := parent.Err(); {
+		case errors.Is(perr, context.DeadlineExceeded):
+			return &DeviceTimeoutError{Server: name, Waited: time.Since(start), Limit: callerLimit, Err: perr}
+		case perr != nil:
+			return fmt.Errorf("MCP server %q: waiting for the device sign-in: %w", name, perr)
+		case da.ExpiresIn > 0 && expires <= e.opts.FlowTimeout:
+			return fmt.Errorf("MCP server %q: %w; run the sign-in again", name, ErrDeviceCodeExpired)
+		default:
+			return &DeviceTimeoutError{Server: name, Waited: time.Since(start), Limit: e.opts.FlowTimeout, FlowTimeout: true, Err: context.DeadlineExceeded}
+		}
+	}
 	slowDown := DeviceSlowDown
 	if e.deviceSlowDown > 0 {
 		slowDown = e.deviceSlowDown
@@ -131,10 +173,7 @@ func (e *Engine) deviceFlow(ctx context.Context, entry *config.Entry, d *Discove
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) && expires <= e.opts.FlowTimeout {
-				return nil, fmt.Errorf("MCP server %q: %w; run the sign-in again", name, ErrDeviceCodeExpired)
-			}
-			return nil, fmt.Errorf("MCP server %q: waiting for the device sign-in: %w", name, ctx.Err())
+			return nil, giveUp()
 		case <-t.C:
 		}
 		poll := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {da.DeviceCode}}
@@ -147,6 +186,9 @@ func (e *Engine) deviceFlow(ctx context.Context, entry *config.Entry, d *Discove
 				tok.Scope = strings.Join(scopes, " ")
 			}
 			return e.storeGrant(ctx, entry, d, client, redirectURI, tok, scopes)
+		}
+		if ctx.Err() != nil {
+			return nil, giveUp() // the poll was cut short by a bound
 		}
 		var te *TokenError
 		if !errors.As(err, &te) {
@@ -173,19 +215,19 @@ func (e *Engine) deviceFlow(ctx context.Context, entry *config.Entry, d *Discove
 func (e *Engine) requestDeviceCode(ctx context.Context, endpoint string, c clientCreds, form url.Values) (*deviceAuthorization, error) {
 	data, status, err := e.postClientForm(ctx, endpoint, c, form)
 	if err != nil {
-		return nil, &TokenError{Endpoint: endpoint, Status: status, Err: err}
+		return nil, &TokenError{Endpoint: endpoint, Kind: EndpointDeviceAuthorization, Status: status, Err: err}
 	}
 	var da deviceAuthorization
 	jerr := json.Unmarshal(data, &da)
 	if status != http.StatusOK || da.Error != "" {
-		te := &TokenError{Endpoint: endpoint, Status: status}
+		te := &TokenError{Endpoint: endpoint, Kind: EndpointDeviceAuthorization, Status: status}
 		if jerr == nil {
 			te.Code, te.Description = da.Error, sanitize(da.Description)
 		}
 		return nil, te
 	}
 	if jerr != nil || da.DeviceCode == "" || da.UserCode == "" || da.VerificationURI == "" {
-		return nil, &TokenError{Endpoint: endpoint, Status: status, Err: errors.New("malformed device authorization response (device_code, user_code and verification_uri are required)")}
+		return nil, &TokenError{Endpoint: endpoint, Kind: EndpointDeviceAuthorization, Status: status, Err: errors.New("malformed device authorization response (device_code, user_code and verification_uri are required)")}
 	}
 	return &da, nil
 }

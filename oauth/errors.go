@@ -83,26 +83,42 @@ func (e *IssuerResponseError) Error() string {
 	return fmt.Sprintf("authorization response came from issuer %q, want %q (RFC 9207 mix-up protection); refusing the response", e.Got, e.Want)
 }
 
-// TokenError is an error answer from a token endpoint (RFC 6749 §5.2) or an
-// unusable token response. It never contains tokens, codes or secrets.
+// EndpointKind names the authorization server endpoint an error came from.
+type EndpointKind string
+
+// Endpoint kinds of a TokenError.
+const (
+	EndpointToken               EndpointKind = "token"
+	EndpointDeviceAuthorization EndpointKind = "device authorization" // RFC 8628 §3.1
+	EndpointRevocation          EndpointKind = "revocation"           // RFC 7009
+)
+
+// TokenError is an error answer from a token endpoint (RFC 6749 §5.2), or
+// from another endpoint that answers the same way (Kind), or an unusable
+// response. It never contains tokens, codes or secrets.
 type TokenError struct {
 	Endpoint    string
-	Status      int    // HTTP status; 0 for transport errors
-	Code        string // error, e.g. invalid_grant
+	Kind        EndpointKind // which endpoint; empty means EndpointToken
+	Status      int          // HTTP status; 0 for transport errors
+	Code        string       // error, e.g. invalid_grant
 	Description string
 	Err         error // transport or decoding error, if any
 }
 
 func (e *TokenError) Error() string {
+	kind := e.Kind
+	if kind == "" {
+		kind = EndpointToken
+	}
 	switch {
 	case e.Err != nil:
-		return fmt.Sprintf("token request to %s failed: %v", e.Endpoint, e.Err)
+		return fmt.Sprintf("%s request to %s failed: %v", kind, e.Endpoint, e.Err)
 	case e.Code != "" && e.Description != "":
-		return fmt.Sprintf("token endpoint %s returned %s: %s", e.Endpoint, e.Code, e.Description)
+		return fmt.Sprintf("%s endpoint %s returned %s: %s", kind, e.Endpoint, e.Code, e.Description)
 	case e.Code != "":
-		return fmt.Sprintf("token endpoint %s returned %s", e.Endpoint, e.Code)
+		return fmt.Sprintf("%s endpoint %s returned %s", kind, e.Endpoint, e.Code)
 	default:
-		return fmt.Sprintf("token endpoint %s answered HTTP %d", e.Endpoint, e.Status)
+		return fmt.Sprintf("%s endpoint %s answered HTTP %d", kind, e.Endpoint, e.Status)
 	}
 }
 

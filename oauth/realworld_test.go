@@ -582,3 +582,62 @@ func TestForgottenRegistrationRedoneOnce(t *testing.T) {
 		t.Fatalf("re-auth: %v, registrations %d", err, s.Stats().Registrations)
 	}
 }
+
+// TestDeviceTimeoutIsNotExpiry: a device sign-in ended by the caller's
+// deadline or by FlowTimeout, while the device code (5 minutes) is still
+// valid, is a *DeviceTimeoutError naming that bound, not ErrDeviceCodeExpired.
+func TestDeviceTimeoutIsNotExpiry(t *testing.T) {
+	s, v := deviceEnv(t, oauthtest.Options{})
+	entry := testEntry(t, s.MCPURL)
+	ctx, cancel := context.WithTimeout(ctxT(t), 1500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := v.e.AuthenticateWith(ctx, entry, AuthOptions{Device: true})
+	var dte *DeviceTimeoutError
+	if !errors.As(err, &dte) || dte.FlowTimeout || dte.Limit != 2*time.Second && dte.Limit != time.Second || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("caller's deadline: %#v (%v); want a *DeviceTimeoutError for the caller's deadline", err, err)
+	}
+	if errors.Is(err, ErrDeviceCodeExpired) || strings.Contains(err.Error(), "expired") {
+		t.Fatalf("caller's deadline reported as an expired code: %v", err)
+	}
+	if el := time.Since(start); el > 3*time.Second || dte.Waited < time.Second {
+		t.Errorf("gave up after %s (Waited %s), want about 1.5 s", el, dte.Waited)
+	}
+
+	// FlowTimeout shorter than the code's lifetime: the same, flagged.
+	v.e.opts.FlowTimeout = 1500 * time.Millisecond
+	v.clock.Advance(AttemptWindow)
+	_, err = v.e.AuthenticateWith(ctxT(t), entry, AuthOptions{Device: true})
+	if !errors.As(err, &dte) || !dte.FlowTimeout || dte.Limit != 1500*time.Millisecond || errors.Is(err, ErrDeviceCodeExpired) {
+		t.Fatalf("FlowTimeout: %v; want a *DeviceTimeoutError with FlowTimeout set", err)
+	}
+
+	// A code that really expires is still ErrDeviceCodeExpired.
+	s2, v2 := deviceEnv(t, oauthtest.Options{DeviceCodeLifetime: time.Second})
+	if _, err := v2.e.AuthenticateWith(ctxT(t), testEntry(t, s2.MCPURL), AuthOptions{Device: true}); !errors.Is(err, ErrDeviceCodeExpired) || errors.As(err, &dte) {
+		t.Fatalf("expired code: %v", err)
+	}
+}
+
+// TestDeviceAuthorizationEndpointErrorNamed: an error answer from the device
+// authorization endpoint names that endpoint, not the token endpoint.
+func TestDeviceAuthorizationEndpointErrorNamed(t *testing.T) {
+	s, v := deviceEnv(t, oauthtest.Options{})
+	entry := testEntry(t, s.MCPURL)
+	entry.OAuth.Scope = "mcp:admin" // not among the AS's scopes: invalid_scope
+	_, err := v.e.AuthenticateWith(ctxT(t), entry, AuthOptions{Device: true})
+	var te *TokenError
+	if !errors.As(err, &te) || te.Kind != EndpointDeviceAuthorization || te.Code != "invalid_scope" || te.Endpoint != s.DeviceAuthorizationEndpoint() {
+		t.Fatalf("err = %v (%#v); want a *TokenError from the device authorization endpoint", err, te)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "device authorization endpoint "+s.DeviceAuthorizationEndpoint()+" returned invalid_scope") || strings.Contains(msg, "token endpoint") {
+		t.Fatalf("message %q; want it to name the device authorization endpoint", msg)
+	}
+	// The token endpoint's own errors keep their name.
+	if got := (&TokenError{Endpoint: "https://as/token", Code: "invalid_grant"}).Error(); got != "token endpoint https://as/token returned invalid_grant" {
+		t.Errorf("token endpoint error = %q", got)
+	}
+	if got := (&TokenError{Endpoint: "https://as/revoke", Kind: EndpointRevocation, Status: 500}).Error(); got != "revocation endpoint https://as/revoke answered HTTP 500" {
+		t.Errorf("revocation endpoint error = %q", got)
+	}
+}

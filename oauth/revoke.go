@@ -171,12 +171,12 @@ func (e *Engine) revokeToken(ctx context.Context, endpoint string, c clientCreds
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
 	data, status, err := e.postClientForm(ctx, endpoint, c, form)
 	if err != nil {
-		return &TokenError{Endpoint: endpoint, Status: status, Err: err}
+		return &TokenError{Endpoint: endpoint, Kind: EndpointRevocation, Status: status, Err: err}
 	}
 	if status == http.StatusOK {
 		return nil
 	}
-	te := &TokenError{Endpoint: endpoint, Status: status}
+	te := &TokenError{Endpoint: endpoint, Kind: EndpointRevocation, Status: status}
 	var oe struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`

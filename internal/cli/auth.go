@@ -156,7 +156,7 @@ server offers it: open the verification URI shown on any device and enter the co
 	cmd.Flags().BoolVar(&opts.NoBrowser, "no-browser", false, "only print the authorization URL (then paste the redirect URL)")
 	cmd.Flags().BoolVar(&opts.Device, "device", false, "use the device authorization grant (RFC 8628): sign in on another device with a code")
 	cmd.Flags().BoolVar(&opts.All, "all", false, "sign in to every remote OAuth server, in parallel")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", oauth.DefaultFlowTimeout, "how long to wait for the browser sign-in")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", oauth.DefaultFlowTimeout, "how long to wait for the sign-in (browser, paste or --device)")
 	return cmd
 }
 
@@ -225,7 +225,12 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 			_, err := eng.AuthenticateWith(actx, e, aopts)
 			cancel()
 			if err != nil {
-				if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				var dte *oauth.DeviceTimeoutError
+				switch {
+				case errors.As(err, &dte) && !dte.FlowTimeout && ctx.Err() == nil:
+					// Our --timeout ended the wait, not the device code's expiry.
+					err = fmt.Errorf("gave up after --timeout %s: the device sign-in to %s was not completed in time (the device code was still valid); run 'mcplink auth %s --device' again with a larger --timeout to wait longer", opts.Timeout, name, name)
+				case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 					err = fmt.Errorf("no sign-in completed within %s; run 'mcplink auth %s' again (or raise --timeout): %w", opts.Timeout, name, err)
 				}
 				return "", err

@@ -30,6 +30,13 @@ type pasteEnv struct {
 
 func newPasteEnv(t *testing.T, mcpURL string) *pasteEnv {
 	t.Helper()
+	return newPasteEnvOAuth(t, mcpURL, "")
+}
+
+// newPasteEnvOAuth is newPasteEnv with extra members of s0's "oauth" object
+// (JSON, e.g. `"scope": "x"`).
+func newPasteEnvOAuth(t *testing.T, mcpURL, extraOAuth string) *pasteEnv {
+	t.Helper()
 	bin, err := exec.LookPath("mcplink") // this test binary, put on $PATH by testscript.Main
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +44,10 @@ func newPasteEnv(t *testing.T, mcpURL string) *pasteEnv {
 	dir := t.TempDir()
 	p := &pasteEnv{bin: bin, dir: dir, port: freeTCPPort(t)}
 	cfg := filepath.Join(dir, "mcplink.json")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d}}}}`, mcpURL, p.port)), 0o600); err != nil {
+	if extraOAuth != "" {
+		extraOAuth = ", " + extraOAuth
+	}
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d%s}}}}`, mcpURL, p.port, extraOAuth)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p.env = []string{
@@ -130,5 +140,50 @@ func TestEchoPasteCompletesSignIn(t *testing.T) {
 	}
 	if got := s.Stats().TokenRequests["authorization_code"]; got != busyRuns+listenRuns {
 		t.Errorf("%d code exchanges, want %d", got, busyRuns+listenRuns)
+	}
+}
+
+// run runs mcplink with args and stdin closed, bounded by 30 s.
+func (p *pasteEnv) run(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, p.bin, args...)
+	c.Env, c.Dir, c.WaitDelay = p.env, p.dir, 5*time.Second
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	err := c.Run()
+	return out.String(), errb.String(), err
+}
+
+// TestDeviceTimeoutWording: `auth --device --timeout 2s` that nobody
+// approves says it gave up after --timeout, not that the device code (valid
+// for 5 minutes) expired; an error from the device authorization endpoint
+// is called that, not the token endpoint.
+func TestDeviceTimeoutWording(t *testing.T) {
+	s := startAuthAS(t, oauthtest.Options{DeviceFlow: true})
+	p := newPasteEnv(t, s.MCPURL)
+	start := time.Now()
+	_, stderr, err := p.run(t, "auth", "s0", "--device", "--timeout", "2s")
+	if err == nil {
+		t.Fatalf("auth --device with nobody approving succeeded:\n%s", stderr)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("gave up after %s, want about 2 s", el)
+	}
+	if !strings.Contains(stderr, "gave up after --timeout 2s") || !strings.Contains(stderr, "device code was still valid") {
+		t.Errorf("stderr does not say it gave up after --timeout:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "expired") {
+		t.Errorf("stderr says the device code expired:\n%s", stderr)
+	}
+
+	bad := newPasteEnvOAuth(t, s.MCPURL, `"scope": "mcp:admin"`)
+	_, stderr, err = bad.run(t, "auth", "s0", "--device")
+	if err == nil {
+		t.Fatalf("auth --device with an invalid scope succeeded:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "device authorization endpoint "+s.DeviceAuthorizationEndpoint()+" returned invalid_scope") || strings.Contains(stderr, "token endpoint") {
+		t.Errorf("stderr does not name the device authorization endpoint:\n%s", stderr)
 	}
 }
