@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -63,9 +64,9 @@ is not a loopback address.`,
 // apiToken reads the token from --token-file or MCPLINK_API_TOKEN.
 func (opts *ServeOptions) apiToken() (string, error) {
 	if opts.TokenFile != "" {
-		data, err := os.ReadFile(opts.TokenFile)
+		data, err := readTokenFile(opts.TokenFile)
 		if err != nil {
-			return "", usageError("reading --token-file: %w", err)
+			return "", err
 		}
 		tok := strings.TrimSpace(string(data))
 		if tok == "" {
@@ -74,6 +75,44 @@ func (opts *ServeOptions) apiToken() (string, error) {
 		return tok, nil
 	}
 	return strings.TrimSpace(opts.F.Getenv(api.TokenEnv)), nil
+}
+
+// maxTokenFile bounds the --token-file read.
+const maxTokenFile = 64 << 10
+
+// readTokenFile reads the API token file: a regular file (a FIFO would
+// block), private to its owner (checkTokenFileMode; Unix only), of at most
+// maxTokenFile bytes. The mode is checked on the opened file.
+func readTokenFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, usageError("reading --token-file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, usageError("--token-file %s is not a regular file; put the API token in a plain file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usageError("reading --token-file: %w", err)
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, usageError("reading --token-file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, usageError("--token-file %s is not a regular file; put the API token in a plain file", path)
+	}
+	if err := checkTokenFileMode(path, fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	if err != nil {
+		return nil, usageError("reading --token-file: %w", err)
+	}
+	if len(data) > maxTokenFile {
+		return nil, usageError("--token-file %s is larger than %d KiB; it must hold only the API token", path, maxTokenFile>>10)
+	}
+	return data, nil
 }
 
 func serveRun(ctx context.Context, opts *ServeOptions) error {
