@@ -607,7 +607,11 @@ func (e *PortInUseError) Error() string {
 	if e.OtherMcplink {
 		return fmt.Sprintf("OAuth callback port %d is still held by another mcplink process (pid %d) finishing its own sign-in. Wait for it to finish and retry, or %s", e.Port, e.PID, lowerFirst(fix))
 	}
-	return fmt.Sprintf("OAuth callback port %d is already in use by another process. %s", e.Port, fix)
+	port := fmt.Sprint(e.Port)
+	if host, _, err := net.SplitHostPort(e.Addr); err == nil && host != "127.0.0.1" {
+		port += " (" + e.Addr + ")" // e.g. ::1 of a localhost redirect URI
+	}
+	return fmt.Sprintf("OAuth callback port %s is already in use by another process. %s", port, fix)
 }
 
 // Unwrap returns why waiting for another mcplink process stopped, if any.

@@ -164,6 +164,9 @@ func TestLocalhostBindsBothFamilies(t *testing.T) {
 		if !errors.As(err, &pe) || pe.Port != port || pe.Addr != addr || pe.OtherMcplink {
 			t.Fatalf("Begin with %s taken = %v, want *PortInUseError for %s", addr, err, addr)
 		}
+		if addr == v6 && !strings.Contains(err.Error(), fmt.Sprintf("port %d ([::1]:%d) is already in use", port, port)) {
+			t.Errorf("message does not name the address: %v", err)
+		}
 		// Nothing of ours stays bound on the other address.
 		other := v4
 		if addr == v4 {
