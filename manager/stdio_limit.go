@@ -72,11 +72,23 @@ func (l *messageLimiter) Read(p []byte) (int, error) {
 		p = p[:room]
 	}
 	n, err := l.r.Read(p)
-	for _, c := range p[:n] {
+	for i := 0; i < n; {
+		if l.inStr && !l.escape {
+			// Skip string content up to the next quote or backslash in a
+			// tight loop (most of a tool result is string content).
+			j := i
+			for j < n && p[j] != '"' && p[j] != '\\' {
+				j++
+			}
+			l.n += int64(j - i)
+			if i = j; i == n {
+				break
+			}
+		}
+		c := p[i]
+		i++
 		if l.n++; l.n > l.max {
-			e := &limit.TooLargeError{What: "stdio line", Limit: l.max}
-			l.tooLarge.Store(e)
-			return 0, e
+			return 0, l.fail()
 		}
 		switch {
 		case l.inStr:
@@ -101,7 +113,18 @@ func (l *messageLimiter) Read(p []byte) (int, error) {
 			}
 		}
 	}
+	// Reads are capped at the budget + 1, so a crossing is at the last
+	// byte: the per-byte check above sees it, or the bulk skip ended there.
+	if l.n > l.max {
+		return 0, l.fail()
+	}
 	return n, err
+}
+
+func (l *messageLimiter) fail() error {
+	e := &limit.TooLargeError{What: "stdio line", Limit: l.max}
+	l.tooLarge.Store(e)
+	return e
 }
 
 // err returns the *limit.TooLargeError the limiter failed with, or nil. It

@@ -67,3 +67,82 @@ func TestMessageLimiter(t *testing.T) {
 		})
 	}
 }
+
+// FuzzMessageLimiter: with a bound no smaller than the input, the limiter
+// changes nothing — the decoder sees the same values and the same error as
+// without it; with a small bound, no value longer than the bound gets
+// through.
+func FuzzMessageLimiter(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"result":{}}` + "\n",
+		`[{"a":"]}\""},{"b":[1,{"c":"\\"}]}]` + "\n" + `{"x":1}`,
+		"{\n\"a\":\n[1,\n2]\n}\n\n\n{}",
+		`"top" 1 true null {"s":"\u005d"}`,
+		`}}}]]] {"a":1}`,
+	} {
+		f.Add(s, uint8(16))
+	}
+	f.Fuzz(func(t *testing.T, in string, small uint8) {
+		plain := decodeValues(strings.NewReader(in))
+		same := decodeValues(newMessageLimiter(strings.NewReader(in), int64(len(in))+1))
+		if !slicesEqual(plain.values, same.values) || (plain.err == nil) != (same.err == nil) {
+			t.Fatalf("a bound above the input changed the result:\nplain %q %v\nlimited %q %v", plain.values, plain.err, same.values, same.err)
+		}
+		max := int64(small) + 1
+		for _, v := range decodeValues(newMessageLimiter(strings.NewReader(in), max)).values {
+			if int64(len(v)) > max {
+				t.Fatalf("a %d-byte value passed a %d-byte bound: %q", len(v), max, v)
+			}
+		}
+	})
+}
+
+type decoded struct {
+	values []string
+	err    error
+}
+
+func decodeValues(r io.Reader) decoded {
+	dec := json.NewDecoder(r)
+	var d decoded
+	for len(d.values) < 1000 {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			if !errors.Is(err, io.EOF) {
+				d.err = err
+			}
+			return d
+		}
+		d.values = append(d.values, string(raw))
+	}
+	return d
+}
+
+func slicesEqual(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// BenchmarkMessageLimiter measures the limiter's cost per byte on a stream
+// of 64 KiB tool results (mostly string content).
+func BenchmarkMessageLimiter(b *testing.B) {
+	msg := `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"` + strings.Repeat(`Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\n`, 800) + `"}]}}` + "\n"
+	in := strings.Repeat(msg, 16)
+	b.SetBytes(int64(len(in)))
+	buf := make([]byte, 32<<10)
+	for b.Loop() {
+		l := newMessageLimiter(strings.NewReader(in), 16<<20)
+		for {
+			if _, err := l.Read(buf); err != nil {
+				break
+			}
+		}
+	}
+}
