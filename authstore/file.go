@@ -76,14 +76,29 @@ func (e *VersionError) Is(target error) bool { return target == ErrUnsupportedVe
 // other than a regular file (a FIFO, a device, a directory). The store
 // neither reads it (a FIFO would block) nor replaces it.
 type NotRegularError struct {
+	// What names the file: "credentials file" (when empty) or "lock file".
+	What string
 	Path string
 	Mode fs.FileMode
 }
 
 // Error names the file, what it is and the fix.
 func (e *NotRegularError) Error() string {
-	return fmt.Sprintf("credentials file %s is %s, not a regular file; remove it (mcplink creates a new one) or point MCPLINK_DATA_DIR elsewhere",
-		e.Path, safefile.Kind(e.Mode))
+	what := e.What
+	if what == "" {
+		what = "credentials file"
+	}
+	return fmt.Sprintf("%s %s is %s, not a regular file; remove it (mcplink creates a new one) or point MCPLINK_DATA_DIR elsewhere",
+		what, e.Path, safefile.Kind(e.Mode))
+}
+
+// checkLockFile refuses a lock file path that holds anything but a regular
+// file: the lock library opens it for reading, which blocks on a FIFO.
+func checkLockFile(path string) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return &NotRegularError{What: "lock file", Path: path, Mode: fi.Mode()}
+	}
+	return nil
 }
 
 // FileOptions configures a FileStore.

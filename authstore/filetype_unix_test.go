@@ -76,3 +76,35 @@ func TestCredentialsFIFOIsAnErrorAtOnce(t *testing.T) {
 		t.Fatal("fileHasEntries blocked on a FIFO")
 	}
 }
+
+// TestLockFileFIFOIsAnErrorAtOnce: a FIFO at credentials.json.lock would
+// block the lock library's open; every operation that locks fails at once
+// naming it instead.
+func TestLockFileFIFOIsAnErrorAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	lock := filepath.Join(dir, fileName+lockSuffix)
+	if err := syscall.Mkfifo(lock, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newTestStore(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(ctx, "x", func(*Credentials) (*Credentials, error) {
+			return &Credentials{ServerURL: "https://example.com/mcp"}, nil
+		})
+	}()
+	select {
+	case err := <-done:
+		var nr *NotRegularError
+		if !errors.As(err, &nr) || !strings.Contains(err.Error(), "lock file "+lock+" is a named pipe (FIFO)") {
+			t.Fatalf("Update: err = %v, want a NotRegularError naming the lock file", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Update blocked on a FIFO lock file")
+	}
+	if _, err := os.Stat(filepath.Join(dir, fileName)); err == nil {
+		t.Error("credentials were written without the lock")
+	}
+}
