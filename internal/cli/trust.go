@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/safefile"
 	"github.com/mcplink/mcplink/internal/termtext"
 )
 
@@ -145,7 +146,8 @@ func readTrustTarget(file string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, usageError("trust: %s is not a regular file", file)
 	}
-	data, err := os.ReadFile(file)
+	// Bounded, and refusing a FIFO swapped in after the stat.
+	data, err := safefile.ReadRegular(file, config.MaxFileSize)
 	if err != nil {
 		return nil, usageError("trust: %v", err)
 	}
@@ -160,7 +162,9 @@ func trustList(f *Factory, ts *config.TrustStore, asJSON bool) error {
 	out := make([]trustJSON, 0, len(recs))
 	for _, r := range recs {
 		state := "trusted"
-		data, err := os.ReadFile(r.File)
+		// The recorded path may hold anything now (a FIFO, a link to
+		// /dev/zero): read it bounded and without blocking.
+		data, err := safefile.ReadRegular(r.File, config.MaxFileSize)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			state = "missing"
@@ -192,7 +196,7 @@ func (f *Factory) noteUntrusted(path string) {
 	if f.editOptions(path) == nil {
 		return // global or explicit: always trusted
 	}
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadRegular(path, config.MaxFileSize)
 	if err != nil {
 		return
 	}
