@@ -205,6 +205,9 @@ func (d *docStore[S]) readShared(ctx context.Context) (*document, error) {
 	if !d.b.mayExist() {
 		return newDoc(), nil
 	}
+	if err := checkLockFile(d.lock); err != nil {
+		return nil, err
+	}
 	fl := flock.New(d.lock, flock.SetPermissions(0o600))
 	ok, err := fl.TryRLockContext(ctx, lockRetryDelay)
 	if err != nil || !ok {
@@ -226,6 +229,10 @@ func (d *docStore[S]) lockExclusive(ctx context.Context) (unlock func(), err err
 	// A fresh Flock per operation: flock.Flock tracks "locked" per value, so
 	// sharing one between goroutines would let a second goroutine believe it
 	// holds a lock that the first one owns.
+	if err := checkLockFile(d.lock); err != nil {
+		<-d.sem
+		return nil, err
+	}
 	fl := flock.New(d.lock, flock.SetPermissions(0o600))
 	ok, err := fl.TryLockContext(ctx, lockRetryDelay)
 	if err != nil || !ok {

@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/safefile"
 )
 
 // File names inside the store directory.
@@ -69,6 +71,35 @@ func (e *VersionError) Error() string {
 
 // Is makes errors.Is(err, ErrUnsupportedVersion) true.
 func (e *VersionError) Is(target error) bool { return target == ErrUnsupportedVersion }
+
+// NotRegularError reports a credentials file path that holds something
+// other than a regular file (a FIFO, a device, a directory). The store
+// neither reads it (a FIFO would block) nor replaces it.
+type NotRegularError struct {
+	// What names the file: "credentials file" (when empty) or "lock file".
+	What string
+	Path string
+	Mode fs.FileMode
+}
+
+// Error names the file, what it is and the fix.
+func (e *NotRegularError) Error() string {
+	what := e.What
+	if what == "" {
+		what = "credentials file"
+	}
+	return fmt.Sprintf("%s %s is %s, not a regular file; remove it (mcplink creates a new one) or point MCPLINK_DATA_DIR elsewhere",
+		what, e.Path, safefile.Kind(e.Mode))
+}
+
+// checkLockFile refuses a lock file path that holds anything but a regular
+// file: the lock library opens it for reading, which blocks on a FIFO.
+func checkLockFile(path string) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return &NotRegularError{What: "lock file", Path: path, Mode: fi.Mode()}
+	}
+	return nil
+}
 
 // FileOptions configures a FileStore.
 type FileOptions struct {
@@ -178,11 +209,16 @@ func (s *FileStore) mayExist() bool {
 func (s *FileStore) prepareUpdate() { s.removeStaleTemps() }
 
 // read parses the credentials file; a missing or empty file is an empty
-// store. Callers hold a lock.
+// store. Anything but a regular file is a *NotRegularError at once (opening
+// a FIFO would block until a writer came) and is left as it is. Callers
+// hold a lock.
 func (s *FileStore) read(context.Context) (*document, struct{}, error) {
-	f, err := os.Open(s.path)
+	f, _, err := safefile.OpenRegular(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return newDoc(), struct{}{}, nil
+	}
+	if nr := (*safefile.NotRegularError)(nil); errors.As(err, &nr) {
+		return nil, struct{}{}, &NotRegularError{Path: s.path, Mode: nr.Mode}
 	}
 	if err != nil {
 		return nil, struct{}{}, fmt.Errorf("authstore: read credentials: %w", err)

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/safefile"
 )
 
 // EnvCredentialsStore is the environment variable that selects the
@@ -131,10 +132,11 @@ func describeUnavailable(err error) string {
 }
 
 // fileHasEntries reports whether dir's credentials file parses and holds at
-// least one entry. Any problem reading it means "no".
+// least one entry. Any problem reading it means "no" (a FIFO or a device
+// there is not read at all, so this never blocks).
 func fileHasEntries(dir string) bool {
-	data, err := os.ReadFile(filepath.Join(dir, fileName))
-	if err != nil || len(data) > maxFileSize {
+	data, err := safefile.ReadRegular(filepath.Join(dir, fileName), maxFileSize)
+	if err != nil {
 		return false
 	}
 	doc, err := parseDocument(data, "")

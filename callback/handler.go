@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/termtext"
 )
 
 // handler serves one listener: the callback paths of its flows and the probe.
@@ -115,7 +117,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writePage(w, http.StatusOK, page{
 			Title: "Sign-in failed", Heading: "Sign-in to " + serverLabel(f.server) + " failed",
 			Message: "The authorization server returned an error. Return to mcplink for details; you can close this tab.",
-			Detail:  detail,
+			// html/template escapes markup; controls (which a page shows as
+			// boxes or hides) are dropped too, like on a terminal.
+			Detail: termtext.Clean(detail),
 		})
 		r.mu.Lock()
 		r.finishLocked(f, nil, aerr)

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/tailscale/hujson"
 
+	"github.com/mcplink/mcplink/internal/safefile"
 	"github.com/mcplink/mcplink/limit"
 )
 
@@ -600,17 +600,8 @@ func (d *decoder) substitute(fe *fileEntry, s string, off int) string {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(filepath.Dir(d.src.path), p)
 		}
-		fi, err := os.Stat(p)
-		if err != nil {
-			return fail(err, "cannot read %s: %v", match, err)
-		}
-		if !fi.Mode().IsRegular() {
-			return fail(nil, "cannot read %s: %s is not a regular file", match, p)
-		}
-		if fi.Size() > maxSubstFile {
-			return fail(nil, "cannot read %s: %s is larger than %d bytes", match, p, maxSubstFile)
-		}
-		data, err := os.ReadFile(p)
+		// A regular file only: a FIFO would block, a device never end.
+		data, err := safefile.ReadRegular(p, maxSubstFile)
 		if err != nil {
 			return fail(err, "cannot read %s: %v", match, err)
 		}

@@ -492,7 +492,7 @@ func editLocked(path string, change func(*document) (bool, error)) (before []byt
 		return nil, false, nil, err
 	}
 	defer unlock()
-	data, err := os.ReadFile(doc.real)
+	data, err := readConfigFile(doc.real) // never a FIFO or device: no hang, nothing replaced
 	switch {
 	case err == nil:
 		doc.exists = true
@@ -501,13 +501,16 @@ func editLocked(path string, change func(*document) (bool, error)) (before []byt
 		}
 	case errors.Is(err, fs.ErrNotExist):
 	default:
-		return nil, false, nil, &Error{Pos: Position{File: path}, Msg: fmt.Sprintf("cannot read config file: %v", err), Err: err}
+		return nil, false, nil, readError(path, err)
 	}
 	before = data
 	if len(bytes.TrimSpace(data)) == 0 {
 		data = []byte("{}\n")
 	}
 	doc.src = newSource(path, data)
+	if e := checkNesting(doc.src); e != nil {
+		return nil, false, nil, e
+	}
 	doc.root, err = hujson.Parse(data)
 	if err != nil {
 		return nil, false, nil, syntaxError(path, err)

@@ -150,20 +150,20 @@ func Load(opts LoadOptions) (*Config, error) {
 	var errs ErrorList
 	for _, lf := range files {
 		path := lf.path
-		data, err := os.ReadFile(path)
+		data, err := readConfigFile(path) // regular files only, bounded (filecheck.go)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && !explicit {
 				continue
 			}
-			msg := fmt.Sprintf("cannot read config file: %v", err)
-			if errors.Is(err, fs.ErrNotExist) {
-				msg = "config file does not exist; create it or point to an existing file"
-			}
-			errs = append(errs, &Error{Pos: Position{File: path}, Msg: msg, Err: err})
+			errs = append(errs, readError(path, err))
 			continue
 		}
 		cfg.Files = append(cfg.Files, path)
 		src := newSource(path, data)
+		if e := checkNesting(src); e != nil {
+			errs = append(errs, e)
+			continue
+		}
 		if lf.project {
 			// The trust gate: the content just read is the content checked,
 			// so a file swapped after the check is never decoded as trusted.

@@ -218,13 +218,13 @@ func TestLoadUnreadableDiscoveredFile(t *testing.T) {
 	// missing one), and says why.
 	global := filepath.Join(dir, "home", ".config", "mcplink", "mcplink.json")
 	_, err := Load(LoadOptions{HomeDir: filepath.Join(dir, "home"), WorkDir: dir})
-	want := global + ": cannot read config file: read " + global + ": is a directory"
+	want := global + ": config file is a directory, not a regular file; point to a regular file"
 	if err == nil || err.Error() != want || !errors.Is(err, ErrInvalid) {
 		t.Fatalf("got %v, want %s", err, want)
 	}
 	// So is an explicit one.
 	_, err = Load(LoadOptions{File: filepath.Join(dir, "home")})
-	if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "cannot read config file") {
+	if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "config file is a directory") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -265,7 +265,7 @@ func TestLoadSubstitutionErrorsFollowEnabled(t *testing.T) {
 	// A non-regular file (a directory) is refused rather than read.
 	p = writeFile(t, l.project, "y.json", `{"mcp": {"s": {"type": "local", "command": ["{file:.}"]}}}`)
 	_, err = Load(LoadOptions{File: p})
-	if want := p + `:1:45: server "s": cannot read {file:.}: ` + l.project + ` is not a regular file`; err == nil || err.Error() != want {
+	if want := p + `:1:45: server "s": cannot read {file:.}: ` + l.project + ` is a directory, not a regular file`; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}
 }

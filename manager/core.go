@@ -426,7 +426,7 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 			return nil, outcome{status: StatusFailed, err: err.Error(), transport: TransportStdio}
 		}
 		l.proc = p
-		cs, err := client.Connect(tctx, &mcp.IOTransport{Reader: p.stdout, Writer: p.stdin}, m.opts.sessionOptions())
+		cs, err := client.Connect(tctx, p.transport(), m.opts.sessionOptions())
 		var tools []*mcp.Tool
 		if err == nil {
 			l.session = cs
@@ -437,6 +437,8 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 		}
 		var msg string
 		switch {
+		case p.out.err() != nil:
+			msg = tooLargeMessage(p.out.err())
 		case tctx.Err() == nil && p.waitExit(stdinGrace): // most likely it died
 			msg = p.describeExit()
 		case timedOut():
@@ -603,7 +605,10 @@ func (m *Manager) startWatchersLocked(s *server, l *live) {
 		if err != nil {
 			msg += ": " + err.Error()
 		}
-		if l.proc != nil && l.proc.waitExit(stdinGrace) {
+		switch {
+		case l.proc != nil && l.proc.out.err() != nil:
+			msg = tooLargeMessage(l.proc.out.err())
+		case l.proc != nil && l.proc.waitExit(stdinGrace):
 			msg = "server " + l.proc.describeExit()
 		}
 		l.close()

@@ -35,6 +35,7 @@ type process struct {
 	stdout *os.File // parent's read end
 	stderr *os.File // parent's read end
 	tail   *tailBuffer
+	out    *messageLimiter // bounds each message read from stdout (see transport)
 
 	exited     chan struct{} // closed after cmd.Wait returned
 	stderrDone chan struct{} // closed when the stderr reader stopped
@@ -105,6 +106,7 @@ func startProcess(e *config.Entry) (*process, error) {
 		stdout:     outR,
 		stderr:     errR,
 		tail:       &tailBuffer{max: stderrTailSize},
+		out:        newMessageLimiter(outR, e.EffectiveMaxMessageSize()),
 		exited:     make(chan struct{}),
 		stderrDone: make(chan struct{}),
 	}

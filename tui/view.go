@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -267,7 +268,7 @@ func (m *Model) listLines(width, height int) []string {
 		if st.Status == manager.StatusConnected {
 			tools = plural(len(st.Tools), "tool", "tools")
 		}
-		name := padRight(ansi.Truncate(st.Name, nameW, "…"), nameW)
+		name := padRight(ansi.Truncate(termtext.Line(st.Name), nameW, "…"), nameW)
 		marker := " "
 		if i == cur {
 			marker = "›"
@@ -284,22 +285,29 @@ func (m *Model) listLines(width, height int) []string {
 func (m *Model) statusLine() string {
 	switch {
 	case m.confirmLogout != "":
-		return m.styles.amber.Render(fmt.Sprintf("Log out of %s? y/n — its tokens are revoked and deleted; the client registration is kept", m.confirmLogout))
+		return m.styles.amber.Render(fmt.Sprintf("Log out of %s? y/n — its tokens are revoked and deleted; the client registration is kept", termtext.Line(m.confirmLogout)))
 	case m.filtering:
-		return "/" + m.filter + "▏  (enter keeps the filter, esc clears it)"
+		return "/" + termtext.Line(m.filter) + "▏  (enter keeps the filter, esc clears it)"
 	case m.message != "":
+		// Messages quote servers (errors, sign-in results).
+		msg := termtext.Line(m.message)
 		if m.msgErr {
-			return m.styles.errMsg.Render(m.message)
+			return m.styles.errMsg.Render(msg)
 		}
-		return m.message
+		return msg
 	case m.filter != "":
-		return m.styles.dim.Render(fmt.Sprintf("filter: %s (esc clears)", m.filter))
+		return m.styles.dim.Render(fmt.Sprintf("filter: %s (esc clears)", termtext.Line(m.filter)))
 	}
 	return ""
 }
 
 // detailLines renders the details pane for the selected server, wrapped to width.
 func (m *Model) detailLines(width int) []string {
+	// Server-controlled text (names, errors, tool descriptions, URLs from
+	// metadata) passes through clean before it is styled: the styles add
+	// escape sequences of their own, so the finished lines cannot be
+	// cleaned.
+	clean := termtext.Clean
 	var lines []string
 	add := func(s string) {
 		lines = append(lines, strings.Split(lipgloss.Wrap(s, width, " /-"), "\n")...)
@@ -317,7 +325,7 @@ func (m *Model) detailLines(width int) []string {
 		}
 	}
 	if f := m.flow; f != nil && f.device {
-		add(m.styles.title.Render(fmt.Sprintf("Device sign-in to %s", f.name)))
+		add(m.styles.title.Render(fmt.Sprintf("Device sign-in to %s", clean(f.name))))
 		df, _ := f.flow.(DeviceFlow)
 		switch {
 		case f.flow == nil:
@@ -328,23 +336,23 @@ func (m *Model) detailLines(width int) []string {
 			dc := df.DeviceCode()
 			left := max(0, f.deadline.Sub(m.opts.Now()))
 			add("On any device, open:")
-			lines = append(lines, strings.Split(ansi.Hardwrap(m.styles.accent.Render(f.flow.URL()), width, false), "\n")...)
+			lines = append(lines, strings.Split(ansi.Hardwrap(m.styles.accent.Render(termtext.Line(f.flow.URL())), width, false), "\n")...)
 			add("and enter the code:")
-			add("    " + m.styles.title.Render(dc.UserCode))
+			add("    " + m.styles.title.Render(termtext.Line(dc.UserCode)))
 			if dc.VerificationURIComplete != "" && dc.VerificationURIComplete != dc.VerificationURI {
-				add(m.styles.dim.Render("(that URL carries the code; or open " + dc.VerificationURI + " and type it)"))
+				add(m.styles.dim.Render("(that URL carries the code; or open " + termtext.Line(dc.VerificationURI) + " and type it)"))
 			}
 			add(fmt.Sprintf("Waiting for approval — code expires in %s", countdown(left)))
 			add(m.styles.accent.Render("c copy URL · esc cancel"))
 		}
 		lines = append(lines, m.styles.dim.Render(strings.Repeat("─", width)))
 	} else if df := m.deviceFail; f == nil && df != nil {
-		add(m.styles.title.Render(fmt.Sprintf("Device sign-in to %s", df.name)))
-		add(m.styles.errMsg.Render(df.err))
+		add(m.styles.title.Render(fmt.Sprintf("Device sign-in to %s", clean(df.name))))
+		add(m.styles.errMsg.Render(clean(df.err)))
 		add(m.styles.accent.Render("esc closes · d tries again · a signs in with the browser"))
 		lines = append(lines, m.styles.dim.Render(strings.Repeat("─", width)))
 	} else if f != nil {
-		add(m.styles.title.Render(fmt.Sprintf("Signing in to %s", f.name)))
+		add(m.styles.title.Render(fmt.Sprintf("Signing in to %s", clean(f.name))))
 		if f.flow == nil {
 			add("Discovering the authorization server…")
 		} else {
@@ -356,14 +364,14 @@ func (m *Model) detailLines(width int) []string {
 				lines = append(lines, ansi.Truncate(f.input.View(), width, "…"))
 			}
 			if f.pasteErr != "" {
-				add(m.styles.errMsg.Render(f.pasteErr))
+				add(m.styles.errMsg.Render(clean(f.pasteErr)))
 			}
 			if err := f.flow.ListenError(); err != nil {
 				why := err.Error()
 				if pe := (*callback.PortInUseError)(nil); errors.As(err, &pe) && !pe.OtherMcplink {
 					why = fmt.Sprintf("port %d is in use by another program (\"oauth.callbackPort\" moves it).", pe.Port)
 				}
-				add(m.styles.amber.Render("The callback listener could not start: " + why))
+				add(m.styles.amber.Render("The callback listener could not start: " + clean(why)))
 				add("Sign in, then press p and paste the URL the browser ends on (it will not load).")
 			}
 			if f.pasted {
@@ -373,7 +381,7 @@ func (m *Model) detailLines(width int) []string {
 			}
 			add(m.styles.accent.Render("c copy · p paste · esc cancel"))
 			add("Open this URL:")
-			lines = append(lines, strings.Split(ansi.Hardwrap(f.flow.URL(), width, false), "\n")...)
+			lines = append(lines, strings.Split(ansi.Hardwrap(termtext.Line(f.flow.URL()), width, false), "\n")...)
 		}
 		lines = append(lines, m.styles.dim.Render(strings.Repeat("─", width)))
 	}
@@ -381,34 +389,34 @@ func (m *Model) detailLines(width int) []string {
 	if !ok {
 		return lines
 	}
-	add(m.styles.title.Render(st.Name))
+	add(m.styles.title.Render(clean(st.Name)))
 	typ := st.Type
 	if st.Transport != "" {
 		typ += " · " + st.Transport
 	}
 	field("Type", typ)
 	if st.Type == config.TypeRemote {
-		field("URL", st.URL)
+		field("URL", clean(st.URL))
 	} else {
-		field("Command", strings.Join(st.Command, " "))
+		field("Command", clean(strings.Join(st.Command, " ")))
 	}
 	dot, _ := m.dot(st)
 	field("Status", dot+" "+string(st.Status))
 	if st.Error != "" {
-		field("Error", st.Error)
+		field("Error", clean(st.Error))
 	}
 	if a, ok := m.auth[st.Name]; ok {
 		if a.err != nil {
-			field("Auth", "unknown: "+a.err.Error())
+			field("Auth", "unknown: "+clean(a.err.Error()))
 		} else {
 			field("Auth", m.authText(a.st))
 			if len(a.st.Scopes) > 0 {
-				field("Scopes", strings.Join(a.st.Scopes, " "))
+				field("Scopes", clean(strings.Join(a.st.Scopes, " ")))
 			}
 		}
 	}
 	if lo, ok := m.logouts[st.Name]; ok {
-		text := lo.text
+		text := clean(lo.text)
 		if lo.failed {
 			text = m.styles.errMsg.Render(text)
 		}
@@ -425,8 +433,8 @@ func (m *Model) detailLines(width int) []string {
 			if t == nil {
 				continue
 			}
-			add("  " + m.styles.accent.Render(t.Name))
-			if d := strings.TrimSpace(t.Description); d != "" {
+			add("  " + m.styles.accent.Render(termtext.Line(t.Name)))
+			if d := strings.TrimSpace(clean(t.Description)); d != "" {
 				for _, l := range strings.Split(lipgloss.Wrap(d, max(4, width-4), " /-"), "\n") {
 					lines = append(lines, "    "+l)
 				}

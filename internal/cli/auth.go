@@ -18,6 +18,7 @@ import (
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -315,9 +316,9 @@ var errConnectFailed = errors.New("connecting after sign-in failed")
 func reportSignIn(f *Factory, name, line string, err error, failed []string) []string {
 	switch {
 	case err == nil:
-		fmt.Fprintln(f.IO.Out, line)
+		fmt.Fprintln(f.IO.Out, termtext.Clean(line))
 	case errors.Is(err, errConnectFailed):
-		fmt.Fprintln(f.IO.Out, line)
+		fmt.Fprintln(f.IO.Out, termtext.Clean(line))
 		failed = append(failed, name)
 	case errors.Is(err, oauth.ErrNotProtected):
 		fmt.Fprintf(f.IO.Out, "- %s: does not require OAuth\n", name)
@@ -372,7 +373,7 @@ func (f *Factory) spinner(msg string) (stop func()) {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for i := 0; ; i++ {
-			fmt.Fprintf(file, "\r%s %s", frames[i%len(frames)], msg)
+			fmt.Fprintf(file, "\r%s %s", frames[i%len(frames)], termtext.Line(msg))
 			select {
 			case <-done:
 				fmt.Fprint(file, "\r\033[K")
@@ -452,7 +453,7 @@ func authStatusRun(ctx context.Context, opts *AuthStatusOptions) error {
 		if len(a.RequiredScopes) > 0 {
 			line += "  requires: " + strings.Join(a.RequiredScopes, " ")
 		}
-		fmt.Fprintln(f.IO.Out, line)
+		fmt.Fprintln(f.IO.Out, termtext.Clean(line))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 
+	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/manager"
 )
 
@@ -150,11 +151,14 @@ func parseArgValue(schema map[string]any, key, v string) any {
 	return v
 }
 
+// printContent prints a tool result for a person. The text is the server's:
+// it goes out without terminal controls (termtext); --json keeps it exact.
 func printContent(f *Factory, res *mcp.CallToolResult) {
 	w := f.IO.Out
 	if res.IsError {
 		w = f.IO.ErrOut
 	}
+	w = termtext.Writer(w)
 	for _, c := range res.Content {
 		switch c := c.(type) {
 		case *mcp.TextContent:

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/termtext"
 )
 
 // Exit codes.
@@ -70,7 +71,9 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		code = ExitConfig
 	}
 	if !errors.Is(err, errReported) {
-		fmt.Fprintf(f.IO.ErrOut, "mcplink: %v\n", err)
+		// Errors quote servers (JSON-RPC errors, OAuth error_description,
+		// a local server's stderr): no terminal controls from them.
+		fmt.Fprintf(f.IO.ErrOut, "mcplink: %s\n", termtext.Clean(err.Error()))
 	}
 	return code
 }

@@ -19,6 +19,9 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"mcplink": func() { os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		// mcptest-child MODE is a local MCP server (or a misbehaving one):
+		// see the mcptest.Mode* constants.
+		"mcptest-child": func() { os.Exit(mcptest.RunChild(os.Args[1], os.Stdin, os.Stdout, os.Stderr)) },
 		// follow-redirects is a headless "browser" for $BROWSER: it GETs the
 		// authorization URL and follows the redirect into mcplink's callback server.
 		"follow-redirects": func() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/oauth"
 )
 
@@ -76,7 +77,9 @@ func debugRun(ctx context.Context, opts *DebugOptions) error {
 			return usageError("%w (or give the server's URL)", err)
 		}
 	}
-	w := f.IO.Out
+	// Much of what follows quotes servers (discovery errors, metadata,
+	// challenges): every line goes out without terminal controls.
+	w := termtext.Writer(f.IO.Out)
 	fmt.Fprintf(w, "server:   %s (%s, from %s)\n", e.Name, e.Type, e.Source)
 	if e.Type != config.TypeRemote {
 		fmt.Fprintf(w, "command:  %s\n", strings.Join(e.Command, " "))

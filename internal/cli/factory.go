@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/manager"
 )
 
@@ -154,8 +155,10 @@ func (f *Factory) managerOptions(opts manager.Options) manager.Options {
 	return opts
 }
 
+// diag writes one diagnostic line to stderr. Its arguments often quote
+// servers, so the line is stripped of terminal controls (termtext.Clean).
 func (f *Factory) diag(format string, a ...any) {
-	fmt.Fprintf(f.IO.ErrOut, format+"\n", a...)
+	fmt.Fprintln(f.IO.ErrOut, termtext.Clean(fmt.Sprintf(format, a...)))
 }
 
 // selfPath returns how to run this program again: argv[0] as invoked (resolved

@@ -1,16 +1,19 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -122,7 +125,9 @@ func printStates(w io.Writer, states []manager.State, auth map[string]*authJSON)
 			// A server that connected without credentials needs none: "-".
 			authCol = a.State
 		}
-		rows = append(rows, []string{s.Name, string(s.Status), tools, authCol, target(s)})
+		// Names, commands and URLs come from config files, which may be a
+		// project's; keep every cell on one line and free of controls.
+		rows = append(rows, []string{termtext.Line(s.Name), string(s.Status), tools, termtext.Line(authCol), termtext.Line(target(s))})
 	}
 	widths := make([]int, len(rows[0]))
 	for _, r := range rows {
@@ -143,7 +148,8 @@ func printStates(w io.Writer, states []manager.State, auth map[string]*authJSON)
 		if i == 0 {
 			continue
 		}
-		if e := states[i-1].Error; e != "" {
+		// The error often quotes the server (its stderr, a JSON-RPC error).
+		if e := termtext.Clean(states[i-1].Error); e != "" {
 			for k, line := range strings.Split(strings.TrimRight(e, "\n"), "\n") {
 				prefix := "  error: "
 				if k > 0 {
@@ -162,8 +168,47 @@ func target(s manager.State) string {
 	return s.URL
 }
 
+// writeJSON writes v as indented JSON. Strings keep their exact text:
+// encoding/json escapes C0 controls, and writeJSON also escapes the ones it
+// leaves raw (DEL, C1, bidi overrides; see termtext.Drop), so --json output
+// printed on a terminal cannot drive it either.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(escapeJSONControls(buf.Bytes()))
+	return err
+}
+
+// escapeJSONControls rewrites the characters termtext.Drop rejects that
+// encoding/json leaves raw as \uXXXX escapes. They can only occur inside
+// JSON strings (the rest of the document is ASCII), so the document means
+// the same.
+func escapeJSONControls(b []byte) []byte {
+	i := 0
+	for i < len(b) {
+		r, n := utf8.DecodeRune(b[i:])
+		if r >= 0x7f && termtext.Drop(r) {
+			break
+		}
+		i += n
+	}
+	if i == len(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	out = append(out, b[:i]...)
+	for i < len(b) {
+		r, n := utf8.DecodeRune(b[i:])
+		if r >= 0x7f && termtext.Drop(r) {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		} else {
+			out = append(out, b[i:i+n]...)
+		}
+		i += n
+	}
+	return out
 }

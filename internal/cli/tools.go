@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/manager"
 )
 
@@ -107,19 +108,22 @@ func toolsRun(ctx context.Context, opts *ToolsOptions) error {
 		return writeJSON(f.IO.Out, byServer)
 	}
 	sort.Strings(names)
+	// Everything below is the servers' text: one line per tool, no
+	// terminal controls (termtext); --json above keeps it exact.
+	w := f.IO.Out
 	for i, name := range names {
 		if i > 0 {
-			fmt.Fprintln(f.IO.Out)
+			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(f.IO.Out, "%s (%d tools)\n", name, len(byServer[name]))
+		fmt.Fprintf(w, "%s (%d tools)\n", termtext.Line(name), len(byServer[name]))
 		for _, t := range byServer[name] {
-			fmt.Fprintf(f.IO.Out, "  %s", t.Name)
+			fmt.Fprintf(w, "  %s", termtext.Line(t.Name))
 			if t.Description != "" {
-				fmt.Fprintf(f.IO.Out, " — %s", oneLine(t.Description))
+				fmt.Fprintf(w, " — %s", termtext.Line(oneLine(t.Description)))
 			}
-			fmt.Fprintln(f.IO.Out)
+			fmt.Fprintln(w)
 			if args := schemaSummary(t.InputSchema); args != "" {
-				fmt.Fprintf(f.IO.Out, "      args: %s\n", args)
+				fmt.Fprintf(w, "      args: %s\n", termtext.Line(args))
 			}
 		}
 	}

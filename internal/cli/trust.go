@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/safefile"
+	"github.com/mcplink/mcplink/internal/termtext"
 )
 
 // TrustOptions are the options of `mcplink trust`.
@@ -144,7 +146,8 @@ func readTrustTarget(file string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, usageError("trust: %s is not a regular file", file)
 	}
-	data, err := os.ReadFile(file)
+	// Bounded, and refusing a FIFO swapped in after the stat.
+	data, err := safefile.ReadRegular(file, config.MaxFileSize)
 	if err != nil {
 		return nil, usageError("trust: %v", err)
 	}
@@ -159,7 +162,9 @@ func trustList(f *Factory, ts *config.TrustStore, asJSON bool) error {
 	out := make([]trustJSON, 0, len(recs))
 	for _, r := range recs {
 		state := "trusted"
-		data, err := os.ReadFile(r.File)
+		// The recorded path may hold anything now (a FIFO, a link to
+		// /dev/zero): read it bounded and without blocking.
+		data, err := safefile.ReadRegular(r.File, config.MaxFileSize)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			state = "missing"
@@ -180,7 +185,7 @@ func trustList(f *Factory, ts *config.TrustStore, asJSON bool) error {
 		w = max(w, len(r.State))
 	}
 	for _, r := range out {
-		fmt.Fprintf(f.IO.Out, "%-*s  %s  %s\n", w, r.State, r.SHA256[:min(12, len(r.SHA256))], r.File)
+		fmt.Fprintf(f.IO.Out, "%-*s  %s  %s\n", w, r.State, r.SHA256[:min(12, len(r.SHA256))], termtext.Line(r.File))
 	}
 	return nil
 }
@@ -191,7 +196,7 @@ func (f *Factory) noteUntrusted(path string) {
 	if f.editOptions(path) == nil {
 		return // global or explicit: always trusted
 	}
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadRegular(path, config.MaxFileSize)
 	if err != nil {
 		return
 	}
@@ -244,9 +249,12 @@ func (f *Factory) offerTrust(ctx context.Context, cfg *config.Config) (bool, err
 	defer stop()
 	trusted := false
 	for _, ue := range files {
-		fmt.Fprintf(f.IO.ErrOut, "%s is not trusted: its servers (%s) are not started or contacted.\n", ue.File, strings.Join(servers[ue.File], ", "))
+		// The names (and the path, a cloned repository's) are the file's
+		// author's: no terminal controls that could redraw this question.
+		file := termtext.Line(ue.File)
+		fmt.Fprintf(f.IO.ErrOut, "%s is not trusted: its servers (%s) are not started or contacted.\n", file, termtext.Line(strings.Join(servers[ue.File], ", ")))
 		fmt.Fprintf(f.IO.ErrOut, "Trusting it lets its commands run as you and its servers receive its {env:...}/{file:...} values.\n")
-		fmt.Fprintf(f.IO.ErrOut, "Trust %s (sha256 %.12s) now? [y/N] ", ue.File, ue.SHA256)
+		fmt.Fprintf(f.IO.ErrOut, "Trust %s (sha256 %.12s) now? [y/N] ", file, ue.SHA256)
 		answer := ""
 		select {
 		case l, ok := <-lines:

@@ -19,7 +19,11 @@ import (
 // input, or a closed output pipe) is not an error.
 func ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	s := NewServer(ServerOptions{Name: "mcptest-stdio"})
-	err := s.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(in), Writer: nopWriteCloser{out}})
+	return clientGone(s.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(in), Writer: nopWriteCloser{out}}))
+}
+
+// clientGone maps the errors of a client going away to nil.
+func clientGone(err error) error {
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, context.Canceled) {
 		return nil
@@ -52,6 +56,13 @@ const (
 	ModeSleep = "sleep"
 	// ModeHang reads stdin but never answers, for up to a minute.
 	ModeHang = "hang"
+	// ModeHostile serves NewHostileServer (escape sequences in every text).
+	ModeHostile = "hostile"
+	// ModeHostileExit writes HostileText to stderr and exits 1.
+	ModeHostileExit = "hostile-exit"
+	// ModeHugeLine answers the first message with one line of
+	// $MCPTEST_HUGE_LINE_BYTES bytes (default 1 GiB) and no newline.
+	ModeHugeLine = "huge-line"
 )
 
 // ExitAtStartMessage is what ModeExitAtStart writes to stderr.
@@ -109,6 +120,13 @@ func RunChild(mode string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case ModeSleep:
 		<-ctx.Done()
 		return 0
+	case ModeHostile:
+		return serveStatus(serveHostileStdio(ctx, stdin, stdout), stderr)
+	case ModeHostileExit:
+		fmt.Fprintln(stderr, "crashed: "+HostileText)
+		return 1
+	case ModeHugeLine:
+		return serveStatus(writeHugeLine(ctx, stdin, stdout, hugeLineBytes()), stderr)
 	case ModeHang:
 		go func() { _, _ = io.Copy(io.Discard, stdin) }()
 		<-ctx.Done()

@@ -1,0 +1,7 @@
+//go:build race
+
+package proxy_test
+
+// raceEnabled: the race detector's shadow memory multiplies what an
+// allocation costs in RSS.
+const raceEnabled = true
