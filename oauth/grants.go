@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/safefile"
 )
 
 // Grant and assertion type URNs.
@@ -51,7 +51,7 @@ type clientAssertion struct {
 // loadPrivateKey reads a PEM private key (PKCS #8, SEC 1 EC or PKCS #1 RSA)
 // and picks its JWS algorithm: ES256/ES384/ES512 by curve, RS256 for RSA.
 func loadPrivateKey(path string) (crypto.Signer, jose.SignatureAlgorithm, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadRegular(path, maxSecretFile)
 	if err != nil {
 		return nil, "", err
 	}
@@ -317,10 +317,14 @@ func (e *Engine) grantAssertion(ctx context.Context, entry *config.Entry, issuer
 	return "", fmt.Errorf("MCP server %q: \"grant\": \"jwt_bearer\" needs \"assertionFile\", \"assertionCommand\" or \"idp\" in %s", entry.Name, entry.Source)
 }
 
+// maxSecretFile bounds a key or token file: a path naming a device or a
+// FIFO is refused at once (safefile), a huge file before it is read.
+const maxSecretFile = 1 << 20
+
 // readSecretFile reads a token file (re-read every time: Kubernetes rotates
 // projected tokens). The content is never put in an error.
 func readSecretFile(entry *config.Entry, field, path string) (string, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadRegular(path, maxSecretFile)
 	if err != nil {
 		return "", fmt.Errorf("MCP server %q: reading %q %s (set in %s): %w", entry.Name, field, path, entry.Source, err)
 	}
