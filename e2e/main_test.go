@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 )
@@ -43,9 +42,13 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	mcplinkBin = filepath.Join(dir, "mcplink")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
+	// The go command that runs this test (go test sets GOROOT in its
+	// children's environment), else the one on PATH.
+	gobin := "go"
+	if root := os.Getenv("GOROOT"); root != "" {
+		if p := filepath.Join(root, "bin", "go"); isFile(p) {
+			gobin = p
+		}
 	}
 	build := exec.Command(gobin, "build", "-o", mcplinkBin, "github.com/mcplink/mcplink/cmd/mcplink")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -162,4 +165,10 @@ func (s *shared) close() {
 			r.env.close()
 		}
 	}
+}
+
+// isFile reports whether p names an existing regular file.
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }

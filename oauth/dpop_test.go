@@ -79,7 +79,7 @@ func TestDPoPProofContents(t *testing.T) {
 
 // verifyProofAt is verifyProof without the iat window (fixed test clock).
 func verifyProofAt(proof, method, target, token string) (string, map[string]any, error) {
-	sig, err := jose.ParseSigned(proof, []jose.SignatureAlgorithm{jose.ES256})
+	sig, err := jose.ParseSignedCompact(proof, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return "", nil, err
 	}

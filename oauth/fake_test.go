@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,7 +52,6 @@ type fake struct {
 	o    fakeOpts
 	mcp  string
 	iss  string
-	hits atomic.Int64
 
 	mu            sync.Mutex
 	paths         []string

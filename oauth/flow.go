@@ -69,12 +69,8 @@ func (e *Engine) BeginWith(ctx context.Context, entry *config.Entry, opts BeginO
 	return e.beginFlow(ctx, entry, d, nil, opts.ListenFallback)
 }
 
-// begin starts an authorization for discovery d, adding granted to the scopes.
-func (e *Engine) begin(ctx context.Context, entry *config.Entry, d *Discovery, granted []string) (*Pending, error) {
-	return e.beginFlow(ctx, entry, d, granted, false)
-}
-
-// beginFlow is begin; listenFallback lets the flow go on without a
+// beginFlow starts an authorization for discovery d, adding granted to the
+// scopes; listenFallback lets the flow go on without a
 // listener when the callback port is busy (the redirect is then pasted).
 func (e *Engine) beginFlow(ctx context.Context, entry *config.Entry, d *Discovery, granted []string, listenFallback bool) (*Pending, error) {
 	if e.opts.Callbacks == nil {

@@ -80,7 +80,7 @@ func (m *machineAS) problem(format string, args ...any) {
 // verifyProof checks a DPoP proof for method and target and returns its
 // key thumbprint and claims.
 func verifyProof(now time.Time, proof, method, target, accessToken string) (string, map[string]any, error) {
-	sig, err := jose.ParseSigned(proof, []jose.SignatureAlgorithm{jose.ES256})
+	sig, err := jose.ParseSignedCompact(proof, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return "", nil, err
 	}
