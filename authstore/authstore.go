@@ -47,6 +47,13 @@ type Client struct {
 	RegisteredAt          time.Time `json:"registeredAt,omitzero"`
 	// Dynamic is true when the registration came from RFC 7591 registration.
 	Dynamic bool `json:"dynamic,omitempty"`
+	// RegistrationAccessToken and RegistrationClientURI are the RFC 7592
+	// means of reading, updating or deleting a dynamic registration, when
+	// the authorization server issued them (Ory Hydra does). The token is a
+	// secret, like ClientSecret. Files written before they existed lack
+	// them and stay readable.
+	RegistrationAccessToken string `json:"registrationAccessToken,omitempty"`
+	RegistrationClientURI   string `json:"registrationClientUri,omitempty"`
 }
 
 // Token is an OAuth token set.

@@ -1,17 +1,11 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
-
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/config"
@@ -74,8 +68,7 @@ func (e *Engine) resolveClient(ctx context.Context, entry *config.Entry, d *Disc
 	if err != nil {
 		return clientCreds{}, err
 	}
-	if creds != nil && storedClientUsable(creds.Client, d.Issuer, redirectURI) &&
-		(creds.Client.ClientSecretExpiresAt.IsZero() || e.opts.Now().Before(creds.Client.ClientSecretExpiresAt)) {
+	if creds != nil && storedClientUsable(creds.Client, d.Issuer, redirectURI) && e.secretValid(creds.Client) {
 		return fromStored(creds.Client), nil
 	}
 	if asm.RegistrationEndpoint == "" {
@@ -97,96 +90,6 @@ func fromStored(c *authstore.Client) clientCreds {
 		m = AuthNone
 	}
 	return clientCreds{id: c.ClientID, secret: c.ClientSecret, method: m, kind: RegistrationStored}
-}
-
-// register performs RFC 7591 registration and persists the client.
-func (e *Engine) register(ctx context.Context, entry *config.Entry, d *Discovery, redirectURI string) (clientCreds, error) {
-	method := pickAuthMethod(d.AuthServer.TokenEndpointAuthMethodsSupported)
-	meta := oauthex.ClientRegistrationMetadata{
-		RedirectURIs:            []string{redirectURI},
-		TokenEndpointAuthMethod: method,
-		GrantTypes:              []string{"authorization_code", "refresh_token"},
-		ResponseTypes:           []string{"code"},
-		ClientName:              "mcplink",
-		ApplicationType:         "native",
-	}
-	if d.DeviceAuthorizationEndpoint != "" {
-		meta.GrantTypes = append(meta.GrantTypes, GrantDeviceCode) // device.go
-	}
-	payload, err := json.Marshal(meta)
-	if err != nil {
-		return clientCreds{}, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.AuthServer.RegistrationEndpoint, bytes.NewReader(payload))
-	if err != nil {
-		return clientCreds{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	e.notify(entry.Name, "registering an OAuth client at "+d.AuthServer.RegistrationEndpoint)
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return clientCreds{}, fmt.Errorf("MCP server %q: client registration at %s: %w", entry.Name, d.AuthServer.RegistrationEndpoint, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return clientCreds{}, fmt.Errorf("MCP server %q: client registration at %s: %w", entry.Name, d.AuthServer.RegistrationEndpoint, err)
-	}
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		var oe struct {
-			Error       string `json:"error"`
-			Description string `json:"error_description"`
-		}
-		_ = json.Unmarshal(data, &oe)
-		reason := fmt.Sprintf("registration endpoint answered HTTP %d", resp.StatusCode)
-		if oe.Error != "" {
-			reason += ": " + oe.Error
-			if oe.Description != "" {
-				reason += " (" + oe.Description + ")"
-			}
-		}
-		return clientCreds{}, &ClientRegistrationError{Server: entry.Name, ConfigFile: entry.Source, Issuer: d.Issuer, Reason: reason}
-	}
-	var rr oauthex.ClientRegistrationResponse
-	if err := json.Unmarshal(data, &rr); err != nil || rr.ClientID == "" {
-		return clientCreds{}, &ClientRegistrationError{Server: entry.Name, ConfigFile: entry.Source, Issuer: d.Issuer, Reason: "malformed registration response (no client_id)"}
-	}
-	if rr.TokenEndpointAuthMethod != "" {
-		method = rr.TokenEndpointAuthMethod
-	}
-	if rr.ClientSecret == "" {
-		method = AuthNone
-	}
-	sc := &authstore.Client{
-		ClientID:                rr.ClientID,
-		ClientSecret:            rr.ClientSecret,
-		TokenEndpointAuthMethod: method,
-		RedirectURI:             redirectURI,
-		Issuer:                  d.Issuer,
-		ClientSecretExpiresAt:   rr.ClientSecretExpiresAt,
-		RegisteredAt:            e.opts.Now(),
-		Dynamic:                 true,
-	}
-	err = e.opts.Store.Update(ctx, entry.Name, func(cur *authstore.Credentials) (*authstore.Credentials, error) {
-		if cur == nil || !cur.ForURL(entry.URL) {
-			cur = &authstore.Credentials{ServerURL: entry.URL}
-		}
-		if cur.Issuer != d.Issuer {
-			// Never keep AS1's tokens next to AS2's client.
-			cur.Token = nil
-			cur.Issuer = d.Issuer
-			cur.Resource = d.Resource
-		}
-		cur.Client = sc
-		cur.UpdatedAt = e.opts.Now()
-		return cur, nil
-	})
-	if err != nil {
-		return clientCreds{}, fmt.Errorf("MCP server %q: storing the client registration: %w", entry.Name, err)
-	}
-	e.notify(entry.Name, "registered OAuth client "+rr.ClientID)
-	return fromStoredKind(sc, RegistrationDynamic), nil
 }
 
 func fromStoredKind(c *authstore.Client, kind string) clientCreds {
@@ -220,7 +123,7 @@ func ignoreUnchanged(err error) error {
 // requestScopes computes the scopes for a new authorization: granted (the
 // step-up union), the configured scope, the challenge's scope (else the
 // PRM's scopes_supported), prior (see priorScopes), plus offline_access when
-// the AS supports it.
+// the AS supports it and the scopes come from metadata (see below).
 func requestScopes(entry *config.Entry, d *Discovery, granted []string, prior ...string) []string {
 	out := slices.Clone(granted)
 	add := func(ss ...string) {
@@ -243,8 +146,13 @@ func requestScopes(entry *config.Entry, d *Discovery, granted []string, prior ..
 		}
 	}
 	// offline_access only joins other scopes: asking for it alone would
-	// replace the AS's default scopes.
-	if len(out) > 0 && d.AuthServer != nil && slices.Contains(d.AuthServer.ScopesSupported, "offline_access") {
+	// replace the AS's default scopes. It joins scopes chosen from metadata
+	// (the MCP authorization spec's scope selection allows it), because
+	// some servers (Ory Hydra) issue no refresh token without it and the
+	// user would be sent back to the browser whenever the access token
+	// expires. An explicit "oauth.scope" is the user's choice: it is sent
+	// as written.
+	if len(out) > 0 && oauthOf(entry).Scope == "" && d.AuthServer != nil && slices.Contains(d.AuthServer.ScopesSupported, "offline_access") {
 		add("offline_access")
 	}
 	return out

@@ -10,18 +10,50 @@ import (
 var ErrNeedsAuth = errors.New("authentication required")
 
 // ClientRegistrationError means no OAuth client could be obtained for the
-// server: no client metadata document support, no pre-registered client and no
-// dynamic registration. Surfaces map it to needs_client_registration.
+// server: no client metadata document support, no pre-registered client, and
+// dynamic registration unavailable or failed. Surfaces map it to
+// needs_client_registration.
 type ClientRegistrationError struct {
 	Server     string // config entry name
 	ConfigFile string
 	Issuer     string
-	Reason     string
+	Reason     string // why no client could be obtained, without secrets
+	// Endpoint is the registration endpoint when a registration was
+	// attempted; empty when the authorization server offers none.
+	Endpoint string
+	// Status is the HTTP status of the registration response (0: none), and
+	// Code and Description its RFC 7591 error and error_description (or an
+	// excerpt of a text answer), sanitized and size-bounded.
+	Status      int
+	Code        string
+	Description string
+}
+
+// Problem says what went wrong, without the fix: that the server offers no
+// registration, or what the registration endpoint answered.
+func (e *ClientRegistrationError) Problem() string {
+	if e.Endpoint == "" {
+		return fmt.Sprintf("authorization server %s does not support dynamic client registration (%s)", e.Issuer, e.Reason)
+	}
+	s := fmt.Sprintf("client registration at %s failed: %s", e.Endpoint, e.Reason)
+	if e.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d", e.Status)
+		switch {
+		case e.Code != "" && e.Description != "":
+			s += ": " + e.Code + ": " + e.Description
+		case e.Code != "":
+			s += ": " + e.Code
+		case e.Description != "":
+			s += ": " + e.Description
+		}
+		s += ")"
+	}
+	return s
 }
 
 func (e *ClientRegistrationError) Error() string {
-	return fmt.Sprintf("authorization server %s does not support dynamic client registration (%s). Register a client with the provider and add it to the MCP server entry %q in %s:\n  \"oauth\": {\"clientId\": \"<client id>\", \"clientSecret\": \"<client secret, if any>\"}",
-		e.Issuer, e.Reason, e.Server, e.ConfigFile)
+	return fmt.Sprintf("%s. Register a client with the provider and add it to the MCP server entry %q in %s:\n  \"oauth\": {\"clientId\": \"<client id>\", \"clientSecret\": \"<client secret, if any>\"}",
+		e.Problem(), e.Server, e.ConfigFile)
 }
 
 // ErrTooManyAttempts is the loop brake: too many authorization attempts for

@@ -202,7 +202,7 @@ func fixForFlags(e *config.Entry) func(error) error {
 		case errors.As(err, &pe):
 			return &flagHintError{fmt.Sprintf("OAuth callback port %d is already in use by another process; %s", pe.Port, portFix), err}
 		case errors.As(err, &ce):
-			return &flagHintError{fmt.Sprintf("authorization server %s does not support dynamic client registration (%s); register a client with the provider and pass it to `mcplink proxy` with --client-id (and --client-secret, if it has one)", ce.Issuer, ce.Reason), err}
+			return &flagHintError{fmt.Sprintf("%s; register a client with the provider and pass it to `mcplink proxy` with --client-id (and --client-secret, if it has one)", ce.Problem()), err}
 		}
 		return err
 	}
