@@ -101,13 +101,18 @@ func randomToken(prefix string) string {
 func (s *Server) asHandler() http.Handler {
 	p := s.opts.IssuerPath
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server"+p, s.handleMetadata)
+	if !s.opts.HydraQuirks { // Hydra v2.3 serves OpenID discovery only
+		mux.HandleFunc("GET /.well-known/oauth-authorization-server"+p, s.handleMetadata)
+	}
 	mux.HandleFunc("GET /.well-known/openid-configuration"+p, s.handleMetadata)
 	if p != "" {
 		mux.HandleFunc("GET "+p+"/.well-known/openid-configuration", s.handleMetadata)
 	}
 	if !s.opts.DisableDCR {
 		mux.HandleFunc("POST "+p+"/register", s.handleRegister)
+		if s.opts.HydraQuirks {
+			mux.HandleFunc("DELETE "+p+"/register/{id}", s.handleRegistrationDelete)
+		}
 	}
 	mux.HandleFunc("GET "+p+"/authorize", s.handleAuthorize)
 	mux.HandleFunc("POST "+p+"/authorize/decision", s.handleDecision)
@@ -172,6 +177,9 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		m["device_authorization_endpoint"] = s.DeviceAuthorizationEndpoint()
 		m["grant_types_supported"] = append(grants, GrantDeviceCode)
 	}
+	if s.opts.HydraQuirks {
+		s.hydraMetadata(m)
+	}
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	writeJSON(w, http.StatusOK, m)
 }
@@ -199,18 +207,22 @@ type registrationResponse struct {
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	if s.opts.HydraDCRDisabled {
+		hydraRegistrationDisabled(w)
+		return
+	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		newError("invalid_client_metadata", "registration requests must be application/json").write(w)
+		s.writeError(w, newError("invalid_client_metadata", "registration requests must be application/json"))
 		return
 	}
 	var reg registration
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err := dec.Decode(&reg); err != nil {
-		newError("invalid_client_metadata", "request body is not a JSON client metadata object").write(w)
+		s.writeError(w, newError("invalid_client_metadata", "request body is not a JSON client metadata object"))
 		return
 	}
 	if e := s.validateRegistration(&reg); e != nil {
-		e.write(w)
+		s.writeError(w, e)
 		return
 	}
 	c := &Client{
@@ -220,6 +232,12 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		TokenEndpointAuthMethod: reg.TokenEndpointAuthMethod,
 		GrantTypes:              slices.Clone(reg.GrantTypes),
 		ApplicationType:         reg.ApplicationType,
+	}
+	if s.opts.HydraQuirks {
+		c.Scope = reg.Scope
+		if c.Scope == "" {
+			c.Scope = strings.Join(s.opts.HydraDefaultClientScope, " ")
+		}
 	}
 	resp := registrationResponse{
 		ClientID:         c.ClientID,
@@ -238,6 +256,10 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	s.stats.LastRegistration = *c
 	s.stats.LastRegistration.ClientSecret = ""
 	s.mu.Unlock()
+	if s.opts.HydraQuirks {
+		s.hydraRegistered(w, c, &reg)
+		return
+	}
 	writeJSON(w, http.StatusCreated, resp)
 }
 
@@ -346,6 +368,9 @@ func (s *Server) redirectWith(w http.ResponseWriter, r *http.Request, redirectUR
 }
 
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e *oauthError) {
+	if s.opts.HydraQuirks {
+		e = hydraError(e)
+	}
 	s.redirectWith(w, r, redirectURI, http.StatusFound, map[string]string{
 		"error": e.Code, "error_description": e.Description, "state": state,
 	})
@@ -428,6 +453,9 @@ func (s *Server) validateAuthorize(c *Client, q map[string]string) (*authRequest
 	scopes, e := s.parseScope(q["scope"], s.opts.Scopes, s.opts.DefaultScopes)
 	if e != nil {
 		return nil, e
+	}
+	if sc, ok := hydraClientScopeAllows(c, scopes); !ok {
+		return nil, newError("invalid_scope", `The OAuth 2.0 Client is not allowed to request scope "`+sc+`".`)
 	}
 	return &authRequest{
 		clientID:    c.ClientID,
@@ -663,8 +691,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.stats.TokenErrors++
 		s.mu.Unlock()
-		e.write(w)
+		s.writeError(w, e)
 		return
+	}
+	if s.opts.HydraQuirks {
+		resp.TokenType = "bearer"
+		resp.ExpiresIn = max(resp.ExpiresIn-1, 1)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -817,7 +849,8 @@ func (s *Server) issueLocked(c *Client, scopes, grantScopes []string, resource, 
 		Scope:       strings.Join(scopes, " "),
 	}
 	canRefresh := slices.Contains(c.GrantTypes, GrantRefreshToken) &&
-		(!s.opts.RefreshRequiresOfflineAccess || slices.Contains(grantScopes, ScopeOfflineAccess))
+		(!s.opts.RefreshRequiresOfflineAccess || slices.Contains(grantScopes, ScopeOfflineAccess) ||
+			(s.opts.HydraQuirks && slices.Contains(grantScopes, "offline")))
 	if newRefresh && canRefresh {
 		rt := randomToken("rt-")
 		s.refresh[rt] = &refreshToken{
@@ -850,30 +883,30 @@ func (s *Server) revokeFamilyLocked(family string) {
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	f, e := parseTokenForm(w, r)
 	if e != nil {
-		e.write(w)
+		s.writeError(w, e)
 		return
 	}
 	c, _, e := s.authenticateClient(r, f)
 	if e != nil {
-		e.write(w)
+		s.writeError(w, e)
 		return
 	}
 	tok := f["token"]
 	if tok == "" {
-		newError("invalid_request", "token is required").write(w)
+		s.writeError(w, newError("invalid_request", "token is required"))
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if at, ok := s.access[tok]; ok {
 		if at.clientID != c.ClientID {
-			newError("unauthorized_client", "token was issued to another client").write(w)
+			s.writeError(w, newError("unauthorized_client", "token was issued to another client"))
 			return
 		}
 		at.revoked = true
 	} else if rt, ok := s.refresh[tok]; ok {
 		if rt.clientID != c.ClientID {
-			newError("unauthorized_client", "token was issued to another client").write(w)
+			s.writeError(w, newError("unauthorized_client", "token was issued to another client"))
 			return
 		}
 		s.revokeFamilyLocked(rt.family) // RFC 7009 §2.1: also revoke its access tokens

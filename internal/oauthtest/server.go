@@ -122,6 +122,22 @@ type Options struct {
 	DeviceInterval time.Duration
 	// DeviceCodeLifetime bounds device codes (default 5 minutes).
 	DeviceCodeLifetime time.Duration
+	// HydraQuirks makes the AS answer with Ory Hydra v2.3's shapes: its
+	// registration response (jwks {}, metadata {}, contacts null,
+	// registration_access_token, …), its error bodies, its token responses
+	// (token_type "bearer", refresh tokens only with offline_access or
+	// offline), its discovery document (OpenID discovery only, no iss),
+	// client scopes and RFC 7592 deletion. See hydra.go.
+	HydraQuirks bool
+	// HydraDefaultClientScope is, under HydraQuirks, the scope a client
+	// registered without one may request (Hydra's
+	// oidc.dynamic_client_registration.default_scope). Default
+	// HydraDefaultClientScope.
+	HydraDefaultClientScope []string
+	// HydraDCRDisabled makes registration answer 404 as Hydra does with
+	// dynamic registration off, while registration_endpoint stays in the
+	// metadata (Hydra advertises it regardless).
+	HydraDCRDisabled bool
 }
 
 // Client is a registered OAuth client.
@@ -139,15 +155,20 @@ type Client struct {
 	GrantTypes []string
 	// ApplicationType is "native" or "web"; default "native".
 	ApplicationType string
+	// Scope, when not empty, is the space-separated list of scopes the
+	// client may request (set for clients registered under HydraQuirks).
+	Scope string
 }
 
 // Stats are counters and the last parameters the servers received.
 type Stats struct {
-	Registrations     int
-	AuthorizeRequests int // every GET /authorize, valid or not
-	ConsentApprovals  int
-	ConsentDenials    int
-	CodesIssued       int
+	Registrations int
+	// RegistrationDeletes counts RFC 7592 deletions (HydraQuirks).
+	RegistrationDeletes int
+	AuthorizeRequests   int // every GET /authorize, valid or not
+	ConsentApprovals    int
+	ConsentDenials      int
+	CodesIssued         int
 	// TokenRequests counts /token requests by grant_type (as sent).
 	TokenRequests map[string]int
 	TokenErrors   int // /token requests answered with an error
@@ -202,6 +223,9 @@ type Server struct {
 	tokenDelay     time.Duration
 	closed         bool
 	devices        map[string]*deviceRequest // by device_code (device.go)
+	// registrationTokens are the RFC 7592 registration access tokens by
+	// client ID (HydraQuirks).
+	registrationTokens map[string]string
 
 	// newTransport builds the MCP transport handler; transport is the
 	// current one (ForgetSessions replaces it).
@@ -289,6 +313,13 @@ func normalize(o Options) (Options, error) {
 	for _, sc := range o.DefaultScopes {
 		if !slices.Contains(o.Scopes, sc) {
 			return o, fmt.Errorf("oauthtest: default scope %q is not in Options.Scopes", sc)
+		}
+	}
+	if o.HydraQuirks {
+		o.NoIss = true // Hydra v2.3 sends no iss and does not advertise it
+		o.RefreshRequiresOfflineAccess = true
+		if o.HydraDefaultClientScope == nil {
+			o.HydraDefaultClientScope = slices.Clone(HydraDefaultClientScope)
 		}
 	}
 	if o.TokenLifetime <= 0 {
