@@ -44,6 +44,10 @@ type fakeOpts struct {
 	noPKCEMeta     bool
 	refreshFail    int    // HTTP status for every refresh_token grant
 	exchangeFail   string // error code for every authorization_code grant
+	// regResp edits each registration answer (registration.go tests); the
+	// fake serves RFC 7592 DELETE on ep/register/<id> for the token
+	// "RAT_<id>" and counts it in regDeletes.
+	regResp func(resp map[string]any)
 }
 
 type fake struct {
@@ -56,6 +60,7 @@ type fake struct {
 	mu            sync.Mutex
 	paths         []string
 	registrations int
+	regDeletes    []string // client IDs deleted with RFC 7592
 	tokenReqs     map[string]int
 	authorizes    []url.Values
 	tokenForms    []url.Values
@@ -163,7 +168,18 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 		} else {
 			f.clients[id] = ""
 		}
+		if f.o.regResp != nil {
+			f.o.regResp(resp)
+		}
 		writeJSON(w, 201, resp)
+	case r.Method == http.MethodDelete && strings.HasPrefix(p, f.pathOf(ep+"/register/")):
+		id := strings.TrimPrefix(p, f.pathOf(ep+"/register/"))
+		if r.Header.Get("Authorization") != "Bearer RAT_"+id {
+			w.WriteHeader(401)
+			return
+		}
+		f.regDeletes = append(f.regDeletes, id)
+		w.WriteHeader(204)
 	case p == f.pathOf(ep+"/authorize"):
 		q := r.URL.Query()
 		f.authorizes = append(f.authorizes, q)

@@ -96,6 +96,8 @@ func decodeRegistration(data []byte) (*registered, error) {
 		if json.Unmarshal(raw, &n) == nil {
 			if v, err := n.Int64(); err == nil && v > 0 {
 				r.ClientSecretExpiresAt = v
+			} else if f, err := n.Float64(); err == nil && f > 0 && f < 1<<62 {
+				r.ClientSecretExpiresAt = int64(f) // 1.9e9
 			}
 		} else if v, err := strconv.ParseInt(str("client_secret_expires_at"), 10, 64); err == nil && v > 0 {
 			r.ClientSecretExpiresAt = v
