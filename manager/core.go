@@ -154,6 +154,7 @@ func (m *Manager) Connect(ctx context.Context, name string) (State, error) {
 	s.cancel = cancel
 	s.state.Status = StatusConnecting
 	s.state.Error = ""
+	s.state.Err = nil
 	s.state.Tools = nil
 	if s.entry.Type != config.TypeLocal {
 		s.state.Transport = ""
@@ -185,6 +186,7 @@ func (m *Manager) Connect(ctx context.Context, name string) (State, error) {
 	s.cancel = nil
 	s.state.Status = out.status
 	s.state.Error = out.err
+	s.state.Err = out.cause
 	s.state.Tools = out.tools
 	if out.transport != "" {
 		s.state.Transport = out.transport
@@ -237,6 +239,7 @@ func (m *Manager) Disconnect(name string) error {
 		s.state.Status = StatusDisabled
 	}
 	s.state.Error = ""
+	s.state.Err = nil
 	s.state.Tools = nil
 	if prev != s.state.Status {
 		m.emitLocked(Event{Server: name, Kind: EventStatus, State: s.snapshot()})
@@ -379,6 +382,7 @@ func (s *server) snapshot() State {
 type outcome struct {
 	status    Status
 	err       string
+	cause     error // the typed error behind err, if any (State.Err)
 	transport string
 	tools     []*mcp.Tool
 }
@@ -476,13 +480,34 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 		l.close()
 	}
 	connCancel()
-	status, msg := classify(e, err, res, timedOut(), ctx, timeout)
-	return nil, outcome{status: status, err: msg}
+	status, msg, cause := classify(e, err, res, timedOut(), ctx, timeout)
+	return nil, outcome{status: status, err: msg, cause: cause}
 }
 
 // classify maps a remote connect error to a status and a message, from typed
-// errors and recorded HTTP statuses only.
-func classify(e *config.Entry, err error, res remoteResult, timedOut bool, ctx context.Context, timeout time.Duration) (Status, string) {
+// errors and recorded HTTP statuses only; cause is the typed error behind the
+// message when the manager has one (State.Err).
+func classify(e *config.Entry, err error, res remoteResult, timedOut bool, ctx context.Context, timeout time.Duration) (status Status, msg string, cause error) {
+	if res.rec != nil {
+		// Refused configured credentials: signing in cannot help while they
+		// are sent (with OAuth on, a configured Authorization header is
+		// sent whenever no OAuth token is stored), so this is checked
+		// before the OAuth handler's needs_auth.
+		code, challenge := res.rec.last()
+		if he := headerRefusal(e, code, challenge); he != nil {
+			return StatusFailed, he.Error(), he
+		}
+	}
+	st, msg := classifyMessage(e, err, res, timedOut, ctx, timeout)
+	var cre *oauth.ClientRegistrationError
+	if errors.As(err, &cre) {
+		return st, msg, cre
+	}
+	return st, msg, nil
+}
+
+// classifyMessage is classify without the configured-header case.
+func classifyMessage(e *config.Entry, err error, res remoteResult, timedOut bool, ctx context.Context, timeout time.Duration) (Status, string) {
 	var cre *oauth.ClientRegistrationError
 	if errors.As(err, &cre) {
 		return StatusNeedsClientRegistration, cre.Error()
@@ -616,6 +641,7 @@ func (m *Manager) startWatchersLocked(s *server, l *live) {
 		if s.gen == gen && !m.closed { // no Connect or Disconnect since
 			s.state.Status = StatusFailed
 			s.state.Error = msg
+			s.state.Err = nil
 			s.state.Tools = nil
 			m.emitLocked(Event{Server: s.state.Name, Kind: EventStatus, State: s.snapshot()})
 		}

@@ -110,6 +110,10 @@ type State struct {
 	URL       string   // remote servers
 	Command   []string // local servers
 	Transport string   // TransportStreamable, TransportSSE or TransportStdio; empty while unknown
+	// Err is the typed error behind Error when there is one, for surfaces
+	// that word it themselves: *HeaderRefusedError (configured credentials
+	// refused) or *oauth.ClientRegistrationError. Nil otherwise.
+	Err error
 }
 
 // EventKind says what an Event reports.
