@@ -94,6 +94,9 @@ func TestStatusRoutes(t *testing.T) {
 	if p := all["plain0"]; !slices.Contains(p.Tools, mcptest.ToolEcho) || p.Transport != "streamable" || p.Auth != nil {
 		t.Errorf("plain0 = %+v, want echo tool, streamable, no auth", p)
 	}
+	if o := all["off"]; o.Auth != nil {
+		t.Errorf("the disabled server shows auth %+v, want none", o.Auth)
+	}
 	if l := all["local"]; l.Transport != "stdio" || l.Type != "local" || len(l.Command) == 0 {
 		t.Errorf("local = %+v", l)
 	}

@@ -357,7 +357,9 @@ func (s *Server) status(ctx context.Context, st manager.State) ServerStatus {
 	for _, t := range st.Tools {
 		out.Tools = append(out.Tools, t.Name)
 	}
-	if e := s.cfg.Servers[st.Name]; e != nil && e.Type == config.TypeRemote && !e.OAuthDisabled {
+	// A disabled server shows no auth state: nothing connects to it, so
+	// "not_authenticated" would only look like something to fix.
+	if e := s.cfg.Servers[st.Name]; e != nil && e.Enabled && e.Type == config.TypeRemote && !e.OAuthDisabled {
 		out.Auth = s.authStatus(ctx, e)
 	}
 	return out

@@ -16,7 +16,8 @@ type ServerStatus struct {
 	URL       string   `json:"url,omitempty"`     // remote servers
 	Command   []string `json:"command,omitempty"` // local servers
 	Transport string   `json:"transport,omitempty"`
-	// Auth is the OAuth state of a remote server with OAuth enabled; nil otherwise.
+	// Auth is the OAuth state of an enabled remote server with OAuth
+	// enabled; nil otherwise (also for a disabled server).
 	Auth *AuthStatus `json:"auth,omitempty"`
 	// Logout is what became of the stored tokens; set only in the answer
 	// of DELETE /mcp/{name}/auth.

@@ -220,7 +220,8 @@ func (b *ManagerBackend) AuthStatus(ctx context.Context, name string) (oauth.Aut
 	if err != nil {
 		return oauth.AuthStatus{}, false, err
 	}
-	if !usesOAuth(e) {
+	if !usesOAuth(e) || !e.Enabled {
+		// A disabled server shows no auth state, as in `mcplink list`.
 		return oauth.AuthStatus{}, false, nil
 	}
 	st, err := b.opts.Engine.Status(ctx, e)

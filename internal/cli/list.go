@@ -88,6 +88,14 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	defer closeM()
 	states := m.ConnectAll(ctx)
 	auth := f.authStates(ctx, eng, cfg)
+	for _, s := range states {
+		if s.Status == manager.StatusDisabled {
+			// Nothing connects to a disabled server: no auth state (AUTH
+			// "-", no "auth" in --json), rather than a "not_authenticated"
+			// that looks like something to fix.
+			delete(auth, s.Name)
+		}
+	}
 
 	if opts.JSON {
 		out := make([]serverJSON, 0, len(states))
