@@ -1,0 +1,132 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcplink/mcplink/internal/oauthtest"
+)
+
+// hydraEnv is a config with one server "h" behind an authorization server
+// with Ory Hydra v2.3's shapes, and an environment built from scratch (no
+// variable of the user's leaks in, so nothing of theirs is read or written).
+type hydraEnv struct {
+	dir string
+	env []string
+}
+
+func newHydraEnv(t *testing.T, mcpURL string) *hydraEnv {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mcplink.json")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcp": {"h": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d}}}}`, mcpURL, freeTCPPort(t))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &hydraEnv{dir: dir, env: []string{
+		"PATH=" + os.Getenv("PATH"), // testscript.Main put mcplink and follow-redirects first
+		"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), "XDG_DATA_HOME=" + filepath.Join(dir, ".data"),
+		"XDG_STATE_HOME=" + filepath.Join(dir, ".state"), "XDG_CACHE_HOME=" + filepath.Join(dir, ".cache"), "TMPDIR=" + dir,
+		"MCPLINK_CONFIG=" + cfg, "MCPLINK_DATA_DIR=" + filepath.Join(dir, "data"), "MCPLINK_CREDENTIALS_STORE=file",
+		"BROWSER=follow-redirects",
+	}}
+}
+
+func (h *hydraEnv) run(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, "mcplink", args...)
+	c.Env, c.Dir, c.WaitDelay = h.env, h.dir, 5*time.Second
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		t.Fatalf("mcplink %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+	}
+	return out.String()
+}
+
+// Sign-in against Hydra's registration, token and error shapes, process by
+// process: `auth` registers (decoding "jwks": {} and friends) and stores the
+// registration with its RFC 7592 token; `call` uses the token; after
+// `logout`, another `auth` reuses the registration. One client at the AS,
+// a refresh token (offline_access was requested), nothing deleted.
+func TestHydraSignInAcrossProcesses(t *testing.T) {
+	scopes := []string{"mcp:read", "offline_access", "offline", "openid"}
+	s := startAuthAS(t, oauthtest.Options{HydraQuirks: true, Scopes: scopes, HydraDefaultClientScope: scopes})
+	h := newHydraEnv(t, s.MCPURL)
+
+	if out := h.run(t, "auth", "h"); !strings.Contains(out, "✓ h: authenticated; connected") {
+		t.Fatalf("auth: %s", out)
+	}
+	if out := h.run(t, "call", "h", "echo", "text=hydra"); !strings.Contains(out, "hydra") {
+		t.Errorf("call: %s", out)
+	}
+	var st map[string]struct {
+		State    string `json:"state"`
+		ClientID string `json:"clientId"`
+		Refresh  bool   `json:"refreshable"`
+	}
+	first := h.run(t, "auth", "status", "--json")
+	if err := json.Unmarshal([]byte(first), &st); err != nil {
+		t.Fatalf("auth status --json: %v\n%s", err, first)
+	}
+	clientID := st["h"].ClientID
+	if st["h"].State != "authenticated" || clientID == "" || !st["h"].Refresh {
+		t.Fatalf("after auth: %s", first)
+	}
+	data, err := os.ReadFile(filepath.Join(h.dir, "data", "credentials.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte(`"registrationAccessToken"`)) || !bytes.Contains(data, []byte(`"registrationClientUri": "`+s.RegistrationEndpoint()+"/"+clientID+`"`)) ||
+		!bytes.Contains(data, []byte(`"refreshToken"`)) {
+		t.Errorf("stored credentials lack the registration management or the refresh token:\n%s", redactSecrets(data))
+	}
+
+	h.run(t, "logout", "h")
+	if out := h.run(t, "auth", "h"); !strings.Contains(out, "✓ h: authenticated; connected") {
+		t.Fatalf("second auth: %s", out)
+	}
+	second := h.run(t, "auth", "status", "--json")
+	if err := json.Unmarshal([]byte(second), &st); err != nil {
+		t.Fatal(err)
+	}
+	stats := s.Stats()
+	if stats.Registrations != 1 || st["h"].ClientID != clientID || stats.RegistrationDeletes != 0 || stats.CodesIssued != 2 {
+		t.Errorf("registrations %d (want 1), client %q then %q, deletes %d, codes %d", stats.Registrations, clientID, st["h"].ClientID, stats.RegistrationDeletes, stats.CodesIssued)
+	}
+}
+
+// redactSecrets keeps a credentials file printable in a failure message.
+func redactSecrets(data []byte) string {
+	var doc any
+	if json.Unmarshal(data, &doc) != nil {
+		return "(not JSON)"
+	}
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if strings.Contains(strings.ToLower(k), "token") || strings.Contains(strings.ToLower(k), "secret") {
+					if s, ok := e.(string); ok && s != "" {
+						x[k] = "<redacted>"
+						continue
+					}
+				}
+				x[k] = walk(e)
+			}
+		}
+		return v
+	}
+	out, _ := json.MarshalIndent(walk(doc), "", "  ")
+	return string(out)
+}
