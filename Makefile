@@ -2,7 +2,7 @@
 # official MCP conformance suite. .ci/run installs prerequisites and runs this.
 GO ?= go
 
-.PHONY: test unit conformance bench build fuzz
+.PHONY: test unit conformance bench build fuzz test-hydra
 
 test: unit conformance
 
@@ -27,3 +27,8 @@ bench:
 
 fuzz:
 	$(GO) test ./config -run '^$$' -fuzz FuzzLoad -fuzztime 60s
+
+# Opt-in: sign in against a real Ory Hydra (built from source at a pinned
+# release the first time, about 10 minutes; see e2e/hydra/run.sh).
+test-hydra:
+	GO=$(GO) bash e2e/hydra/run.sh

@@ -1,13 +1,17 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/internal/oauthtest"
 )
 
@@ -249,5 +253,61 @@ func TestOfflineAccessOnlyWithMetadataScopes(t *testing.T) {
 				t.Errorf("prompt = %q with scope %q", q.Get("prompt"), tc.want)
 			}
 		})
+	}
+}
+
+// Two processes registering at once: the one that stores second keeps the
+// registration stored first and deletes its own (RFC 7592), so both use
+// one client.
+func TestConcurrentRegistrationAdoptsStoredClient(t *testing.T) {
+	var f *fake
+	var other map[string]any // the other process's registration
+	dir := t.TempDir()
+	v := newEnv(t, dir, nil)
+	entry := testEntry(t, "")
+	f = stdFake(t, fakeOpts{regResp: func(r map[string]any) {
+		id := r["client_id"].(string)
+		r["registration_access_token"] = "RAT_" + id
+		r["registration_client_uri"] = f.iss + "/register/" + id
+		if other == nil {
+			other = r
+			return
+		}
+		// While our registration is answered, the other process stores
+		// its own (a second store handle: another process).
+		st, err := authstore.NewFileStore(authstore.FileOptions{Dir: dir})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		err = st.Update(context.Background(), entry.Name, func(*authstore.Credentials) (*authstore.Credentials, error) {
+			return &authstore.Credentials{ServerURL: entry.URL, Issuer: f.iss, Client: &authstore.Client{
+				ClientID: other["client_id"].(string), ClientSecret: other["client_secret"].(string), TokenEndpointAuthMethod: AuthBasic,
+				RedirectURI: mustRedirect(t, entry), Issuer: f.iss, Dynamic: true, RegisteredAt: time.Now(),
+			}}, nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}})
+	entry.URL = f.mcp
+	// The other process's registration, made first.
+	body := strings.NewReader(`{"redirect_uris":["` + mustRedirect(t, entry) + `"],"token_endpoint_auth_method":"client_secret_basic"}`)
+	resp, err := http.Post(f.iss+"/register", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	c, err := v.e.Authenticate(ctxT(t), entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	regs, deletes, authz := f.registrations, slices.Clone(f.regDeletes), slices.Clone(f.authorizes)
+	f.mu.Unlock()
+	otherID := other["client_id"].(string)
+	if regs != 2 || len(deletes) != 1 || deletes[0] == otherID || c.Client.ClientID != otherID || authz[0].Get("client_id") != otherID {
+		t.Errorf("registrations %d, deleted %v, stored %q, authorized with %q; want the other process's %q kept", regs, deletes, c.Client.ClientID, authz[0].Get("client_id"), otherID)
 	}
 }
