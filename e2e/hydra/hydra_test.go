@@ -1,4 +1,4 @@
-//go:build hydra
+//go:build hydra && unix
 
 package hydra
 
