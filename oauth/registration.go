@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -22,8 +23,8 @@ import (
 // maxRegistrationBody bounds the registration response we read.
 const maxRegistrationBody = 1 << 20
 
-// registrationAnswerLimit bounds the AS's error text quoted in a
-// ClientRegistrationError (Hydra's invalid_client_metadata description
+// registrationAnswerLimit is sanitize's bound on the AS's error text quoted
+// in a ClientRegistrationError (Hydra's invalid_client_metadata description
 // alone is about 230 bytes before its hint).
 const registrationAnswerLimit = 500
 
@@ -147,20 +148,10 @@ func boundList(ss []string) []string {
 	return out
 }
 
-// boundAnswer sanitizes text from the AS for an error message: control
-// characters replaced, at most registrationAnswerLimit bytes, cut on a rune
-// boundary.
-func boundAnswer(s string) string {
-	s = boundText(s, 1<<20)
-	if len(s) <= registrationAnswerLimit {
-		return s
-	}
-	cut := registrationAnswerLimit
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+// boundAnswer sanitizes text from the AS for an error message (see
+// sanitize: control characters replaced, at most registrationAnswerLimit
+// bytes).
+func boundAnswer(s string) string { return sanitize(strings.TrimSpace(s)) }
 
 // registrationRefusal reads the AS's error answer to a registration
 // request: RFC 7591 §3.2.2's error and error_description when the body is

@@ -121,13 +121,22 @@ func TestHydraSignInRegistersOnce(t *testing.T) {
 		t.Errorf("registrations %d (want 1), clients %q %q, refreshes %d", st.Registrations, c1.Client.ClientID, c2.Client.ClientID, st.Refreshes)
 	}
 
-	// Hydra's token error (fosite's description plus hint) reaches the
-	// user as the AS wrote it.
+	// Hydra's token error reaches the user whole: fosite's generic
+	// sentence (229 bytes for invalid_grant) and then the hint.
+	s.SetNextTokenError("invalid_grant")
+	_, err = v2.e.Authenticate(ctxT(t), entry)
+	var te *TokenError
+	if !errors.As(err, &te) || te.Code != "invalid_grant" || !strings.HasSuffix(err.Error(), "or was issued to another client. Error injected by the test.") {
+		t.Errorf("code exchange refused by Hydra: %v", err)
+	}
 	s.SetNextTokenError("invalid_grant")
 	v2.clock.Advance(2 * time.Hour)
 	_, err = v2.e.Token(ctxT(t), entry)
 	if !errors.Is(err, ErrNeedsAuth) {
 		t.Fatalf("refresh refused with invalid_grant: %v, want needs auth", err)
+	}
+	if st := s.Stats(); st.Registrations != 1 {
+		t.Errorf("registrations after the refusals: %d", st.Registrations)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/config"
@@ -47,7 +48,7 @@ func (e *Engine) tokenRequest(ctx context.Context, endpoint string, c clientCred
 	if resp.StatusCode != http.StatusOK || tr.Error != "" {
 		te := &TokenError{Endpoint: endpoint, Status: resp.StatusCode}
 		if jerr == nil {
-			te.Code, te.Description = tr.Error, sanitize(tr.Description)
+			te.Code, te.Description = sanitize(tr.Error), sanitize(tr.Description)
 		}
 		return nil, te
 	}
@@ -86,7 +87,11 @@ func parseExpiresIn(raw json.RawMessage) int64 {
 	return 0
 }
 
-// sanitize bounds text copied from a remote answer into our messages.
+// sanitize bounds text copied from a remote answer into our messages:
+// control characters become spaces, and at most 500 bytes are kept (cut
+// on a rune boundary). 500, not less: Ory Hydra's error_description is
+// fosite's generic sentence (up to about 230 bytes) followed by the hint
+// that says what actually went wrong.
 func sanitize(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
@@ -94,8 +99,12 @@ func sanitize(s string) string {
 		}
 		return r
 	}, s)
-	if len(s) > 200 {
-		s = s[:200] + "…"
+	if len(s) > 500 {
+		cut := 500
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }
