@@ -19,8 +19,9 @@ import (
 // with Ory Hydra v2.3's shapes, and an environment built from scratch (no
 // variable of the user's leaks in, so nothing of theirs is read or written).
 type hydraEnv struct {
-	dir string
-	env []string
+	dir     string
+	env     []string
+	outputs []string // everything the processes printed
 }
 
 func newHydraEnv(t *testing.T, mcpURL string) *hydraEnv {
@@ -47,7 +48,9 @@ func (h *hydraEnv) run(t *testing.T, args ...string) string {
 	c.Env, c.Dir, c.WaitDelay = h.env, h.dir, 5*time.Second
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
-	if err := c.Run(); err != nil {
+	err := c.Run()
+	h.outputs = append(h.outputs, out.String(), errb.String())
+	if err != nil {
 		t.Fatalf("mcplink %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
 	}
 	return out.String()
@@ -98,6 +101,24 @@ func TestHydraSignInAcrossProcesses(t *testing.T) {
 	second := h.run(t, "auth", "status", "--json")
 	if err := json.Unmarshal([]byte(second), &st); err != nil {
 		t.Fatal(err)
+	}
+	var doc struct {
+		Servers map[string]struct {
+			Client struct {
+				Secret string `json:"clientSecret"`
+				RAT    string `json:"registrationAccessToken"`
+			} `json:"client"`
+		} `json:"servers"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{doc.Servers["h"].Client.Secret, doc.Servers["h"].Client.RAT} {
+		for _, o := range h.outputs {
+			if secret == "" || strings.Contains(o, secret) {
+				t.Errorf("a client secret or registration access token is empty or was printed:\n%s", o)
+			}
+		}
 	}
 	stats := s.Stats()
 	if stats.Registrations != 1 || st["h"].ClientID != clientID || stats.RegistrationDeletes != 0 || stats.CodesIssued != 2 {
