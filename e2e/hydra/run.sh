@@ -2,7 +2,8 @@
 # Opt-in end-to-end test against a real Ory Hydra (`make test-hydra`).
 #
 # Builds Ory Hydra at a pinned release (cgo, sqlite: about 10 minutes the
-# first time; the binary is cached in .cache/hydra/ of the repository), then
+# first time; the binary is cached in $MCPLINK_HYDRA_CACHE, default
+# ${XDG_CACHE_HOME:-$HOME/.cache}/mcplink-hydra), then
 # runs the Go tests in e2e/hydra (build tag "hydra"): Hydra serves with the
 # in-memory DSN ("memory") on loopback ports, a small login/consent app
 # accepts every request through Hydra's admin API, and an MCP server checks
@@ -27,7 +28,7 @@ HYDRA_GIT=${HYDRA_GIT:-https://github.com/ory/hydra.git}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 GO=${GO:-go}
-CACHE="$ROOT/.cache/hydra"
+CACHE=${MCPLINK_HYDRA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mcplink-hydra}
 
 if [ -z "${HYDRA_BIN:-}" ]; then
 	HYDRA_BIN="$CACHE/hydra-$HYDRA_VERSION"
@@ -46,7 +47,7 @@ if [ -z "${HYDRA_BIN:-}" ]; then
 		fi
 		echo "e2e/hydra: building Hydra (cgo sqlite; about 10 minutes the first time)" >&2
 		start=$(date +%s)
-		(cd "$src/hydra" && CGO_ENABLED=1 GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+		(cd "$src/hydra" && CGO_ENABLED=1 GOWORK=off GOFLAGS=-mod=mod GOTOOLCHAIN=local \
 			"$GO" build -trimpath -tags sqlite,sqlite_omit_load_extension -o "$HYDRA_BIN.tmp" .)
 		mv "$HYDRA_BIN.tmp" "$HYDRA_BIN"
 		echo "e2e/hydra: built $HYDRA_BIN in $(($(date +%s) - start)) s" >&2
