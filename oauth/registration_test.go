@@ -140,8 +140,8 @@ func TestHydraSignInRegistersOnce(t *testing.T) {
 	}
 }
 
-// A Hydra with dynamic registration off still advertises
-// registration_endpoint and answers 404: the error says what the AS
+// A Hydra that advertises registration_endpoint (client_registration_url)
+// with dynamic registration off answers 404: the error says what the AS
 // answered, not that it "does not support" registration, and names the fix.
 func TestRegistrationRefusedSaysWhy(t *testing.T) {
 	s := startAS(t, oauthtest.Options{HydraQuirks: true, HydraDCRDisabled: true})

@@ -86,9 +86,11 @@ func (w *boundedBuffer) String() string {
 }
 
 // startHydra runs `hydra serve all --dev` with the in-memory DSN on
-// loopback ports, dynamic registration on, mcp:read among the supported
-// scopes and in the default client scope, and a login/consent app that
-// accepts everything through the admin API.
+// loopback ports, dynamic registration on and advertised (Hydra puts
+// registration_endpoint in its discovery document only when
+// webfinger.oidc_discovery.client_registration_url is set), mcp:read among
+// the supported scopes and in the default client scope, and a
+// login/consent app that accepts everything through the admin API.
 func startHydra(t *testing.T) *hydra {
 	t.Helper()
 	pub, adm := freePort(t), freePort(t)
@@ -117,10 +119,11 @@ oidc:
 webfinger:
   oidc_discovery:
     supported_scope: [%s]
+    client_registration_url: %s/oauth2/register
 log:
   level: warn
   leak_sensitive_values: false
-`, pub, adm, h.issuer, app, app, rand.Text()+rand.Text(), mcpScope, mcpScope)
+`, pub, adm, h.issuer, app, app, rand.Text()+rand.Text(), mcpScope, mcpScope, h.public)
 	cfgPath := filepath.Join(dir, "hydra.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -478,12 +481,45 @@ func TestHydraShapesMatchFixture(t *testing.T) {
 		}
 		return resp.StatusCode, m
 	}
+	// Discovery: OpenID only; the members mcplink reads agree.
+	get := func(u string) (int, map[string]json.RawMessage) {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]json.RawMessage
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if st, _ := get(h.public + "/.well-known/oauth-authorization-server"); st != http.StatusNotFound {
+		t.Errorf("Hydra's RFC 8414 metadata: HTTP %d; the fixture answers 404", st)
+	}
+	_, hd := get(h.public + "/.well-known/openid-configuration")
+	_, fd := get(fx.IssuerURL + "/.well-known/openid-configuration")
+	for _, k := range []string{"code_challenge_methods_supported", "token_endpoint_auth_methods_supported", "grant_types_supported",
+		"response_modes_supported", "subject_types_supported", "authorization_response_iss_parameter_supported"} {
+		if string(hd[k]) != string(fd[k]) {
+			t.Errorf("discovery %s: Hydra %s, fixture %s", k, hd[k], fd[k])
+		}
+	}
+	for _, k := range []string{"registration_endpoint", "revocation_endpoint", "scopes_supported"} {
+		if _, ok := hd[k]; !ok {
+			t.Errorf("Hydra's discovery lacks %s", k)
+		}
+	}
+
 	reg := `{"redirect_uris":["http://127.0.0.1:19876/callback"],"token_endpoint_auth_method":"client_secret_basic",
 "grant_types":["authorization_code","refresh_token"],"response_types":["code"],"client_name":"mcplink","application_type":"native"}`
 	hs, hm := post(h.public+"/oauth2/register", "application/json", reg)
 	fs, fm := post(fx.RegistrationEndpoint(), "application/json", reg)
 	if hs != http.StatusCreated || fs != hs {
 		t.Fatalf("registration status: hydra %d, fixture %d", hs, fs)
+	}
+	var sdk oauthex.ClientRegistrationResponse
+	if data, _ := json.Marshal(hm); json.Unmarshal(data, &sdk) == nil {
+		t.Error("go-sdk's ClientRegistrationResponse decodes Hydra's answer now; the tolerant decoder's reason may be gone")
 	}
 	for k := range hm {
 		if _, ok := fm[k]; !ok {

@@ -32,9 +32,12 @@ import (
 //   - DELETE on registration_client_uri with the registration access token
 //     deletes the client (RFC 7592), answering 204.
 //
-// Options.HydraDCRDisabled models Hydra with dynamic registration switched
-// off: the metadata still advertises registration_endpoint (Hydra always
-// does) and registration answers 404 with Hydra's error body.
+// The discovery document models a Hydra whose
+// webfinger.oidc_discovery.client_registration_url is set: Hydra lists
+// registration_endpoint only then (without it, mcplink rightly reports "no
+// registration_endpoint in its metadata"). Options.HydraDCRDisabled models
+// such a Hydra with oidc.dynamic_client_registration.enabled false: the
+// endpoint is advertised and answers 404 with Hydra's error body.
 
 // HydraDefaultClientScope is Hydra's default
 // oidc.dynamic_client_registration.default_scope.
@@ -195,8 +198,8 @@ func (s *Server) handleRegistrationDelete(w http.ResponseWriter, r *http.Request
 }
 
 // hydraRegistrationDisabled is Hydra's answer to a registration when
-// dynamic registration is off (its registration_endpoint is still
-// advertised).
+// dynamic registration is off (the endpoint is advertised by the
+// client_registration_url setting, independently).
 func hydraRegistrationDisabled(w http.ResponseWriter) {
 	writeJSON(w, http.StatusNotFound, map[string]string{
 		"error":             "The requested resource could not be found",

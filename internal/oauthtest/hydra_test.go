@@ -117,7 +117,7 @@ func TestHydraErrorShapes(t *testing.T) {
 	off := start(t, Options{HydraQuirks: true, HydraDCRDisabled: true})
 	meta := getJSON(t, off.IssuerURL+"/.well-known/openid-configuration")
 	if meta["registration_endpoint"] != off.RegistrationEndpoint() {
-		t.Errorf("Hydra advertises registration_endpoint even when it is off; got %v", meta["registration_endpoint"])
+		t.Errorf("an advertised registration_endpoint stays when registration is off; got %v", meta["registration_endpoint"])
 	}
 	st, body = postJSON(t, off.RegistrationEndpoint(), map[string]any{"redirect_uris": []string{"http://127.0.0.1:1/cb"}})
 	if st != http.StatusNotFound || body["error"] != "The requested resource could not be found" || body["error_description"] != "Dynamic registration is not enabled." {

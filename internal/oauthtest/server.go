@@ -136,7 +136,8 @@ type Options struct {
 	HydraDefaultClientScope []string
 	// HydraDCRDisabled makes registration answer 404 as Hydra does with
 	// dynamic registration off, while registration_endpoint stays in the
-	// metadata (Hydra advertises it regardless).
+	// metadata (Hydra advertises it whenever client_registration_url is
+	// set, whether registration is enabled or not).
 	HydraDCRDisabled bool
 }
 
