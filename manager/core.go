@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/limit"
 	"github.com/mcplink/mcplink/oauth"
 )
 
@@ -48,6 +49,7 @@ type live struct {
 	refresh chan struct{}      // tools/list_changed signals, capacity 1 (coalescing)
 	stop    context.CancelFunc // stops the refresher
 	release context.CancelFunc // releases transport resources after the session closed; may be nil
+	rec     *recorder          // remote servers: the connection's HTTP recorder
 	once    sync.Once
 }
 
@@ -153,7 +155,7 @@ func (m *Manager) Connect(ctx context.Context, name string) (State, error) {
 	attemptCtx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
 	s.state.Status = StatusConnecting
-	s.state.Error = ""
+	s.state.Error, s.state.TooLarge = "", nil
 	s.state.Err = nil
 	s.state.Tools = nil
 	if s.entry.Type != config.TypeLocal {
@@ -187,6 +189,7 @@ func (m *Manager) Connect(ctx context.Context, name string) (State, error) {
 	s.state.Status = out.status
 	s.state.Error = out.err
 	s.state.Err = out.cause
+	s.state.TooLarge = out.tooLarge
 	s.state.Tools = out.tools
 	if out.transport != "" {
 		s.state.Transport = out.transport
@@ -238,7 +241,7 @@ func (m *Manager) Disconnect(name string) error {
 	if !s.entry.Enabled {
 		s.state.Status = StatusDisabled
 	}
-	s.state.Error = ""
+	s.state.Error, s.state.TooLarge = "", nil
 	s.state.Err = nil
 	s.state.Tools = nil
 	if prev != s.state.Status {
@@ -304,7 +307,7 @@ func (m *Manager) CallTool(ctx context.Context, name, tool string, args map[stri
 	}
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
 	if err != nil {
-		return nil, fmt.Errorf("call %s on %s: %w", tool, name, err)
+		return nil, fmt.Errorf("call %s on %s: %w", tool, name, withTooLarge(err, m.recorder(name)))
 	}
 	return res, nil
 }
@@ -319,6 +322,16 @@ func (m *Manager) Session(name string) (*mcp.ClientSession, bool) {
 		return nil, false
 	}
 	return s.live.session, true
+}
+
+// recorder returns the HTTP recorder of a connected remote server, nil if none.
+func (m *Manager) recorder(name string) *recorder {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.servers[name]; ok && s.live != nil {
+		return s.live.rec
+	}
+	return nil
 }
 
 func (m *Manager) connectedLocked(name string) (*server, error) {
@@ -385,6 +398,7 @@ type outcome struct {
 	cause     error // the typed error behind err, if any (State.Err)
 	transport string
 	tools     []*mcp.Tool
+	tooLarge  *limit.TooLargeError // a message crossed the size bound
 }
 
 // timeout returns the connect timeout for e.
@@ -470,7 +484,9 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 	if err == nil {
 		l.session = res.session
 		l.release = connCancel
+		l.rec = res.rec
 		tools, err = listTools(tctx, res.session)
+		err = withTooLarge(err, res.rec)
 		if err == nil && stopWatch() {
 			return l, outcome{status: StatusConnected, transport: res.transport, tools: tools}
 		}
@@ -481,13 +497,19 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 	}
 	connCancel()
 	status, msg, cause := classify(e, err, res, timedOut(), ctx, timeout)
-	return nil, outcome{status: status, err: msg, cause: cause}
+	out := outcome{status: status, err: msg, cause: cause}
+	errors.As(err, &out.tooLarge)
+	return nil, out
 }
 
 // classify maps a remote connect error to a status and a message, from typed
 // errors and recorded HTTP statuses only; cause is the typed error behind the
 // message when the manager has one (State.Err).
 func classify(e *config.Entry, err error, res remoteResult, timedOut bool, ctx context.Context, timeout time.Duration) (status Status, msg string, cause error) {
+	var tl *limit.TooLargeError
+	if errors.As(err, &tl) {
+		return StatusFailed, err.Error(), tl
+	}
 	if res.rec != nil {
 		// Refused configured credentials: signing in cannot help while they
 		// are sent (with OAuth on, a configured Authorization header is

@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/limit"
 )
 
 // Status is a server's connection status.
@@ -102,10 +103,13 @@ func (o Options) sessionOptions() *mcp.ClientSessionOptions {
 // State is a snapshot of one server. Tools are shared with the manager and
 // must be treated as read-only.
 type State struct {
-	Name      string
-	Type      string // config.TypeLocal or config.TypeRemote
-	Status    Status
-	Error     string // why the server is failed, needs_auth, needs_client_registration or untrusted
+	Name   string
+	Type   string // config.TypeLocal or config.TypeRemote
+	Status Status
+	Error  string // why the server is failed, needs_auth, needs_client_registration or untrusted
+	// TooLarge is set when the server failed because a message it sent
+	// crossed the entry's size bound ("maxMessageSize").
+	TooLarge  *limit.TooLargeError
 	Tools     []*mcp.Tool
 	URL       string   // remote servers
 	Command   []string // local servers

@@ -145,10 +145,39 @@ func registrationMethod(entry *config.Entry, creds *authstore.Credentials, d *Di
 	return RegistrationNone
 }
 
-func addHeaders(req *http.Request, entry *config.Entry) {
-	for k, v := range entry.Headers {
-		req.Header.Set(k, v)
+// originClient returns the client of a discovery fetch: e.client's
+// transport behind the credential rule of Transport for entry (its
+// configured headers only on its server's origin, through every redirect
+// hop; none at all when entry is nil, then with origin u's) and the
+// redirect policy of Transport.CheckRedirect, which additionally refuses a
+// redirect to a URL that is neither https nor loopback http.
+func (e *Engine) originClient(u string, entry *config.Entry) (*http.Client, error) {
+	opts := TransportOptions{ServerURL: u, Base: e.client.Transport, MaxMessageSize: -1}
+	if entry != nil {
+		opts.ServerURL, opts.Headers = entry.URL, entry.Headers
 	}
+	t, err := NewTransport(opts)
+	if err != nil {
+		return nil, err
+	}
+	next := e.client.CheckRedirect
+	return &http.Client{
+		Transport: t,
+		Jar:       e.client.Jar,
+		Timeout:   e.client.Timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if err := checkSecureURL(req.URL.String()); err != nil && len(via) > 0 {
+				return &RedirectError{From: via[len(via)-1].URL.Redacted(), To: req.URL.Redacted(), Reason: err.Error()}
+			}
+			if err := t.CheckRedirect(req, via); err != nil {
+				return err
+			}
+			if next != nil {
+				return next(req, via)
+			}
+			return nil
+		},
+	}, nil
 }
 
 // probe POSTs an initialize request without a token to learn the challenge.
@@ -158,11 +187,14 @@ func (e *Engine) probe(ctx context.Context, entry *config.Entry, trace func(Step
 	if err != nil {
 		return 0, nil, fmt.Errorf("MCP server %q: %w", entry.Name, err)
 	}
-	addHeaders(req, entry)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-	resp, err := e.client.Do(req)
+	hc, err := e.originClient(entry.URL, entry)
+	if err != nil {
+		return 0, nil, fmt.Errorf("MCP server %q: %w", entry.Name, err)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		emit(trace, Step{Phase: "probe", Method: "POST", URL: entry.URL, Err: err.Error()})
 		return 0, nil, fmt.Errorf("MCP server %q: probing %s: %w", entry.Name, entry.URL, err)
@@ -431,7 +463,8 @@ func (e *Engine) cacheMeta(issuer string, m *asMeta) {
 var errNotJSON = errors.New("response is not JSON")
 
 // getJSON GETs u into v. entry, when non-nil, adds the configured headers
-// (only for URLs on the MCP server's origin).
+// (only on the MCP server's origin, redirect hops included; see
+// originClient).
 func (e *Engine) getJSON(ctx context.Context, u string, entry *config.Entry, v any) (int, error) {
 	if err := checkSecureURL(u); err != nil {
 		return 0, err
@@ -440,11 +473,12 @@ func (e *Engine) getJSON(ctx context.Context, u string, entry *config.Entry, v a
 	if err != nil {
 		return 0, err
 	}
-	if entry != nil && sameOrigin(u, entry.URL) {
-		addHeaders(req, entry)
-	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := e.client.Do(req)
+	hc, err := e.originClient(u, entry)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -464,15 +498,6 @@ func (e *Engine) getJSON(ctx context.Context, u string, entry *config.Entry, v a
 		return resp.StatusCode, fmt.Errorf("%w (Content-Type %q)", errNotJSON, mt)
 	}
 	return resp.StatusCode, nil
-}
-
-func sameOrigin(a, b string) bool {
-	ua, err1 := url.Parse(a)
-	ub, err2 := url.Parse(b)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
 }
 
 // checkSecureURL requires https, or http on a loopback host.

@@ -14,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/mcplink/mcplink/callback"
+	"github.com/mcplink/mcplink/limit"
 	"github.com/mcplink/mcplink/oauth"
 )
 
@@ -81,7 +82,17 @@ func (p *proxy) describe(err error) string {
 	var pe *callback.PortInUseError
 	var ae *callback.AuthorizationError
 	var ne *oauth.NeedsAuthError
+	var tl *limit.TooLargeError
+	var re *oauth.RedirectError
 	switch {
+	case errors.As(err, &tl):
+		hint := p.opts.LimitHint
+		if hint == "" {
+			hint = "raise the proxy's message size bound"
+		}
+		return prefix + fmt.Sprintf("%s sent a message larger than the %s limit, so this request failed (the session goes on); if the server's answers are that large, %s (%v)", name, limit.Size(tl.Limit), hint, err)
+	case errors.As(err, &re):
+		return prefix + fmt.Sprintf("%s answered with a redirect mcplink does not follow: %v", name, re)
 	case errors.Is(err, oauth.ErrFreshTokenRefused):
 		return prefix + fmt.Sprintf("%s refused credentials obtained moments ago the same way as the previous ones, so mcplink is not signing in again for a while, to avoid a sign-in loop: a new sign-in would not help. The account may lack the access or scopes the server wants; check its requirements with the server's administrator (%v)", name, err)
 	case errors.Is(err, oauth.ErrTooManyRefreshes):

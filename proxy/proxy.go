@@ -28,6 +28,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcplink/mcplink/limit"
 )
 
 // Mode selects the remote transport.
@@ -74,8 +76,9 @@ func ValidatePatterns(patterns []string) error {
 type Options struct {
 	// URL is the remote MCP endpoint.
 	URL string
-	// Headers are added to every HTTP request (never overriding the OAuth
-	// Authorization header).
+	// Headers are added to every HTTP request to URL's origin, never to
+	// another origin (a redirect target), and never override the OAuth
+	// Authorization header.
 	Headers map[string]string
 	// Mode selects the transport; empty means ModeHTTPFirst.
 	Mode Mode
@@ -85,6 +88,17 @@ type Options struct {
 	OAuth auth.OAuthHandler
 	// AuthTimeout bounds one Authorize call; default 5 minutes.
 	AuthTimeout time.Duration
+	// SignIn, when set, runs every Authorize (see oauth.TransportOptions):
+	// mcplink uses it for its cross-process sign-in lock.
+	SignIn func(ctx context.Context, status int, authorize func(context.Context) error) error
+	// MaxMessageSize bounds one message from the server (a JSON body, one
+	// SSE event); 0 means limit.DefaultMessageSize. Past it, the request
+	// gets a JSON-RPC error and the session goes on.
+	MaxMessageSize int64
+	// LimitHint is the step, named in the error the client gets when a
+	// message crossed MaxMessageSize, that raises the bound (default:
+	// "raise the proxy's message size bound").
+	LimitHint string
 	// IgnoreTools are path.Match patterns of tool names hidden from tools/list
 	// results and refused in tools/call.
 	IgnoreTools []string
@@ -234,6 +248,9 @@ func newProxy(opts Options, out io.Writer) (*proxy, error) {
 	if opts.AuthTimeout <= 0 {
 		opts.AuthTimeout = 5 * time.Minute
 	}
+	if opts.MaxMessageSize <= 0 {
+		opts.MaxMessageSize = limit.DefaultMessageSize
+	}
 	if opts.Server == "" {
 		opts.Server = opts.URL
 		if u, err := url.Parse(opts.URL); err == nil && u.Host != "" {
@@ -255,15 +272,17 @@ func newProxy(opts Options, out io.Writer) (*proxy, error) {
 		t.MaxIdleConnsPerHost = 64
 		base = t
 	}
-	if w, ok := opts.OAuth.(interface {
-		WrapTransport(http.RoundTripper) http.RoundTripper
-	}); ok {
-		// DPoP-bound tokens (oauth.TransportWrapper): the DPoP scheme and a
-		// fresh proof on every request, below the bearer token roundTripper
-		// sets, and one retry with the server's nonce when it asks for one.
-		base = w.WrapTransport(base)
+	rt, err := newRoundTripper(opts, base, logf)
+	if err != nil {
+		return nil, err
 	}
-	rt := &roundTripper{base: base, headers: opts.Headers, oauth: opts.OAuth, authTimeout: opts.AuthTimeout, logf: logf}
+	next := checkRedirect
+	checkRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := rt.inner.CheckRedirect(req, via); err != nil || next == nil {
+			return err
+		}
+		return next(req, via)
+	}
 	return &proxy{
 		opts:        opts,
 		logf:        logf,
@@ -415,7 +434,8 @@ func (p *proxy) connect(ctx context.Context, kind Mode) (*session, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	var conn mcp.Connection
 	if kind == ModeSSEOnly {
-		t := &mcp.SSEClientTransport{Endpoint: p.opts.URL, HTTPClient: p.hc}
+		// oauth.Transport bounds each event, with a typed error.
+		t := &mcp.SSEClientTransport{Endpoint: p.opts.URL, HTTPClient: p.hc, MaxEventSize: -1}
 		var err error
 		if conn, err = t.Connect(sctx); err != nil {
 			cancel()
@@ -423,7 +443,7 @@ func (p *proxy) connect(ctx context.Context, kind Mode) (*session, error) {
 		}
 	} else {
 		// Streamable HTTP needs no connect step: the first POST opens the session.
-		conn = newStreamConn(p.opts.URL, p.hc)
+		conn = newStreamConn(p.opts.URL, p.hc, p.opts.MaxMessageSize)
 	}
 	p.mu.Lock()
 	p.gen++

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcplink/mcplink/limit"
 )
 
 // streamConn is a lean Streamable HTTP client connection (an mcp.Connection)
@@ -28,6 +31,7 @@ import (
 type streamConn struct {
 	url string
 	hc  *http.Client
+	max int64 // bound on one message (oauth.Transport enforces it on bodies)
 
 	mu        sync.Mutex
 	sessionID string
@@ -43,13 +47,12 @@ type streamConn struct {
 
 // Bounds of streamConn.
 const (
-	maxJSONBody       = 32 << 20 // largest application/json answer read
 	maxResumeAttempts = 3        // GETs with Last-Event-ID after a broken SSE answer
 	deleteTimeout     = 2 * time.Second
 )
 
-func newStreamConn(url string, hc *http.Client) *streamConn {
-	return &streamConn{url: url, hc: hc, incoming: make(chan jsonrpc.Message, 64), closed: make(chan struct{})}
+func newStreamConn(url string, hc *http.Client, max int64) *streamConn {
+	return &streamConn{url: url, hc: hc, max: max, incoming: make(chan jsonrpc.Message, 64), closed: make(chan struct{})}
 }
 
 // SessionID returns the Mcp-Session-Id the server assigned, if any.
@@ -130,7 +133,8 @@ func (c *streamConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	switch ct {
 	case "application/json":
 		defer drain(resp.Body)
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
+		// The transport bounds the body (a *limit.TooLargeError past c.max).
+		body, err := io.ReadAll(resp.Body)
 		if err != nil {
 			return fmt.Errorf("reading the answer from %s: %w", c.url, err)
 		}
@@ -199,7 +203,7 @@ func (c *streamConn) readStream(ctx context.Context, resp *http.Response, call *
 	retry := 500 * time.Millisecond
 	answered := false
 	for attempt := 0; ; attempt++ {
-		err := scanSSE(resp.Body, func(ev sseEvent) error {
+		err := scanSSE(resp.Body, c.max, func(ev sseEvent) error {
 			if ev.id != "" {
 				lastID = ev.id
 			}
@@ -221,6 +225,12 @@ func (c *streamConn) readStream(ctx context.Context, resp *http.Response, call *
 		drain(resp.Body)
 		if answered || call == nil || ctx.Err() != nil || errors.Is(err, mcp.ErrConnectionClosed) {
 			return nil
+		}
+		var tl *limit.TooLargeError
+		if errors.As(err, &tl) {
+			// Resuming would replay the same event: this call fails, the
+			// session goes on.
+			return fmt.Errorf("reading the answer from %s: %w", c.url, err)
 		}
 		if lastID == "" || attempt >= maxResumeAttempts {
 			if err == nil {
@@ -284,11 +294,12 @@ type sseEvent struct {
 	retry time.Duration
 }
 
-// scanSSE calls fn for every event of an SSE stream until it ends, fn fails
-// or a line exceeds MaxLineLength.
-func scanSSE(r io.Reader, fn func(sseEvent) error) error {
+// scanSSE calls fn for every event of an SSE stream until it ends or fn
+// fails. r is bounded per event (oauth.BoundBody, max bytes), which bounds
+// what scanSSE buffers: one line and one event's data, each at most max.
+func scanSSE(r io.Reader, max int64, fn func(sseEvent) error) error {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), MaxLineLength)
+	sc.Buffer(make([]byte, 0, 4096), scanBuffer(max))
 	var data bytes.Buffer
 	var ev sseEvent
 	for sc.Scan() {
@@ -323,4 +334,16 @@ func scanSSE(r io.Reader, fn func(sseEvent) error) error {
 		}
 	}
 	return sc.Err()
+}
+
+// scanBuffer is the largest line buffer scanSSE needs for events of at most
+// max bytes (a line ends with its newline, hence the extra byte).
+func scanBuffer(max int64) int {
+	if max <= 0 {
+		max = limit.DefaultMessageSize
+	}
+	if max >= math.MaxInt32 && strconv.IntSize == 32 {
+		return math.MaxInt32
+	}
+	return int(max) + 1
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcplink/mcplink/limit"
 )
 
 // A hand-written Streamable HTTP server exercising what go-sdk's server does
@@ -62,7 +64,7 @@ func TestStreamConnBatchResumeAndSessionLoss(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	c := newStreamConn(srv.URL, srv.Client())
+	c := newStreamConn(srv.URL, srv.Client(), limit.DefaultMessageSize)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -36,6 +36,8 @@ type ProxyOptions struct {
 	NoBrowser    bool
 	Device       bool
 	AuthTimeout  time.Duration
+	// MaxMessageSize is --max-message-size as given ("" when not).
+	MaxMessageSize string
 	// OAuthFlags are the OAuth flags given (see proxyOAuthFlags), by name.
 	OAuthFlags []string
 }
@@ -87,6 +89,9 @@ Example client configuration:
 			if _, err := parseHeaders(opts.Headers); err != nil {
 				return usageError("%w", err)
 			}
+			if _, err := parseSize(opts.MaxMessageSize); err != nil {
+				return usageError("--max-message-size: %w", err)
+			}
 			for _, name := range proxyOAuthFlags {
 				if cmd.Flags().Changed(name) {
 					opts.OAuthFlags = append(opts.OAuthFlags, name)
@@ -115,6 +120,7 @@ Example client configuration:
 	fl.BoolVar(&opts.NoBrowser, "no-browser", false, "only print the sign-in URL on stderr")
 	fl.BoolVar(&opts.Device, "device", false, "sign in with the device authorization grant (RFC 8628): enter the code shown on stderr on any device — for SSH and containers, where stdin carries the protocol and the loopback callback is unreachable")
 	fl.DurationVar(&opts.AuthTimeout, "auth-timeout", oauth.DefaultFlowTimeout, "how long to wait for a browser sign-in")
+	fl.StringVar(&opts.MaxMessageSize, "max-message-size", "", "largest `size` of one message from the server (a JSON body, one SSE event), in bytes or with KiB/MiB/GiB, e.g. 67108864 or 64MiB (default: the server's \"maxMessageSize\", else 16MiB)")
 	return cmd
 }
 
@@ -165,6 +171,10 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 		debug.SetGCPercent(50)
 	}
 	mode, _ := proxy.ParseMode(opts.Transport)
+	maxSize, limitHint := e.EffectiveMaxMessageSize(), proxyLimitHint(e)
+	if n, _ := parseSize(opts.MaxMessageSize); n > 0 {
+		maxSize = n
+	}
 	popts := proxy.Options{
 		URL:         e.URL,
 		Headers:     e.Headers,
@@ -174,8 +184,10 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 		Logf: func(format string, a ...any) {
 			f.diag("mcplink proxy: %s: "+format, append([]any{e.Name}, a...)...)
 		},
-		Server:     e.Name,
-		SignInHint: signInHint(e),
+		Server:         e.Name,
+		SignInHint:     signInHint(e),
+		MaxMessageSize: maxSize,
+		LimitHint:      limitHint,
 	}
 	if oauthOn {
 		eng, closeEng, err := f.proxyEngine(e, opts.NoBrowser)
@@ -189,11 +201,8 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 		if err := signInFirst(ctx, f, eng, e, lock, opts.AuthTimeout, opts.Device); err != nil {
 			return err
 		}
-		popts.OAuth = &proxyHandler{
-			inner: eng.InteractiveHandlerWith(e, oauth.AuthOptions{Device: opts.Device}),
-			lock:  lock,
-			fix:   fixForFlags(e),
-		}
+		popts.OAuth = eng.InteractiveHandlerWith(e, oauth.AuthOptions{Device: opts.Device})
+		popts.SignIn = proxySignIn(lock, fixForFlags(e))
 	}
 	// One P and pollable pipes: every goroutine of the proxy then runs on
 	// one thread that sleeps only in the network poller, so a forwarded

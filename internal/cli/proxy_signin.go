@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os/exec"
 	"runtime"
 	"strings"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/auth"
-	"golang.org/x/oauth2"
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
@@ -138,40 +134,20 @@ func signInAlternatives(e *config.Entry, authURL string) string {
 		hp, port, hp, auth)
 }
 
-// proxyHandler is the proxy's OAuth handler: the engine's interactive
-// handler, with the sign-in lock held around every Authorize (so that
-// proxies for one server that lose their credentials together sign in once,
-// the others using what the first stored) and errors rewritten by fix.
-type proxyHandler struct {
-	inner auth.OAuthHandler
-	lock  *signInLock
-	fix   func(error) error
-}
-
-// TokenSource implements auth.OAuthHandler.
-func (h *proxyHandler) TokenSource(ctx context.Context) (oauth2.TokenSource, error) {
-	return h.inner.TokenSource(ctx)
-}
-
-// Authorize implements auth.OAuthHandler.
-func (h *proxyHandler) Authorize(ctx context.Context, req *http.Request, resp *http.Response) error {
-	release, err := h.lock.acquire(ctx)
-	if err != nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		_ = resp.Body.Close()
-		return err
+// proxySignIn is the proxy's sign-in coordinator (proxy.Options.SignIn,
+// run by oauth.Transport around every Authorize): it holds the sign-in
+// lock around the sign-in, so that proxies for one server that lose their
+// credentials together sign in once, the others using what the first
+// stored, and rewrites errors with fix.
+func proxySignIn(lock *signInLock, fix func(error) error) func(ctx context.Context, status int, authorize func(context.Context) error) error {
+	return func(ctx context.Context, _ int, authorize func(context.Context) error) error {
+		release, err := lock.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
+		return fix(authorize(ctx))
 	}
-	defer release()
-	return h.fix(h.inner.Authorize(ctx, req, resp))
-}
-
-// WrapTransport passes the inner handler's transport wrapper on (DPoP,
-// see oauth.TransportWrapper).
-func (h *proxyHandler) WrapTransport(base http.RoundTripper) http.RoundTripper {
-	if w, ok := h.inner.(oauth.TransportWrapper); ok {
-		return w.WrapTransport(base)
-	}
-	return base
 }
 
 // flagHintError replaces an error whose fix, as the oauth and callback
