@@ -47,7 +47,7 @@ type streamConn struct {
 
 // Bounds of streamConn.
 const (
-	maxResumeAttempts = 3        // GETs with Last-Event-ID after a broken SSE answer
+	maxResumeAttempts = 3 // GETs with Last-Event-ID after a broken SSE answer
 	deleteTimeout     = 2 * time.Second
 )
 

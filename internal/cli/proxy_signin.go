@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/oauth"
