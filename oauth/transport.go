@@ -36,6 +36,9 @@ type TransportOptions struct {
 	// implements TransportWrapper (the engine's handlers do), requests with
 	// DPoP-bound tokens get their proof from it.
 	Handler auth.OAuthHandler
+	// NoAuthorize sends Handler's token but hands a 401 or 403 back as it
+	// is, without calling Authorize (mcplink debug shows the refusal).
+	NoAuthorize bool
 	// Base sends the requests; nil means http.DefaultTransport.
 	Base http.RoundTripper
 	// MaxMessageSize bounds what is read of one response: a whole body, or
@@ -235,7 +238,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := t.signed.RoundTrip(r)
-	if err != nil || t.opts.Handler == nil || !authStatus(resp.StatusCode) ||
+	if err != nil || t.opts.Handler == nil || t.opts.NoAuthorize || !authStatus(resp.StatusCode) ||
 		(req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
 		// Without a handler, or with a body that cannot be sent again, the
 		// caller sees the refusal.

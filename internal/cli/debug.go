@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 	"github.com/spf13/cobra"
+	"golang.org/x/oauth2"
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/config"
@@ -202,17 +204,32 @@ const debugProtocolVersion = "2025-11-25"
 func tryStoredToken(ctx context.Context, w io.Writer, eng *oauth.Engine, e *config.Entry, c *authstore.Credentials) {
 	fmt.Fprintln(w, "\nRequest with the stored token:")
 	tok := c.Token
-	rt := http.RoundTripper(http.DefaultTransport)
+	// The stored token as it is (a connection would refresh an expired
+	// one first), through the one credential transport: the token, the
+	// DPoP proof and the configured headers go to the server's origin only.
 	how := "Bearer"
+	dh := &debugHandler{tok: tok}
 	if h, err := eng.Handler(e); err == nil {
 		if tw, ok := h.(oauth.TransportWrapper); ok {
-			rt = tw.WrapTransport(rt)
+			dh.wrap = tw
 			if strings.EqualFold(tok.TokenType, oauth.TokenTypeDPoP) {
 				how = "DPoP, with a proof"
 			}
 		}
 	}
-	hc := &http.Client{Transport: rt, Timeout: e.EffectiveTimeout()}
+	ot, err := oauth.NewTransport(oauth.TransportOptions{
+		ServerURL:      e.URL,
+		Headers:        e.Headers,
+		Handler:        dh,
+		NoAuthorize:    true,
+		MaxMessageSize: e.EffectiveMaxMessageSize(),
+	})
+	if err != nil {
+		fmt.Fprintf(w, "  error:             %v\n", err)
+		return
+	}
+	hc := ot.Client()
+	hc.Timeout = e.EffectiveTimeout()
 	fmt.Fprintf(w, "  request:           POST %s (MCP initialize; Authorization: %s <stored token>", e.URL, how)
 	if len(e.Headers) > 0 {
 		fmt.Fprint(w, "; the configured headers")
@@ -228,7 +245,6 @@ func tryStoredToken(ctx context.Context, w io.Writer, eng *oauth.Engine, e *conf
 		fmt.Fprintf(w, "  error:             %v\n", err)
 		return
 	}
-	setDebugHeaders(req, e, tok.AccessToken)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	resp, err := hc.Do(req)
@@ -241,7 +257,6 @@ func tryStoredToken(ctx context.Context, w io.Writer, eng *oauth.Engine, e *conf
 	// End the session the initialize opened, as a client closing would.
 	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" && resp.StatusCode == http.StatusOK {
 		if dreq, err := http.NewRequestWithContext(ctx, http.MethodDelete, e.URL, nil); err == nil {
-			setDebugHeaders(dreq, e, tok.AccessToken)
 			dreq.Header.Set("Mcp-Session-Id", sid)
 			dreq.Header.Set("MCP-Protocol-Version", debugProtocolVersion)
 			if dresp, err := hc.Do(dreq); err == nil {
@@ -304,16 +319,28 @@ func tryStoredToken(ctx context.Context, w io.Writer, eng *oauth.Engine, e *conf
 	}
 }
 
-// setDebugHeaders sets the token as a Bearer Authorization (the DPoP
-// wrapper turns a DPoP-bound one into the DPoP scheme) and the entry's
-// configured headers that do not collide with it, as headerTransport does.
-func setDebugHeaders(req *http.Request, e *config.Entry, token string) {
-	req.Header.Set("Authorization", "Bearer "+token)
-	for k, v := range e.Headers {
-		if req.Header.Get(k) == "" {
-			req.Header.Set(k, v)
-		}
+// debugHandler gives oauth.Transport the stored token as it is (no
+// refresh) and the engine handler's DPoP wrapper; debug never signs in
+// (oauth.TransportOptions.NoAuthorize).
+type debugHandler struct {
+	tok  *authstore.Token
+	wrap oauth.TransportWrapper
+}
+
+func (h *debugHandler) TokenSource(context.Context) (oauth2.TokenSource, error) {
+	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: h.tok.AccessToken, TokenType: "Bearer"}), nil
+}
+
+func (h *debugHandler) Authorize(_ context.Context, _ *http.Request, resp *http.Response) error {
+	_ = resp.Body.Close()
+	return errors.New("mcplink debug does not sign in")
+}
+
+func (h *debugHandler) WrapTransport(base http.RoundTripper) http.RoundTripper {
+	if h.wrap == nil {
+		return base
 	}
+	return h.wrap.WrapTransport(base)
 }
 
 // redact replaces every occurrence of secret in s.
