@@ -120,6 +120,9 @@ func callRun(ctx context.Context, opts *CallOptions) error {
 
 	res, err := m.CallTool(ctx, opts.Server, opts.Tool, args)
 	if err != nil {
+		if h := limitHint(err, opts.Server); h != "" {
+			return fmt.Errorf("calling %s on %s: %w; %s", opts.Tool, opts.Server, err, h)
+		}
 		return fmt.Errorf("calling %s on %s: %w", opts.Tool, opts.Server, err)
 	}
 	if opts.JSON {

@@ -113,7 +113,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 }
 
 func toServerJSON(s manager.State, a *authJSON) serverJSON {
-	j := serverJSON{Name: s.Name, Type: s.Type, Status: string(s.Status), URL: s.URL, Command: s.Command, Transport: s.Transport, Error: s.Error, Auth: a}
+	j := serverJSON{Name: s.Name, Type: s.Type, Status: string(s.Status), URL: s.URL, Command: s.Command, Transport: s.Transport, Error: stateError(s), Auth: a}
 	if s.Status == manager.StatusConnected {
 		n := len(s.Tools)
 		j.Tools = &n
@@ -157,7 +157,7 @@ func printStates(w io.Writer, states []manager.State, auth map[string]*authJSON)
 			continue
 		}
 		// The error often quotes the server (its stderr, a JSON-RPC error).
-		if e := termtext.Clean(states[i-1].Error); e != "" {
+		if e := termtext.Clean(stateError(states[i-1])); e != "" {
 			for k, line := range strings.Split(strings.TrimRight(e, "\n"), "\n") {
 				prefix := "  error: "
 				if k > 0 {

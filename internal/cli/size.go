@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/limit"
+	"github.com/mcplink/mcplink/manager"
 )
 
 // parseSize parses a size flag: a number of bytes ("67108864") or a number
@@ -41,20 +42,25 @@ func proxyLimitHint(e *config.Entry) string {
 }
 
 // limitHint words an error that carries a *limit.TooLargeError for a
-// person: the bound, and the config field that raises it. "" when err
-// carries none.
-func limitHint(err error, e *config.Entry) string {
+// person: the bound, and the config field of server that raises it. ""
+// when err carries none.
+func limitHint(err error, server string) string {
 	var tl *limit.TooLargeError
 	if !errors.As(err, &tl) {
 		return ""
 	}
-	return tooLargeHint(tl, e)
+	return tooLargeHint(tl, server)
 }
 
-func tooLargeHint(tl *limit.TooLargeError, e *config.Entry) string {
-	where := "the server's entry"
-	if e != nil && e.Source != "" {
-		where = fmt.Sprintf("%q in %s", e.Name, e.Source)
+func tooLargeHint(tl *limit.TooLargeError, server string) string {
+	return fmt.Sprintf("the server sent a message larger than the %s limit; if its messages are legitimately that large, raise \"maxMessageSize\" (in bytes) on the entry of %q in the config", limit.Size(tl.Limit), server)
+}
+
+// stateError is a server state's error with, when a message crossed its
+// size bound, the way to raise it.
+func stateError(st manager.State) string {
+	if st.TooLarge == nil {
+		return st.Error
 	}
-	return fmt.Sprintf("the server sent a message larger than the %s limit; raise \"maxMessageSize\" (bytes) of %s if its messages are legitimately that large", limit.Size(tl.Limit), where)
+	return st.Error + "; " + tooLargeHint(st.TooLarge, st.Name)
 }

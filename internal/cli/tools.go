@@ -84,7 +84,7 @@ func toolsRun(ctx context.Context, opts *ToolsOptions) error {
 			if st.Status == manager.StatusConnected {
 				states = append(states, st)
 			} else if st.Status != manager.StatusDisabled {
-				f.diag("%s: %s%s", st.Name, st.Status, errSuffix(st.Error))
+				f.diag("%s: %s%s", st.Name, st.Status, errSuffix(stateError(st)))
 			}
 		}
 	}
@@ -221,6 +221,6 @@ func notConnectedError(st manager.State) error {
 	case manager.StatusNeedsClientRegistration:
 		return fmt.Errorf("server %q needs a client registration: %s", st.Name, st.Error)
 	default:
-		return fmt.Errorf("server %q %s%s", st.Name, st.Status, errSuffix(st.Error))
+		return fmt.Errorf("server %q %s%s", st.Name, st.Status, errSuffix(stateError(st)))
 	}
 }
