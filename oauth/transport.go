@@ -17,7 +17,8 @@ import (
 	"github.com/mcplink/mcplink/limit"
 )
 
-// MaxRedirects is the most redirects one request follows.
+// MaxRedirects is the most redirects one request follows (as Go's default
+// policy: the request that an 11th redirect asks for is not sent).
 const MaxRedirects = 10
 
 // TransportOptions configure NewTransport.
@@ -185,7 +186,7 @@ func checkRedirect(origin string, req *http.Request, via []*http.Request) error 
 		return nil
 	}
 	from := via[len(via)-1].URL.Redacted()
-	if len(via) >= MaxRedirects {
+	if len(via) > MaxRedirects {
 		return &RedirectError{From: from, To: req.URL.Redacted(), Reason: fmt.Sprintf("stopped after %d redirects", MaxRedirects)}
 	}
 	if Origin(req.URL) == origin {
