@@ -27,6 +27,8 @@ bench:
 
 fuzz:
 	$(GO) test ./config -run '^$$' -fuzz FuzzLoad -fuzztime 60s
+	$(GO) test ./oauth -run '^$$' -fuzz FuzzRedirectPolicy -fuzztime 30s
+	$(GO) test ./oauth -run '^$$' -fuzz FuzzSSEEventBound -fuzztime 30s
 
 # Opt-in: sign in against a real Ory Hydra (built from source at a pinned
 # release the first time, about 10 minutes; see e2e/hydra/run.sh).
