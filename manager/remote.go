@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -69,10 +70,25 @@ func withTooLarge(err error, rec *recorder) error {
 		return err
 	}
 	if tl = rec.takeTooLarge(); tl != nil {
-		return fmt.Errorf("%w (%w)", err, tl)
+		return &tooLargeError{err: err, tl: tl}
 	}
 	return err
 }
+
+// tooLargeError is err, which a crossed size bound caused, with the bound.
+type tooLargeError struct {
+	err error
+	tl  *limit.TooLargeError
+}
+
+func (e *tooLargeError) Error() string {
+	if msg := e.err.Error(); strings.Contains(msg, e.tl.Error()) {
+		return msg
+	}
+	return e.err.Error() + " (" + e.tl.Error() + ")"
+}
+
+func (e *tooLargeError) Unwrap() []error { return []error{e.err, e.tl} }
 
 // connTransport binds every request to the connection's lifetime, closed:
 // when it is closed, whatever the SDK still has in flight (for instance a
