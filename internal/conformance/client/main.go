@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -26,6 +25,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	mcplinkoauth "github.com/mcplink/mcplink/oauth"
 )
 
 // scenarioTimeout stays below the per-scenario limit scripts/conformance.sh
@@ -108,13 +109,13 @@ func mainErr(args []string) error {
 // connect opens a go-sdk client session over Streamable HTTP.
 func connect(ctx context.Context, serverURL string, opts *mcp.ClientOptions, oauth auth.OAuthHandler) (*mcp.ClientSession, error) {
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcplink-conformance", Version: "1.0.0"}, opts)
-	transport := &mcp.StreamableClientTransport{Endpoint: serverURL, OAuthHandler: oauth}
-	// As in mcplink's manager: DPoP-bound tokens need the engine's transport.
-	if w, ok := oauth.(interface {
-		WrapTransport(http.RoundTripper) http.RoundTripper
-	}); ok {
-		transport.HTTPClient = &http.Client{Transport: w.WrapTransport(http.DefaultTransport)}
+	// As in mcplink's manager: the one credential transport sends the
+	// token (and DPoP proof) to the server's origin and answers 401/403.
+	t, err := mcplinkoauth.NewTransport(mcplinkoauth.TransportOptions{ServerURL: serverURL, Handler: oauth})
+	if err != nil {
+		return nil, err
 	}
+	transport := &mcp.StreamableClientTransport{Endpoint: serverURL, HTTPClient: t.Client(), MaxEventSize: -1}
 	cs, err := client.Connect(ctx, transport, nil)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
