@@ -150,7 +150,7 @@ func registrationMethod(entry *config.Entry, creds *authstore.Credentials, d *Di
 // configured headers only on its server's origin, through every redirect
 // hop; none at all when entry is nil, then with origin u's) and the
 // redirect policy of Transport.CheckRedirect, which additionally refuses a
-// redirect to a URL that is neither https nor loopback http.
+// redirect to another origin that is neither https nor loopback http.
 func (e *Engine) originClient(u string, entry *config.Entry) (*http.Client, error) {
 	opts := TransportOptions{ServerURL: u, Base: e.client.Transport, MaxMessageSize: -1}
 	if entry != nil {
@@ -166,7 +166,7 @@ func (e *Engine) originClient(u string, entry *config.Entry) (*http.Client, erro
 		Jar:       e.client.Jar,
 		Timeout:   e.client.Timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if err := checkSecureURL(req.URL.String()); err != nil && len(via) > 0 {
+			if err := checkSecureURL(req.URL.String()); err != nil && len(via) > 0 && Origin(req.URL) != Origin(via[0].URL) {
 				return &RedirectError{From: via[len(via)-1].URL.Redacted(), To: req.URL.Redacted(), Reason: err.Error()}
 			}
 			if err := t.CheckRedirect(req, via); err != nil {

@@ -105,34 +105,6 @@ func New(opts Options) *Engine {
 	}
 }
 
-// withRedirectPolicy returns a copy of c whose redirects follow the rule of
-// Transport.CheckRedirect, with the first request's origin as the one that
-// counts: at most MaxRedirects hops, and a POST to an authorization server
-// (token, registration, device, revocation requests carry codes, client
-// secrets, refresh tokens) never redirected to another origin. A redirect
-// to a URL that is neither https nor loopback http is refused. c's own
-// CheckRedirect, if any, runs after.
-func withRedirectPolicy(c *http.Client) *http.Client {
-	cp := *c
-	next := c.CheckRedirect
-	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) == 0 {
-			return nil
-		}
-		if err := checkSecureURL(req.URL.String()); err != nil {
-			return &RedirectError{From: via[len(via)-1].URL.Redacted(), To: req.URL.Redacted(), Reason: err.Error()}
-		}
-		if err := checkRedirect(Origin(via[0].URL), req, via); err != nil {
-			return err
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		return nil
-	}
-	return &cp
-}
-
 func (e *Engine) state(name string) *serverState {
 	e.mu.Lock()
 	defer e.mu.Unlock()
