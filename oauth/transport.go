@@ -171,12 +171,12 @@ func (e *RedirectError) Error() string {
 }
 
 // CheckRedirect is the redirect policy of the transport's client (an
-// http.Client CheckRedirect): at most MaxRedirects hops; a request that
-// carried a body (an MCP POST, whatever the redirect turned it into) or
-// that is not a GET or HEAD (DELETE of a session) is not redirected to
-// another origin — its message was meant for the configured server, and
-// the other origin would get the MCP session; a GET or HEAD is followed to
-// another origin, and RoundTrip sends it without credentials.
+// http.Client CheckRedirect): at most MaxRedirects hops; a request that was
+// not a GET or HEAD when it was made (an MCP POST, whatever a 301/302/303
+// turned it into; a session DELETE) is not redirected to another origin —
+// its message was meant for the configured server — and fails with a
+// *RedirectError naming both URLs; a GET or HEAD is followed to another
+// origin, and RoundTrip sends it without credentials.
 func (t *Transport) CheckRedirect(req *http.Request, via []*http.Request) error {
 	return checkRedirect(t.origin, req, via)
 }
@@ -195,7 +195,7 @@ func checkRedirect(origin string, req *http.Request, via []*http.Request) error 
 	first := via[0]
 	if first.Method != http.MethodGet && first.Method != http.MethodHead {
 		return &RedirectError{From: from, To: req.URL.Redacted(), Reason: fmt.Sprintf(
-			"a %s to the MCP server is not sent to another origin (the server's origin is %s); set the server's URL to where it moved", first.Method, originText(origin))}
+			"a %s meant for %s is not sent on to another origin; if the server moved, use its new URL", first.Method, originText(origin))}
 	}
 	return nil
 }
