@@ -71,7 +71,10 @@ together sign in once: the others wait for that sign-in and use it. When no
 browser can be opened, stderr also lists the other ways to sign in (an SSH
 port forward, --device, or mcplink auth beforehand). A request that fails
 gets a JSON-RPC error naming the cause (unreachable, HTTP 401 or 403,
-insufficient scope, too many sign-in attempts) and the next step. An expired
+insufficient scope, too many sign-in attempts, an answer larger than
+--max-message-size, a redirect to another origin) and the next step; the
+session goes on. Credentials (--header, the token) go only to the URL's
+origin, never to a redirect target elsewhere. An expired
 remote session is re-initialized transparently. Stdout carries only protocol
 messages; all diagnostics go to stderr.
 
