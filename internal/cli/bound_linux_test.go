@@ -140,4 +140,3 @@ func TestCallHugeMessageBounded(t *testing.T) {
 		}
 	}
 }
-
