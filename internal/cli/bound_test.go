@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +83,14 @@ func hugeServer(t *testing.T) *httptest.Server {
 func buildMcplink(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "mcplink")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// The go command that runs this test (go test sets GOROOT in its
+	// children's environment), else the one on PATH.
+	gobin := "go"
+	if root := os.Getenv("GOROOT"); root != "" {
+		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
+			gobin = p
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gobin, "build", "-o", bin, "github.com/mcplink/mcplink/cmd/mcplink")
@@ -166,4 +172,9 @@ func TestListNamesMessageBound(t *testing.T) {
 			t.Errorf("mcplink %s:\n%s\nwant the server failed, naming the 1 KiB limit and \"maxMessageSize\"", strings.Join(args, " "), out)
 		}
 	}
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }
