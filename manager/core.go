@@ -155,7 +155,7 @@ func (m *Manager) Connect(ctx context.Context, name string) (State, error) {
 	attemptCtx, cancel := context.WithCancel(ctx)
 	s.cancel = cancel
 	s.state.Status = StatusConnecting
-	s.state.Error, s.state.TooLarge = "", nil
+	s.state.Error = ""
 	s.state.Err = nil
 	s.state.Tools = nil
 	if s.entry.Type != config.TypeLocal {
@@ -189,7 +189,6 @@ func (m *Manager) Connect(ctx context.Context, name string) (State, error) {
 	s.state.Status = out.status
 	s.state.Error = out.err
 	s.state.Err = out.cause
-	s.state.TooLarge = out.tooLarge
 	s.state.Tools = out.tools
 	if out.transport != "" {
 		s.state.Transport = out.transport
@@ -241,7 +240,7 @@ func (m *Manager) Disconnect(name string) error {
 	if !s.entry.Enabled {
 		s.state.Status = StatusDisabled
 	}
-	s.state.Error, s.state.TooLarge = "", nil
+	s.state.Error = ""
 	s.state.Err = nil
 	s.state.Tools = nil
 	if prev != s.state.Status {
@@ -398,7 +397,6 @@ type outcome struct {
 	cause     error // the typed error behind err, if any (State.Err)
 	transport string
 	tools     []*mcp.Tool
-	tooLarge  *limit.TooLargeError // a message crossed the size bound
 }
 
 // timeout returns the connect timeout for e.
@@ -497,9 +495,7 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 	}
 	connCancel()
 	status, msg, cause := classify(e, err, res, timedOut(), ctx, timeout)
-	out := outcome{status: status, err: msg, cause: cause}
-	errors.As(err, &out.tooLarge)
-	return nil, out
+	return nil, outcome{status: status, err: msg, cause: cause}
 }
 
 // classify maps a remote connect error to a status and a message, from typed

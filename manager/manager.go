@@ -13,7 +13,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/config"
-	"github.com/mcplink/mcplink/limit"
 )
 
 // Status is a server's connection status.
@@ -103,20 +102,19 @@ func (o Options) sessionOptions() *mcp.ClientSessionOptions {
 // State is a snapshot of one server. Tools are shared with the manager and
 // must be treated as read-only.
 type State struct {
-	Name   string
-	Type   string // config.TypeLocal or config.TypeRemote
-	Status Status
-	Error  string // why the server is failed, needs_auth, needs_client_registration or untrusted
-	// TooLarge is set when the server failed because a message it sent
-	// crossed the entry's size bound ("maxMessageSize").
-	TooLarge  *limit.TooLargeError
+	Name      string
+	Type      string // config.TypeLocal or config.TypeRemote
+	Status    Status
+	Error     string // why the server is failed, needs_auth, needs_client_registration or untrusted
 	Tools     []*mcp.Tool
 	URL       string   // remote servers
 	Command   []string // local servers
 	Transport string   // TransportStreamable, TransportSSE or TransportStdio; empty while unknown
 	// Err is the typed error behind Error when there is one, for surfaces
 	// that word it themselves: *HeaderRefusedError (configured credentials
-	// refused) or *oauth.ClientRegistrationError. Nil otherwise.
+	// refused), *oauth.ClientRegistrationError, or *limit.TooLargeError (a
+	// message from a remote server crossed the entry's "maxMessageSize").
+	// Nil otherwise.
 	Err error
 }
 

@@ -59,8 +59,9 @@ func tooLargeHint(tl *limit.TooLargeError, server string) string {
 // stateError is a server state's error with, when a message crossed its
 // size bound, the way to raise it.
 func stateError(st manager.State) string {
-	if st.TooLarge == nil {
+	var tl *limit.TooLargeError
+	if !errors.As(st.Err, &tl) {
 		return st.Error
 	}
-	return st.Error + "; " + tooLargeHint(st.TooLarge, st.Name)
+	return st.Error + "; " + tooLargeHint(tl, st.Name)
 }
