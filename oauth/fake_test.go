@@ -51,11 +51,11 @@ type fakeOpts struct {
 }
 
 type fake struct {
-	t    *testing.T
-	srv  *httptest.Server
-	o    fakeOpts
-	mcp  string
-	iss  string
+	t   *testing.T
+	srv *httptest.Server
+	o   fakeOpts
+	mcp string
+	iss string
 
 	mu            sync.Mutex
 	paths         []string
