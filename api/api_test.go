@@ -122,11 +122,11 @@ func TestConnectDisconnect(t *testing.T) {
 		t.Fatalf("list = %+v, %v", all["plain0"], err)
 	}
 	st, err := env.Client.Disconnect(ctx, "plain0")
-	if err != nil || st.Status != "disconnected" || len(st.Tools) != 0 {
+	if err != nil || st.State != "disconnected" || len(st.Tools) != 0 {
 		t.Fatalf("disconnect = %+v, %v", st, err)
 	}
 	// GET /mcp is cached; a change is visible at once.
-	if all, err := env.Client.List(ctx); err != nil || all["plain0"].Status != "disconnected" {
+	if all, err := env.Client.List(ctx); err != nil || all["plain0"].State != "disconnected" {
 		t.Fatalf("list after disconnect = %+v, %v", all["plain0"], err)
 	}
 	_, err = env.Client.Tools(ctx, "plain0")
@@ -325,7 +325,7 @@ func flowPhase(server, phase string) func(api.Event) bool {
 
 func statusIs(server, status string) func(api.Event) bool {
 	return func(ev api.Event) bool {
-		return ev.Type == api.EventStatus && ev.Server == server && ev.Status != nil && ev.Status.Status == status
+		return ev.Type == api.EventStatus && ev.Server == server && ev.Status != nil && ev.Status.State == status
 	}
 }
 
@@ -424,7 +424,7 @@ func TestAuthCallbackErrors(t *testing.T) {
 	}
 	wantAPIError(t, cb("secure0", api.CallbackRequest{Code: "c", State: "nosuchstate"}), 400, "unknown_state")
 	wantAPIError(t, cb("secure0", api.CallbackRequest{}), 400, "bad_request")
-	wantAPIError(t, cb("secure0", api.CallbackRequest{Code: "c"}), 400, "bad_request")
+	wantAPIError(t, cb("secure0", api.CallbackRequest{Code: "c"}), 400, "no_pending_flow")
 	wantAPIError(t, cb("secure0", api.CallbackRequest{URL: "http://127.0.0.1/cb?code=c&state=s", State: "s"}), 400, "bad_request")
 	wantAPIError(t, cb("secure0", api.CallbackRequest{URL: "http://127.0.0.1/cb?state=s"}), 400, "bad_redirect")
 	wantAPIError(t, cb("secure0", api.CallbackRequest{URL: "http://127.0.0.1/cb?code=c"}), 400, "bad_redirect")
@@ -433,8 +433,8 @@ func TestAuthCallbackErrors(t *testing.T) {
 	if code != 400 || !strings.Contains(body, `"bad_request"`) {
 		t.Fatalf("malformed JSON: %d %s", code, body)
 	}
-	wantAPIError(t, cb("local", api.CallbackRequest{Code: "c", State: "s"}), 409, "not_remote")
-	wantAPIError(t, cb("nooauth", api.CallbackRequest{Code: "c", State: "s"}), 409, "oauth_disabled")
+	wantAPIError(t, cb("local", api.CallbackRequest{Code: "c", State: "s"}), 400, "not_remote")
+	wantAPIError(t, cb("nooauth", api.CallbackRequest{Code: "c", State: "s"}), 400, "oauth_disabled")
 	wantAPIError(t, cb("off", api.CallbackRequest{Code: "c", State: "s"}), 409, "server_disabled")
 	wantAPIError(t, cb("nope", api.CallbackRequest{Code: "c", State: "s"}), 404, "unknown_server")
 	for _, name := range []string{"local", "nooauth", "off"} {
@@ -446,13 +446,13 @@ func TestAuthCallbackErrors(t *testing.T) {
 	_, err := env.Client.StartAuth(ctx, "nope")
 	wantAPIError(t, err, 404, "unknown_server")
 	_, err = env.Client.Authenticate(ctx, "local")
-	wantAPIError(t, err, 409, "not_remote")
+	wantAPIError(t, err, 400, "not_remote")
 	_, err = env.Client.Logout(ctx, "local")
-	wantAPIError(t, err, 409, "not_remote")
+	wantAPIError(t, err, 400, "not_remote")
 	_, err = env.Client.Logout(ctx, "nope")
 	wantAPIError(t, err, 404, "unknown_server")
 	_, err = env.Client.Logout(ctx, "nooauth")
-	wantAPIError(t, err, 409, "oauth_disabled")
+	wantAPIError(t, err, 400, "oauth_disabled")
 	_, err = env.Client.Authenticate(ctx, "nope")
 	wantAPIError(t, err, 404, "unknown_server")
 	_, err = env.Client.Authenticate(ctx, "off")
@@ -511,7 +511,7 @@ func TestLogoutCancelsAndForgets(t *testing.T) {
 		t.Fatal(err)
 	}
 	portFreeWithin(t, env.CallbackPort, 100*time.Millisecond)
-	if st.Status != "disconnected" || st.Auth.State != "not_authenticated" || st.Auth.PendingFlows != 0 {
+	if st.State != "disconnected" || st.Auth.State != "not_authenticated" || st.Auth.PendingFlows != 0 {
 		t.Fatalf("after logout: %+v %+v", st, st.Auth)
 	}
 	ev := next("flow cancelled", flowPhase("secure0", api.FlowCancelled))

@@ -16,8 +16,10 @@
   function show(st) {
     const tr = row(st.name);
     if (!tr) return;
-    tr.querySelector("[data-role=dot]").className = "dot " + st.status;
-    tr.querySelector("[data-role=status]").textContent = st.status;
+    // state is mcplink's own status; status is opencode's coarser one.
+    const state = st.state || st.status;
+    tr.querySelector("[data-role=dot]").className = "dot " + state;
+    tr.querySelector("[data-role=status]").textContent = state;
     tr.querySelector("[data-role=error]").textContent = st.error || "";
     tr.querySelector("[data-role=tools]").textContent = (st.tools || []).length;
     if (st.auth) tr.querySelector("[data-role=auth]").textContent = st.auth.state.replace(/_/g, " ");
@@ -53,7 +55,7 @@
       switch (b.dataset.action) {
         case "authenticate": await authenticate(name); break;
         case "logout": { const r = await call("DELETE", path + "/auth"); show(r); say(name + ": " + ((r.logout && r.logout.message) || "logged out")); break; }
-        case "connect": show(await call("POST", path + "/connect")); break;
+        case "connect": await call("POST", path + "/connect"); show(await call("GET", path)); break;
       }
     } catch (e) {
       say(name + ": " + e.message);

@@ -182,8 +182,8 @@ func TestDeviceAuthErrors(t *testing.T) {
 		code   string
 	}{
 		"nope":    {404, "unknown_server"},
-		"local":   {409, "not_remote"},
-		"nooauth": {409, "oauth_disabled"},
+		"local":   {400, "not_remote"},
+		"nooauth": {400, "oauth_disabled"},
 		"off":     {409, "server_disabled"},
 	} {
 		_, err := env.Client.StartDeviceAuth(ctx, name)

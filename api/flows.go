@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ type flow struct {
 	authURL string
 	scopes  []string
 	expires time.Time
+	started time.Time      // when it was started (monotonic), to find the newest
 	p       *oauth.Pending // browser flows
 	device  bool           // a device authorization grant (no redirect)
 	// stop ends the flow early (DELETE /mcp/{name}/auth, Close); it is
@@ -113,6 +115,22 @@ func (t *flowTable) get(server, state string) *flow {
 	return t.byServer[server][state]
 }
 
+// newest returns the browser flow of server started last, or nil.
+func (t *flowTable) newest(server string) *flow {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out *flow
+	for _, f := range t.byServer[server] {
+		if f.device || f.p == nil {
+			continue
+		}
+		if out == nil || f.started.After(out.started) {
+			out = f
+		}
+	}
+	return out
+}
+
 func (t *flowTable) count(server string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -163,15 +181,17 @@ func (s *Server) oauthEntry(name string) (*config.Entry, error) {
 
 // oauthEntryOf is oauthEntry; disabled servers pass unless requireEnabled.
 func (s *Server) oauthEntryOf(name string, requireEnabled bool) (*config.Entry, error) {
-	e, err := s.cfg.Lookup(name)
+	e, err := s.lookup(name)
 	if err != nil {
 		return nil, err
 	}
+	// opencode answers 400 BadRequest for a server that does not support
+	// OAuth; so does mcplink.
 	if e.Type != config.TypeRemote {
-		return nil, errorf(http.StatusConflict, "not_remote", "server %q is a local server; OAuth applies to remote servers only", name)
+		return nil, errorf(http.StatusBadRequest, "not_remote", "server %q is a local server; OAuth applies to remote servers only", name)
 	}
 	if e.OAuthDisabled {
-		return nil, errorf(http.StatusConflict, "oauth_disabled", "server %q has \"oauth\": false in %s; remove it to use OAuth", name, e.Source)
+		return nil, errorf(http.StatusBadRequest, "oauth_disabled", "server %q has \"oauth\": false in %s; remove it to use OAuth", name, e.Source)
 	}
 	if requireEnabled && !e.Enabled {
 		return nil, errorf(http.StatusConflict, "server_disabled", "server %q is disabled; set \"enabled\": true on the entry in %s", name, e.Source)
@@ -201,6 +221,7 @@ func (s *Server) startFlow(ctx context.Context, e *config.Entry) (*flow, error) 
 		authURL: p.AuthorizationURL,
 		scopes:  p.Scopes,
 		expires: time.Now().Add(s.opts.FlowTTL),
+		started: time.Now(),
 		p:       p,
 		stop:    p.Close,
 		done:    make(chan struct{}),
@@ -254,7 +275,7 @@ func (s *Server) flowFailed(f *flow, phase string, err error, ev FlowEvent) {
 	f.err = err
 	ev.Phase, ev.Message = phase, err.Error()
 	s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &ev})
-	f.status, _ = s.m.State(f.server)
+	f.status, _ = s.mgr(f.server).State(f.server)
 }
 
 // flowSucceeded publishes f's success (ev with phase and message set) and
@@ -263,10 +284,10 @@ func (s *Server) flowSucceeded(ctx context.Context, f *flow, ev FlowEvent) {
 	s.invalidateAuth(f.server)
 	ev.Phase, ev.Message = FlowSucceeded, "signed in to "+f.server+"; connecting"
 	s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &ev})
-	st, cerr := s.m.Connect(ctx, f.server)
+	st, cerr := s.mgr(f.server).Connect(ctx, f.server)
 	s.changed()
 	if cerr != nil {
-		st, _ = s.m.State(f.server)
+		st, _ = s.mgr(f.server).State(f.server)
 	}
 	f.status = st
 }
@@ -351,7 +372,7 @@ func (s *Server) authStatus(ctx context.Context, e *config.Entry) *AuthStatus {
 // status converts a manager state to the API's status object.
 func (s *Server) status(ctx context.Context, st manager.State) ServerStatus {
 	out := ServerStatus{
-		Name: st.Name, Type: st.Type, Status: string(st.Status), Error: st.Error,
+		Name: st.Name, Type: st.Type, Status: OpencodeStatus(st.Status), State: string(st.Status), Error: st.Error,
 		Tools: make([]string, 0, len(st.Tools)), URL: st.URL, Command: slices.Clone(st.Command), Transport: st.Transport,
 	}
 	for _, t := range st.Tools {
@@ -359,8 +380,13 @@ func (s *Server) status(ctx context.Context, st manager.State) ServerStatus {
 	}
 	// A disabled server shows no auth state: nothing connects to it, so
 	// "not_authenticated" would only look like something to fix.
-	if e := s.cfg.Servers[st.Name]; e != nil && e.Enabled && e.Type == config.TypeRemote && !e.OAuthDisabled {
+	if e := s.entryOf(st.Name); e != nil && e.Enabled && e.Type == config.TypeRemote && !e.OAuthDisabled {
 		out.Auth = s.authStatus(ctx, e)
+	}
+	// opencode's McpStatusFailed and McpStatusNeedsClientRegistration
+	// require an error.
+	if out.Error == "" && (out.Status == StatusFailed || out.Status == StatusNeedsClientRegistration) {
+		out.Error = fmt.Sprintf("%s (no detail was recorded; run \"mcplink debug %s\")", strings.ReplaceAll(out.State, "_", " "), st.Name)
 	}
 	return out
 }

@@ -75,7 +75,7 @@ func TestLogoutReportsRevocation(t *testing.T) {
 	}
 	want := api.LogoutResult{HadTokens: true, Revoked: true, RevokedTokens: []string{"refresh_token", "access_token"}, RevocationSupported: true,
 		Message: "tokens revoked at the authorization server and deleted; client registration kept"}
-	if !logoutEqual(st.Logout, want) || st.Status != "disconnected" || st.Auth == nil || st.Auth.State != "not_authenticated" {
+	if !logoutEqual(st.Logout, want) || st.State != "disconnected" || st.Auth == nil || st.Auth.State != "not_authenticated" {
 		t.Fatalf("logout = %+v %+v auth %+v, want %+v", st, st.Logout, st.Auth, want)
 	}
 	if n := env.AS.Stats().Revocations; n != 4 {

@@ -33,6 +33,7 @@ func (s *Server) routes() []route {
 		{"GET", "/openapi.json", s.handleOpenAPI},
 		{"GET", "/events", s.handleEvents},
 		{"GET", "/mcp", s.handleList},
+		{"POST", "/mcp", s.handleAdd},
 		{"GET", "/mcp/{name}", s.handleGet},
 		{"POST", "/mcp/{name}/connect", s.handleConnect},
 		{"POST", "/mcp/{name}/disconnect", s.handleDisconnect},
@@ -80,9 +81,9 @@ func readJSON(r *http.Request, v any, strict bool) error {
 
 // state returns the named server's state or an unknown_server error.
 func (s *Server) state(name string) (manager.State, error) {
-	st, ok := s.m.State(name)
+	st, ok := s.mgr(name).State(name)
 	if !ok {
-		if _, err := s.cfg.Lookup(name); err != nil {
+		if _, err := s.lookup(name); err != nil {
 			return st, err
 		}
 		return st, fmt.Errorf("%w: %q", manager.ErrUnknownServer, name)
@@ -96,7 +97,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		writeBody(w, c.data)
 		return
 	}
-	states := s.m.States()
+	states := s.states()
 	out := make(map[string]ServerStatus, len(states))
 	for _, st := range states {
 		out[st.Name] = s.status(r.Context(), st)
@@ -137,29 +138,30 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	st, err := s.m.Connect(r.Context(), name)
+	// As opencode: true once the attempt ended, whatever its outcome (the
+	// status says it).
+	_, err := s.mgr(name).Connect(r.Context(), name)
 	s.changed()
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+	writeJSON(w, http.StatusOK, true)
 }
 
 func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	err := s.m.Disconnect(name)
+	if _, err := s.state(name); err != nil {
+		fail(w, err)
+		return
+	}
+	err := s.mgr(name).Disconnect(name)
 	s.changed()
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	st, err := s.state(name)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+	writeJSON(w, http.StatusOK, true)
 }
 
 func (s *Server) handleAuthStart(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +193,7 @@ func (s *Server) handleAuthCallback(w http.ResponseWriter, r *http.Request) {
 	var params url.Values
 	switch {
 	case req.URL != "" && (req.Code != "" || req.State != ""):
-		fail(w, errorf(http.StatusBadRequest, "bad_request", "send either {\"url\"} or {\"code\", \"state\"}, not both"))
+		fail(w, errorf(http.StatusBadRequest, "bad_request", "send either {\"code\"} (optionally with \"state\" and \"iss\") or {\"url\"}, not both"))
 		return
 	case req.URL != "":
 		params, err = callback.ParseRedirect(req.URL)
@@ -199,13 +201,25 @@ func (s *Server) handleAuthCallback(w http.ResponseWriter, r *http.Request) {
 			fail(w, errorf(http.StatusBadRequest, "bad_redirect", "%v", err))
 			return
 		}
+	case req.Code != "" && req.State == "":
+		// opencode's shape: the code alone. The server's pending flow (the
+		// newest, as opencode keeps one per server) supplies the state.
+		f := s.flows.newest(e.Name)
+		if f == nil {
+			fail(w, errorf(http.StatusBadRequest, "no_pending_flow",
+				"server %q has no pending authorization to complete with this code (it may have expired after %s or already be finished); start one with POST /mcp/%s/auth",
+				e.Name, s.opts.FlowTTL, e.Name))
+			return
+		}
+		s.finishWithCode(w, r, f, req.Code)
+		return
 	case req.Code != "" && req.State != "":
 		params = url.Values{"code": {req.Code}, "state": {req.State}}
 		if req.Iss != "" {
 			params.Set("iss", req.Iss)
 		}
 	default:
-		fail(w, errorf(http.StatusBadRequest, "bad_request", "the body needs {\"code\", \"state\"} (plus \"iss\" if the redirect had one) or {\"url\"} with the full redirect URL"))
+		fail(w, errorf(http.StatusBadRequest, "bad_request", "the body needs {\"code\"} (the authorization code; \"state\" and \"iss\" from the redirect may be added) or {\"url\"} with the full redirect URL"))
 		return
 	}
 	state := params.Get("state")
@@ -216,9 +230,36 @@ func (s *Server) handleAuthCallback(w http.ResponseWriter, r *http.Request) {
 			e.Name, s.opts.FlowTTL, e.Name))
 		return
 	}
+	if params.Get("code") != "" && !params.Has("iss") && params.Get("error") == "" {
+		// A code and state without iss: the client vouches for the code as
+		// for a bare one (RFC 9207's check needs the redirect's iss).
+		s.finishWithCode(w, r, f, params.Get("code"))
+		return
+	}
 	if err := s.opts.Callbacks.Deliver(state, params); err != nil {
 		if errors.Is(err, callback.ErrUnknownState) {
 			err = errorf(http.StatusBadRequest, "unknown_state", "the authorization for %q with this state already finished; start a new one with POST /mcp/%s/auth", e.Name, e.Name)
+		}
+		fail(w, err)
+		return
+	}
+	st, err := s.waitFlow(r.Context(), f)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+}
+
+// finishWithCode completes the pending browser flow f with a bare
+// authorization code (the way `mcplink auth` takes a pasted code) and
+// answers with the server's status.
+func (s *Server) finishWithCode(w http.ResponseWriter, r *http.Request, f *flow, code string) {
+	if err := f.p.Paste(code); err != nil {
+		if errors.Is(err, callback.ErrUnknownState) {
+			err = errorf(http.StatusBadRequest, "unknown_state", "the authorization for %q already finished; start a new one with POST /mcp/%s/auth", f.server, f.server)
+		} else {
+			err = errorf(http.StatusBadRequest, "bad_code", "%v", err)
 		}
 		fail(w, err)
 		return
@@ -283,7 +324,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.invalidateAuth(e.Name)
-	err = s.m.Disconnect(e.Name)
+	err = s.mgr(e.Name).Disconnect(e.Name)
 	s.changed()
 	if err != nil {
 		fail(w, err)
@@ -294,7 +335,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	out := s.status(r.Context(), st)
+	out := LogoutResponse{Success: true, ServerStatus: s.status(r.Context(), st)}
 	out.Logout = logoutResult(res)
 	writeJSON(w, http.StatusOK, out)
 }
@@ -332,7 +373,7 @@ func (s *Server) handleTools(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	tools, err := s.m.Tools(r.Context(), name)
+	tools, err := s.mgr(name).Tools(r.Context(), name)
 	if err != nil {
 		fail(w, err)
 		return
@@ -358,7 +399,7 @@ func (s *Server) handleCallTool(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	tools, err := s.m.Tools(r.Context(), name)
+	tools, err := s.mgr(name).Tools(r.Context(), name)
 	if err != nil {
 		fail(w, err)
 		return
@@ -377,7 +418,7 @@ func (s *Server) handleCallTool(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(toolCallTimeout + 10*time.Second))
 	ctx, cancel := context.WithTimeout(r.Context(), toolCallTimeout)
 	defer cancel()
-	res, err := s.m.CallTool(ctx, name, tool, args)
+	res, err := s.mgr(name).CallTool(ctx, name, tool, args)
 	if err != nil {
 		ae := toAPIError(err)
 		if ae.code == "upstream_error" {

@@ -66,6 +66,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// Logf receives diagnostics (never tokens or secrets); nil discards them.
 	Logf func(format string, args ...any)
+	// Add enables POST /mcp (adding a server to a config file); nil
+	// refuses it.
+	Add *AddOptions
 }
 
 // Server is the HTTP API. Create it with New, serve Handler (or call Serve)
@@ -92,6 +95,7 @@ type Server struct {
 
 	flows *flowTable
 	auth  *authCache
+	added addedServers // servers added with POST /mcp
 
 	// version counts changes that can alter a status; listBody caches the
 	// GET /mcp answer for one version (and at most authCacheTTL).
@@ -183,7 +187,7 @@ func New(opts Options) (*Server, error) {
 	s.wg.Go(func() {
 		ctx, cancel := s.closingContext(context.Background())
 		defer cancel()
-		s.forward(ctx, ch)
+		s.forward(ctx, s.m, ch)
 	})
 	return s, nil
 }
@@ -306,6 +310,7 @@ func (s *Server) Close() error {
 	for _, f := range s.flows.closeAll() {
 		f.stop()
 	}
+	s.closeAdded()
 	s.wg.Wait()
 	s.events.Close()
 	return nil
@@ -419,7 +424,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	data, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+	name := ErrorNameUnknown
+	switch status {
+	case http.StatusNotFound:
+		name = ErrorNameNotFound
+	case http.StatusBadRequest:
+		name = ErrorNameBadRequest
+	}
+	data, _ := json.Marshal(ErrorBody{Name: name, Data: ErrorData{Message: msg}, Error: ErrorDetail{Code: code, Message: msg}})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Del("Content-Length")
 	w.WriteHeader(status)
@@ -459,7 +471,8 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, oauth.ErrDeviceNotSupported):
 		return &apiError{http.StatusBadRequest, "device_not_supported", msg}
 	case errors.Is(err, oauth.ErrNotProtected):
-		return &apiError{http.StatusConflict, "not_protected", msg}
+		// opencode answers 400 for a server that does not support OAuth.
+		return &apiError{http.StatusBadRequest, "not_protected", msg}
 	case errors.As(err, &cre):
 		return &apiError{http.StatusConflict, "needs_client_registration", msg}
 	case errors.As(err, &pie):

@@ -1,17 +1,35 @@
 package api
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// ServerStatus is the JSON status object of one configured server.
+// opencode's five statuses (McpStatus of @opencode-ai/sdk): ServerStatus.Status
+// is always one of them.
+const (
+	StatusConnected               = "connected"
+	StatusDisabled                = "disabled"
+	StatusFailed                  = "failed"
+	StatusNeedsAuth               = "needs_auth"
+	StatusNeedsClientRegistration = "needs_client_registration"
+)
+
+// ServerStatus is the JSON status object of one configured server. It is
+// opencode's McpStatus ({status, error?}, status one of its five) with
+// mcplink's detail as extra fields; State is mcplink's finer status.
 type ServerStatus struct {
-	Name      string   `json:"name"`
-	Type      string   `json:"type"`              // "local" or "remote"; "" when untrusted
-	Status    string   `json:"status"`            // manager.Status values
-	Error     string   `json:"error,omitempty"`   // why failed / needs_auth / needs_client_registration / untrusted (names the fix)
+	Name string `json:"name"`
+	Type string `json:"type"` // "local" or "remote"; "" when untrusted
+	// Status is opencode's status: connected, disabled, failed, needs_auth
+	// or needs_client_registration (see OpencodeStatus).
+	Status string `json:"status"`
+	// State is mcplink's own status (manager.Status values): the five plus
+	// connecting, disconnected and untrusted.
+	State     string   `json:"state"`
+	Error     string   `json:"error,omitempty"`   // why failed / needs_auth / needs_client_registration / untrusted (names the fix); always set when Status is failed or needs_client_registration
 	Tools     []string `json:"tools"`             // tool names, empty unless connected
 	URL       string   `json:"url,omitempty"`     // remote servers
 	Command   []string `json:"command,omitempty"` // local servers
@@ -69,6 +87,21 @@ type LogoutResult struct {
 	Message string `json:"message"`
 }
 
+// LogoutResponse is the answer of DELETE /mcp/{name}/auth: opencode's
+// {"success": true} with the server's status and what became of the tokens.
+type LogoutResponse struct {
+	Success bool `json:"success"`
+	ServerStatus
+}
+
+// AddRequest is the body of POST /mcp (opencode's mcp.add): a server name and
+// its entry in the config file's shape (opencode's McpLocalConfig or
+// McpRemoteConfig, plus mcplink's "cwd" and OAuth fields).
+type AddRequest struct {
+	Name   string          `json:"name"`
+	Config json.RawMessage `json:"config"`
+}
+
 // AuthStart is the answer of POST /mcp/{name}/auth.
 type AuthStart struct {
 	AuthorizationURL string    `json:"authorizationUrl"`
@@ -104,10 +137,27 @@ type ToolList struct {
 	Tools []*mcp.Tool `json:"tools"`
 }
 
-// ErrorBody is the error envelope every failed request answers with.
+// ErrorBody is the error envelope every failed request answers with. It is
+// opencode's error shape ({"name", "data": {"message"}}: NotFoundError for
+// 404, BadRequest for 400, UnknownError otherwise) and mcplink's
+// ({"error": {"code", "message"}}) in one object.
 type ErrorBody struct {
+	Name  string      `json:"name"`
+	Data  ErrorData   `json:"data"`
 	Error ErrorDetail `json:"error"`
 }
+
+// ErrorData is the "data" member of opencode's error shape.
+type ErrorData struct {
+	Message string `json:"message"`
+}
+
+// Names of opencode's error shapes.
+const (
+	ErrorNameNotFound   = "NotFoundError"
+	ErrorNameBadRequest = "BadRequest"
+	ErrorNameUnknown    = "UnknownError"
+)
 
 // ErrorDetail is the content of the error envelope.
 type ErrorDetail struct {

@@ -86,7 +86,7 @@ func TestUntrustedProjectServers(t *testing.T) {
 	}
 	for _, name := range []string{"evil", "exfil"} {
 		st := list[name]
-		if st.Status != string(manager.StatusUntrusted) || !strings.Contains(st.Error, `run "mcplink trust" in `+filepath.Dir(project)) || st.Auth != nil {
+		if st.Status != api.StatusFailed || st.State != string(manager.StatusUntrusted) || !strings.Contains(st.Error, `run "mcplink trust" in `+filepath.Dir(project)) || st.Auth != nil {
 			t.Errorf("GET /mcp %s = %+v", name, st)
 		}
 		_, err := c.Connect(ctx, name)

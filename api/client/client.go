@@ -121,14 +121,48 @@ func (c *Client) Get(ctx context.Context, name string) (*api.ServerStatus, error
 	return c.status(ctx, http.MethodGet, "/mcp/"+esc(name), nil)
 }
 
-// Connect (re)connects a server (POST /mcp/{name}/connect).
+// Connect (re)connects a server (POST /mcp/{name}/connect, which answers
+// true as opencode's does) and returns its status after the attempt
+// (GET /mcp/{name}).
 func (c *Client) Connect(ctx context.Context, name string) (*api.ServerStatus, error) {
-	return c.status(ctx, http.MethodPost, "/mcp/"+esc(name)+"/connect", nil)
+	if err := c.boolCall(ctx, "/mcp/"+esc(name)+"/connect"); err != nil {
+		return nil, err
+	}
+	return c.Get(ctx, name)
 }
 
-// Disconnect disconnects a server (POST /mcp/{name}/disconnect).
+// Disconnect disconnects a server (POST /mcp/{name}/disconnect, which
+// answers true) and returns its status (GET /mcp/{name}).
 func (c *Client) Disconnect(ctx context.Context, name string) (*api.ServerStatus, error) {
-	return c.status(ctx, http.MethodPost, "/mcp/"+esc(name)+"/disconnect", nil)
+	if err := c.boolCall(ctx, "/mcp/"+esc(name)+"/disconnect"); err != nil {
+		return nil, err
+	}
+	return c.Get(ctx, name)
+}
+
+// boolCall POSTs to path and expects the answer true.
+func (c *Client) boolCall(ctx context.Context, path string) error {
+	var ok bool
+	if err := c.Do(ctx, http.MethodPost, path, nil, &ok); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("POST %s answered false", path)
+	}
+	return nil
+}
+
+// Add adds a server (POST /mcp, opencode's mcp.add): config is its entry in
+// the config file's shape, for example
+// map[string]any{"type": "remote", "url": "https://example.com/mcp"}. The API
+// writes it to its config file, connects it and returns every server's status.
+func (c *Client) Add(ctx context.Context, name string, config any) (map[string]api.ServerStatus, error) {
+	data, err := json.Marshal(config)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the config: %w", err)
+	}
+	var out map[string]api.ServerStatus
+	return out, c.Do(ctx, http.MethodPost, "/mcp", api.AddRequest{Name: name, Config: data}, &out)
 }
 
 // StartAuth starts an authorization flow that stays pending (POST /mcp/{name}/auth).

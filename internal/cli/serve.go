@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 
 	"github.com/mcplink/mcplink/api"
 	"github.com/mcplink/mcplink/callback"
+	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/safefile"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -115,6 +118,31 @@ func readTokenFile(path string) ([]byte, error) {
 	return data, nil
 }
 
+// addTarget is the file POST /mcp writes a new server to: the --config
+// file; else the project file when there is one (it must be trusted: a
+// server added to an untrusted file would not be used); else the global file.
+func (f *Factory) addTarget() (string, []config.EditOption, error) {
+	if p := f.explicitConfig(); p != "" {
+		return p, nil, nil
+	}
+	if files := config.ProjectFiles(f.WorkDir); len(files) > 0 {
+		p := files[len(files)-1]
+		data, err := safefile.ReadRegular(p, config.MaxFileSize) // a FIFO never blocks serve
+		if err != nil {
+			return "", nil, fmt.Errorf("reading the project file: %w", err)
+		}
+		st, err := f.trustStore().Check(p, data)
+		if err != nil {
+			return "", nil, err
+		}
+		if st != config.Trusted {
+			return "", nil, fmt.Errorf("the project file %s is not trusted, so a server added to it would not be used; review it, then run \"mcplink trust\" in %s", p, filepath.Dir(p))
+		}
+		return p, f.editOptions(p), nil
+	}
+	return config.GlobalFile(f.configHome()), nil, nil
+}
+
 func serveRun(ctx context.Context, opts *ServeOptions) error {
 	f := opts.F
 	token, err := opts.apiToken()
@@ -163,6 +191,14 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		Config: cfg, Manager: m, Engine: eng, Callbacks: reg, Events: events, OpenURL: open,
 		FlowTTL: opts.FlowTimeout,
 		Logf:    func(format string, a ...any) { f.diag(format, a...) },
+		Add: &api.AddOptions{
+			Target:  f.addTarget,
+			HomeDir: f.HomeDir,
+			Getenv:  f.lookupEnv,
+			NewManager: func(c *config.Config) *manager.Manager {
+				return manager.New(c, f.managerOptions(manager.Options{OAuth: eng}))
+			},
+		},
 	})
 	if err != nil {
 		ln.Close()
