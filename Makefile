@@ -11,6 +11,7 @@ RACE_PKGS = ./authstore ./callback ./oauth ./manager ./proxy ./api ./config
 
 unit:
 	bash e2e/idp/install.sh
+	bash e2e/opencode/install.sh
 	bash e2e/zitadel/build.sh
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 10m ./...

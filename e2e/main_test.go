@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envBrowserHelper) == "1" {
 		os.Exit(browserHelper(os.Args[1:]))
 	}
+	if os.Getenv(envFollowHelper) == "1" {
+		os.Exit(followHelper(os.Args[1:]))
+	}
 	os.Exit(run(m))
 }
 
