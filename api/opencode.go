@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -294,6 +295,17 @@ func decodeAddConfig(data []byte) (*config.Entry, error) {
 		case bytes.Equal(o, []byte("false")):
 			e.OAuthDisabled = true
 		case len(o) > 0 && o[0] == '{':
+			// encoding/json matches keys case-insensitively; the config
+			// file does not, so neither does this.
+			var keys map[string]json.RawMessage
+			if err := json.Unmarshal(o, &keys); err != nil {
+				return nil, bad("oauth: %v", err)
+			}
+			for k := range keys {
+				if !oauthFields()[k] {
+					return nil, bad("oauth: unknown field %q", k)
+				}
+			}
 			var oa config.OAuth
 			od := json.NewDecoder(bytes.NewReader(o))
 			od.DisallowUnknownFields()
@@ -308,6 +320,19 @@ func decodeAddConfig(data []byte) (*config.Entry, error) {
 		return nil, bad(`"type" must be "local" or "remote", got %q`, c.Type)
 	}
 	return e, nil
+}
+
+// oauthFields returns the JSON names of config.OAuth's fields.
+func oauthFields() map[string]bool {
+	out := map[string]bool{}
+	t := reflect.TypeFor[config.OAuth]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out[name] = true
+		}
+	}
+	return out
 }
 
 // relativeFileRE finds {file:path} placeholders with a relative path.

@@ -63,6 +63,9 @@ type Options struct {
 	UnbrakedClock bool
 	// NoConnect skips connecting the servers at start.
 	NoConnect bool
+	// Add enables POST /mcp, writing new servers to the config file
+	// (Env.ConfigFile).
+	Add bool
 }
 
 // Env is a running API server and its backends.
@@ -196,9 +199,19 @@ func Start(opts Options) (_ *Env, err error) {
 	}
 	e.Addr = ln.Addr().String()
 	e.URL = "http://" + e.Addr
+	var add *api.AddOptions
+	if opts.Add {
+		add = &api.AddOptions{
+			Target:     func() (string, []config.EditOption, error) { return e.ConfigFile, nil, nil },
+			HomeDir:    e.tmp,
+			Getenv:     func(string) (string, bool) { return "", false },
+			NewManager: func(c *config.Config) *manager.Manager { return manager.New(c, manager.Options{OAuth: e.Engine}) },
+		}
+	}
 	e.Server, err = api.New(api.Options{
 		Addr: e.Addr, Token: opts.Token, Config: e.Config, Manager: e.Manager, Engine: e.Engine,
 		Callbacks: e.Callbacks, Events: events, OpenURL: opts.OpenURL, FlowTTL: opts.FlowTTL, MaxPendingPerServer: opts.MaxPending,
+		Add: add,
 	})
 	if err != nil {
 		ln.Close()
