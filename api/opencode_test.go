@@ -2,16 +2,23 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mcplink/mcplink/api"
 	"github.com/mcplink/mcplink/api/apitest"
+	"github.com/mcplink/mcplink/api/client"
+	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/cli"
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/manager"
 )
@@ -250,4 +257,113 @@ func TestAddUnavailable(t *testing.T) {
 	code, body := rawRequest(t, env, "POST", "/mcp", map[string]string{"Content-Type": "application/json"},
 		`{"name": "x", "config": {"type": "remote", "url": "http://127.0.0.1:9/"}}`)
 	errorBody(t, code, body, http.StatusBadRequest, "BadRequest", "add_unavailable")
+}
+
+// syncWriter is an io.Writer that reports the API URL once serve prints it.
+type syncWriter struct {
+	mu   sync.Mutex
+	b    bytes.Buffer
+	urlc chan string
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if m := listeningRE.FindStringSubmatch(w.b.String()); m != nil && w.urlc != nil {
+		w.urlc <- m[1]
+		w.urlc = nil
+	}
+	return len(p), nil
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestServeAddTarget: `mcplink serve` (in-process) adds servers to the
+// project file when there is one and it is trusted (keeping it trusted),
+// refuses with the fix while it is untrusted, and uses the global file when
+// there is no project file.
+func TestServeAddTarget(t *testing.T) {
+	plain, err := mcptest.StartHTTP(mcptest.HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	dir := t.TempDir()
+	proj := filepath.Join(dir, "proj")
+	noProj := filepath.Join(dir, "elsewhere")
+	for _, d := range []string{proj, noProj} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	projFile := filepath.Join(proj, "mcplink.json")
+	if err := os.WriteFile(projFile, []byte("{\n  // the project's servers\n  \"mcp\": {}\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"XDG_CONFIG_HOME": filepath.Join(dir, "cfg"), "MCPLINK_DATA_DIR": filepath.Join(dir, "data"),
+		"MCPLINK_CREDENTIALS_STORE": "file"}
+	serve := func(workDir string) *client.Client {
+		ctx, cancel := context.WithCancel(context.Background())
+		errW := &syncWriter{urlc: make(chan string, 1)}
+		urlc := errW.urlc
+		f := cli.NewFactory(strings.NewReader(""), io.Discard, errW)
+		f.Getenv = func(k string) string { return vars[k] }
+		f.WorkDir, f.HomeDir, f.OpenURL = workDir, dir, nil
+		done := make(chan int, 1)
+		go func() { done <- cli.Run(ctx, f, []string{"serve", "--addr", "127.0.0.1:0", "--no-connect"}) }()
+		t.Cleanup(func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("serve exited %d:\n%s", code, errW.String())
+			}
+		})
+		select {
+		case u := <-urlc:
+			return client.New(u, client.Options{})
+		case code := <-done:
+			t.Fatalf("serve exited %d:\n%s", code, errW.String())
+		case <-time.After(20 * time.Second):
+			t.Fatalf("serve did not listen:\n%s", errW.String())
+		}
+		return nil
+	}
+	ctx := ctxT(t, 30*time.Second)
+	entry := map[string]any{"type": "remote", "url": plain.URL, "oauth": false}
+
+	c := serve(proj)
+	_, err = c.Add(ctx, "one", entry)
+	ce := wantAPIError(t, err, 400, "add_refused")
+	if !strings.Contains(ce.Message, projFile) || !strings.Contains(ce.Message, `"mcplink trust" in `+proj) {
+		t.Errorf("untrusted project file: %q", ce.Message)
+	}
+	ts := config.NewTrustStore(vars["MCPLINK_DATA_DIR"])
+	data, _ := os.ReadFile(projFile)
+	if _, err := ts.Trust(projFile, data); err != nil {
+		t.Fatal(err)
+	}
+	all, err := c.Add(ctx, "one", entry)
+	if err != nil || all["one"].Status != "connected" {
+		t.Fatalf("add to the trusted project file = %+v, %v", all, err)
+	}
+	data, _ = os.ReadFile(projFile)
+	if !strings.Contains(string(data), "// the project's servers") || !strings.Contains(string(data), `"one"`) {
+		t.Errorf("project file after add:\n%s", data)
+	}
+	if st, err := ts.Check(projFile, data); err != nil || st != config.Trusted {
+		t.Errorf("the project file is no longer trusted after add: %v, %v", st, err)
+	}
+
+	c = serve(noProj)
+	if _, err := c.Add(ctx, "two", entry); err != nil {
+		t.Fatal(err)
+	}
+	global := filepath.Join(vars["XDG_CONFIG_HOME"], "mcplink", "mcplink.json")
+	if data, err := os.ReadFile(global); err != nil || !strings.Contains(string(data), `"two"`) {
+		t.Errorf("global file after add: %s, %v", data, err)
+	}
 }
