@@ -3,19 +3,26 @@
 // tools and follow changes as Server-Sent Events, plus a small server-rendered
 // status page at "/" and the OpenAPI 3.1 description at "/openapi.json".
 //
-// Routes (every error is {"error": {"code", "message"}}):
+// The routes opencode's SDK calls (@opencode-ai/sdk 1.19.3, client.mcp.*)
+// answer in opencode's shapes, with mcplink's detail as extra fields; see
+// opencode.go. Every error is {"name", "data": {"message"}, "error":
+// {"code", "message"}}: opencode's shape (NotFoundError, BadRequest,
+// UnknownError) and mcplink's stable code in one object.
 //
-//	GET    /mcp                          status of every configured server
+// Routes:
+//
+//	GET    /mcp                          status of every server: {name: {status (opencode's five), state (mcplink's), error, …}}
+//	POST   /mcp                          add a server {name, config} to the config file and connect it → {name: status}
 //	GET    /mcp/{name}                   status of one server
-//	POST   /mcp/{name}/connect           (re)connect → status
-//	POST   /mcp/{name}/disconnect        disconnect → status
+//	POST   /mcp/{name}/connect           (re)connect → true
+//	POST   /mcp/{name}/disconnect        disconnect → true
 //	POST   /mcp/{name}/auth              start a flow → {authorizationUrl, state}
-//	POST   /mcp/{name}/auth/callback     finish a flow with {code, state[, iss]} or {url} → status
+//	POST   /mcp/{name}/auth/callback     finish a flow with {code} (the newest pending flow), {code, state[, iss]} or {url} → status
 //	POST   /mcp/{name}/auth/authenticate open the browser here and wait → status
 //	POST   /mcp/{name}/auth/device       start a device sign-in (RFC 8628) → 202 {verificationUri, userCode, expiresAt}
 //	DELETE /mcp/{name}/auth              cancel pending flows, revoke and delete the tokens (the client
-//	                                     registration is kept), disconnect → status with {logout: {revoked,
-//	                                     revocationSupported, revocationError, …, message}}
+//	                                     registration is kept), disconnect → {success: true, …status,
+//	                                     logout: {revoked, revocationSupported, revocationError, …, message}}
 //	GET    /mcp/{name}/tools             the server's tools
 //	POST   /mcp/{name}/tools/{tool}      call a tool (the body is the arguments object)
 //	GET    /events                       Server-Sent Events (status, tools, flow)

@@ -10,9 +10,11 @@
 //     DPoP proofs) and answers 401 with an RFC 9728 resource_metadata
 //     challenge;
 //   - headless Chromium driven with chromedp, playing the user;
-//   - the real mcplink binary, built once by TestMain.
+//   - the real mcplink binary, built once by TestMain;
+//   - opencode's official SDK (@opencode-ai/sdk from npm, e2e/opencode/sdk.mjs
+//     run with Node) driving `mcplink serve` (opencode_test.go).
 //
-// Run e2e/idp/install.sh first (make test does). Without Node, the installed
-// provider or Chromium the tests skip with the reason, unless CI is set, where
+// Run e2e/idp/install.sh and e2e/opencode/install.sh first (make test does).
+// Without Node, the installed provider or SDK, or Chromium the tests skip with the reason, unless CI is set, where
 // they fail.
 package e2e
