@@ -49,7 +49,12 @@ func serveProcess(t *testing.T, cfg, dataDir string) *client.Client {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), envServeChild+"="+cfg, "MCPLINK_DATA_DIR="+dataDir, api.TokenEnv+"=")
+	// An environment from scratch: nothing of the user's (home, keyring,
+	// config) reaches the child.
+	home := filepath.Join(dataDir, "home")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"XDG_DATA_HOME=" + filepath.Join(home, "share"), "XDG_CACHE_HOME=" + filepath.Join(home, "cache"),
+		envServeChild + "=" + cfg, "MCPLINK_DATA_DIR=" + dataDir, "MCPLINK_CREDENTIALS_STORE=file"}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
