@@ -176,7 +176,7 @@ func TestOpencodeSDK(t *testing.T) {
 		t.Fatalf("sdk.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
 	steps := []string{"mcp.status", "mcp.add", "mcp.auth.start", "mcp.auth.callback", "mcp.auth.authenticate",
-		"mcp.disconnect", "mcp.connect", "mcp.auth.remove", "errors", "done"}
+		"mcp.disconnect", "mcp.connect", "mcp.auth.remove", "errors", "directory", "done"}
 	for _, s := range steps {
 		if !regexp.MustCompile(`(?m)^(ok )?` + regexp.QuoteMeta(s) + `\b`).MatchString(out.String()) {
 			t.Errorf("sdk.mjs did not report step %s:\n%s", s, out.String())

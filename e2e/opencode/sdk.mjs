@@ -158,6 +158,13 @@ await assert.rejects(client.mcp.auth.start({ path: { name: "nope" }, throwOnErro
 });
 step("errors");
 
+// A client bound to a directory sends ?directory= (GET) and
+// x-opencode-directory (POST); mcplink serves its own configuration anyway.
+const dirClient = createOpencodeClient({ baseUrl: base, directory: process.cwd() });
+checkMap(ok(await dirClient.mcp.status(), "mcp.status with directory"), [...names, "added"], "mcp.status with directory");
+assert.equal(ok(await dirClient.mcp.disconnect({ path: { name: "added" } }), "mcp.disconnect with directory"), true);
+step("directory");
+
 m = ok(await client.mcp.status(), "mcp.status at the end");
 checkMap(m, [...names, "added"], "mcp.status at the end");
 console.log("done " + JSON.stringify(m));
