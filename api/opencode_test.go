@@ -114,8 +114,8 @@ func TestOpencodeShapes(t *testing.T) {
 }
 
 // TestCallbackWithCodeOnly: opencode sends {code} alone; the newest pending
-// flow of the server supplies the state. {code, state} without iss works
-// too, for the flow of that state.
+// flow of the server supplies the state; an older flow stays pending for
+// its own redirect.
 func TestCallbackWithCodeOnly(t *testing.T) {
 	env := start(t, apitest.Options{Secure: 2})
 	ctx := ctxT(t, 30*time.Second)
@@ -135,14 +135,11 @@ func TestCallbackWithCodeOnly(t *testing.T) {
 	if st.Auth.PendingFlows != 1 {
 		t.Errorf("pending flows after the newest finished = %d, want 1 (the older one)", st.Auth.PendingFlows)
 	}
-	// The older flow's code, with its state but no iss.
+	// The older flow is still there for its own state (with iss, checked).
 	u, _ = url.Parse(redirectOf(t, ctx, older.AuthorizationURL))
-	if u.Query().Get("iss") == "" {
-		t.Fatal("the authorization server sent no iss; this test needs one to leave out")
-	}
-	st, err = env.Client.Callback(ctx, "secure0", api.CallbackRequest{Code: u.Query().Get("code"), State: older.State})
+	st, err = env.Client.Callback(ctx, "secure0", api.CallbackRequest{Code: u.Query().Get("code"), State: older.State, Iss: u.Query().Get("iss")})
 	if err != nil || st.Status != "connected" || st.Auth.PendingFlows != 0 {
-		t.Fatalf("callback {code, state} = %+v, %v", st, err)
+		t.Fatalf("callback {code, state, iss} = %+v, %v", st, err)
 	}
 	// No pending flow: the code alone has nowhere to go.
 	_, err = env.Client.Callback(ctx, "secure1", api.CallbackRequest{Code: "c"})

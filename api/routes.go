@@ -230,12 +230,6 @@ func (s *Server) handleAuthCallback(w http.ResponseWriter, r *http.Request) {
 			e.Name, s.opts.FlowTTL, e.Name))
 		return
 	}
-	if params.Get("code") != "" && !params.Has("iss") && params.Get("error") == "" {
-		// A code and state without iss: the client vouches for the code as
-		// for a bare one (RFC 9207's check needs the redirect's iss).
-		s.finishWithCode(w, r, f, params.Get("code"))
-		return
-	}
 	if err := s.opts.Callbacks.Deliver(state, params); err != nil {
 		if errors.Is(err, callback.ErrUnknownState) {
 			err = errorf(http.StatusBadRequest, "unknown_state", "the authorization for %q with this state already finished; start a new one with POST /mcp/%s/auth", e.Name, e.Name)
