@@ -135,9 +135,7 @@ func (s *Server) states() []manager.State {
 	s.added.mu.RLock()
 	out := make([]manager.State, 0, len(s.added.byName))
 	for _, ad := range s.added.byName {
-		for _, st := range ad.m.States() {
-			out = append(out, st)
-		}
+		out = append(out, ad.m.States()...)
 	}
 	s.added.mu.RUnlock()
 	for _, st := range s.m.States() {
