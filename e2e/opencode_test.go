@@ -141,7 +141,9 @@ func TestOpencodeSDK(t *testing.T) {
 		}
 	}()
 	defer func() {
-		_ = serve.Process.Signal(os.Interrupt)
+		if err := serve.Process.Signal(os.Interrupt); err != nil {
+			_ = serve.Process.Kill() // no SIGINT on Windows
+		}
 		done := make(chan error, 1)
 		go func() { <-copied; done <- serve.Wait() }()
 		select {
