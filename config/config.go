@@ -76,6 +76,13 @@ type Config struct {
 	Servers map[string]*Entry
 	// Files lists the files that were read, lowest precedence first.
 	Files []string
+	// Sources describes each file in Files: its kind, whether it is a
+	// trusted project file, and the servers it defines.
+	Sources []Source
+	// Warnings are problems that did not stop the load: unknown fields in
+	// opencode's files, which are ignored (opencode's schema grows on its
+	// own schedule; a typo in mcplink's own files is an error).
+	Warnings ErrorList
 }
 
 // Position is a place in a config file, 1-based.

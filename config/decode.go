@@ -81,6 +81,10 @@ type decoder struct {
 	home   string
 	getenv func(string) (string, bool)
 	errs   ErrorList
+	// lenient turns unknown fields into warnings (files of another program,
+	// whose schema grows on its own schedule: see OpencodeOptions).
+	lenient bool
+	warns   ErrorList
 	// typos holds the known field names suggested for unknown fields of the
 	// current entry, so a misspelt "comand" does not also report a missing
 	// "command".
@@ -89,6 +93,16 @@ type decoder struct {
 
 func (d *decoder) errorf(off int, format string, args ...any) {
 	d.errs = append(d.errs, &Error{Pos: d.src.pos(off), Msg: fmt.Sprintf(format, args...)})
+}
+
+// unknownField reports a field mcplink does not know (or one of the other
+// server type): an error, or in a lenient file a warning, the field ignored.
+func (d *decoder) unknownField(off int, format string, args ...any) {
+	if d.lenient {
+		d.warns = append(d.warns, &Error{Pos: d.src.pos(off), Msg: fmt.Sprintf(format, args...) + "; mcplink ignores it"})
+		return
+	}
+	d.errorf(off, format, args...)
 }
 
 var hujsonPosRE = regexp.MustCompile(`^hujson: line (\d+), column (\d+): (.*)$`)
@@ -144,19 +158,31 @@ func litString(lit hujson.Literal) string {
 // their definitions; problems are returned as an ErrorList (possibly with
 // some entries decoded).
 func parseFile(src *source, home string, getenv func(string) (string, bool)) ([]string, map[string]*fileEntry, ErrorList) {
-	d := &decoder{src: src, home: home, getenv: getenv}
+	names, entries, errs, _ := parseFileWarn(src, home, getenv, false)
+	return names, entries, errs
+}
+
+// parseFileWarn is parseFile that, when lenient, reports unknown and
+// misplaced fields as warnings (the fields are ignored) instead of errors.
+func parseFileWarn(src *source, home string, getenv func(string) (string, bool), lenient bool) ([]string, map[string]*fileEntry, ErrorList, ErrorList) {
+	names, entries, errs, d := parseWith(&decoder{src: src, home: home, getenv: getenv, lenient: lenient})
+	return names, entries, errs, d.warns
+}
+
+func parseWith(d *decoder) ([]string, map[string]*fileEntry, ErrorList, *decoder) {
+	src := d.src
 	entries := map[string]*fileEntry{}
 	if len(bytes.TrimSpace(src.data)) == 0 {
-		return nil, entries, nil // an empty file defines nothing
+		return nil, entries, nil, d // an empty file defines nothing
 	}
 	root, err := hujson.Parse(src.data)
 	if err != nil {
-		return nil, entries, ErrorList{syntaxError(src.path, err)}
+		return nil, entries, ErrorList{syntaxError(src.path, err)}, d
 	}
 	rootObj, ok := root.Value.(*hujson.Object)
 	if !ok {
 		d.errorf(root.StartOffset, "top level must be an object, got %s", kindName(&root))
-		return nil, entries, d.errs
+		return nil, entries, d.errs, d
 	}
 	var mcp *hujson.Value
 	for i := range rootObj.Members {
@@ -171,12 +197,12 @@ func parseFile(src *source, home string, getenv func(string) (string, bool)) ([]
 		mcp = &m.Value
 	}
 	if mcp == nil {
-		return nil, entries, nil
+		return nil, entries, nil, d
 	}
 	mcpObj, ok := mcp.Value.(*hujson.Object)
 	if !ok {
 		d.errorf(mcp.StartOffset, `"mcp" must be an object mapping server names to entries, got %s`, kindName(mcp))
-		return nil, entries, d.errs
+		return nil, entries, d.errs, d
 	}
 	var names []string
 	for i := range mcpObj.Members {
@@ -197,7 +223,7 @@ func parseFile(src *source, home string, getenv func(string) (string, bool)) ([]
 		entries[name] = fe
 		names = append(names, name)
 	}
-	return names, entries, d.errs
+	return names, entries, d.errs, d
 }
 
 // entry decodes one server definition. It returns nil when the value is not
@@ -245,7 +271,7 @@ func (d *decoder) entry(name string, m *hujson.ObjectMember) *fileEntry {
 	d.typos = map[string]bool{}
 	all := append(append(append([]string{}, commonFields...), localFields...), remoteFields...)
 	for _, f := range order {
-		if !slices.Contains(all, f) && suggest(f, all) == "type" {
+		if !slices.Contains(all, f) && suggest(f, all) == "type" && !d.lenient {
 			d.typos["type"] = true
 		}
 	}
@@ -274,12 +300,12 @@ func (d *decoder) entry(name string, m *hujson.ObjectMember) *fileEntry {
 		switch {
 		case slices.Contains(valid, f):
 		case typ == TypeLocal && slices.Contains(remoteFields, f):
-			d.errorf(keys[f], `%q is only valid for remote servers (this one has "type": "local")`, f)
+			d.unknownField(keys[f], `%q is only valid for remote servers (this one has "type": "local")`, f)
 		case typ == TypeRemote && slices.Contains(localFields, f):
-			d.errorf(keys[f], `%q is only valid for local servers (this one has "type": "remote")`, f)
+			d.unknownField(keys[f], `%q is only valid for local servers (this one has "type": "remote")`, f)
 		default:
-			d.errorf(keys[f], "unknown field %q%s", f, didYouMean(f, valid))
-			if m := suggest(f, valid); m != "" {
+			d.unknownField(keys[f], "unknown field %q%s", f, didYouMean(f, valid))
+			if m := suggest(f, valid); m != "" && !d.lenient {
 				d.typos[m] = true
 			}
 		}
@@ -445,7 +471,7 @@ func (d *decoder) remote(fe *fileEntry, m *hujson.ObjectMember, fields map[strin
 			}
 		default:
 			if !d.grantField(fe, o, name, fv) {
-				d.errorf(f.Name.StartOffset, "unknown field %q in \"oauth\"%s", name, didYouMean(name, oauthFields))
+				d.unknownField(f.Name.StartOffset, "unknown field %q in \"oauth\"%s", name, didYouMean(name, oauthFields))
 			}
 		}
 	}

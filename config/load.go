@@ -36,6 +36,9 @@ type LoadOptions struct {
 	// there contributes only placeholders (Entry.Untrusted). Nil trusts no
 	// project file. The global file and File are always trusted.
 	Trust *TrustStore
+	// Opencode, when set, also reads opencode's config files, below
+	// mcplink's own (see OpencodeOptions). Ignored with File.
+	Opencode *OpencodeOptions
 }
 
 // GlobalFile returns the global config file under configHome
@@ -60,14 +63,21 @@ func ProjectFile(workDir string) string {
 }
 
 // ProjectFiles returns the project config files found by discovery from
-// workDir upwards, lowest precedence first: today the nearest mcplink.json
-// or mcplink.jsonc, if any. Every file this returns is subject to trust (see
-// TrustStore); `mcplink trust` trusts exactly these.
+// workDir upwards, lowest precedence first: opencode's project files (see
+// OpencodeOptions), then the nearest mcplink.json or mcplink.jsonc. Every
+// file this returns is subject to trust (see TrustStore); `mcplink trust`
+// trusts exactly these.
 func ProjectFiles(workDir string) []string {
-	if p := findProject(workDir); p != "" {
-		return []string{p}
+	var out []string
+	for _, lf := range discoverFiles(LoadOptions{WorkDir: workDir, Opencode: &OpencodeOptions{}}) {
+		if !lf.project {
+			continue
+		}
+		if fi, err := os.Stat(lf.path); err == nil && !fi.IsDir() {
+			out = append(out, lf.path)
+		}
 	}
-	return nil
+	return out
 }
 
 func findProject(workDir string) string {
@@ -102,9 +112,12 @@ func existingIn(dir string) string {
 
 // Load reads, validates and merges the configuration.
 //
-// With opts.File set only that file is read. Otherwise the global file (see
-// GlobalFile) is read first and the project file (see ProjectFile) second;
-// discovered files that do not exist are skipped. A project entry replaces a
+// With opts.File set only that file is read. Otherwise, with opts.Opencode
+// set, opencode's files are read first in opencode's order (see
+// OpencodeOptions; unknown fields in them are warnings in Config.Warnings,
+// not errors), then mcplink's global file (see GlobalFile) and its project
+// file (see ProjectFile); discovered files that do not exist are skipped.
+// Config.Sources records every file read. A project entry replaces a
 // global entry of the same name as a whole, except that an entry holding only
 // "enabled" switches the inherited entry off or on and keeps its settings.
 // Such a bare override with nothing to inherit is ignored when it disables
@@ -121,29 +134,8 @@ func existingIn(dir string) string {
 // entries that end up enabled, so switching off a server whose secret is not
 // available keeps the rest usable.
 func Load(opts LoadOptions) (*Config, error) {
-	// project marks files found by discovery, which need the user's trust.
-	type loadFile struct {
-		path    string
-		project bool
-	}
-	var files []loadFile
+	files := discoverFiles(opts)
 	explicit := opts.File != ""
-	if explicit {
-		files = []loadFile{{path: opts.File}}
-	} else {
-		home := opts.ConfigHome
-		if home == "" && opts.HomeDir != "" {
-			home = filepath.Join(opts.HomeDir, ".config")
-		}
-		if home != "" {
-			files = append(files, loadFile{path: GlobalFile(home)})
-		}
-		for _, p := range ProjectFiles(opts.WorkDir) {
-			if len(files) == 0 || !sameFile(files[0].path, p) {
-				files = append(files, loadFile{path: p, project: true})
-			}
-		}
-	}
 
 	cfg := &Config{Servers: map[string]*Entry{}}
 	winners := map[string]*fileEntry{}
@@ -159,6 +151,8 @@ func Load(opts LoadOptions) (*Config, error) {
 			continue
 		}
 		cfg.Files = append(cfg.Files, path)
+		cfg.Sources = append(cfg.Sources, Source{Path: path, Kind: lf.kind, Project: lf.project, Trusted: true})
+		srcInfo := &cfg.Sources[len(cfg.Sources)-1]
 		src := newSource(path, data)
 		if e := checkNesting(src); e != nil {
 			errs = append(errs, e)
@@ -176,16 +170,23 @@ func Load(opts LoadOptions) (*Config, error) {
 				ue := untrustedFile(path, data, st)
 				names, pos, ferrs := scanUntrusted(src)
 				errs = append(errs, ferrs...)
+				srcInfo.Trusted, srcInfo.Servers = false, names
 				for _, name := range names {
 					winners[name] = &fileEntry{entry: &Entry{Name: name, Enabled: true, Source: path, Pos: pos[name], Untrusted: ue}}
 				}
 				continue
 			}
 		}
-		names, entries, ferrs := parseFile(src, opts.HomeDir, opts.Getenv)
+		names, entries, ferrs, warns := parseFileWarn(src, opts.HomeDir, opts.Getenv, lf.lenient())
 		errs = append(errs, ferrs...)
+		cfg.Warnings = append(cfg.Warnings, warns...)
 		for _, name := range names {
 			fe := entries[name]
+			if fe.bare {
+				srcInfo.Overrides = append(srcInfo.Overrides, name)
+			} else {
+				srcInfo.Servers = append(srcInfo.Servers, name)
+			}
 			if !fe.bare {
 				winners[name] = fe
 				continue

@@ -98,6 +98,7 @@ func addRun(opts *AddOptions) error {
 		return err
 	}
 	path := opts.F.EditFile(opts.Global)
+	shadowed := opts.F.opencodeDefinition(opts.Name) // add never edits opencode's files
 	if err := config.AddEntry(path, opts.Name, e, opts.Force, opts.F.editOptions(path)...); err != nil {
 		if errors.Is(err, config.ErrExists) {
 			return usageError("%w (pass --force to replace it, or 'mcplink remove %s' first)", err, opts.Name)
@@ -109,6 +110,9 @@ func addRun(opts *AddOptions) error {
 		what = strings.Join(e.Command, " ")
 	}
 	fmt.Fprintf(opts.F.IO.ErrOut, "Added %s server %q (%s) to %s\n", e.Type, opts.Name, what, path)
+	if shadowed != "" {
+		opts.F.diag("note: for mcplink it takes the place of %q from opencode's config at %s (that file is unchanged)", opts.Name, shadowed)
+	}
 	opts.F.noteUntrusted(path)
 	return nil
 }
@@ -216,6 +220,9 @@ func removeRun(opts *RemoveOptions) error {
 	path := opts.F.EditFile(opts.Global)
 	if err := config.RemoveEntry(path, opts.Name, opts.F.editOptions(path)...); err != nil {
 		if errors.Is(err, config.ErrNotFound) {
+			if at := opts.F.opencodeDefinition(opts.Name); at != "" {
+				return usageError("%w; it is defined in opencode's config at %s, which mcplink does not edit (opencode reads it too): remove it there, or switch it off for mcplink with \"%s\": {\"enabled\": false} in %s", err, at, opts.Name, path)
+			}
 			return usageError("%w", err)
 		}
 		return err

@@ -144,6 +144,7 @@ A project file is used only after 'mcplink trust' (see 'mcplink trust --help').`
 		NewCmdProxy(f, nil),
 		NewCmdTUI(f, nil),
 		NewCmdTrust(f, nil),
+		NewCmdConfig(f, nil),
 		newCmdTestServer(f),
 	)
 	addAuthCommands(root, f)

@@ -91,6 +91,7 @@ func (f *Factory) Config() (*config.Config, error) {
 		HomeDir:    f.HomeDir,
 		Getenv:     f.lookupEnv,
 		Trust:      f.trustStore(),
+		Opencode:   f.opencodeOptions(),
 	})
 }
 
