@@ -33,6 +33,12 @@ type Credentials struct {
 	// dropped once a sign-in grants them, or by logout.
 	RequiredScopes []string  `json:"requiredScopes,omitempty"`
 	UpdatedAt      time.Time `json:"updatedAt,omitzero"`
+
+	// From names the program whose store these credentials were read from
+	// (for example "opencode", through a Reader) and that mcplink never
+	// writes; empty for mcplink's own. It is not stored: once mcplink writes
+	// the credentials (a refresh), they are its own.
+	From string `json:"-"`
 }
 
 // Client is a client registration (dynamic or from a metadata document).

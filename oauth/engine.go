@@ -32,6 +32,10 @@ const (
 type Options struct {
 	// Store persists client registrations and tokens. Required.
 	Store authstore.Store
+	// Fallback, when set, is read for a server that Store has no entry
+	// for — credentials another program stored, such as opencode's
+	// mcp-auth.json. It is never written (see fallback.go).
+	Fallback authstore.Reader
 	// Callbacks receives authorization redirects. Required for interactive flows.
 	Callbacks *callback.Registry
 	// HTTPClient is used for every request; default a client with a 30 s timeout.
@@ -97,6 +101,7 @@ func New(opts Options) *Engine {
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = 200 * time.Millisecond
 	}
+	opts.Store = withFallback(opts.Store, opts.Fallback)
 	return &Engine{
 		opts:    opts,
 		client:  withRedirectPolicy(opts.HTTPClient),

@@ -94,6 +94,10 @@ func (e *Engine) LogoutServer(ctx context.Context, name string, opts LogoutOptio
 		switch {
 		case opts.LocalOnly:
 			res.RevocationSkipped = "--local-only"
+		case creds.From != "":
+			// Another program's tokens (fallback.go): mcplink stops using
+			// them but does not sign that program out.
+			res.RevocationSkipped = "the tokens are " + creds.From + "'s; mcplink no longer uses them (sign " + creds.From + " out with its own logout)"
 		default:
 			res.Revoked, res.NotRevocable, res.RevocationSkipped, res.RevocationErr = e.revoke(ctx, name, opts.Entry, creds)
 		}
@@ -105,6 +109,10 @@ func (e *Engine) LogoutServer(ctx context.Context, name string, opts LogoutOptio
 			return nil, errUnchanged
 		}
 		if cur.Client == nil {
+			if cur.From != "" {
+				// Another program's entry: an empty one of mcplink's hides it.
+				return &authstore.Credentials{ServerURL: cur.ServerURL, UpdatedAt: e.opts.Now()}, nil
+			}
 			return nil, nil // nothing worth keeping: delete the record
 		}
 		cur.Token = nil

@@ -198,6 +198,12 @@ func (e *Engine) refreshLocked(ctx context.Context, entry *config.Entry, stale s
 			outcome = e.needsAuth(entry, reason)
 			return nil, errUnchanged
 		}
+		if cur.Issuer == "" {
+			// Credentials another program stored (fallback.go) lack the issuer.
+			if err := e.completeForeign(ctx, entry, cur); err != nil {
+				return nil, fmt.Errorf("MCP server %q: refreshing the token: %w", entry.Name, err)
+			}
+		}
 		c, ok := e.clientForRefresh(entry, cur)
 		if !ok {
 			outcome = e.needsAuth(entry, "the client that obtained the token is no longer configured")

@@ -52,6 +52,7 @@ func (f *Factory) engine(openBrowser bool) (*oauth.Engine, func(), error) {
 		Store:     store,
 		Callbacks: reg,
 		OpenURL:   open,
+		Fallback:  f.opencodeAuth(),
 		Notify: func(server, msg string) {
 			f.diag("%s: %s", server, msg)
 		},

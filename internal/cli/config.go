@@ -9,8 +9,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcplink/mcplink/clients"
 	"github.com/mcplink/mcplink/config"
 )
+
+// opencodeAuth is opencode's mcp-auth.json, read (never written) for a
+// server mcplink has no credentials of its own for.
+func (f *Factory) opencodeAuth() clients.OpencodeAuth {
+	_, data := clients.OpencodeDirs(f.Getenv, f.HomeDir)
+	return clients.OpencodeAuth{File: clients.OpencodeAuthFile(data)}
+}
 
 // opencodeOptions says where opencode's config files are, from the same
 // environment opencode reads (XDG_CONFIG_HOME, OPENCODE_CONFIG,

@@ -56,6 +56,7 @@ func (f *Factory) proxyEngine(e *config.Entry, noBrowser bool) (*oauth.Engine, f
 		Store:     store,
 		Callbacks: reg,
 		OpenURL:   open,
+		Fallback:  f.opencodeAuth(),
 		Notify: func(server, msg string) {
 			f.diag("%s: %s", server, msg)
 		},

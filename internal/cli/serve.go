@@ -170,6 +170,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		Store:       store,
 		Callbacks:   reg,
 		FlowTimeout: opts.FlowTimeout,
+		Fallback:    f.opencodeAuth(),
 		Notify: func(server, msg string) {
 			f.diag("%s: %s", server, msg)
 			events.Notify(server, msg)

@@ -86,7 +86,8 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	defer reg.Close()
 	eng := oauth.New(oauth.Options{
 		Store: store, Callbacks: reg, FlowTimeout: opts.FlowTimeout,
-		Notify: func(server, msg string) { f.diag("%s: %s", server, msg) },
+		Fallback: f.opencodeAuth(),
+		Notify:   func(server, msg string) { f.diag("%s: %s", server, msg) },
 	})
 	var open func(string) error
 	if !opts.NoBrowser {
