@@ -145,6 +145,7 @@ A project file is used only after 'mcplink trust' (see 'mcplink trust --help').`
 		NewCmdTUI(f, nil),
 		NewCmdTrust(f, nil),
 		NewCmdConfig(f, nil),
+		NewCmdImport(f, nil),
 		newCmdTestServer(f),
 	)
 	addAuthCommands(root, f)

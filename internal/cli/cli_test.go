@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:  filepath.Join("testdata", "script"),
-		Cmds: map[string]func(*testscript.TestScript, bool, []string){"requests": cmdRequests},
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){"requests": cmdRequests, "opencode-signin": cmdOpencodeSignin},
 		Setup: func(env *testscript.Env) error {
 			start := func(name string, opts mcptest.HTTPOptions, sse bool) error {
 				var s *mcptest.HTTPServer

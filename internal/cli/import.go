@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcplink/mcplink/authstore"
+	"github.com/mcplink/mcplink/clients"
+	"github.com/mcplink/mcplink/config"
+)
+
+// ImportOptions are the options of `mcplink import`.
+type ImportOptions struct {
+	F      *Factory
+	Client string
+	DryRun bool
+	JSON   bool
+}
+
+// NewCmdImport builds `mcplink import`.
+func NewCmdImport(f *Factory, runF func(context.Context, *ImportOptions) error) *cobra.Command {
+	opts := &ImportOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "import opencode",
+		Short: "Copy the MCP sign-ins another client stored into mcplink's credential store",
+		Long: `Copy the OAuth credentials opencode stored for its MCP servers
+($XDG_DATA_HOME/opencode/mcp-auth.json) into mcplink's credential store, for
+every server configured in mcplink under the same name and URL. opencode's
+file is only read.
+
+mcplink already uses opencode's credentials without importing them, as long
+as it has none of its own for a server; importing makes them mcplink's, so
+they stay when opencode signs out. Each entry is reported as copied, unchanged
+(already imported) or skipped with the reason: no such server configured, a
+different URL, expired without a refresh token, mcplink signed in on its own.
+Running it again changes nothing.`,
+		Example: `  mcplink import opencode --dry-run
+  mcplink import opencode`,
+		Args: exactArgs(1, "the client to import from (opencode)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] != clients.Opencode {
+				return usageError("import: unknown client %q; supported: opencode", args[0])
+			}
+			opts.Client = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return importRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "report what would be copied; change nothing")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+// importJSON is the stable --json shape of one entry.
+type importJSON struct {
+	Name string `json:"name"`
+	// Action is "copied" ("would copy" with --dry-run), "unchanged" or
+	// "skipped".
+	Action string `json:"action"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func importRun(ctx context.Context, opts *ImportOptions) error {
+	f := opts.F
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	file := f.opencodeAuth().File
+	entries, bad, err := clients.ReadOpencodeAuth(file)
+	if err != nil {
+		return err
+	}
+	if _, serr := os.Stat(file); serr != nil {
+		f.diag("No opencode credentials at %s; nothing to import.", file)
+		if opts.JSON {
+			return writeJSON(f.IO.Out, []importJSON{})
+		}
+		return nil
+	}
+	st, err := f.Store()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	out := []importJSON{}
+	for _, name := range clients.SortedNames(bad) {
+		out = append(out, importJSON{Name: name, Action: "skipped", Reason: bad[name]})
+	}
+	for _, name := range clients.SortedNames(entries) {
+		r := importOne(ctx, st, cfg, name, entries[name], now, opts.DryRun)
+		r.Name = name
+		out = append(out, r)
+	}
+	if opts.JSON {
+		return writeJSON(f.IO.Out, out)
+	}
+	w := 0
+	for _, r := range out {
+		w = max(w, len(r.Name))
+	}
+	for _, r := range out {
+		line := fmt.Sprintf("%-10s %-*s", r.Action, w, r.Name)
+		if r.Reason != "" {
+			line += "  " + r.Reason
+		}
+		fmt.Fprintln(f.IO.Out, line)
+	}
+	return nil
+}
+
+// importOne copies one opencode entry into st unless a rule says why not.
+func importOne(ctx context.Context, st authstore.Store, cfg *config.Config, name string, oe clients.OpencodeAuthEntry, now time.Time, dryRun bool) importJSON {
+	skip := func(format string, a ...any) importJSON {
+		return importJSON{Action: "skipped", Reason: fmt.Sprintf(format, a...)}
+	}
+	c, ok := oe.Credentials()
+	switch {
+	case oe.ServerURL == "":
+		return skip("no serverUrl in the entry (opencode does not use it either)")
+	case !ok:
+		return skip("no tokens and no client registration in the entry")
+	}
+	entry, err := cfg.Lookup(name)
+	var ue *config.UntrustedError
+	switch {
+	case errors.As(err, &ue):
+		return skip("its project config file %s is not trusted; run \"mcplink trust\" in %s first", ue.File, ue.Dir)
+	case err != nil:
+		return skip("no server %q is configured in mcplink", name)
+	case entry.Type != config.TypeRemote:
+		return skip("%q is a local server in mcplink", name)
+	case entry.OAuthDisabled:
+		return skip("%q has \"oauth\": false in %s", name, entry.Source)
+	case entry.URL != c.ServerURL:
+		return skip("URL mismatch: opencode signed in to %s, mcplink's %q is %s", c.ServerURL, name, entry.URL)
+	case c.Token != nil && !c.Token.Expiry.IsZero() && !now.Before(c.Token.Expiry) && c.Token.RefreshToken == "":
+		return skip("the access token expired %s and there is no refresh token; sign in with \"mcplink auth %s\"", c.Token.Expiry.Format(time.RFC3339), name)
+	}
+	result := importJSON{Action: "copied"}
+	if dryRun {
+		result.Action = "would copy"
+	}
+	write := func(cur *authstore.Credentials) (*authstore.Credentials, error) {
+		if cur != nil && cur.ForURL(c.ServerURL) {
+			switch {
+			case cur.Token != nil && c.Token != nil && cur.Token.AccessToken == c.Token.AccessToken:
+				result = importJSON{Action: "unchanged", Reason: "already imported"}
+				return nil, errNoChange
+			case cur.Token != nil && cur.Token.AccessToken != "":
+				result = skip("mcplink has its own sign-in for %q (\"mcplink logout %s\" first to use opencode's)", name, name)
+				return nil, errNoChange
+			}
+		}
+		if dryRun {
+			return nil, errNoChange
+		}
+		n := *c
+		n.From, n.UpdatedAt = "", now
+		return &n, nil
+	}
+	if err := st.Update(ctx, name, write); err != nil && !errors.Is(err, errNoChange) {
+		return skip("writing mcplink's credential store failed: %v", err)
+	}
+	return result
+}
+
+// errNoChange aborts a Store.Update without writing.
+var errNoChange = errors.New("no change")
