@@ -20,9 +20,11 @@
 //
 // # Files
 //
-// Load merges the global file ($XDG_CONFIG_HOME/mcplink/mcplink.json or .jsonc;
-// see GlobalFile) with the nearest project file found from the working directory
-// upwards (see ProjectFile). A project entry replaces the global entry of the
+// Load merges opencode's files (when LoadOptions.Opencode is set; see
+// OpencodeOptions for which, in opencode's order), the global file
+// ($XDG_CONFIG_HOME/mcplink/mcplink.json or .jsonc; see GlobalFile) and the
+// nearest project file found from the working directory upwards (see
+// ProjectFile), later files winning by server name. A project entry replaces the global entry of the
 // same name as a whole; an entry holding only "enabled" toggles the inherited
 // entry and keeps its settings. An explicit file (LoadOptions.File) is used
 // alone. Relative "cwd" values resolve against the directory of the file that
