@@ -8,16 +8,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/mcplink/mcplink/authstore"
+	"github.com/mcplink/mcplink/internal/safefile"
 )
 
 // Opencode is the name under which credentials read from opencode are
@@ -109,27 +107,13 @@ func (e *AuthFileError) Unwrap() error { return e.Err }
 // is an *AuthFileError.
 func ReadOpencodeAuth(path string) (entries map[string]OpencodeAuthEntry, skipped map[string]string, err error) {
 	entries, skipped = map[string]OpencodeAuthEntry{}, map[string]string{}
-	fi, err := os.Stat(path) // stat first: opening a FIFO would block
+	// Regular files only, bounded: a FIFO put in its place must not block.
+	data, err := safefile.ReadRegular(path, maxAuthFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return entries, skipped, nil
 	}
 	if err != nil {
 		return nil, nil, &AuthFileError{File: path, Msg: "cannot read: " + err.Error(), Err: err}
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, &AuthFileError{File: path, Msg: "not a regular file"}
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, &AuthFileError{File: path, Msg: "cannot read: " + err.Error(), Err: err}
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxAuthFile+1))
-	if err != nil {
-		return nil, nil, &AuthFileError{File: path, Msg: "cannot read: " + err.Error(), Err: err}
-	}
-	if len(data) > maxAuthFile {
-		return nil, nil, &AuthFileError{File: path, Msg: fmt.Sprintf("larger than %d bytes", maxAuthFile)}
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
