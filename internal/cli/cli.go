@@ -119,9 +119,11 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		Long: `mcplink connects to MCP servers — local (stdio) or remote (Streamable HTTP,
 SSE fallback) — using an opencode-compatible JSONC config, with OAuth done right.
 
-Config files: $XDG_CONFIG_HOME/mcplink/mcplink.json (global) and mcplink.json found
-from the working directory upwards (project); --config or MCPLINK_CONFIG selects one file.
-A project file is used only after 'mcplink trust' (see 'mcplink trust --help').`,
+Config files: opencode's (global, OPENCODE_CONFIG, the project's opencode.json), then
+$XDG_CONFIG_HOME/mcplink/mcplink.json (global) and mcplink.json found from the working
+directory upwards (project); later files win by server name; 'mcplink config' lists them.
+--config or MCPLINK_CONFIG selects one file. A project file is used only after
+'mcplink trust' (see 'mcplink trust --help').`,
 		Version:       Version(),
 		SilenceErrors: true,
 		SilenceUsage:  true,

@@ -33,7 +33,8 @@ func NewCmdTrust(f *Factory, runF func(context.Context, *TrustOptions) error) *c
 		Use:   "trust [FILE]",
 		Short: "Trust the project config file here (its servers may then run and be contacted)",
 		Long: `A project config file (mcplink.json or mcplink.jsonc found from the working
-directory upwards) may come from a repository nobody reviewed, so mcplink does not
+directory upwards, and opencode's opencode.json, opencode.jsonc and
+.opencode/opencode.json found up to the repository root) may come from a repository nobody reviewed, so mcplink does not
 start its commands, contact its servers or expand its {env:...}/{file:...}
 substitutions until you trust it. 'list', 'tui' and 'serve' show its servers as
 untrusted; 'call', 'tools', 'auth' and 'proxy' on one of them exit 2.
@@ -128,7 +129,7 @@ func trustTargets(f *Factory, file string) ([]string, error) {
 	}
 	files := config.ProjectFiles(f.WorkDir)
 	if len(files) == 0 {
-		return nil, usageError("trust: no project config file (mcplink.json or mcplink.jsonc) in %s or its parents; name the file to trust", f.WorkDir)
+		return nil, usageError("trust: no project config file (mcplink.json, mcplink.jsonc, opencode.json or opencode.jsonc) in %s or its parents; name the file to trust", f.WorkDir)
 	}
 	return files, nil
 }
