@@ -73,6 +73,12 @@ type fileEntry struct {
 	// substErrs are substitution failures; they are reported only when the
 	// entry that finally wins the merge is enabled.
 	substErrs ErrorList
+	// keys and oauthKeys are the fields the file sets (of the entry, and of
+	// its "oauth" object), and lenient marks an entry of opencode's files:
+	// two of those merge field by field, as opencode deep-merges its files
+	// (see mergeOpencode).
+	keys, oauthKeys map[string]bool
+	lenient         bool
 }
 
 // decoder turns one parsed file into entries, collecting every problem.
@@ -251,7 +257,10 @@ func (d *decoder) entry(name string, m *hujson.ObjectMember) *fileEntry {
 	}
 
 	e := &Entry{Name: name, Enabled: true, Source: d.src.path, Pos: d.src.pos(m.Name.StartOffset)}
-	fe := &fileEntry{entry: e}
+	fe := &fileEntry{entry: e, lenient: d.lenient, keys: map[string]bool{}}
+	for f := range fields {
+		fe.keys[f] = true
+	}
 	enabledOK := true
 	if v := fields["enabled"]; v != nil {
 		e.Enabled, enabledOK = d.boolean("enabled", v)
@@ -412,6 +421,7 @@ func (d *decoder) remote(fe *fileEntry, m *hujson.ObjectMember, fields map[strin
 	obj := v.Value.(*hujson.Object)
 	o := e.OAuth
 	seen := map[string]bool{}
+	fe.oauthKeys = seen
 	var redirect *hujson.Value
 	for i := range obj.Members {
 		f := &obj.Members[i]

@@ -188,6 +188,9 @@ func Load(opts LoadOptions) (*Config, error) {
 				srcInfo.Servers = append(srcInfo.Servers, name)
 			}
 			if !fe.bare {
+				if prev := winners[name]; prev != nil && prev.lenient && fe.lenient && !prev.bare {
+					fe = mergeOpencode(prev, fe) // opencode deep-merges its own files
+				}
 				winners[name] = fe
 				continue
 			}
@@ -202,7 +205,8 @@ func Load(opts LoadOptions) (*Config, error) {
 			merged := *base.entry
 			merged.Enabled = fe.entry.Enabled
 			merged.Source, merged.Pos = fe.entry.Source, fe.entry.Pos
-			winners[name] = &fileEntry{entry: &merged, substErrs: base.substErrs}
+			winners[name] = &fileEntry{entry: &merged, substErrs: base.substErrs,
+				lenient: base.lenient && fe.lenient, keys: mergedKeys(base.keys, fe.keys), oauthKeys: base.oauthKeys}
 		}
 	}
 	for name, fe := range winners {

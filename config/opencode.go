@@ -32,10 +32,9 @@ import (
 // and enterprise-managed files. OPENCODE_DISABLE_PROJECT_CONFIG=true|1
 // skips 3 and the project part of 4, as in opencode.
 //
-// opencode deep-merges two full definitions of one server; mcplink replaces
-// the whole entry (a bare {"enabled": …} still only toggles), so the two
-// differ only when two files define the same server in full with different
-// sub-keys.
+// Two full definitions of one server in opencode's files merge as opencode
+// deep-merges them (mergeOpencode); mcplink's own files replace an entry
+// whole (a bare {"enabled": …} only toggles), as they always did.
 
 // OpencodeOptions says where opencode's files are. The caller resolves the
 // environment; nothing here reads it.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeFiles(t *testing.T, root string, files map[string]string) {
@@ -153,5 +154,50 @@ func TestOpencodeUnknownFieldsWarn(t *testing.T) {
 	writeFiles(t, root, map[string]string{".config/mcplink/mcplink.json": `{}`, ".config/opencode/opencode.json": `{"mcp": {"x": {"type": "remote"}}}`})
 	if _, err := Load(LoadOptions{ConfigHome: cfgHome, Opencode: &OpencodeOptions{ConfigHome: cfgHome}}); err == nil || !strings.Contains(err.Error(), `missing "url"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestOpencodeDeepMerge: two of opencode's files defining one server merge
+// as opencode's mergeDeep does (fields the later file sets win; headers,
+// environment and oauth merge by key; arrays are replaced), while mcplink's
+// own file replaces the entry whole.
+func TestOpencodeDeepMerge(t *testing.T) {
+	root := t.TempDir()
+	cfgHome := filepath.Join(root, ".config")
+	work := filepath.Join(root, "proj")
+	writeFiles(t, root, map[string]string{
+		".config/opencode/opencode.json": `{"mcp": {
+			"r": {"type": "remote", "url": "https://a.example/mcp", "enabled": false, "headers": {"A": "1", "B": "1"},
+			      "oauth": {"clientId": "c", "scope": "s1"}, "timeout": 1000},
+			"l": {"type": "local", "command": ["a", "b"], "environment": {"X": "1"}},
+			"k": {"type": "remote", "url": "https://k.example/mcp", "headers": {"A": "1"}}}}`,
+		"proj/.git/HEAD": "x",
+		"proj/opencode.json": `{"mcp": {
+			"r": {"type": "remote", "url": "https://b.example/mcp", "headers": {"B": "2"}, "oauth": {"scope": "s2"}},
+			"l": {"type": "local", "command": ["c"], "environment": {"Y": "2"}}}}`,
+		".config/mcplink/mcplink.json": `{"mcp": {"k": {"type": "remote", "url": "https://k2.example/mcp"}}}`,
+	})
+	ts := NewTrustStore(filepath.Join(root, "data"))
+	data, _ := os.ReadFile(filepath.Join(work, "opencode.json"))
+	if _, err := ts.Trust(filepath.Join(work, "opencode.json"), data); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(LoadOptions{WorkDir: work, ConfigHome: cfgHome, Trust: ts, Opencode: &OpencodeOptions{ConfigHome: cfgHome}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Servers["r"]
+	if r.URL != "https://b.example/mcp" || r.Enabled || r.Timeout != 1000*time.Millisecond ||
+		r.Headers["A"] != "1" || r.Headers["B"] != "2" || r.OAuth.ClientID != "c" || r.OAuth.Scope != "s2" ||
+		r.Source != filepath.Join(work, "opencode.json") {
+		t.Errorf("r = %+v oauth %+v", r, r.OAuth)
+	}
+	l := cfg.Servers["l"]
+	if !slices.Equal(l.Command, []string{"c"}) || l.Environment["X"] != "1" || l.Environment["Y"] != "2" {
+		t.Errorf("l = %+v", l)
+	}
+	k := cfg.Servers["k"]
+	if k.URL != "https://k2.example/mcp" || k.Headers != nil {
+		t.Errorf("mcplink's file should replace k whole: %+v", k)
 	}
 }
