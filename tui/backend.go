@@ -102,6 +102,11 @@ type BackendOptions struct {
 	// EditOptions returns the options for editing a config file (such as
 	// config.KeepTrusted, so a trusted project file stays trusted); nil: none.
 	EditOptions func(file string) []config.EditOption
+	// EditFile returns the file the enable toggle writes for entry; nil: the
+	// file the entry came from. mcplink's CLI points entries from opencode's
+	// files at mcplink's global file (a bare {"enabled": …} override there),
+	// so opencode's files are never edited.
+	EditFile func(entry *config.Entry) string
 }
 
 // ManagerBackend is the real Backend: one manager.Manager per server (so a
@@ -394,23 +399,27 @@ func (b *ManagerBackend) SetEnabled(ctx context.Context, name string, enabled bo
 	if e.Untrusted != nil {
 		return manager.State{}, untrusted(name, e)
 	}
-	if e.Source == "" {
+	file := e.Source
+	if b.opts.EditFile != nil {
+		file = b.opts.EditFile(e)
+	}
+	if file == "" {
 		return manager.State{}, fmt.Errorf("server %q has no config file to edit", name)
 	}
 	var editOpts []config.EditOption
 	if b.opts.EditOptions != nil {
-		editOpts = b.opts.EditOptions(e.Source)
+		editOpts = b.opts.EditOptions(file)
 	}
-	if err := config.SetEnabled(e.Source, name, enabled, editOpts...); err != nil {
-		return manager.State{}, fmt.Errorf("editing %s: %w", e.Source, err)
+	if err := config.SetEnabled(file, name, enabled, editOpts...); err != nil {
+		return manager.State{}, fmt.Errorf("editing %s: %w", file, err)
 	}
 	cfg, err := b.opts.Reload()
 	if err != nil {
-		return manager.State{}, fmt.Errorf("reloading the config after editing %s: %w", e.Source, err)
+		return manager.State{}, fmt.Errorf("reloading the config after editing %s: %w", file, err)
 	}
 	ne, ok := cfg.Servers[name]
 	if !ok || ne == nil {
-		return manager.State{}, fmt.Errorf("server %q vanished from the config after editing %s", name, e.Source)
+		return manager.State{}, fmt.Errorf("server %q vanished from the config after editing %s", name, file)
 	}
 	b.mu.Lock()
 	if b.closed {

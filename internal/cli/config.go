@@ -238,3 +238,18 @@ func (f *Factory) opencodeDefinition(name string) string {
 	}
 	return ""
 }
+
+// toggleFile is the file the TUI's enable toggle edits for e: the file it
+// came from, unless that is one of opencode's (which mcplink never edits;
+// opencode reads them too): then mcplink's global file, where a bare
+// {"enabled": …} override switches it for mcplink only.
+func (f *Factory) toggleFile(e *config.Entry) string {
+	if cfg, err := f.Config(); err == nil {
+		for _, s := range cfg.Sources {
+			if s.Path == e.Source && s.Opencode() {
+				return config.GlobalFile(f.configHome())
+			}
+		}
+	}
+	return e.Source
+}

@@ -102,6 +102,7 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 		Reload:      f.Config,
 		OpenURL:     open,
 		EditOptions: f.editOptions,
+		EditFile:    f.toggleFile,
 	})
 	if err != nil {
 		return err
