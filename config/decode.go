@@ -257,9 +257,12 @@ func (d *decoder) entry(name string, m *hujson.ObjectMember) *fileEntry {
 	}
 
 	e := &Entry{Name: name, Enabled: true, Source: d.src.path, Pos: d.src.pos(m.Name.StartOffset)}
-	fe := &fileEntry{entry: e, lenient: d.lenient, keys: map[string]bool{}}
-	for f := range fields {
-		fe.keys[f] = true
+	fe := &fileEntry{entry: e, lenient: d.lenient}
+	if d.lenient { // only opencode's files merge field by field
+		fe.keys = make(map[string]bool, len(fields))
+		for f := range fields {
+			fe.keys[f] = true
+		}
 	}
 	enabledOK := true
 	if v := fields["enabled"]; v != nil {
@@ -421,7 +424,9 @@ func (d *decoder) remote(fe *fileEntry, m *hujson.ObjectMember, fields map[strin
 	obj := v.Value.(*hujson.Object)
 	o := e.OAuth
 	seen := map[string]bool{}
-	fe.oauthKeys = seen
+	if d.lenient {
+		fe.oauthKeys = seen
+	}
 	var redirect *hujson.Value
 	for i := range obj.Members {
 		f := &obj.Members[i]

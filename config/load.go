@@ -180,6 +180,7 @@ func Load(opts LoadOptions) (*Config, error) {
 		names, entries, ferrs, warns := parseFileWarn(src, opts.HomeDir, opts.Getenv, lf.lenient())
 		errs = append(errs, ferrs...)
 		cfg.Warnings = append(cfg.Warnings, warns...)
+		srcInfo.Servers = make([]string, 0, len(names))
 		for _, name := range names {
 			fe := entries[name]
 			if fe.bare {
@@ -206,7 +207,10 @@ func Load(opts LoadOptions) (*Config, error) {
 			merged.Enabled = fe.entry.Enabled
 			merged.Source, merged.Pos = fe.entry.Source, fe.entry.Pos
 			winners[name] = &fileEntry{entry: &merged, substErrs: base.substErrs,
-				lenient: base.lenient && fe.lenient, keys: mergedKeys(base.keys, fe.keys), oauthKeys: base.oauthKeys}
+				lenient: base.lenient && fe.lenient, keys: base.keys, oauthKeys: base.oauthKeys}
+			if winners[name].lenient {
+				winners[name].keys = mergedKeys(base.keys, fe.keys)
+			}
 		}
 	}
 	for name, fe := range winners {
