@@ -129,7 +129,8 @@ func NewCmdAuth(f *Factory, runF func(context.Context, *AuthOptions) error) *cob
 		Long: `Run the OAuth authorization flow for a remote server: discovery, client
 registration (persisted), PKCE, a browser sign-in with the redirect caught on a
 loopback callback server, and token storage. Without a name, every server whose
-status is needs_auth is signed in to, in turn; with --all, every remote OAuth
+status is needs_auth is signed in to, in turn (on a terminal, when there are
+several, a picker asks which one, or all of them); with --all, every remote OAuth
 server is signed in to at once (one callback listener per port, one state per flow).
 
 The authorization URL is always printed on stderr; the browser is opened too
@@ -206,6 +207,9 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 		if len(names) == 0 {
 			fmt.Fprintln(f.IO.ErrOut, "No server needs authentication.")
 			return nil
+		}
+		if names, err = f.pickSignIn(ctx, names); err != nil {
+			return err
 		}
 	}
 
@@ -477,14 +481,18 @@ func NewCmdLogout(f *Factory, runF func(context.Context, *LogoutOptions) error) 
 when it advertises a revocation endpoint, then delete them locally. The client
 registration is kept, so signing in again reuses it. A failed revocation is
 reported (exit status 1) but the local tokens are deleted anyway.
---local-only skips the revocation.`,
+--local-only skips the revocation. Without a server name on a terminal, a picker
+asks which server with stored tokens to log out of.`,
 		Args: rangeArgs(0, 1, "at most one server name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Name = args[0]
 			}
-			if (opts.Name == "") == !opts.All {
+			if opts.Name != "" && opts.All {
 				return usageError("logout: name one server, or pass --all")
+			}
+			if opts.Name == "" && !opts.All && !f.interactive() {
+				return usageError("logout: name one server, or pass --all") // a terminal gets a picker
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -511,20 +519,15 @@ func logoutRun(ctx context.Context, opts *LogoutOptions) error {
 		f.diag("warning: %v", cerr)
 	}
 	names := []string{opts.Name}
-	if opts.All {
-		store, err := f.Store()
-		if err != nil {
+	if opts.All || opts.Name == "" {
+		if names, err = f.signedIn(ctx, cfg); err != nil {
 			return err
 		}
-		all, err := store.List(ctx)
-		if err != nil {
+	}
+	if !opts.All && opts.Name == "" {
+		if names, err = f.pickLogout(ctx, cfg, names); err != nil {
 			return err
 		}
-		names = names[:0]
-		for n := range all {
-			names = append(names, n)
-		}
-		sort.Strings(names)
 	}
 	var failed []string
 	for _, n := range names {

@@ -1,0 +1,150 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcplink/mcplink/internal/oauthtest"
+)
+
+// TestPickersInTmux runs `mcplink logout` and `mcplink auth` without a server
+// name in a real terminal (tmux): each asks which server, like `opencode mcp
+// auth`, and acts on the one chosen. The mcplink here is this test binary
+// (TestMain runs it as mcplink when invoked under that name).
+func TestPickersInTmux(t *testing.T) {
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tmux is required in CI (apt-get install -y tmux)")
+		}
+		t.Skip("tmux not installed")
+	}
+	as, err := oauthtest.Start(oauthtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close()
+	dir := t.TempDir()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bin")
+	for _, n := range []string{"mcplink", "follow-redirects"} {
+		if err := os.MkdirAll(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(self, filepath.Join(bin, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two servers signed in with opencode, one not signed in.
+	l, err := net.Listen("tcp", "127.0.0.1:0") // a free callback port (not the shared default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg := fmt.Sprintf(`{"mcp": {"alpha": {"type": "remote", "url": %[1]q}, "beta": {"type": "remote", "url": %[1]q, "oauth": {"callbackPort": %[2]d}},
+  "gamma": {"type": "remote", "url": %[1]q, "oauth": {"callbackPort": %[2]d}}}}`, as.MCPURL, port)
+	write := func(name string, data []byte) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(".config/mcplink/mcplink.json", []byte(cfg))
+	auth := map[string]*ocEntry{}
+	for _, n := range []string{"alpha", "beta"} {
+		if auth[n], err = opencodeSignin(as.MCPURL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, _ := json.MarshalIndent(auth, "", "  ")
+	write(".data/opencode/mcp-auth.json", data)
+
+	sock := filepath.Join(dir, "tmux.sock")
+	env := []string{
+		"PATH=" + bin + ":" + os.Getenv("PATH"), "HOME=" + dir, "TERM=xterm-256color",
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), "XDG_DATA_HOME=" + filepath.Join(dir, ".data"),
+		"MCPLINK_CREDENTIALS_STORE=file", "BROWSER=follow-redirects",
+	}
+	tm := func(args ...string) string {
+		c := exec.Command(tmux, append([]string{"-S", sock, "-f", "/dev/null"}, args...)...)
+		c.Env, c.Dir = env, dir
+		out, err := c.CombinedOutput()
+		if err != nil && args[0] != "kill-server" {
+			t.Fatalf("tmux %s: %v\n%s", args[0], err, out)
+		}
+		return string(out)
+	}
+	defer tm("kill-server")
+	run := func(session, command string) {
+		tm("new-session", "-d", "-s", session, "-x", "100", "-y", "20", "-c", dir, "sh", "-c", command+"; echo EXIT=$?; sleep 30")
+	}
+	waitFor := func(session, what string) string {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			s := tm("capture-pane", "-p", "-t", session)
+			if strings.Contains(s, what) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %q; pane:\n%s", what, s)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	keys := func(session string, ks ...string) {
+		for _, k := range ks {
+			tm("send-keys", "-t", session, k)
+			time.Sleep(150 * time.Millisecond)
+		}
+	}
+
+	// logout: the servers with stored credentials (opencode's here).
+	run("lo", "mcplink logout")
+	s := waitFor("lo", "Log out of which MCP server?")
+	if !strings.Contains(s, "> alpha") || !strings.Contains(s, "beta") || strings.Contains(s, "gamma") {
+		t.Fatalf("logout picker:\n%s", s)
+	}
+	t.Logf("logout picker:\n%s", s)
+	keys("lo", "Down", "Enter")
+	s = waitFor("lo", "EXIT=")
+	if !strings.Contains(s, "Logged out of beta") || !strings.Contains(s, "EXIT=0") || strings.Contains(s, "alpha:") {
+		t.Fatalf("after choosing beta:\n%s", s)
+	}
+
+	// auth: the servers that need a sign-in (beta now, and gamma), plus all.
+	run("au", "mcplink auth")
+	s = waitFor("au", "Sign in to which MCP server?")
+	if !strings.Contains(s, "all of them (2)") || !strings.Contains(s, "beta") || !strings.Contains(s, "gamma") || strings.Contains(s, "alpha") {
+		t.Fatalf("auth picker:\n%s", s)
+	}
+	t.Logf("auth picker:\n%s", s)
+	keys("au", "Down", "Down", "Enter") // gamma
+	s = waitFor("au", "EXIT=")
+	t.Logf("after the sign-in:\n%s", s)
+	if !strings.Contains(s, "gamma: authenticated") || !strings.Contains(s, "EXIT=0") || strings.Contains(s, "beta: authenticated") {
+		t.Fatalf("after choosing gamma:\n%s", s)
+	}
+
+	// Esc leaves without doing anything (exit 2: nothing chosen).
+	run("esc", "mcplink logout")
+	waitFor("esc", "Log out of which MCP server?")
+	keys("esc", "Escape")
+	if s = waitFor("esc", "EXIT="); !strings.Contains(s, "nothing chosen") || !strings.Contains(s, "EXIT=2") {
+		t.Fatalf("after Esc:\n%s", s)
+	}
+}
