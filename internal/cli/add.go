@@ -43,12 +43,17 @@ func NewCmdAdd(f *Factory, runF func(context.Context, *AddOptions) error) *cobra
 		Long: `Add a remote server (--url) or a local server (a command after --) to the
 project config file (mcplink.json found from the working directory upwards, created
 in the working directory when there is none), or to the global file with --global.
-The file's comments and formatting are kept; the write is atomic.`,
+The file's comments and formatting are kept; the write is atomic. Without
+arguments on a terminal, a short form asks for the name, local or remote, the
+command or URL, and OAuth or a header.`,
 		Example: `  mcplink add notion --url https://mcp.notion.com/mcp
   mcplink add api --url https://api.example.com/mcp --header 'Authorization=Bearer {env:API_TOKEN}' --no-oauth
   mcplink add fs --env ROOT=/tmp -- npx -y @modelcontextprotocol/server-filesystem /tmp`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 {
+				if cmd.Flags().NFlag() == 0 && f.interactive() {
+					return nil // a terminal gets the guided form (addform.go)
+				}
 				return usageError("add: expected a server name (see 'mcplink add --help')")
 			}
 			dash := cmd.ArgsLenAtDash()
@@ -58,6 +63,15 @@ The file's comments and formatting are kept; the write is atomic.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				if err := askAdd(cmd.Context(), opts); err != nil {
+					return err
+				}
+				if runF != nil {
+					return runF(cmd.Context(), opts)
+				}
+				return addRun(opts)
+			}
 			opts.Name = args[0]
 			if d := cmd.ArgsLenAtDash(); d >= 0 {
 				opts.Command = args[d:]

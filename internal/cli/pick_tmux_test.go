@@ -77,7 +77,7 @@ func TestPickersInTmux(t *testing.T) {
 	env := []string{
 		"PATH=" + bin + ":" + os.Getenv("PATH"), "HOME=" + dir, "TERM=xterm-256color",
 		"XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), "XDG_DATA_HOME=" + filepath.Join(dir, ".data"),
-		"MCPLINK_CREDENTIALS_STORE=file", "BROWSER=follow-redirects",
+		"MCPLINK_CREDENTIALS_STORE=file", "BROWSER=follow-redirects", "K=k1",
 	}
 	tm := func(args ...string) string {
 		c := exec.Command(tmux, append([]string{"-S", sock, "-f", "/dev/null"}, args...)...)
@@ -138,6 +138,49 @@ func TestPickersInTmux(t *testing.T) {
 	t.Logf("after the sign-in:\n%s", s)
 	if !strings.Contains(s, "gamma: authenticated") || !strings.Contains(s, "EXIT=0") || strings.Contains(s, "beta: authenticated") {
 		t.Fatalf("after choosing gamma:\n%s", s)
+	}
+
+	// add without arguments: the guided form. A remote server with a header.
+	run("add", "mcplink add")
+	waitFor("add", "Server name")
+	keys("add", "tools", "Enter", "Enter", "Enter") // name; remote (default); this project
+	waitFor("add", "URL")
+	keys("add", as.MCPURL+"/x", "Enter", "Down", "Enter") // URL; "a header"
+	waitFor("add", "Header")
+	keys("add", "X-Api-Key: {env:K}", "Enter")
+	s = waitFor("add", "EXIT=")
+	if !strings.Contains(s, `Added remote server "tools"`) || !strings.Contains(s, "EXIT=0") {
+		t.Fatalf("guided add:\n%s", s)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "mcplink.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		MCP map[string]struct {
+			Type    string            `json:"type"`
+			URL     string            `json:"url"`
+			Headers map[string]string `json:"headers"`
+			OAuth   any               `json:"oauth"`
+		} `json:"mcp"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if e := doc.MCP["tools"]; e.Type != "remote" || e.URL != as.MCPURL+"/x" || e.Headers["X-Api-Key"] != "{env:K}" || e.OAuth != false {
+		t.Fatalf("written entry: %s", b)
+	}
+	// A local one, and a taken name is refused in the form.
+	run("add2", "mcplink add")
+	waitFor("add2", "Server name")
+	keys("add2", "alpha", "Enter")
+	waitFor("add2", "already configured")
+	keys("add2", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace", "fs", "Enter", "Down", "Enter", "Enter")
+	waitFor("add2", "Command")
+	keys("add2", "npx -y server-fs /tmp", "Enter")
+	s = waitFor("add2", "EXIT=")
+	if !strings.Contains(s, `Added local server "fs" (npx -y server-fs /tmp)`) || !strings.Contains(s, "EXIT=0") {
+		t.Fatalf("guided add of a local server:\n%s", s)
 	}
 
 	// Esc leaves without doing anything (exit 2: nothing chosen).

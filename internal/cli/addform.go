@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mcplink/mcplink/tui"
+)
+
+// askAdd fills opts from the guided form `mcplink add` shows on a terminal
+// when it gets no arguments (tui.AskAdd).
+func askAdd(ctx context.Context, opts *AddOptions) error {
+	f := opts.F
+	taken := func(name string) error {
+		if cfg, err := f.Config(); err == nil {
+			if e, ok := cfg.Servers[name]; ok {
+				return fmt.Errorf("%q is already configured in %s; choose another name", name, e.Source)
+			}
+		}
+		return nil
+	}
+	a, err := tui.AskAdd(ctx, tui.RunOptions{In: f.IO.In, Out: f.IO.ErrOut}, taken)
+	if err != nil {
+		return pickError(err)
+	}
+	opts.Name, opts.Global = a.Name, a.Global
+	switch a.Kind {
+	case "local":
+		opts.Command = strings.Fields(a.Command)
+	default:
+		opts.URL = a.URL
+		switch a.Auth {
+		case "header":
+			k, v, _ := tui.SplitHeader(a.Header)
+			opts.Headers, opts.NoOAuth = []string{k + "=" + v}, true
+		case "none":
+			opts.NoOAuth = true
+		}
+	}
+	return nil
+}
