@@ -160,16 +160,10 @@ func litString(lit hujson.Literal) string {
 	return lit.String()
 }
 
-// parseFile decodes one file. It returns the server names in file order and
-// their definitions; problems are returned as an ErrorList (possibly with
-// some entries decoded).
-func parseFile(src *source, home string, getenv func(string) (string, bool)) ([]string, map[string]*fileEntry, ErrorList) {
-	names, entries, errs, _ := parseFileWarn(src, home, getenv, false)
-	return names, entries, errs
-}
-
-// parseFileWarn is parseFile that, when lenient, reports unknown and
-// misplaced fields as warnings (the fields are ignored) instead of errors.
+// parseFileWarn decodes one file. It returns the server names in file order
+// and their definitions; problems are returned as an ErrorList (possibly
+// with some entries decoded). When lenient, unknown and misplaced fields
+// are warnings (the fields are ignored) instead of errors.
 func parseFileWarn(src *source, home string, getenv func(string) (string, bool), lenient bool) ([]string, map[string]*fileEntry, ErrorList, ErrorList) {
 	names, entries, errs, d := parseWith(&decoder{src: src, home: home, getenv: getenv, lenient: lenient})
 	return names, entries, errs, d.warns
