@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"reflect"
 	"strings"
 	"sync"
@@ -121,6 +122,9 @@ func TestRoundTripListAndUpdatedAt(t *testing.T) {
 }
 
 func TestDefaultDir(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix-style paths; the choice on every OS is tested in internal/paths")
+	}
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	cases := []struct {
 		env  map[string]string
