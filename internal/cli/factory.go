@@ -152,7 +152,7 @@ func (f *Factory) Store() (authstore.Store, error) {
 
 // ManagerOptions returns the manager options shared by every command.
 func (f *Factory) managerOptions(opts manager.Options) manager.Options {
-	opts.ClientInfo = &mcp.Implementation{Name: "mcplink", Version: Version()}
+	opts.ClientInfo = &mcp.Implementation{Name: "mcplink", Version: currentBuild().Version}
 	return opts
 }
 
