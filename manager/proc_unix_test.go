@@ -129,4 +129,3 @@ func pgidOf(t *testing.T, pidFile string) int {
 	}
 	return pgid
 }
-
