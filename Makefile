@@ -1,10 +1,16 @@
-# The test command: every Go test (unit, end-to-end, real browser pages) and the
-# official MCP conformance suite. .ci/run installs prerequisites and runs this.
+# The test command: every Go test (unit, end-to-end, real browser pages), the
+# cross-platform build checks and the official MCP conformance suite. .ci/run
+# installs prerequisites and runs this.
 GO ?= go
 
-.PHONY: test unit conformance bench build fuzz test-hydra
+.PHONY: test unit crosscheck conformance bench build dist fuzz test-hydra
 
-test: unit conformance
+test: crosscheck unit conformance
+
+# Every package and every test builds and vets for Linux, macOS and Windows
+# (amd64 and arm64) with CGO_ENABLED=0; nothing runs (scripts/crosscheck.sh).
+crosscheck:
+	GO=$(GO) bash scripts/crosscheck.sh
 
 # The concurrency-heavy packages run a second time under the race detector.
 RACE_PKGS = ./authstore ./callback ./oauth ./manager ./proxy ./api ./config
@@ -22,6 +28,11 @@ conformance:
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/mcplink ./cmd/mcplink
+
+# Release binaries for six platforms in dist/ with SHA256SUMS, reproducible
+# and stamped with version, commit and commit date (scripts/dist.sh).
+dist:
+	GO=$(GO) bash scripts/dist.sh
 
 bench:
 	bash bench/run.sh

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcplink/mcplink/internal/paths"
 	"github.com/mcplink/mcplink/internal/safefile"
 )
 
@@ -130,18 +131,10 @@ var (
 
 // DefaultDir returns the data directory: $MCPLINK_DATA_DIR, else
 // $XDG_DATA_HOME/mcplink (when absolute, as the XDG spec requires), else
-// <home>/.local/share/mcplink. It returns "" when none can be determined.
+// <home>/.local/share/mcplink — on every OS, Windows included (see
+// internal/paths). It returns "" when none can be determined.
 func DefaultDir(getenv func(string) string, home string) string {
-	if d := getenv("MCPLINK_DATA_DIR"); d != "" {
-		return d
-	}
-	if x := getenv("XDG_DATA_HOME"); x != "" && filepath.IsAbs(x) {
-		return filepath.Join(x, "mcplink")
-	}
-	if home == "" {
-		return ""
-	}
-	return filepath.Join(home, ".local", "share", "mcplink")
+	return paths.DataDir(runtime.GOOS, getenv, home)
 }
 
 // NewFileStore opens (creating if needed, mode 0700) the store directory.

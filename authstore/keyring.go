@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -45,13 +46,20 @@ func (e *KeyringUnavailableError) summary() string {
 	return s
 }
 
-// Error says what failed and how to fix it.
+// Error says what failed and how to fix it (keyringFix words the fix for
+// this platform's keyring).
 func (e *KeyringUnavailableError) Error() string {
-	fix := "unlock the keyring (log in to the desktop session, or run gnome-keyring-daemon --unlock)"
-	if !e.Locked {
-		fix = "start a Secret Service provider such as gnome-keyring in this session (DBUS_SESSION_BUS_ADDRESS must reach it)"
+	return fmt.Sprintf("%s; %s, or set %s=file to store credentials in a file (%s)", e.summary(), keyringFix(e.Locked), EnvCredentialsStore, fileProtection(runtime.GOOS))
+}
+
+// fileProtection says what protects the credentials file on goos: its mode
+// on Unix; on Windows, where file modes do not exist, the ACL of the user's
+// profile directory that holds it.
+func fileProtection(goos string) string {
+	if goos == "windows" {
+		return "readable by your Windows account only through your user profile's permissions"
 	}
-	return fmt.Sprintf("%s; %s, or set %s=file to store credentials in a 0600 file", e.summary(), fix, EnvCredentialsStore)
+	return "mode 0600"
 }
 
 // Is matches ErrKeyringUnavailable, and ErrKeyringLocked when Locked.
@@ -281,33 +289,26 @@ func (s *KeyringStore) write(ctx context.Context, doc *document, old *keyringHea
 	if err != nil {
 		return fmt.Errorf("authstore: encode credentials: %w", err)
 	}
-	head, err := json.Marshal(keyringHead{Format: keyringFormat, Doc: data})
-	if err != nil {
-		return fmt.Errorf("authstore: encode credentials: %w", err)
+	slot := "a"
+	if old != nil && old.Chunks > 0 && old.Slot == "a" {
+		slot = "b"
 	}
-	if len(head) <= s.chunkSize {
+	head, parts, err := layoutItems(data, s.chunkSize, slot)
+	if err != nil {
+		return err
+	}
+	if parts == nil {
 		if err := s.set(ctx, s.user, string(head)); err != nil {
 			return s.opErr(ctx, "write", err)
 		}
 		s.removeChunks(ctx, old, "")
 		return nil
 	}
-	slot := "a"
-	if old != nil && old.Chunks > 0 && old.Slot == "a" {
-		slot = "b"
-	}
-	n := 0
-	for off := 0; off < len(data); off += s.chunkSize {
-		end := min(off+s.chunkSize, len(data))
-		if err := s.set(ctx, s.chunkUser(slot, n), string(data[off:end])); err != nil {
+	n := len(parts)
+	for i, part := range parts {
+		if err := s.set(ctx, s.chunkUser(slot, i), part); err != nil {
 			return s.opErr(ctx, "write", err)
 		}
-		n++
-	}
-	sum := sha256.Sum256(data)
-	head, err = json.Marshal(keyringHead{Format: keyringFormat, Slot: slot, Chunks: n, SHA256: hex.EncodeToString(sum[:])})
-	if err != nil {
-		return fmt.Errorf("authstore: encode credentials: %w", err)
 	}
 	if err := s.set(ctx, s.user, string(head)); err != nil {
 		return s.opErr(ctx, "write", err)
@@ -320,6 +321,57 @@ func (s *KeyringStore) write(ctx context.Context, doc *document, old *keyringHea
 	}
 	s.removeChunks(ctx, old, slot)
 	return nil
+}
+
+// windowsBlobMax is the most bytes Windows Credential Manager keeps in one
+// credential (CRED_MAX_CREDENTIAL_BLOB_SIZE, 5 × 512); go-keyring refuses a
+// longer value with ErrSetDataTooBig.
+const windowsBlobMax = 2560
+
+// chunkSizeFor is the largest value the store writes into one keyring item
+// on goos where go-keyring does not use the Secret Service: Keychain items
+// are written through the security(1) command as base64 (4/3 larger) and
+// must stay within about 3000 bytes with service and account; Windows
+// Credential Manager keeps at most windowsBlobMax bytes. A document above
+// the size is split over chunk items (write), never refused and never sent
+// to the file store instead.
+func chunkSizeFor(goos string) int {
+	if goos == "darwin" {
+		return 1500
+	}
+	return 2000
+}
+
+// layoutItems returns the head item's value for the document data and, when
+// the document does not fit in the head within size bytes, the values of the
+// chunk items (in slot) that hold it; parts is nil when it fits.
+func layoutItems(data []byte, size int, slot string) (head []byte, parts []string, err error) {
+	head, err = json.Marshal(keyringHead{Format: keyringFormat, Doc: data})
+	if err != nil {
+		return nil, nil, fmt.Errorf("authstore: encode credentials: %w", err)
+	}
+	if len(head) <= size {
+		return head, nil, nil
+	}
+	parts = splitChunks(data, size)
+	sum := sha256.Sum256(data)
+	head, err = json.Marshal(keyringHead{Format: keyringFormat, Slot: slot, Chunks: len(parts), SHA256: hex.EncodeToString(sum[:])})
+	if err != nil {
+		return nil, nil, fmt.Errorf("authstore: encode credentials: %w", err)
+	}
+	return head, parts, nil
+}
+
+// splitChunks cuts data into pieces of at most size bytes (the last one may
+// be shorter). Pieces are byte ranges: a UTF-8 sequence may straddle two,
+// which every backend stores byte for byte (go-keyring base64-encodes on
+// macOS; Windows keeps the blob as bytes).
+func splitChunks(data []byte, size int) []string {
+	var parts []string
+	for off := 0; off < len(data); off += size {
+		parts = append(parts, string(data[off:min(off+size, len(data))]))
+	}
+	return parts
 }
 
 // removeChunks best-effort deletes the chunk items of old unless they are in

@@ -21,6 +21,14 @@ const (
 	loginCollection   = dbus.ObjectPath("/org/freedesktop/secrets/collection/login")
 )
 
+// keyringFix names the step that makes the Secret Service usable.
+func keyringFix(locked bool) string {
+	if locked {
+		return "unlock the keyring (log in to the desktop session, or run gnome-keyring-daemon --unlock)"
+	}
+	return "start a Secret Service provider such as gnome-keyring in this session (DBUS_SESSION_BUS_ADDRESS must reach it)"
+}
+
 // preflight checks, on a private D-Bus connection whose every step is bound
 // to ctx (godbus closes a connection made WithContext when ctx ends, which
 // fails its pending handshake and calls), that a Secret Service is on the

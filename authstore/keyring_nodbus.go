@@ -7,16 +7,22 @@ import (
 	"runtime"
 )
 
-// platformChunkSize keeps each keyring value within the platform's limit:
-// about 3000 bytes for service, account and base64 value on macOS, 2560
-// bytes per credential blob on Windows.
+// platformChunkSize keeps each keyring value within the platform's limit
+// (see chunkSizeFor).
 var platformChunkSize = chunkSizeFor(runtime.GOOS)
 
-func chunkSizeFor(goos string) int {
-	if goos == "darwin" {
-		return 1500
+// keyringFix names the step that makes the Keychain or Credential Manager
+// usable.
+func keyringFix(locked bool) string {
+	switch {
+	case runtime.GOOS == "darwin" && locked:
+		return "unlock the login keychain (Keychain Access, or security unlock-keychain)"
+	case runtime.GOOS == "darwin":
+		return "check that this user has a login keychain (Keychain Access)"
+	case runtime.GOOS == "windows":
+		return "check that Windows Credential Manager is available to this account (service accounts and some remote sessions have none)"
 	}
-	return 2000
+	return "no system keyring is supported on " + runtime.GOOS
 }
 
 // preflight has nothing to check without a Secret Service: the probe's

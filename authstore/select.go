@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -116,7 +117,7 @@ func Open(opts OpenOptions) (Store, error) {
 		return nil, ferr
 	}
 	if opts.Notify != nil {
-		opts.Notify(fmt.Sprintf("notice: %s; storing credentials in %s (mode 0600) instead; set %s=file to silence this", describeUnavailable(err), fs.Path(), EnvCredentialsStore))
+		opts.Notify(fmt.Sprintf("notice: %s; storing credentials in %s (%s) instead; set %s=file to silence this", describeUnavailable(err), fs.Path(), fileProtection(runtime.GOOS), EnvCredentialsStore))
 	}
 	return fs, nil
 }

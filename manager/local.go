@@ -1,14 +1,12 @@
 package manager
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,8 +16,8 @@ import (
 )
 
 // Grace periods for stopping a local server: after its stdin is closed it
-// gets stdinGrace to exit, then its process group gets SIGTERM and termGrace
-// before SIGKILL.
+// gets stdinGrace to exit, then its process group is asked to end (SIGTERM;
+// CTRL_BREAK_EVENT on Windows) and gets termGrace before it is killed.
 const (
 	stdinGrace = 500 * time.Millisecond
 	termGrace  = 500 * time.Millisecond
@@ -27,10 +25,11 @@ const (
 	stderrTailSize = 4096
 )
 
-// process is a local server's child process, in its own process group.
+// process is a local server's child process, in its own process group (a
+// job object on Windows; see procGroup).
 type process struct {
 	cmd    *exec.Cmd
-	pgid   int
+	group  procGroup
 	stdin  *os.File // parent's write end
 	stdout *os.File // parent's read end
 	stderr *os.File // parent's read end
@@ -42,13 +41,30 @@ type process struct {
 	stopOnce   sync.Once
 }
 
+// procGroup is the operating system's handle on a local server and every
+// process it starts (npx → node): a process group on Unix (proc_unix.go), a
+// job object on Windows (proc_windows.go). startGroup starts a command in a
+// new one; command builds the *exec.Cmd for a configured argv.
+type procGroup interface {
+	// interrupt asks every process of the group to end: SIGTERM to the
+	// group; CTRL_BREAK_EVENT to the console process group on Windows.
+	interrupt() error
+	// alive reports whether a process of the group still runs.
+	alive() bool
+	// kill ends every process of the group at once: SIGKILL to the group;
+	// TerminateJobObject on Windows.
+	kill()
+	// release frees what the handle holds (the job object). Call it once,
+	// after kill.
+	release()
+}
+
 // startProcess starts entry's command with the inherited environment plus
 // entry.Environment, in entry.Cwd, as the leader of a new process group.
 func startProcess(e *config.Entry) (*process, error) {
 	if len(e.Command) == 0 || e.Command[0] == "" {
 		return nil, errors.New(`no "command" set on the entry`)
 	}
-	cmd := exec.Command(e.Command[0], e.Command[1:]...)
 	env := os.Environ()
 	keys := make([]string, 0, len(e.Environment))
 	for k := range e.Environment {
@@ -58,9 +74,12 @@ func startProcess(e *config.Entry) (*process, error) {
 	for _, k := range keys {
 		env = append(env, k+"="+e.Environment[k])
 	}
+	cmd, err := command(e.Command, env, e.Cwd)
+	if err != nil {
+		return nil, err
+	}
 	cmd.Env = env
 	cmd.Dir = e.Cwd
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 
 	var files []*os.File
 	closeAll := func() {
@@ -90,7 +109,8 @@ func startProcess(e *config.Entry) (*process, error) {
 		return nil, err
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	if err := cmd.Start(); err != nil {
+	group, err := startGroup(cmd)
+	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("start %s: %w", e.Command[0], err)
 	}
@@ -101,7 +121,7 @@ func startProcess(e *config.Entry) (*process, error) {
 
 	p := &process{
 		cmd:        cmd,
-		pgid:       cmd.Process.Pid,
+		group:      group,
 		stdin:      inW,
 		stdout:     outR,
 		stderr:     errR,
@@ -157,24 +177,25 @@ func (p *process) describeExit() string {
 	return how + " (no stderr output)"
 }
 
-// stop closes the server's stdin, gives it grace to exit, then sends
-// SIGTERM to its whole process group, and SIGKILL after termGrace, so no
-// descendant survives. It waits for the leader to be reaped and releases the
-// pipes. It is idempotent.
+// stop closes the server's stdin, gives it grace to exit, then asks its
+// whole process group to end (SIGTERM), and kills the group after termGrace
+// (SIGKILL), so no descendant survives. It waits for the leader to be reaped
+// and releases the pipes. It is idempotent.
 func (p *process) stop(grace time.Duration) {
 	p.stopOnce.Do(func() {
 		_ = p.stdin.Close()
 		if grace > 0 {
 			p.waitExit(grace)
 		}
-		if syscall.Kill(-p.pgid, syscall.SIGTERM) == nil {
+		if p.group.interrupt() == nil {
 			deadline := time.Now().Add(termGrace)
-			for time.Now().Before(deadline) && groupAlive(p.pgid) {
+			for time.Now().Before(deadline) && p.group.alive() {
 				time.Sleep(10 * time.Millisecond)
 			}
 		}
-		_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+		p.group.kill()
 		p.waitExit(5 * time.Second)
+		p.group.release()
 		// Every writer of stderr is dead now; close our end in case a
 		// stray holder (outside the group) keeps it open.
 		t := time.NewTimer(100 * time.Millisecond)
@@ -187,38 +208,6 @@ func (p *process) stop(grace time.Duration) {
 		<-p.stderrDone
 		_ = p.stdout.Close()
 	})
-}
-
-// groupAlive reports whether a live (non-zombie) process is in the group.
-// Zombies count as gone: orphans are reparented to init, which may reap them
-// late, but they no longer run.
-func groupAlive(pgid int) bool {
-	if syscall.Kill(-pgid, 0) != nil {
-		return false
-	}
-	dir, err := os.ReadDir("/proc")
-	if err != nil {
-		return true // no procfs: trust kill
-	}
-	for _, d := range dir {
-		if _, err := strconv.Atoi(d.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...; comm may contain spaces and ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
-			return true
-		}
-	}
-	return false
 }
 
 // tailBuffer keeps the last max bytes written to it.

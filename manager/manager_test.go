@@ -10,9 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -395,61 +393,6 @@ func TestHeadersOnEveryRequest(t *testing.T) {
 	}
 }
 
-// gone reports whether pid no longer runs (it may linger as a zombie when
-// no init process reaps orphans).
-func gone(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return true
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	// state follows "pid (comm) "
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
-}
-
-func TestCloseKillsProcessGroup(t *testing.T) {
-	for _, how := range []string{"close", "disconnect"} {
-		t.Run(how, func(t *testing.T) {
-			pidFile := filepath.Join(t.TempDir(), "pid")
-			e := local(t, "tree", mcptest.ModeGrandchild)
-			e.Environment[mcptest.EnvPIDFile] = pidFile
-			m := newManager(t, manager.Options{}, e)
-			st, _ := m.Connect(context.Background(), "tree")
-			wantStatus(t, st, manager.StatusConnected)
-			b, err := os.ReadFile(pidFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pid, err := strconv.Atoi(string(b))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if gone(pid) {
-				t.Fatal("grandchild not running before close")
-			}
-			start := time.Now()
-			if how == "close" {
-				err = m.Close()
-			} else {
-				err = m.Disconnect("tree")
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := time.Since(start); d > 3*time.Second {
-				t.Fatalf("%s took %v", how, d)
-			}
-			if !gone(pid) {
-				t.Fatalf("grandchild %d survived %s", pid, how)
-			}
-		})
-	}
-}
-
 func TestToolListChanged(t *testing.T) {
 	s := startHTTP(t, mcptest.HTTPOptions{})
 	for _, e := range []*config.Entry{remote("web", s.URL), local(t, "loc", mcptest.ModeStdio)} {
@@ -524,56 +467,6 @@ func TestEvents(t *testing.T) {
 	if _, ok := <-slow; ok {
 		t.Fatal("channel open after Close")
 	}
-}
-
-func TestLocalServerDiesWhileConnected(t *testing.T) {
-	pidFile := filepath.Join(t.TempDir(), "pid")
-	e := local(t, "tree", mcptest.ModeGrandchild)
-	e.Environment[mcptest.EnvPIDFile] = pidFile
-	m := newManager(t, manager.Options{}, e)
-	events, cancel := m.Subscribe(8)
-	defer cancel()
-	st, _ := m.Connect(context.Background(), "tree")
-	wantStatus(t, st, manager.StatusConnected)
-	// Kill the server (not the grandchild) from outside.
-	cs, _ := m.Session("tree")
-	_ = cs
-	if err := syscall.Kill(-pgidOf(t, pidFile), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.After(5 * time.Second)
-	for {
-		select {
-		case ev := <-events:
-			if ev.State.Status == manager.StatusFailed {
-				if !strings.Contains(ev.State.Error, "killed by signal") {
-					t.Fatalf("error = %q", ev.State.Error)
-				}
-				return
-			}
-		case <-deadline:
-			t.Fatal("no failed event after the server died")
-		}
-	}
-}
-
-// pgidOf returns the process group of the grandchild recorded in pidFile,
-// which is the server's group.
-func pgidOf(t *testing.T, pidFile string) int {
-	t.Helper()
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pgid, err := syscall.Getpgid(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pgid
 }
 
 func TestCloseLeaksNoGoroutines(t *testing.T) {

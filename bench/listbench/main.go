@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
@@ -100,9 +99,7 @@ func run(bin string, n int, latency time.Duration, runs int) error {
 				continue // warm-up
 			}
 			times = append(times, el)
-			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-				rss = max(rss, ru.Maxrss)
-			}
+			rss = max(rss, maxRSSKiB(cmd.ProcessState))
 		}
 		slices.Sort(times)
 		return result{median: times[len(times)/2], min: times[0], maxRSSKiB: rss}, nil

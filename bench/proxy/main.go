@@ -24,7 +24,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -212,9 +211,7 @@ func measureProxy(c config, name string, argv []string) (result, error) {
 	}
 	cs.Close()
 	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.rssKiB = ru.Maxrss
-		}
+		r.rssKiB = maxRSSKiB(cmd.ProcessState)
 		r.cpuPerCall = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()) / time.Duration(calls)
 	}
 	return r, nil

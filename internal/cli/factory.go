@@ -6,12 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/paths"
 	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/manager"
 )
@@ -74,11 +76,10 @@ func (f *Factory) explicitConfig() string {
 	return f.Getenv("MCPLINK_CONFIG")
 }
 
+// configHome is $XDG_CONFIG_HOME or <home>/.config, on every OS (see
+// internal/paths).
 func (f *Factory) configHome() string {
-	if d := f.Getenv("XDG_CONFIG_HOME"); d != "" {
-		return d
-	}
-	return filepath.Join(f.HomeDir, ".config")
+	return paths.ConfigHome(runtime.GOOS, f.Getenv, f.HomeDir)
 }
 
 // Config loads the configuration. Project files found by discovery are used
@@ -152,7 +153,7 @@ func (f *Factory) Store() (authstore.Store, error) {
 
 // ManagerOptions returns the manager options shared by every command.
 func (f *Factory) managerOptions(opts manager.Options) manager.Options {
-	opts.ClientInfo = &mcp.Implementation{Name: "mcplink", Version: Version()}
+	opts.ClientInfo = &mcp.Implementation{Name: "mcplink", Version: currentBuild().Version}
 	return opts
 }
 

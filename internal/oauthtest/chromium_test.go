@@ -1,3 +1,8 @@
+//go:build unix
+
+// Chromium is driven over --remote-debugging-pipe (its fds 3 and 4 through
+// ExtraFiles), which os/exec supports only on Unix.
+
 package oauthtest
 
 import (
