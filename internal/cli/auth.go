@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -529,6 +530,11 @@ func logoutRun(ctx context.Context, opts *LogoutOptions) error {
 			return err
 		}
 	}
+	if opts.Name != "" && !opts.All {
+		if err := knownForLogout(ctx, f, cfg, opts.Name); err != nil {
+			return err
+		}
+	}
 	var failed []string
 	for _, n := range names {
 		lo := oauth.LogoutOptions{LocalOnly: opts.LocalOnly}
@@ -588,4 +594,22 @@ func openBrowser(getenv func(string) string) func(string) error {
 		return nil
 	}
 	return browser.OpenURL
+}
+
+// knownForLogout returns a usage error (exit 2) for a name that is neither
+// a configured server nor one with stored credentials (a proxied URL's
+// `<host>-<hash>` name, say): a typo must not pass as "nothing to log out".
+// When the config does not load, every name is taken (logout is the way
+// out of a broken setup).
+func knownForLogout(ctx context.Context, f *Factory, cfg *config.Config, name string) error {
+	if cfg == nil || cfg.Servers[name] != nil {
+		return nil
+	}
+	// Every stored name (a client registration alone included), and
+	// opencode's sign-ins mcplink may use.
+	stored, err := f.signedIn(ctx, cfg)
+	if err != nil || slices.Contains(stored, name) {
+		return err
+	}
+	return usageError("no server named %q in the config and no credentials stored under that name (see 'mcplink list' and 'mcplink auth status')", name)
 }

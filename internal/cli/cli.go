@@ -66,6 +66,8 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		code = ee.code
 	case errors.Is(err, config.ErrInvalid), errors.Is(err, config.ErrUntrusted):
 		code = ExitConfig
+	case unknownCommand(root, args):
+		code = ExitConfig
 	}
 	if !errors.Is(err, errReported) {
 		// Errors quote servers (JSON-RPC errors, OAuth error_description,
@@ -73,6 +75,14 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		fmt.Fprintf(f.IO.ErrOut, "mcplink: %s\n", termtext.Clean(err.Error()))
 	}
 	return code
+}
+
+// unknownCommand reports whether args name no command: cobra's Find fails
+// only for that (an unknown first word on the root), and after Execute it
+// knows the commands cobra adds itself (help, __complete).
+func unknownCommand(root *cobra.Command, args []string) bool {
+	_, _, err := root.Find(args)
+	return err != nil
 }
 
 // errReported marks an error whose message was already printed.
