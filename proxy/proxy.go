@@ -423,8 +423,8 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 			}
 			p.dispatch(ctx, curCtx, cur, m)
 		}
-		if p.out.err != nil {
-			return p.out.err
+		if err := p.out.failed(); err != nil {
+			return err
 		}
 	}
 }
