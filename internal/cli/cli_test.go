@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/mcplink/mcplink/internal/cli"
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -106,14 +108,25 @@ func TestScripts(t *testing.T) {
 			}
 			env.Setenv("CB_PORT", fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
 			l.Close()
-			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
-			env.Setenv("XDG_DATA_HOME", filepath.Join(env.WorkDir, ".data"))
-			env.Setenv("HOME", env.WorkDir)
-			env.Setenv("MCPLINK_CONFIG", "")
-			env.Setenv("BROWSER", "")
-			// No D-Bus session here: use the file store without the fallback notice
-			// (keyring.txtar checks the notice itself).
-			env.Setenv("MCPLINK_CREDENTIALS_STORE", "file")
+			// The one test environment (testenv), under the work directory:
+			// every variable that points at a user's files is set, the
+			// file store used without the fallback notice (no D-Bus session
+			// here; keyring.txtar checks the notice itself).
+			dirs, err := testenv.In(env.WorkDir)
+			if err != nil {
+				return err
+			}
+			for _, kv := range dirs.Vars(
+				"XDG_CONFIG_HOME="+filepath.Join(env.WorkDir, ".config"),
+				"XDG_DATA_HOME="+filepath.Join(env.WorkDir, ".data"),
+				"HOME="+env.WorkDir,
+				"MCPLINK_DATA_DIR=", // the default under XDG_DATA_HOME, as the scripts expect
+				"BROWSER=",
+			) {
+				if k, v, _ := strings.Cut(kv, "="); k != "PATH" && k != "TMPDIR" { // testscript's own
+					env.Setenv(k, v)
+				}
+			}
 			return nil
 		},
 	})

@@ -56,7 +56,7 @@ func In(root string) (Dirs, error) {
 		RuntimeDir: filepath.Join(root, "run"),
 		Data:       filepath.Join(root, "home", ".local", "share", "mcplink"),
 	}
-	for _, dir := range []string{d.ConfigHome, d.DataHome, d.CacheHome, d.StateHome, d.RuntimeDir} {
+	for _, dir := range []string{d.ConfigHome, d.DataHome, d.CacheHome, d.StateHome, d.RuntimeDir, d.Data} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return Dirs{}, err
 		}
@@ -110,4 +110,49 @@ func merge(kvs []string) []string {
 		out = append(out, kv)
 	}
 	return out
+}
+
+// Sentinel points every variable of UserVars, in this process (t.Setenv),
+// into a new empty directory — the session of a user whose files the tests
+// must not touch: HOME, the XDG directories and MCPLINK_DATA_DIR are paths
+// in it, MCPLINK_CONFIG a file in it, MCPLINK_CREDENTIALS_STORE "file". It
+// returns the check, to call after running child processes, that fails t
+// when anything was created in that directory.
+func Sentinel(t *testing.T) (check func()) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, k := range UserVars {
+		v := filepath.Join(dir, strings.ToLower(k))
+		switch k {
+		case "MCPLINK_CONFIG":
+			v = filepath.Join(dir, "mcplink.json")
+		case "MCPLINK_CREDENTIALS_STORE":
+			v = "file"
+		}
+		t.Setenv(k, v)
+	}
+	return func() {
+		t.Helper()
+		var found []string
+		_ = filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+			if p != dir {
+				found = append(found, p)
+			}
+			return err
+		})
+		if len(found) > 0 {
+			t.Errorf("child processes wrote to the user's directories (HOME, XDG_*, MCPLINK_*):\n  %s", strings.Join(found, "\n  "))
+		}
+	}
+}
+
+// Setenv is Env for a test that runs mcplink in its own process: it sets
+// (t.Setenv) every variable of Env(t, extra...) but PATH.
+func Setenv(t *testing.T, extra ...string) {
+	t.Helper()
+	for _, kv := range Env(t, extra...) {
+		if k, v, _ := strings.Cut(kv, "="); k != "PATH" {
+			t.Setenv(k, v)
+		}
+	}
 }
