@@ -378,7 +378,9 @@ func TestKeyringSession(t *testing.T) {
 		cmds := make([]*exec.Cmd, procs)
 		outs := make([]*strings.Builder, procs)
 		for i := range procs {
-			cmds[i] = helperCmd(t, "keyring-rmw", dir, serviceEnv+"="+service,
+			// This runs in the child runChildTest started: its bus is the
+			// test's own Secret Service, which the helpers share.
+			cmds[i] = helperCmd(t, "keyring-rmw", dir, dbusEnv+"="+os.Getenv(dbusEnv), serviceEnv+"="+service,
 				idEnv+"="+strconv.Itoa(i), roundsEnv+"="+strconv.Itoa(rounds), startEnv+"="+strconv.FormatInt(start, 10))
 			outs[i] = &strings.Builder{}
 			cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
