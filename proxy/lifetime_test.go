@@ -196,6 +196,9 @@ func TestStdinEOFWithHungRequests(t *testing.T) {
 			}
 			r.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 			r.send(t, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"block","arguments":{}}}`)
+			// The call reaches the server (a cancellation that arrives
+			// first is for a request the server does not know yet).
+			time.Sleep(200 * time.Millisecond)
 			if cancelFirst {
 				r.send(t, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2,"reason":"user gave up"}}`)
 				select {
@@ -203,8 +206,6 @@ func TestStdinEOFWithHungRequests(t *testing.T) {
 				case <-time.After(10 * time.Second):
 					t.Fatalf("the server's handler was not cancelled: notifications/cancelled not forwarded\n%s", r.stderr)
 				}
-			} else {
-				time.Sleep(100 * time.Millisecond) // the call reaches the server
 			}
 			exited := make(chan error, 1)
 			go func() { exited <- r.cmd.Wait() }()

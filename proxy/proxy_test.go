@@ -91,6 +91,8 @@ func proxyCmdConfig(t *testing.T, dataDir, config string, args ...string) (*exec
 	cmd := exec.Command(exe, append([]string{"--config", cfg, "proxy"}, args...)...)
 	cmd.Env = testenv.Env(t,
 		modeEnv+"=cli",
+		// Under -race, no 1 s sleep at exit: the tests time exits.
+		"GORACE=atexit_sleep_ms=0",
 		"MCPLINK_DATA_DIR="+dataDir,
 		"BROWSER="+exe+" "+browserFlag,
 		"HOME="+dataDir,
