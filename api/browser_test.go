@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/mcplink/mcplink/api/apitest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // chromium returns the path of a Chromium binary, skipping the test when
@@ -41,7 +42,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	defer cancelB()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()))
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoInheritEnv, chromedp.Env(testenv.Env(t)...))
 	actx, cancelA := chromedp.NewExecAllocator(base, opts...)
 	defer cancelA()
 	ctx, cancel := chromedp.NewContext(actx)

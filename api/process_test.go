@@ -18,6 +18,7 @@ import (
 	"github.com/mcplink/mcplink/api/client"
 	"github.com/mcplink/mcplink/internal/cli"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // envServeChild makes the test binary run `mcplink serve` with the given
@@ -52,9 +53,9 @@ func serveProcess(t *testing.T, cfg, dataDir string) *client.Client {
 	// An environment from scratch: nothing of the user's (home, keyring,
 	// config) reaches the child.
 	home := filepath.Join(dataDir, "home")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
-		"XDG_DATA_HOME=" + filepath.Join(home, "share"), "XDG_CACHE_HOME=" + filepath.Join(home, "cache"),
-		envServeChild + "=" + cfg, "MCPLINK_DATA_DIR=" + dataDir, "MCPLINK_CREDENTIALS_STORE=file"}
+	cmd.Env = testenv.Env(t, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, "config"),
+		"XDG_DATA_HOME="+filepath.Join(home, "share"), "XDG_CACHE_HOME="+filepath.Join(home, "cache"),
+		envServeChild+"="+cfg, "MCPLINK_DATA_DIR="+dataDir, "MCPLINK_CREDENTIALS_STORE=file", api.TokenEnv+"=")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,8 @@ import (
 
 	dbus "github.com/godbus/dbus/v5"
 	"github.com/zalando/go-keyring"
+
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // Keyring tests that need a particular D-Bus environment run in a re-exec'd
@@ -56,11 +58,9 @@ func runChildTest(t *testing.T, name string, env ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe, "-test.run=^"+name+"$", "-test.v", "-test.count=1")
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, dbusEnv+"=") || strings.HasPrefix(kv, helperEnv+"=")
-	})
-	cmd.Env = append(cmd.Env, childTestEnv+"="+name)
-	cmd.Env = append(cmd.Env, env...)
+	// From scratch (no D-Bus address of this process's, no store choice):
+	// the child sees only the bus env gives it.
+	cmd.Env = testenv.Env(t, append([]string{"MCPLINK_CREDENTIALS_STORE=", childTestEnv + "=" + name}, env...)...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("child %s output:\n%s", name, out)
 	if err != nil {
@@ -102,14 +102,13 @@ func startSecretService(t testing.TB) string {
 	}
 
 	gk := exec.Command(gkBin, "--foreground", "--unlock", "--components=secrets")
-	gk.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		dbusEnv + "=" + addr,
-		"HOME=" + dir,
-		"XDG_DATA_HOME=" + filepath.Join(dir, "data"),
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
-		"XDG_RUNTIME_DIR=" + rt,
-	}
+	gk.Env = testenv.Env(t,
+		dbusEnv+"="+addr,
+		"HOME="+dir,
+		"XDG_DATA_HOME="+filepath.Join(dir, "data"),
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
+		"XDG_RUNTIME_DIR="+rt,
+	)
 	gk.Stdin = strings.NewReader("test-keyring-password")
 	var gkOut strings.Builder
 	gk.Stdout, gk.Stderr = &gkOut, &gkOut
@@ -381,7 +380,9 @@ func TestKeyringSession(t *testing.T) {
 		cmds := make([]*exec.Cmd, procs)
 		outs := make([]*strings.Builder, procs)
 		for i := range procs {
-			cmds[i] = helperCmd(t, "keyring-rmw", dir, serviceEnv+"="+service,
+			// This runs in the child runChildTest started: its bus is the
+			// test's own Secret Service, which the helpers share.
+			cmds[i] = helperCmd(t, "keyring-rmw", dir, dbusEnv+"="+os.Getenv(dbusEnv), serviceEnv+"="+service,
 				idEnv+"="+strconv.Itoa(i), roundsEnv+"="+strconv.Itoa(rounds), startEnv+"="+strconv.FormatInt(start, 10))
 			outs[i] = &strings.Builder{}
 			cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
@@ -675,6 +676,7 @@ func startBus(t testing.TB) string {
 		t.Fatal(err)
 	}
 	bus := exec.Command(bin, "--config-file="+conf, "--nofork", "--nopidfile")
+	bus.Env = testenv.Env(t)
 	var out strings.Builder
 	bus.Stdout, bus.Stderr = &out, &out
 	if err := bus.Start(); err != nil {
@@ -778,7 +780,7 @@ func BenchmarkKeyringSecretService(b *testing.B) {
 	defer cancel()
 	const child = "BenchmarkKeyringSessionChild"
 	cmd := exec.CommandContext(ctx, exe, "-test.run=^$", "-test.bench=^"+child+"$", "-test.benchtime=1s")
-	cmd.Env = append(os.Environ(), childTestEnv+"="+child, dbusEnv+"="+addr)
+	cmd.Env = testenv.Env(b, "MCPLINK_CREDENTIALS_STORE=", childTestEnv+"="+child, dbusEnv+"="+addr)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		b.Fatalf("child benchmark: %v\n%s", err, out)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 const (
@@ -106,8 +108,7 @@ func helperCmd(t *testing.T, mode, dir string, extra ...string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+mode, dirEnv+"="+dir)
-	cmd.Env = append(cmd.Env, extra...)
+	cmd.Env = testenv.Env(t, append([]string{"MCPLINK_CREDENTIALS_STORE=", helperEnv + "=" + mode, dirEnv + "=" + dir}, extra...)...)
 	return cmd
 }
 

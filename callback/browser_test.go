@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // findChromium returns a headless-capable Chromium, skipping locally and
@@ -36,6 +38,7 @@ func dumpDOM(t *testing.T, chromium, u string) string {
 	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(), "--dump-dom", u)
+	cmd.Env = testenv.Env(t) // its profile, config and cache dirs are the test's
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

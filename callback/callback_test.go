@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 const holderEnv = "MCPLINK_CALLBACK_TEST_HOLDER"
@@ -391,7 +393,7 @@ func TestHolderIsOtherMcplinkProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0])
-	cmd.Env = append(os.Environ(), holderEnv+"="+uriFor(port))
+	cmd.Env = testenv.Env(t, holderEnv+"="+uriFor(port))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

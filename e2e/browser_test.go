@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,8 @@ func startBrowser(path string) (*browser, error) {
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(dir),
+		// Its config and cache dirs are the test's too.
+		chromedp.NoInheritEnv, chromedp.Env(minimalEnv(filepath.Join(dir, "env"))...),
 		chromedp.CombinedOutput(b.logs),
 		chromedp.WSURLReadTimeout(30 * time.Second),
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/authstore"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // serverName is the config entry of the protected MCP server.
@@ -72,20 +73,22 @@ func freePort(tb testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// minimalEnv is the environment every subprocess starts from.
-func minimalEnv() []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8"}
-	if v := os.Getenv("TMPDIR"); v != "" {
-		env = append(env, "TMPDIR="+v)
+// minimalEnv is the environment every subprocess starts from: PATH and a
+// home, XDG directories and mcplink data directory under root (see
+// testenv), nothing of this process's.
+func minimalEnv(root string) []string {
+	d, err := testenv.In(root)
+	if err != nil {
+		panic(fmt.Sprintf("e2e: test environment in %s: %v", root, err))
 	}
-	return env
+	return d.Vars("LANG=C.UTF-8")
 }
 
 // environ is mcplink's environment: its own home, config and file store,
 // and $BROWSER set to the test binary's URL recorder.
 func (c *client) environ() []string {
 	self, _ := os.Executable()
-	return append(minimalEnv(),
+	return append(minimalEnv(filepath.Join(c.dir, "env")),
 		"HOME="+c.dir,
 		"XDG_CONFIG_HOME="+filepath.Join(c.dir, "config"),
 		"XDG_DATA_HOME="+filepath.Join(c.dir, "share"),

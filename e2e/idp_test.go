@@ -131,7 +131,7 @@ func startIdPOnce(ctx context.Context, node, dir string, opts idpOptions) (*idp,
 	p := &idp{introspectorSecret: hex.EncodeToString(secret), logs: &lockedBuffer{}, done: make(chan struct{})}
 	cmd := exec.Command(node, filepath.Join(dir, "server.mjs"))
 	cmd.Dir = dir
-	cmd.Env = append(minimalEnv(),
+	cmd.Env = append(minimalEnv(filepath.Join(filepath.Dir(mcplinkBin), "idp-env")),
 		"IDP_PORT=0",
 		"IDP_RESOURCES="+opts.Resource,
 		"IDP_ACCESS_TOKEN_TTL="+strconv.Itoa(int(opts.AccessTokenTTL/time.Second)),

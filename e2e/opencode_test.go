@@ -102,7 +102,7 @@ func TestOpencodeSDK(t *testing.T) {
 	}
 	serve := exec.CommandContext(ctx, mcplinkBin, "serve", "--addr", "127.0.0.1:0", "--flow-timeout", "30s")
 	serve.Dir = work
-	serve.Env = append(minimalEnv(),
+	serve.Env = append(minimalEnv(t.TempDir()),
 		"HOME="+home,
 		"XDG_CONFIG_HOME="+filepath.Join(home, "config"),
 		"XDG_DATA_HOME="+filepath.Join(home, "share"),
@@ -166,7 +166,7 @@ func TestOpencodeSDK(t *testing.T) {
 
 	script := exec.CommandContext(ctx, node, filepath.Join(dir, "sdk.mjs"))
 	script.Dir = dir
-	script.Env = append(minimalEnv(),
+	script.Env = append(minimalEnv(t.TempDir()),
 		"HOME="+home,
 		"MCPLINK_URL="+base,
 		"MCP_URL="+as.MCPURL,

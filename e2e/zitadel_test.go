@@ -168,7 +168,7 @@ func (op *zitadelOP) launch(tb testing.TB, port string) {
 	tb.Helper()
 	cmd := exec.Command(op.bin)
 	cmd.Dir = op.dir
-	cmd.Env = append(minimalEnv(),
+	cmd.Env = append(minimalEnv(filepath.Join(filepath.Dir(mcplinkBin), "zitadel-env")),
 		"HOME="+op.dir,
 		"OP_NATIVE_CLIENT_ID="+zitadelNative,
 		"OP_NATIVE_REDIRECT_URI="+zitadelRedirect,

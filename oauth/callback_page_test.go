@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // pageBrowser plays a browser with a plain HTTP client: it follows the
@@ -59,7 +60,7 @@ func chromiumBrowser(t *testing.T, pages chan<- string) func(ctx context.Context
 		cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 			"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 			"--disable-dev-shm-usage", "--user-data-dir="+profile, "--dump-dom", u)
-		cmd.Env = []string{"HOME=" + profile, "XDG_CONFIG_HOME=" + profile, "XDG_CACHE_HOME=" + profile, "PATH=/usr/bin:/bin"}
+		cmd.Env = testenv.Env(t, "HOME="+profile, "XDG_CONFIG_HOME="+profile, "XDG_CACHE_HOME="+profile, "PATH=/usr/bin:/bin")
 		out, err := cmd.Output()
 		if err != nil {
 			pages <- "browser error: " + err.Error()

@@ -162,6 +162,11 @@ type proxy struct {
 	internalSeq int
 
 	wg sync.WaitGroup // every goroutine the proxy starts
+
+	// stdinEnded is closed when the client's stdin has ended (or failed),
+	// so that a message whose dispatch waits (a notification held up by a
+	// sign-in in progress) does not keep the proxy from noticing.
+	stdinEnded chan struct{}
 }
 
 // session is one remote session. Its lifetime is a context that connect
@@ -195,7 +200,10 @@ type pendingCall struct {
 
 func (s *session) close() {
 	s.once.Do(func() {
-		_ = s.conn.Close() // streamable: DELETE terminates the remote session
+		// Everything running on the session stops first (requests whose
+		// answers will never come, a sign-in in progress), then the DELETE
+		// that terminates the remote session (streamable), bounded by
+		// deleteTimeout.
 		s.boundMu.Lock()
 		s.closed = true
 		bound := s.bound
@@ -205,6 +213,7 @@ func (s *session) close() {
 		for _, cancel := range bound {
 			cancel()
 		}
+		_ = s.conn.Close()
 	})
 }
 
@@ -294,13 +303,25 @@ func newProxy(opts Options, out io.Writer) (*proxy, error) {
 		discoverIDs: map[jsonrpc.ID]bool{},
 		pending:     map[jsonrpc.ID]*pendingCall{},
 		internal:    map[jsonrpc.ID]chan *jsonrpc.Response{},
+		stdinEnded:  make(chan struct{}),
 	}, nil
 }
 
 // EOFGrace bounds how long the proxy, once stdin has ended, waits for the
-// answers to the client's requests still in flight before it exits. A
-// signal (SIGTERM, as the MCP stdio transport escalates to) ends it at once.
-const EOFGrace = 10 * time.Second
+// answers to the client's requests still in flight before it exits. The
+// MCP stdio transport ends a session by closing the server's stdin and
+// waiting for it to exit, so a client that is gone must not be kept
+// waiting for answers that may never come: the grace is short, and with
+// the DELETE that ends the remote session (deleteTimeout) the proxy is gone
+// within a second of stdin's end. A script that pipes its requests and
+// closes stdin still gets the answers that arrive within it. A request the
+// client cancelled (notifications/cancelled) is not waited for. A signal
+// (SIGTERM, as the MCP stdio transport escalates to) ends the proxy at once.
+const EOFGrace = 500 * time.Millisecond
+
+// readAhead is how many client messages the proxy reads ahead of the one
+// being dispatched.
+const readAhead = 64
 
 // drain waits until no client request awaits an answer, at most grace or
 // until ctx ends.
@@ -329,9 +350,11 @@ func (p *proxy) drain(ctx context.Context, grace time.Duration) {
 
 func (p *proxy) run(ctx context.Context, in io.Reader) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	defer p.wg.Wait()
 	defer func() {
+		// Requests in flight and a sign-in in progress end now, so that
+		// the goroutines p.wg waits for return at once.
+		cancel()
 		p.mu.Lock()
 		s := p.sess
 		p.sess = nil
@@ -364,20 +387,27 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 		msgs []jsonrpc.Message
 		err  error
 	}
-	lines := make(chan lineResult)
+	// The reader reads ahead of the loop (up to readAhead messages), so
+	// that stdin's end is seen while the loop waits in dispatch — a
+	// notification held up by a sign-in in progress — and ends that wait.
+	lines := make(chan lineResult, readAhead)
 	reader := &lineReader{r: bufio.NewReaderSize(in, 64<<10)}
 	// The stdin reader is not in p.wg: it can only stop when in delivers data
 	// or EOF (see Run).
 	go func() {
 		for {
 			msgs, err := reader.next()
+			var bad *badLineError
+			last := err != nil && !errors.As(err, &bad)
+			if last {
+				close(p.stdinEnded)
+			}
 			select {
 			case lines <- lineResult{msgs, err}:
 			case <-ctx.Done():
 				return
 			}
-			var bad *badLineError
-			if err != nil && !errors.As(err, &bad) {
+			if last {
 				return
 			}
 		}
@@ -423,8 +453,8 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 			}
 			p.dispatch(ctx, curCtx, cur, m)
 		}
-		if p.out.err != nil {
-			return p.out.err
+		if err := p.out.failed(); err != nil {
+			return err
 		}
 	}
 }
@@ -495,6 +525,22 @@ func (p *proxy) fromClient(msg jsonrpc.Message) bool {
 					return false
 				}
 			}
+		case "notifications/cancelled":
+			// Forwarded as it is (the server stops working on the
+			// request); the proxy stops waiting for its answer, so that
+			// stdin's end does not wait for it. A late answer still
+			// passes through, as the protocol allows.
+			var params struct {
+				RequestID json.RawMessage `json:"requestId"`
+			}
+			if json.Unmarshal(req.Params, &params) == nil && len(params.RequestID) > 0 {
+				var v any
+				if json.Unmarshal(params.RequestID, &v) == nil {
+					if id, err := jsonrpc.MakeID(v); err == nil && id.IsValid() {
+						p.takePending(id)
+					}
+				}
+			}
 		case "server/discover":
 			if req.IsCall() {
 				p.mu.Lock()
@@ -553,6 +599,7 @@ func (p *proxy) dispatch(ctx, sctx context.Context, s *session, msg jsonrpc.Mess
 	select {
 	case <-sent:
 	case <-ctx.Done():
+	case <-p.stdinEnded: // the client is gone: stop waiting (see EOFGrace)
 	}
 }
 

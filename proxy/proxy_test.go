@@ -28,6 +28,7 @@ import (
 	"github.com/mcplink/mcplink/internal/cli"
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // The test binary doubles as the mcplink CLI (env mode) and as a browser
@@ -88,8 +89,10 @@ func proxyCmdConfig(t *testing.T, dataDir, config string, args ...string) (*exec
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, append([]string{"--config", cfg, "proxy"}, args...)...)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = testenv.Env(t,
 		modeEnv+"=cli",
+		// Under -race, no 1 s sleep at exit: the tests time exits.
+		"GORACE=atexit_sleep_ms=0",
 		"MCPLINK_DATA_DIR="+dataDir,
 		"BROWSER="+exe+" "+browserFlag,
 		"HOME="+dataDir,

@@ -97,6 +97,21 @@ func serveCmd(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer) *mcp.ClientSessio
 	return cs
 }
 
+// runWithClient runs the proxy cmd with a client that stays until it
+// exits: its stdin is open (stdin's end would stop the proxy at once).
+func runWithClient(t *testing.T, cmd *exec.Cmd) error {
+	t.Helper()
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inW.Close()
+	cmd.Stdin = inR
+	err = cmd.Run()
+	inR.Close()
+	return err
+}
+
 // storedNames lists the server names in the credentials file of dataDir.
 func storedNames(t *testing.T, dataDir string) []string {
 	t.Helper()
@@ -285,8 +300,7 @@ func TestNoBrowserListsTheAlternatives(t *testing.T) {
 			cmd, stderr := proxyCmd(t, t.TempDir(), as.MCPURL, "--callback-port", port, "--auth-timeout", "2s")
 			cmd.Env = append(cmd.Env, tc.env...)
 			start := time.Now()
-			err := cmd.Run()
-			if err == nil {
+			if err := runWithClient(t, cmd); err == nil {
 				t.Fatalf("the proxy served without a sign-in:\n%s", stderr)
 			}
 			out := stderr.String()
@@ -341,7 +355,7 @@ func TestBusyCallbackPortNamesTheFlags(t *testing.T) {
 			args = append(args, "--callback-port", port)
 		}
 		cmd, stderr := proxyCmdConfig(t, t.TempDir(), config, args...)
-		if err := cmd.Run(); err == nil {
+		if err := runWithClient(t, cmd); err == nil {
 			t.Fatalf("%s: the proxy served with its callback port taken", tc.target)
 		}
 		out := stderr.String()

@@ -149,7 +149,15 @@ func (e *badLineError) Unwrap() error { return e.err }
 type lineWriter struct {
 	mu  sync.Mutex
 	w   io.Writer
-	err error // first write error; later writes fail fast
+	err error // first write error; later writes fail fast (guarded by mu)
+}
+
+// failed returns the first write error, if any. Writers run in the
+// goroutines that forward messages, so the error is read under the mutex.
+func (l *lineWriter) failed() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 func (l *lineWriter) write(msg jsonrpc.Message) error {

@@ -45,10 +45,11 @@ type streamConn struct {
 	closeOnce sync.Once
 }
 
-// Bounds of streamConn.
+// Bounds of streamConn. deleteTimeout bounds the DELETE that ends a session
+// (see EOFGrace).
 const (
 	maxResumeAttempts = 3 // GETs with Last-Event-ID after a broken SSE answer
-	deleteTimeout     = 2 * time.Second
+	deleteTimeout     = 400 * time.Millisecond
 )
 
 func newStreamConn(url string, hc *http.Client, max int64) *streamConn {
@@ -272,7 +273,7 @@ func (c *streamConn) Close() error {
 		if sid == "" {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
+		ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), endingSession{}, true), deleteTimeout)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.url, nil)
 		if err != nil {

@@ -42,6 +42,11 @@ func newRoundTripper(opts Options, base http.RoundTripper, logf func(string, ...
 			}
 		},
 		SignIn: func(ctx context.Context, status int, authorize func(context.Context) error) error {
+			if ctx.Value(endingSession{}) != nil {
+				// The DELETE that ends a session, sent as the proxy
+				// exits, never starts a sign-in.
+				return errors.New("not signing in to end a session")
+			}
 			if status == http.StatusUnauthorized {
 				logf("the server answered 401 Unauthorized; refreshing the credentials")
 			}
@@ -65,6 +70,10 @@ func newRoundTripper(opts Options, base http.RoundTripper, logf func(string, ...
 	t.inner = inner
 	return t, nil
 }
+
+// endingSession marks the context of the request that ends a session
+// (streamConn.Close): a 401 to it starts no sign-in.
+type endingSession struct{}
 
 func (t *roundTripper) setVersion(v string) {
 	if v != "" {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // envBrowser makes the test binary act as $BROWSER: it follows the
@@ -140,15 +141,14 @@ func startTmux(t *testing.T, extraEnv []string, prepare func(e *env)) *tmuxSessi
 	}
 	ts := &tmuxSession{t: t, e: e, bin: bin, dir: dir, browserLog: filepath.Join(dir, "browser.log"), exitFile: filepath.Join(dir, "exit")}
 	sock := filepath.Join(dir, "tmux.sock")
-	runEnv := append([]string{
-		"PATH=" + os.Getenv("PATH"),
+	runEnv := testenv.Env(t, append([]string{
 		"HOME=" + dir,
 		"TERM=xterm-256color",
 		"XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg"),
 		"MCPLINK_DATA_DIR=" + filepath.Join(dir, "data"),
 		"BROWSER=" + self,
 		envBrowser + "=" + ts.browserLog,
-	}, extraEnv...)
+	}, extraEnv...)...)
 	ts.tm = func(args ...string) (string, error) {
 		c := exec.Command(tmux, append([]string{"-S", sock, "-f", "/dev/null"}, args...)...)
 		c.Env = runEnv

@@ -32,6 +32,7 @@ import (
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -129,7 +130,7 @@ log:
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Getenv("HYDRA_BIN"), "serve", "all", "--dev", "--sqa-opt-out", "-c", cfgPath)
-	cmd.Env = []string{"HOME=" + dir, "TMPDIR=" + dir} // nothing of the user's environment
+	cmd.Env = testenv.Env(t, "HOME="+dir, "TMPDIR="+dir) // nothing of the user's environment
 	cmd.Stdout, cmd.Stderr = h.log, h.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

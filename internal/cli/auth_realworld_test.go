@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // These tests run the real mcplink binary (this test binary, found on the
@@ -64,7 +65,7 @@ func newAuthEnv(t *testing.T, browser string, urls ...string) *authEnv {
 	if err := os.WriteFile(cfg, []byte(`{"mcp": {`+strings.Join(entries, ",\n")+`}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a.env = append(os.Environ(),
+	a.env = testenv.Env(t, "MCPLINK_DATA_DIR=", // the default, under XDG_DATA_HOME
 		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"), "XDG_DATA_HOME="+filepath.Join(dir, ".data"),
 		"MCPLINK_CONFIG="+cfg, "MCPLINK_CREDENTIALS_STORE=file", "BROWSER="+browser, "DISPLAY=", "WAYLAND_DISPLAY=")
 	return a
@@ -383,7 +384,7 @@ func BenchmarkAuthCLI(b *testing.B) {
 	}
 	cfg := filepath.Join(dir, "mcplink.json")
 	_ = os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d}}}}`, s.MCPURL, port)), 0o600)
-	env := append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, ".data"), "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"),
+	env := testenv.Env(b, "MCPLINK_DATA_DIR=", "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, ".data"), "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"),
 		"MCPLINK_CONFIG="+cfg, "MCPLINK_CREDENTIALS_STORE=file", "BROWSER="+browser)
 	var totals []time.Duration
 	for range b.N {

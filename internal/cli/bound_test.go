@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // hugeServer is a hand-written Streamable HTTP MCP server whose tools
@@ -102,12 +104,16 @@ func buildMcplink(t *testing.T) string {
 
 // scratchEnv is an environment built from scratch under dir.
 func scratchEnv(dir string, extra ...string) []string {
-	return append([]string{
-		"PATH=/usr/bin:/bin", "HOME=" + dir,
+	d, err := testenv.In(filepath.Join(dir, ".env"))
+	if err != nil {
+		panic(err)
+	}
+	return d.Vars(append([]string{
+		"PATH=/usr/bin:/bin", "HOME=" + dir, "MCPLINK_DATA_DIR=",
 		"XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), "XDG_DATA_HOME=" + filepath.Join(dir, ".data"),
 		"XDG_STATE_HOME=" + filepath.Join(dir, ".state"), "XDG_CACHE_HOME=" + filepath.Join(dir, ".cache"),
 		"MCPLINK_CONFIG=" + filepath.Join(dir, "mcplink.json"), "MCPLINK_CREDENTIALS_STORE=file",
-	}, extra...)
+	}, extra...)...)
 }
 
 // TestProxyMaxMessageSizeFlag: --max-message-size takes bytes or a size with

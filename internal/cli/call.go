@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -22,8 +23,14 @@ type CallOptions struct {
 	Pairs    []string // key=value
 	ArgsJSON string
 	JSON     bool
-	Timeout  time.Duration
+	// Timeout bounds the wait for the tool's result; when given on the
+	// command line (TimeoutSet) it is also the connect timeout.
+	Timeout    time.Duration
+	TimeoutSet bool
 }
+
+// defaultCallTimeout is how long `mcplink call` waits for a tool's result.
+const defaultCallTimeout = 2 * time.Minute
 
 // NewCmdCall builds `mcplink call`.
 func NewCmdCall(f *Factory, runF func(context.Context, *CallOptions) error) *cobra.Command {
@@ -50,6 +57,10 @@ A tool result with isError exits with status 1.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server, opts.Tool, opts.Pairs = args[0], args[1], args[2:]
+			opts.TimeoutSet = cmd.Flags().Changed("timeout")
+			if opts.Timeout <= 0 {
+				return usageError("--timeout must be positive")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -58,7 +69,7 @@ A tool result with isError exits with status 1.`,
 	}
 	cmd.Flags().StringVar(&opts.ArgsJSON, "args", "", "tool arguments as a JSON object")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the raw CallToolResult as JSON")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "connect timeout")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", defaultCallTimeout, "how long to wait for the tool's result; when given, also for the server to connect (else its \"timeout\", 30s)")
 	return cmd
 }
 
@@ -82,7 +93,11 @@ func callRun(ctx context.Context, opts *CallOptions) error {
 	if _, err := cfg.Lookup(opts.Server); err != nil {
 		return usageError("%w", err)
 	}
-	m, _, closeM, err := f.newManager(cfg, opts.Timeout)
+	var connectTimeout time.Duration // the entry's
+	if opts.TimeoutSet {
+		connectTimeout = opts.Timeout
+	}
+	m, _, closeM, err := f.newManager(cfg, connectTimeout)
 	if err != nil {
 		return err
 	}
@@ -118,8 +133,13 @@ func callRun(ctx context.Context, opts *CallOptions) error {
 		args[k] = parseArgValue(schema, k, v)
 	}
 
-	res, err := m.CallTool(ctx, opts.Server, opts.Tool, args)
+	cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	res, err := m.CallTool(cctx, opts.Server, opts.Tool, args)
 	if err != nil {
+		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("calling %s on %s: no result within %s (the call was cancelled); pass --timeout to wait longer", opts.Tool, opts.Server, opts.Timeout)
+		}
 		if h := limitHint(err, opts.Server); h != "" {
 			return fmt.Errorf("calling %s on %s: %w; %s", opts.Tool, opts.Server, err, h)
 		}

@@ -1,19 +1,27 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/mcplink/mcplink/internal/cli"
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -24,6 +32,11 @@ func TestMain(m *testing.M) {
 		"mcptest-child": func() { os.Exit(mcptest.RunChild(os.Args[1], os.Stdin, os.Stdout, os.Stderr)) },
 		// follow-redirects is a headless "browser" for $BROWSER: it GETs the
 		// authorization URL and follows the redirect into mcplink's callback server.
+		// stdin-open-until PATTERN CMD ARGS... runs CMD with a stdin that
+		// stays open until PATTERN (a regexp) appears on its stderr (which
+		// is passed on), or at most 30 s, then closes: a stdio client that
+		// stays while the proxy signs in, then leaves. It exits as CMD did.
+		"stdin-open-until": stdinOpenUntil,
 		"follow-redirects": func() {
 			if err := oauthtest.FollowRedirects(context.Background(), os.Args[1]); err != nil {
 				fmt.Fprintln(os.Stderr, err)
@@ -95,14 +108,25 @@ func TestScripts(t *testing.T) {
 			}
 			env.Setenv("CB_PORT", fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
 			l.Close()
-			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
-			env.Setenv("XDG_DATA_HOME", filepath.Join(env.WorkDir, ".data"))
-			env.Setenv("HOME", env.WorkDir)
-			env.Setenv("MCPLINK_CONFIG", "")
-			env.Setenv("BROWSER", "")
-			// No D-Bus session here: use the file store without the fallback notice
-			// (keyring.txtar checks the notice itself).
-			env.Setenv("MCPLINK_CREDENTIALS_STORE", "file")
+			// The one test environment (testenv), under the work directory:
+			// every variable that points at a user's files is set, the
+			// file store used without the fallback notice (no D-Bus session
+			// here; keyring.txtar checks the notice itself).
+			dirs, err := testenv.In(env.WorkDir)
+			if err != nil {
+				return err
+			}
+			for _, kv := range dirs.Vars(
+				"XDG_CONFIG_HOME="+filepath.Join(env.WorkDir, ".config"),
+				"XDG_DATA_HOME="+filepath.Join(env.WorkDir, ".data"),
+				"HOME="+env.WorkDir,
+				"MCPLINK_DATA_DIR=", // the default under XDG_DATA_HOME, as the scripts expect
+				"BROWSER=",
+			) {
+				if k, v, _ := strings.Cut(kv, "="); k != "PATH" && k != "TMPDIR" { // testscript's own
+					env.Setenv(k, v)
+				}
+			}
 			return nil
 		},
 	})
@@ -139,4 +163,67 @@ func cmdRequests(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("usage: requests mark | count N | header K V")
 	}
+}
+
+// stdinOpenUntil implements the stdin-open-until script command.
+func stdinOpenUntil() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: stdin-open-until PATTERN CMD ARGS...")
+		os.Exit(2)
+	}
+	re := regexp.MustCompile(os.Args[1])
+	cmd := exec.Command(os.Args[2], os.Args[3:]...)
+	cmd.Stdout = os.Stdout
+	seen := make(chan struct{})
+	var once sync.Once
+	cmd.Stderr = &watchWriter{re: re, onMatch: func() { once.Do(func() { close(seen) }) }}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var werr error
+	select {
+	case <-seen:
+		in.Close()
+		werr = <-exited
+	case <-time.After(30 * time.Second):
+		in.Close()
+		werr = <-exited
+	case werr = <-exited:
+	}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(werr, &ee):
+		os.Exit(ee.ExitCode())
+	case werr != nil:
+		fmt.Fprintln(os.Stderr, werr)
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// watchWriter passes stderr on and calls onMatch once re matches what was
+// written so far.
+type watchWriter struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	re      *regexp.Regexp
+	onMatch func()
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if w.re.Match(w.buf.Bytes()) {
+		w.onMatch()
+	}
+	return os.Stderr.Write(p)
 }

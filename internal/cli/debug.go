@@ -24,6 +24,9 @@ import (
 type DebugOptions struct {
 	F    *Factory
 	Name string
+	// Timeout bounds the whole run (discovery and the request with the
+	// stored token); 0 means the server's "timeout".
+	Timeout time.Duration
 }
 
 // NewCmdDebug builds `mcplink debug`.
@@ -54,6 +57,7 @@ credentials 'mcplink proxy <url>' keeps for it.`,
 			return debugRun(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "give up after this `duration` in all (default: the server's \"timeout\", 30s)")
 	return cmd
 }
 
@@ -105,6 +109,14 @@ func debugRun(ctx context.Context, opts *DebugOptions) error {
 		return err
 	}
 	defer closeEng()
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = e.EffectiveTimeout()
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	timedOut := func() bool { return errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil }
 
 	fmt.Fprintln(w, "\nDiscovery:")
 	d, derr := eng.Discover(ctx, e, func(s oauth.Step) {
@@ -181,8 +193,11 @@ func debugRun(ctx context.Context, opts *DebugOptions) error {
 	default:
 		printCreds(w, e, c)
 		if c.ForURL(e.URL) && c.Token != nil && c.Token.AccessToken != "" {
-			tryStoredToken(ctx, w, eng, e, c)
+			tryStoredToken(ctx, w, eng, e, c, timeout)
 		}
+	}
+	if timedOut() {
+		return fmt.Errorf("debug %s: no answer from %s within %s; pass --timeout to wait longer", e.Name, e.URL, timeout)
 	}
 	if derr != nil {
 		return fmt.Errorf("discovery failed: %w", derr)
@@ -201,7 +216,7 @@ const debugProtocolVersion = "2025-11-25"
 // a signed-in client. A DPoP-bound token goes through the engine's handler's
 // transport wrapper, so the server sees the DPoP scheme and a proof. The
 // token itself is never printed.
-func tryStoredToken(ctx context.Context, w io.Writer, eng *oauth.Engine, e *config.Entry, c *authstore.Credentials) {
+func tryStoredToken(ctx context.Context, w io.Writer, eng *oauth.Engine, e *config.Entry, c *authstore.Credentials, timeout time.Duration) {
 	fmt.Fprintln(w, "\nRequest with the stored token:")
 	tok := c.Token
 	// The stored token as it is (a connection would refresh an expired
@@ -229,7 +244,7 @@ func tryStoredToken(ctx context.Context, w io.Writer, eng *oauth.Engine, e *conf
 		return
 	}
 	hc := ot.Client()
-	hc.Timeout = e.EffectiveTimeout()
+	hc.Timeout = timeout
 	fmt.Fprintf(w, "  request:           POST %s (MCP initialize; Authorization: %s <stored token>", e.URL, how)
 	if len(e.Headers) > 0 {
 		fmt.Fprint(w, "; the configured headers")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // debugEnv runs the real mcplink binary (this test binary, on the $PATH
@@ -38,7 +39,7 @@ func newDebugEnv(t *testing.T, serverURL string) *debugEnv {
 	if err := os.WriteFile(cfg, []byte(entry), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &debugEnv{dir: dir, env: append(os.Environ(),
+	return &debugEnv{dir: dir, env: testenv.Env(t, "MCPLINK_DATA_DIR=", // the default, under XDG_DATA_HOME
 		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"), "XDG_DATA_HOME="+filepath.Join(dir, ".data"),
 		"MCPLINK_CONFIG="+cfg, "MCPLINK_CREDENTIALS_STORE=file", "BROWSER=follow-redirects", "DISPLAY=", "WAYLAND_DISPLAY=")}
 }

@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -154,7 +157,48 @@ func (f *Factory) Store() (authstore.Store, error) {
 // ManagerOptions returns the manager options shared by every command.
 func (f *Factory) managerOptions(opts manager.Options) manager.Options {
 	opts.ClientInfo = &mcp.Implementation{Name: "mcplink", Version: currentBuild().Version}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Transport: &boundedDelete{base: http.DefaultTransport, bound: sessionEndBound}}
+	}
 	return opts
+}
+
+// sessionEndBound bounds the DELETE that ends a remote session when a
+// command closes its connections: a server that no longer answers (the
+// reason a command gave up, often) must not hold the command up for the
+// SDK's own 5 s bound.
+const sessionEndBound = 500 * time.Millisecond
+
+// boundedDelete gives every DELETE request at most bound.
+type boundedDelete struct {
+	base  http.RoundTripper
+	bound time.Duration
+}
+
+func (t *boundedDelete) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodDelete {
+		return t.base.RoundTrip(req)
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), t.bound)
+	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose releases a request's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // diag writes one diagnostic line to stderr. Its arguments often quote

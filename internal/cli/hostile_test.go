@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/termtext"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // hostileEnv runs the real mcplink binary against local servers that put
@@ -33,11 +34,11 @@ func newHostileEnv(t *testing.T) *hostileEnv {
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &hostileEnv{dir: dir, env: []string{
-		"PATH=" + os.Getenv("PATH"), // testscript.Main put mcplink and mcptest-child first
-		"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), "XDG_DATA_HOME=" + filepath.Join(dir, ".data"),
-		"MCPLINK_CONFIG=" + cfg, "MCPLINK_CREDENTIALS_STORE=file",
-	}}
+	// PATH: testscript.Main put mcplink and mcptest-child first.
+	return &hostileEnv{dir: dir, env: testenv.Env(t, "MCPLINK_DATA_DIR=",
+		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"), "XDG_DATA_HOME="+filepath.Join(dir, ".data"),
+		"MCPLINK_CONFIG="+cfg, "MCPLINK_CREDENTIALS_STORE=file",
+	)}
 }
 
 func (h *hostileEnv) run(t *testing.T, args ...string) (stdout, stderr string) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // hydraEnv is a config with one server "h" behind an authorization server
@@ -31,13 +32,13 @@ func newHydraEnv(t *testing.T, mcpURL string) *hydraEnv {
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcp": {"h": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d}}}}`, mcpURL, freeTCPPort(t))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &hydraEnv{dir: dir, env: []string{
-		"PATH=" + os.Getenv("PATH"), // testscript.Main put mcplink and follow-redirects first
-		"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), "XDG_DATA_HOME=" + filepath.Join(dir, ".data"),
-		"XDG_STATE_HOME=" + filepath.Join(dir, ".state"), "XDG_CACHE_HOME=" + filepath.Join(dir, ".cache"), "TMPDIR=" + dir,
-		"MCPLINK_CONFIG=" + cfg, "MCPLINK_DATA_DIR=" + filepath.Join(dir, "data"), "MCPLINK_CREDENTIALS_STORE=file",
+	// PATH: testscript.Main put mcplink and follow-redirects first.
+	return &hydraEnv{dir: dir, env: testenv.Env(t,
+		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"), "XDG_DATA_HOME="+filepath.Join(dir, ".data"),
+		"XDG_STATE_HOME="+filepath.Join(dir, ".state"), "XDG_CACHE_HOME="+filepath.Join(dir, ".cache"), "TMPDIR="+dir,
+		"MCPLINK_CONFIG="+cfg, "MCPLINK_DATA_DIR="+filepath.Join(dir, "data"), "MCPLINK_CREDENTIALS_STORE=file",
 		"BROWSER=follow-redirects",
-	}}
+	)}
 }
 
 func (h *hydraEnv) run(t *testing.T, args ...string) string {

@@ -48,7 +48,7 @@ Exit status is 0 whenever the listing worked, whatever the servers' states; 2 on
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "per-server connect timeout (overrides each entry's \"timeout\")")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "how long to wait for each server to connect and list its tools (default: its \"timeout\", 30s)")
 	return cmd
 }
 

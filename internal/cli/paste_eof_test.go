@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // pasteEnv is a config with one OAuth server s0 and an environment built
@@ -50,13 +51,13 @@ func newPasteEnvOAuth(t *testing.T, mcpURL, extraOAuth string) *pasteEnv {
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d%s}}}}`, mcpURL, p.port, extraOAuth)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p.env = []string{
-		"PATH=" + filepath.Dir(bin), "HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"),
-		"XDG_DATA_HOME=" + filepath.Join(dir, ".data"), "XDG_CACHE_HOME=" + filepath.Join(dir, ".cache"),
-		"XDG_STATE_HOME=" + filepath.Join(dir, ".state"), "XDG_RUNTIME_DIR=" + filepath.Join(dir, ".run"),
-		"MCPLINK_CONFIG=" + cfg, "MCPLINK_DATA_DIR=" + filepath.Join(dir, ".data", "mcplink"),
+	p.env = testenv.Env(t,
+		"PATH="+filepath.Dir(bin), "HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"),
+		"XDG_DATA_HOME="+filepath.Join(dir, ".data"), "XDG_CACHE_HOME="+filepath.Join(dir, ".cache"),
+		"XDG_STATE_HOME="+filepath.Join(dir, ".state"), "XDG_RUNTIME_DIR="+filepath.Join(dir, ".run"),
+		"MCPLINK_CONFIG="+cfg, "MCPLINK_DATA_DIR="+filepath.Join(dir, ".data", "mcplink"),
 		"MCPLINK_CREDENTIALS_STORE=file", "BROWSER=", "DISPLAY=", "WAYLAND_DISPLAY=",
-	}
+	)
 	return p
 }
 

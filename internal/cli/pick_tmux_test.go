@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // TestPickersInTmux runs `mcplink logout` and `mcplink auth` without a server
@@ -74,11 +75,11 @@ func TestPickersInTmux(t *testing.T) {
 	write(".data/opencode/mcp-auth.json", data)
 
 	sock := filepath.Join(dir, "tmux.sock")
-	env := []string{
-		"PATH=" + bin + ":" + os.Getenv("PATH"), "HOME=" + dir, "TERM=xterm-256color",
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), "XDG_DATA_HOME=" + filepath.Join(dir, ".data"),
+	env := testenv.Env(t, "MCPLINK_DATA_DIR=",
+		"PATH="+bin+":"+os.Getenv("PATH"), "HOME="+dir, "TERM=xterm-256color",
+		"XDG_CONFIG_HOME="+filepath.Join(dir, ".config"), "XDG_DATA_HOME="+filepath.Join(dir, ".data"),
 		"MCPLINK_CREDENTIALS_STORE=file", "BROWSER=follow-redirects", "K=k1",
-	}
+	)
 	tm := func(args ...string) string {
 		c := exec.Command(tmux, append([]string{"-S", sock, "-f", "/dev/null"}, args...)...)
 		c.Env, c.Dir = env, dir

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -191,29 +192,6 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 		MaxMessageSize: maxSize,
 		LimitHint:      limitHint,
 	}
-	if oauthOn {
-		eng, closeEng, err := f.proxyEngine(e, opts.NoBrowser)
-		if err != nil {
-			return err
-		}
-		defer closeEng()
-		lock := newSignInLock(f, e.Name, func() {
-			f.diag("mcplink proxy: another mcplink is signing in to %s; waiting for it", e.Name)
-		})
-		if err := signInFirst(ctx, f, eng, e, lock, opts.AuthTimeout, opts.Device); err != nil {
-			return err
-		}
-		popts.OAuth = eng.InteractiveHandlerWith(e, oauth.AuthOptions{Device: opts.Device})
-		popts.SignIn = proxySignIn(lock, fixForFlags(e))
-	}
-	// One P and pollable pipes: every goroutine of the proxy then runs on
-	// one thread that sleeps only in the network poller, so a forwarded
-	// call costs two thread wake-ups instead of a hand-off between threads
-	// at each step (bench/proxy: added latency p50 250 → 100 µs, CPU per
-	// call 260 → 175 µs on this 2-core VM). GOMAXPROCS set by the user wins.
-	if f.Getenv("GOMAXPROCS") == "" {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	}
 	in, out := f.IO.In, f.IO.Out
 	if fi, ok := in.(*os.File); ok {
 		if pf, restore := pollable(fi); pf != nil {
@@ -226,6 +204,54 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 			defer restore()
 			out = pf
 		}
+	}
+	if oauthOn {
+		eng, closeEng, err := f.proxyEngine(e, opts.NoBrowser)
+		if err != nil {
+			return err
+		}
+		defer closeEng()
+		lock := newSignInLock(f, e.Name, func() {
+			f.diag("mcplink proxy: another mcplink is signing in to %s; waiting for it", e.Name)
+		})
+		// A proxy never outlives its client: while it signs in before
+		// serving, stdin is watched, and its end (or a signal) cancels
+		// the sign-in and releases the sign-in lock at once. What the
+		// client sent meanwhile is kept for the proxy.
+		w := watchStdin(in)
+		sctx, cancel := context.WithCancelCause(ctx)
+		// Ends when the sign-in does (cancel below) or stdin does.
+		go func() {
+			select {
+			case <-w.Ended():
+				cancel(errClientGone)
+			case <-sctx.Done():
+			}
+		}()
+		err = signInFirst(sctx, f, eng, e, lock, opts.AuthTimeout, opts.Device)
+		gone := errors.Is(context.Cause(sctx), errClientGone)
+		cancel(nil)
+		in = w.resume()
+		switch {
+		case err != nil && gone:
+			f.diag("mcplink proxy: %s: the client closed stdin before the sign-in finished; exiting", e.Name)
+			return nil
+		case err != nil && ctx.Err() != nil:
+			f.diag("mcplink proxy: %s: stopped before the sign-in finished", e.Name)
+			return nil
+		case err != nil:
+			return err
+		}
+		popts.OAuth = eng.InteractiveHandlerWith(e, oauth.AuthOptions{Device: opts.Device})
+		popts.SignIn = proxySignIn(lock, fixForFlags(e))
+	}
+	// One P and pollable pipes: every goroutine of the proxy then runs on
+	// one thread that sleeps only in the network poller, so a forwarded
+	// call costs two thread wake-ups instead of a hand-off between threads
+	// at each step (bench/proxy: added latency p50 250 → 100 µs, CPU per
+	// call 260 → 175 µs on this 2-core VM). GOMAXPROCS set by the user wins.
+	if f.Getenv("GOMAXPROCS") == "" {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	}
 	return proxy.Run(ctx, in, out, popts)
 }

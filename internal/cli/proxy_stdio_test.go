@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcplink/mcplink/internal/cli"
 	"github.com/mcplink/mcplink/internal/mcptest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // nonblocking reports whether f's file description is in non-blocking mode.
@@ -68,8 +69,7 @@ func TestProxyOnPipesRestoresBlockingMode(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(`{"mcp": {}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("MCPLINK_DATA_DIR", filepath.Join(dir, "data"))
-	t.Setenv("HOME", dir)
+	testenv.Setenv(t, "MCPLINK_DATA_DIR="+filepath.Join(dir, "data"), "HOME="+dir)
 	t.Setenv("GOMAXPROCS", "")
 	os.Unsetenv("GOMAXPROCS")
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/authstore"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // Secrets of the redirect tests: the stored access token and a configured
@@ -94,12 +95,12 @@ func newRedirectEnv(t *testing.T, serverURL string) *redirectEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &redirectEnv{dir: dir, env: []string{
-		"PATH=" + os.Getenv("PATH"), // testscript's directory holding this binary as mcplink
-		"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), "XDG_DATA_HOME=" + filepath.Join(dir, ".data"),
-		"XDG_STATE_HOME=" + filepath.Join(dir, ".state"), "XDG_CACHE_HOME=" + filepath.Join(dir, ".cache"),
-		"MCPLINK_CONFIG=" + cfg, "MCPLINK_CREDENTIALS_STORE=file",
-	}}
+	// PATH: testscript's directory holding this binary as mcplink.
+	return &redirectEnv{dir: dir, env: testenv.Env(t, "MCPLINK_DATA_DIR=",
+		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"), "XDG_DATA_HOME="+filepath.Join(dir, ".data"),
+		"XDG_STATE_HOME="+filepath.Join(dir, ".state"), "XDG_CACHE_HOME="+filepath.Join(dir, ".cache"),
+		"MCPLINK_CONFIG="+cfg, "MCPLINK_CREDENTIALS_STORE=file",
+	)}
 }
 
 func (d *redirectEnv) run(t *testing.T, stdin io.Reader, args ...string) (string, string) {

@@ -43,7 +43,7 @@ with their descriptions and input schemas.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON: an object of server name to tool list")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "per-server connect timeout")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "how long to wait for each server to connect and list its tools (default: its \"timeout\", 30s)")
 	return cmd
 }
 

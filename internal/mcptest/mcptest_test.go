@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -275,7 +276,7 @@ func child(t *testing.T, mode string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), mcptest.EnvChild+"="+mode)
+	cmd.Env = testenv.Env(t, mcptest.EnvChild+"="+mode)
 	return cmd
 }
 

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // cdp is a minimal Chrome DevTools Protocol client over --remote-debugging-pipe
@@ -48,6 +50,7 @@ func startChromium(t *testing.T) *cdp {
 	}
 	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-extensions", "--remote-debugging-pipe", "--user-data-dir="+t.TempDir(), "about:blank")
+	cmd.Env = testenv.Env(t)                              // its profile, config and cache dirs are the test's
 	cmd.ExtraFiles = []*os.File{cmdR, resW}               // fd 3, fd 4
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // helpers die with it
 	if err := cmd.Start(); err != nil {
