@@ -2,8 +2,6 @@ package api_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,29 +11,15 @@ import (
 
 	"github.com/mcplink/mcplink/api/apitest"
 	"github.com/mcplink/mcplink/internal/testenv"
-)
 
-// chromium returns the path of a Chromium binary, skipping the test when
-// there is none (failing it on CI).
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no Chromium found (install the chromium package); the status page test must run on CI")
-	}
-	t.Skip("no Chromium found (install the chromium package to run the status page test)")
-	return ""
-}
+	"github.com/mcplink/mcplink/internal/chromium"
+)
 
 // TestStatusPageInChromium clicks Authenticate on the status page, approves
 // on the authorization server's consent page in the window that opens, and
 // expects the page to show the server connected; then clicks Logout.
 func TestStatusPageInChromium(t *testing.T) {
-	bin := chromium(t)
+	bin := chromium.Require(t)
 	env := start(t, apitest.Options{Secure: 1, Plain: 1, ConsentPage: true})
 
 	base, cancelB := context.WithTimeout(context.Background(), 60*time.Second)

@@ -5,30 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mcplink/mcplink/internal/testenv"
-)
 
-// findChromium returns a headless-capable Chromium, skipping locally and
-// failing in CI when none is installed.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium not found; CI must install it (apt-get install -y chromium)")
-	}
-	t.Skip("chromium not found; install it (apt-get install -y chromium) to run the real-browser page tests")
-	return ""
-}
+	"github.com/mcplink/mcplink/internal/chromium"
+)
 
 // dumpDOM loads u in headless Chromium and returns the serialized DOM.
 func dumpDOM(t *testing.T, chromium, u string) string {
@@ -49,7 +34,7 @@ func dumpDOM(t *testing.T, chromium, u string) string {
 }
 
 func TestBrowserPages(t *testing.T) {
-	chromium := findChromium(t)
+	chromium := chromium.Require(t)
 	reg := New(Options{})
 	defer reg.Close()
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/mcplink/mcplink/internal/chromium"
 )
 
 // browser is one headless Chromium shared by the tests; every sign-in runs
@@ -26,7 +28,7 @@ type browser struct {
 // sharedBrowser starts Chromium on first use; TestMain stops it.
 func sharedBrowser(tb testing.TB) *browser {
 	tb.Helper()
-	path := chromiumPath(tb)
+	path := chromium.Require(tb)
 	harness.mu.Lock()
 	defer harness.mu.Unlock()
 	if harness.browser == nil && harness.bErr == nil {

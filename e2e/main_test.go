@@ -15,9 +15,8 @@ const (
 	// it appends its argument (the authorization URL) to $envURLFile.
 	envBrowserHelper = "MCPLINK_E2E_BROWSER_HELPER"
 	envURLFile       = "MCPLINK_E2E_URL_FILE"
-	// envNode and envChromium override where Node and Chromium are found.
-	envNode     = "MCPLINK_E2E_NODE"
-	envChromium = "MCPLINK_E2E_CHROMIUM"
+	// envNode overrides where Node is found (Chromium: internal/chromium).
+	envNode = "MCPLINK_E2E_NODE"
 )
 
 // mcplinkBin is the mcplink binary built by TestMain.
@@ -124,24 +123,6 @@ func idpDir(tb testing.TB) string {
 		unavailable(tb, "e2e: oidc-provider is not installed; run e2e/idp/install.sh")
 	}
 	return dir
-}
-
-// chromiumPath returns Chromium or skips/fails.
-func chromiumPath(tb testing.TB) string {
-	tb.Helper()
-	if p := os.Getenv(envChromium); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			unavailable(tb, "e2e: %s=%s: %v", envChromium, p, err)
-		}
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	unavailable(tb, "e2e: Chromium not found (set %s or install Debian's chromium)", envChromium)
-	return ""
 }
 
 // shared holds the lazily started environments.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
 	"github.com/mcplink/mcplink/internal/testenv"
+
+	"github.com/mcplink/mcplink/internal/chromium"
 )
 
 // pageBrowser plays a browser with a plain HTTP client: it follows the
@@ -40,19 +41,7 @@ func pageBrowser(pages chan<- string) func(ctx context.Context, u string) error 
 // installed, failing in CI) and sends the DOM it ends on to pages.
 func chromiumBrowser(t *testing.T, pages chan<- string) func(ctx context.Context, u string) error {
 	t.Helper()
-	bin := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium not found; CI must install it (apt-get install -y chromium)")
-		}
-		t.Skip("chromium not found; install it to run the real-browser callback page tests")
-	}
+	bin := chromium.Require(t)
 	profile := t.TempDir()
 	return func(_ context.Context, u string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -19,6 +19,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mcplink/mcplink/internal/testenv"
+
+	"github.com/mcplink/mcplink/internal/chromium"
 )
 
 // cdp is a minimal Chrome DevTools Protocol client over --remote-debugging-pipe
@@ -36,10 +38,7 @@ func startChromium(t *testing.T) *cdp {
 	t.Helper()
 	start := time.Now()
 	t.Cleanup(func() { t.Logf("chromium session took %v", time.Since(start)) })
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not installed (apt-get install chromium); the consent page is still covered by plain-HTTP tests")
-	}
+	bin := chromium.Require(t)
 	cmdR, cmdW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
