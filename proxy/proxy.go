@@ -697,16 +697,6 @@ func fallbackStatus(code int) bool {
 	return code == http.StatusNotFound || code == http.StatusMethodNotAllowed
 }
 
-func idOf(msg jsonrpc.Message) jsonrpc.ID {
-	switch m := msg.(type) {
-	case *jsonrpc.Request:
-		return m.ID
-	case *jsonrpc.Response:
-		return m.ID
-	}
-	return jsonrpc.ID{}
-}
-
 // write sends msg on s within ctx, which must end when s does (the session's
 // context, or one from s.bind); markSent is called once the HTTP request is
 // written.

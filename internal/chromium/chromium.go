@@ -34,7 +34,7 @@ func Path() (string, error) {
 			return p, nil
 		}
 	}
-	return "", errors.New("Chromium not found (apt-get install chromium, or set " + EnvPath + ")")
+	return "", errors.New("no Chromium found (apt-get install chromium, or set " + EnvPath + ")")
 }
 
 // Require returns the Chromium binary, or skips tb (fails it when CI is set).

@@ -90,9 +90,7 @@ func TestReadmeCommandTable(t *testing.T) {
 				}
 			}
 			key := strings.Join(path, " ")
-			for _, fl := range flagRe.FindAllString(seg, -1) {
-				flags[key] = append(flags[key], fl)
-			}
+			flags[key] = append(flags[key], flagRe.FindAllString(seg, -1)...)
 			if _, ok := flags[key]; !ok {
 				flags[key] = nil
 			}
