@@ -32,12 +32,13 @@ import (
 const TokenTypeDPoP = "DPoP"
 
 // TransportWrapper is implemented by the handlers Engine.Handler and
-// Engine.InteractiveHandler return. Whoever builds the HTTP client of the MCP
-// transport wraps its transport with WrapTransport: requests that carry a
-// DPoP-bound token (set by the SDK as "Bearer") are then sent with the DPoP
-// authorization scheme and a fresh proof, and a use_dpop_nonce challenge of
-// the MCP server is answered by one retry with the server's nonce. Requests
-// with ordinary bearer tokens pass through unchanged.
+// Engine.InteractiveHandler return. NewTransport wraps its base transport
+// with WrapTransport when its handler implements it (use a Transport rather
+// than calling it yourself): requests that carry a DPoP-bound token (set by
+// Transport as "Bearer") are then sent with the DPoP authorization scheme
+// and a fresh proof, and a use_dpop_nonce challenge of the MCP server is
+// answered by one retry with the server's nonce. Requests with ordinary
+// bearer tokens pass through unchanged.
 //
 // The wrapper also tells the loop brakes (see FreshTokenWindow) whether the
 // server accepted the first request made with a token this process obtained,
