@@ -1,7 +1,8 @@
 // Package manager connects to configured MCP servers and tracks each one's
 // status: connected, disabled, failed, needs_auth, needs_client_registration or
 // untrusted.
-// Every surface (CLI, HTTP API, TUI, proxy) drives servers through it.
+// The CLI, the HTTP API and the TUI drive servers through it; the proxy, which
+// only forwards one client's messages to one server, does not.
 package manager
 
 import (
@@ -73,7 +74,8 @@ type Options struct {
 	OAuth OAuthProvider
 	// HTTPClient is the base client for remote servers: its Transport (nil
 	// means http.DefaultTransport), Jar and CheckRedirect are used, with the
-	// Transport wrapped to add each entry's headers. Its Timeout is ignored
+	// Transport below an oauth.Transport per entry (the entry's headers,
+	// token and DPoP proof for its origin only). Its Timeout is ignored
 	// (event streams are long-lived; connects are bounded by the entry's
 	// timeout).
 	HTTPClient *http.Client
