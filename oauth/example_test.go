@@ -183,3 +183,19 @@ func freePort() int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// Build a server entry in code and change its OAuth settings: a
+// pre-registered client and another callback port. Every field of
+// config.OAuth works as its "oauth" key does in a config file.
+func ExampleServer() {
+	s := oauth.Server("jira", "https://jira.example.com/mcp")
+	fmt.Println(oauth.RedirectURI(s))
+
+	s.OAuth.ClientID = "pre-registered-id"
+	s.OAuth.CallbackPort = 8765
+	s.Headers = map[string]string{"X-Team": "core"} // sent to jira.example.com only
+	fmt.Println(oauth.RedirectURI(s))
+	// Output:
+	// http://127.0.0.1:19876/mcp/oauth/callback
+	// http://127.0.0.1:8765/mcp/oauth/callback
+}
