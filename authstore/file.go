@@ -45,7 +45,7 @@ var ErrUnsupportedVersion = errors.New("unsupported credentials file version")
 // CorruptError reports a credentials file that cannot be parsed. Its message
 // names the file and never includes the file's contents.
 type CorruptError struct {
-	Path string
+	Path string // the credentials file
 	// Reason describes what is wrong without quoting file contents.
 	Reason string
 }
@@ -61,8 +61,8 @@ func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 // VersionError reports a credentials file with a format version this build
 // does not understand. The file is never overwritten.
 type VersionError struct {
-	Path    string
-	Version int
+	Path    string // the credentials file
+	Version int    // the format version it holds
 }
 
 // Error names the file, its version and the fix.
@@ -80,7 +80,7 @@ type NotRegularError struct {
 	// What names the file: "credentials file" (when empty) or "lock file".
 	What string
 	Path string
-	Mode fs.FileMode
+	Mode fs.FileMode // what it is (safefile.Kind words it)
 }
 
 // Error names the file, what it is and the fix.

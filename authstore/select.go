@@ -39,7 +39,9 @@ const DefaultKeyringService = "mcplink"
 var ErrUnknownMode = errors.New("unknown credentials store mode")
 
 // ModeError reports an unknown OpenOptions.Mode.
-type ModeError struct{ Mode string }
+type ModeError struct {
+	Mode string // the value given
+}
 
 // Error names the variable and the allowed values.
 func (e *ModeError) Error() string {

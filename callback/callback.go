@@ -591,8 +591,10 @@ func (f *Flow) report(err error) {
 
 // PortInUseError reports a callback port that another process holds.
 type PortInUseError struct {
-	Port       int
-	Addr       string
+	Port int    // the redirect URI's port
+	Addr string // the address that could not be bound, e.g. 127.0.0.1:19876 or [::1]:19876
+	// Server and ConfigFile name the config entry (Request), for the fix:
+	// its "oauth.callbackPort" or "oauth.redirectUri".
 	Server     string
 	ConfigFile string
 	// OtherMcplink is true when the holder answered our probe; PID is its
@@ -640,9 +642,9 @@ func lowerFirst(s string) string {
 
 // AuthorizationError is an error= redirect from the authorization server.
 type AuthorizationError struct {
-	Code        string
-	Description string
-	URI         string
+	Code        string // error, e.g. access_denied
+	Description string // error_description
+	URI         string // error_uri
 }
 
 func (e *AuthorizationError) Error() string {

@@ -89,16 +89,16 @@ type Config struct {
 
 // Position is a place in a config file, 1-based.
 type Position struct {
-	File string
-	Line int
-	Col  int
+	File string // the config file's path
+	Line int    // 1-based; 0 when the problem is the file as a whole
+	Col  int    // 1-based, in bytes
 }
 
 // Entry is one MCP server entry after substitution and merging.
 type Entry struct {
-	Name    string
+	Name    string // the key under "mcp"; credentials are stored under it
 	Type    string // TypeLocal or TypeRemote
-	Enabled bool
+	Enabled bool   // false: listed, never connected
 	// Timeout is the connect timeout; zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxMessageSize bounds one message read from the server (a JSON body,
@@ -106,12 +106,14 @@ type Entry struct {
 	// limit.DefaultMessageSize. See EffectiveMaxMessageSize.
 	MaxMessageSize int64
 
-	// Local servers.
+	// Local servers: the command line, and the variables set on top of
+	// mcplink's environment.
 	Command     []string
 	Environment map[string]string
 	Cwd         string // after load: relative paths resolved against the config file's directory ("~/" expanded)
 
-	// Remote servers.
+	// Remote servers: the MCP endpoint, and headers sent on every request to
+	// its origin (never to another; see oauth.Transport).
 	URL     string
 	Headers map[string]string
 	// OAuth holds the "oauth" object. It is non-nil for every remote entry unless
@@ -137,11 +139,19 @@ type Entry struct {
 
 // OAuth is the "oauth" object of a remote entry.
 type OAuth struct {
-	ClientID          string `json:"clientId,omitempty"`
-	ClientSecret      string `json:"clientSecret,omitempty"`
-	Scope             string `json:"scope,omitempty"`
-	CallbackPort      int    `json:"callbackPort,omitempty"`
-	RedirectURI       string `json:"redirectUri,omitempty"`
+	// ClientID and ClientSecret are a pre-registered client; empty: a
+	// client metadata document or dynamic registration.
+	ClientID     string `json:"clientId,omitempty"`
+	ClientSecret string `json:"clientSecret,omitempty"`
+	// Scope is the space-separated scopes to request; empty: from the
+	// server's metadata and challenges.
+	Scope string `json:"scope,omitempty"`
+	// CallbackPort is the loopback redirect's port (default 19876), or
+	// RedirectURI the whole redirect URI (a loopback http URL).
+	CallbackPort int    `json:"callbackPort,omitempty"`
+	RedirectURI  string `json:"redirectUri,omitempty"`
+	// ClientMetadataURL is the https URL of a client ID metadata document
+	// to use as the client ID where the authorization server supports them.
 	ClientMetadataURL string `json:"clientMetadataUrl,omitempty"`
 	// CallbackHost is the address the callback listener binds to (an IP
 	// literal or "localhost"), for WSL, containers and forwarded ports; the

@@ -27,6 +27,7 @@ type TooLargeError struct {
 	Limit int64
 }
 
+// Error names the message and the bound.
 func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("%s from the server exceeds the %s limit", e.What, Size(e.Limit))
 }

@@ -1,7 +1,8 @@
 // Package manager connects to configured MCP servers and tracks each one's
 // status: connected, disabled, failed, needs_auth, needs_client_registration or
 // untrusted.
-// Every surface (CLI, HTTP API, TUI, proxy) drives servers through it.
+// The CLI, the HTTP API and the TUI drive servers through it; the proxy, which
+// only forwards one client's messages to one server, does not.
 package manager
 
 import (
@@ -73,7 +74,8 @@ type Options struct {
 	OAuth OAuthProvider
 	// HTTPClient is the base client for remote servers: its Transport (nil
 	// means http.DefaultTransport), Jar and CheckRedirect are used, with the
-	// Transport wrapped to add each entry's headers. Its Timeout is ignored
+	// Transport below an oauth.Transport per entry (the entry's headers,
+	// token and DPoP proof for its origin only). Its Timeout is ignored
 	// (event streams are long-lived; connects are bounded by the entry's
 	// timeout).
 	HTTPClient *http.Client
@@ -102,14 +104,14 @@ func (o Options) sessionOptions() *mcp.ClientSessionOptions {
 // State is a snapshot of one server. Tools are shared with the manager and
 // must be treated as read-only.
 type State struct {
-	Name      string
+	Name      string // the config entry's name
 	Type      string // config.TypeLocal or config.TypeRemote
 	Status    Status
-	Error     string // why the server is failed, needs_auth, needs_client_registration or untrusted
-	Tools     []*mcp.Tool
-	URL       string   // remote servers
-	Command   []string // local servers
-	Transport string   // TransportStreamable, TransportSSE or TransportStdio; empty while unknown
+	Error     string      // why the server is failed, needs_auth, needs_client_registration or untrusted
+	Tools     []*mcp.Tool // its tools while connected
+	URL       string      // remote servers
+	Command   []string    // local servers
+	Transport string      // TransportStreamable, TransportSSE or TransportStdio; empty while unknown
 	// Err is the typed error behind Error when there is one, for surfaces
 	// that word it themselves: *HeaderRefusedError (configured credentials
 	// refused), *oauth.ClientRegistrationError, or *limit.TooLargeError (a
@@ -131,7 +133,7 @@ const (
 
 // Event is a change to one server, with the server's state after the change.
 type Event struct {
-	Server string
-	Kind   EventKind
-	State  State
+	Server string    // the server's name
+	Kind   EventKind // what changed
+	State  State     // the server's state after the change
 }

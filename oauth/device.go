@@ -61,15 +61,11 @@ type deviceAuthorization struct {
 	Description             string `json:"error_description"`
 }
 
-// authorizeDevice runs the device authorization grant: it shows the
-// verification URI and user code through Notify and polls the token
-// endpoint as RFC 8628 §3.4-3.5 says, then stores the tokens like the code flow.
-func (e *Engine) authorizeDevice(ctx context.Context, entry *config.Entry, d *Discovery) (*authstore.Credentials, error) {
-	return e.authorizeDeviceWith(ctx, entry, d, nil)
-}
-
-// authorizeDeviceWith is authorizeDevice that also hands the device code to
-// onCode (when non-nil) once the AS issued it.
+// authorizeDeviceWith runs the device authorization grant: it shows the
+// verification URI and user code through Notify (and hands the device code
+// to onCode, when non-nil, once the AS issued it) and polls the token
+// endpoint as RFC 8628 §3.4-3.5 says, then stores the tokens like the code
+// flow.
 func (e *Engine) authorizeDeviceWith(ctx context.Context, entry *config.Entry, d *Discovery, onCode func(DeviceCode)) (*authstore.Credentials, error) {
 	if d.DeviceAuthorizationEndpoint == "" {
 		return nil, fmt.Errorf("MCP server %q: %w (no device_authorization_endpoint in %s); sign in with the browser flow instead", entry.Name, ErrDeviceNotSupported, d.AuthServerMetadataURL)

@@ -25,22 +25,22 @@ import (
 type Step struct {
 	// Phase is "probe", "protected-resource", "authorization-server" or "fallback".
 	Phase  string
-	Method string
-	URL    string
+	Method string // HTTP method
+	URL    string // the URL requested
 	Status int    // HTTP status; 0 when the request failed
 	Err    string // why the step was rejected or failed, if it was
 	Used   bool   // this result was adopted
-	Note   string
+	Note   string // what the step found or assumed, for people
 }
 
 // Challenge is the Bearer challenge of a 401/403 response.
 type Challenge struct {
 	// Scheme is the lower-cased authentication scheme: "bearer" or "dpop".
 	Scheme           string
-	ResourceMetadata string
-	Scope            string
-	Error            string
-	ErrorDescription string
+	ResourceMetadata string // resource_metadata: the RFC 9728 metadata URL
+	Scope            string // scope: the scopes the server asks for
+	Error            string // error, e.g. invalid_token or insufficient_scope
+	ErrorDescription string // error_description
 }
 
 // Fallbacks used when metadata is missing (MCP 2025-03-26).
@@ -63,20 +63,20 @@ const (
 
 // Discovery is everything learnt about a server's authorization.
 type Discovery struct {
-	ServerURL   string
+	ServerURL   string     // the MCP server URL discovered for
 	ProbeStatus int        // status of the unauthenticated probe; 0 when not probed
 	Challenge   *Challenge // nil when the server sent none
 
-	ResourceMetadataURL string // where the PRM was found; empty if none
-	ResourceMetadata    *oauthex.ProtectedResourceMetadata
+	ResourceMetadataURL string                             // where the PRM was found; empty if none
+	ResourceMetadata    *oauthex.ProtectedResourceMetadata // the PRM; nil if none
 	// Resource is the RFC 8707 resource sent on every request: the PRM's
 	// resource byte for byte, else the canonical server URL.
 	Resource string
 
-	Issuer                string
-	AuthServerMetadataURL string // empty when default endpoints are used
-	AuthServer            *oauthex.AuthServerMeta
-	Fallback              string
+	Issuer                string                  // the authorization server chosen
+	AuthServerMetadataURL string                  // empty when default endpoints are used
+	AuthServer            *oauthex.AuthServerMeta // its metadata (or the fallback endpoints)
+	Fallback              string                  // FallbackNone or the fallback used
 
 	// DeviceAuthorizationEndpoint is the RFC 8628 endpoint, if advertised.
 	DeviceAuthorizationEndpoint string

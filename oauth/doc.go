@@ -3,7 +3,9 @@
 // pre-registration, RFC 7591 registration, persisted), PKCE, RFC 8707 resource
 // indicators, RFC 9207 issuer checks, step-up and refresh.
 //
-// Wiring (the CLI, the manager and the conformance adapter all do this):
+// Wiring (the CLI, the manager and the conformance adapter all do this; the
+// entry comes from a config file, or from Server for a program without one;
+// see the examples and docs/library.md):
 //
 //	store, err := authstore.NewFileStore(authstore.FileOptions{Dir: dir})
 //	if err != nil { ... }
@@ -23,15 +25,19 @@
 //	// rejected token yields an error matching oauth.ErrNeedsAuth, a missing
 //	// client a *oauth.ClientRegistrationError. A 403 insufficient_scope is
 //	// recorded with the credentials (RequiredScopes), so the next sign-in
-//	// (Authenticate, Begin, the device grant) asks for those scopes too. The
-//	// transport is wrapped (TransportWrapper): DPoP, and the loop brakes
-//	// learn which tokens the server accepted.
+//	// (Authenticate, Begin, the device grant) asks for those scopes too.
+//	// Transport is the HTTP transport that carries the credentials: the
+//	// token (and DPoP proof) only to the server's origin, one Authorize and
+//	// retry on a 401/403, bounded bodies. go-sdk's transport gets its client
+//	// and no OAuthHandler of its own.
 //	h, err := eng.Handler(entry)
-//	transport := &mcp.StreamableClientTransport{Endpoint: entry.URL, OAuthHandler: h,
-//		HTTPClient: &http.Client{Transport: h.(oauth.TransportWrapper).WrapTransport(nil)}}
+//	t, err := oauth.NewTransport(oauth.TransportOptions{ServerURL: entry.URL, Headers: entry.Headers, Handler: h})
+//	transport := &mcp.StreamableClientTransport{Endpoint: entry.URL, HTTPClient: t.Client()}
 //
-//	// Connecting with sign-in on demand (401/403 start the browser flow):
-//	transport = &mcp.StreamableClientTransport{Endpoint: entry.URL, OAuthHandler: eng.InteractiveHandler(entry)}
+//	// Connecting with sign-in on demand (a 401 starts the browser flow, a
+//	// 403 insufficient_scope a step-up; InteractiveHandlerWith for the
+//	// device grant):
+//	t, err = oauth.NewTransport(oauth.TransportOptions{ServerURL: entry.URL, Handler: eng.InteractiveHandler(entry)})
 //
 //	// HTTP API: start now, finish when the redirect arrives (or is delivered
 //	// with callbacks.Deliver(p.State, params)).

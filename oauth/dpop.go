@@ -32,12 +32,13 @@ import (
 const TokenTypeDPoP = "DPoP"
 
 // TransportWrapper is implemented by the handlers Engine.Handler and
-// Engine.InteractiveHandler return. Whoever builds the HTTP client of the MCP
-// transport wraps its transport with WrapTransport: requests that carry a
-// DPoP-bound token (set by the SDK as "Bearer") are then sent with the DPoP
-// authorization scheme and a fresh proof, and a use_dpop_nonce challenge of
-// the MCP server is answered by one retry with the server's nonce. Requests
-// with ordinary bearer tokens pass through unchanged.
+// Engine.InteractiveHandler return. NewTransport wraps its base transport
+// with WrapTransport when its handler implements it (use a Transport rather
+// than calling it yourself): requests that carry a DPoP-bound token (set by
+// Transport as "Bearer") are then sent with the DPoP authorization scheme
+// and a fresh proof, and a use_dpop_nonce challenge of the MCP server is
+// answered by one retry with the server's nonce. Requests with ordinary
+// bearer tokens pass through unchanged.
 //
 // The wrapper also tells the loop brakes (see FreshTokenWindow) whether the
 // server accepted the first request made with a token this process obtained,
@@ -191,21 +192,20 @@ func (s *dpopState) boundKey(server, token string) *dpopKey {
 	return nil
 }
 
-// dpopWanted reports whether tokens for entry at an AS with metadata m
-// should be DPoP-bound: oauth.dpop when set, else whether the AS
-// advertises ES256 in dpop_signing_alg_values_supported.
-//
-// Unless "oauth.dpop" is set, DPoP is used only when both sides take it: the
-// authorization server advertises ES256 proofs and the MCP server says it
-// accepts DPoP-bound tokens (resourceOK). A DPoP-capable authorization server
-// in front of a Bearer-only MCP server (oidc-provider offers DPoP by default)
-// would otherwise mint tokens the MCP server refuses.
 // WillUseDPoP reports whether tokens for entry, as discovered in d, will be
-// DPoP-bound (for `mcplink debug`).
+// DPoP-bound (for `mcplink debug`); see dpopWanted for the rule.
 func WillUseDPoP(entry *config.Entry, d *Discovery) (bool, error) {
 	return dpopWanted(entry, &asMeta{dpopAlgs: d.DPoPAlgs}, d.ResourceAcceptsDPoP)
 }
 
+// dpopWanted reports whether tokens for entry at an AS with metadata m
+// should be DPoP-bound. "oauth.dpop" decides when set (true is an error
+// when the AS lists DPoP algorithms without ES256). Unset, DPoP is used only when both sides
+// take it: the authorization server advertises ES256 in
+// dpop_signing_alg_values_supported and the MCP server says it accepts
+// DPoP-bound tokens (resourceOK). A DPoP-capable authorization server in
+// front of a Bearer-only MCP server (oidc-provider offers DPoP by default)
+// would otherwise mint tokens the MCP server refuses.
 func dpopWanted(entry *config.Entry, m *asMeta, resourceOK bool) (bool, error) {
 	o := oauthOf(entry)
 	advertised := m != nil && slices.Contains(m.dpopAlgs, string(jose.ES256))

@@ -223,12 +223,12 @@ const (
 // AuthStatus describes the stored credentials of one server.
 type AuthStatus struct {
 	State       AuthState
-	Issuer      string
-	Resource    string
-	ClientID    string
+	Issuer      string    // the authorization server that issued the tokens
+	Resource    string    // the RFC 8707 resource they were issued for
+	ClientID    string    // the stored client registration's
 	Expiry      time.Time // zero when unknown
-	Scopes      []string
-	Refreshable bool // a refresh token is stored
+	Scopes      []string  // granted
+	Refreshable bool      // a refresh token is stored
 	// RequiredScopes are scopes the server demanded that the token lacks
 	// (Credentials.RequiredScopes): the next sign-in requests them.
 	RequiredScopes []string

@@ -14,10 +14,13 @@ var ErrNeedsAuth = errors.New("authentication required")
 // dynamic registration unavailable or failed. Surfaces map it to
 // needs_client_registration.
 type ClientRegistrationError struct {
-	Server     string // config entry name
+	Server string // config entry name
+	// ConfigFile is the file that defines the entry (Entry.Source); empty
+	// for an entry built in code (Server).
 	ConfigFile string
-	Issuer     string
-	Reason     string // why no client could be obtained, without secrets
+	// Issuer is the authorization server's issuer.
+	Issuer string
+	Reason string // why no client could be obtained, without secrets
 	// Endpoint is the registration endpoint when a registration was
 	// attempted; empty when the authorization server offers none.
 	Endpoint string
@@ -51,9 +54,15 @@ func (e *ClientRegistrationError) Problem() string {
 	return s
 }
 
+// Error is Problem followed by the fix: a pre-registered client in the
+// config entry.
 func (e *ClientRegistrationError) Error() string {
-	return fmt.Sprintf("%s. Register a client with the provider and add it to the MCP server entry %q in %s:\n  \"oauth\": {\"clientId\": \"<client id>\", \"clientSecret\": \"<client secret, if any>\"}",
-		e.Problem(), e.Server, e.ConfigFile)
+	where := ""
+	if e.ConfigFile != "" {
+		where = " in " + e.ConfigFile
+	}
+	return fmt.Sprintf("%s. Register a client with the provider and add it to the MCP server entry %q%s:\n  \"oauth\": {\"clientId\": \"<client id>\", \"clientSecret\": \"<client secret, if any>\"}",
+		e.Problem(), e.Server, where)
 }
 
 // ErrTooManyAttempts is the loop brake: too many authorization attempts for
@@ -71,8 +80,8 @@ var ErrInsufficientScope = errors.New("insufficient scope")
 // NeedsAuthError is returned by non-interactive paths when a user must sign
 // in. It matches ErrNeedsAuth with errors.Is.
 type NeedsAuthError struct {
-	Server     string // config entry name
-	ConfigFile string
+	Server     string   // config entry name
+	ConfigFile string   // the file that defines the entry; empty for one built in code
 	Reason     string   // why, without any secret
 	Scopes     []string // scopes a step-up would request, if known
 }
@@ -88,9 +97,9 @@ func (e *NeedsAuthError) Is(target error) bool { return target == ErrNeedsAuth }
 // was fetched for: authorization server metadata whose issuer differs from the
 // issuer, or protected resource metadata whose resource is not the server.
 type MetadataMismatchError struct {
-	MetadataURL string
+	MetadataURL string // the metadata document that was refused
 	Field       string // "issuer" or "resource"
-	Got         string
+	Got         string // the value the document holds
 	Want        string // the expected issuer, or the MCP server URL
 }
 
@@ -105,7 +114,7 @@ func (e *MetadataMismatchError) Error() string {
 // response: the iss parameter is missing (while advertised) or wrong.
 type IssuerResponseError struct {
 	Got  string // empty when missing
-	Want string
+	Want string // the issuer of the authorization server the flow started at
 }
 
 func (e *IssuerResponseError) Error() string {
@@ -129,12 +138,12 @@ const (
 // from another endpoint that answers the same way (Kind), or an unusable
 // response. It never contains tokens, codes or secrets.
 type TokenError struct {
-	Endpoint    string
+	Endpoint    string       // the endpoint's URL
 	Kind        EndpointKind // which endpoint; empty means EndpointToken
 	Status      int          // HTTP status; 0 for transport errors
 	Code        string       // error, e.g. invalid_grant
-	Description string
-	Err         error // transport or decoding error, if any
+	Description string       // error_description, sanitized
+	Err         error        // transport or decoding error, if any
 }
 
 func (e *TokenError) Error() string {

@@ -30,8 +30,9 @@ type flowGate struct {
 // running (its outcome is shared) or one failed within RefusedFlowWindow
 // (its error is returned).
 //
-// With device set, the sign-in uses the device authorization grant.
-func (e *Engine) authorizeGated(ctx context.Context, entry *config.Entry, d *Discovery, granted []string, device bool) error {
+// With device set, the sign-in uses the device authorization grant, and
+// onCode (when non-nil) is handed its device code.
+func (e *Engine) authorizeGated(ctx context.Context, entry *config.Entry, d *Discovery, granted []string, device bool, onCode func(DeviceCode)) error {
 	g := &e.state(entry.Name).gate
 	g.mu.Lock()
 	if ch := g.running; ch != nil {
@@ -57,7 +58,7 @@ func (e *Engine) authorizeGated(ctx context.Context, entry *config.Entry, d *Dis
 
 	var err error
 	if device {
-		_, err = e.authorizeDevice(ctx, entry, d)
+		_, err = e.authorizeDeviceWith(ctx, entry, d, onCode)
 	} else {
 		_, err = e.authorize(ctx, entry, d, granted)
 	}

@@ -337,11 +337,11 @@ func readSecretFile(entry *config.Entry, field, path string) (string, error) {
 
 // CommandError is a failed assertionCommand or idTokenCommand.
 type CommandError struct {
-	Server string
-	Field  string // e.g. "oauth.idp.idTokenCommand"
-	Args   []string
-	Stderr string // trimmed, bounded
-	Err    error
+	Server string   // config entry name
+	Field  string   // e.g. "oauth.idp.idTokenCommand"
+	Args   []string // the command as configured
+	Stderr string   // trimmed, bounded
+	Err    error    // why it failed: exit status, not found, timeout, empty output
 }
 
 func (e *CommandError) Error() string {

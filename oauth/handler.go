@@ -36,9 +36,10 @@ func (e *Engine) InteractiveHandler(entry *config.Entry) auth.OAuthHandler {
 // InteractiveHandlerWith is InteractiveHandler with options: opts.Device
 // signs in again with the device authorization grant instead of the browser
 // (for a proxy on an SSH host, whose loopback callback the browser can't
-// reach). opts.Paste is not used.
+// reach), and opts.OnDeviceCode is handed each device code so a UI can show
+// it. opts.Paste is not used.
 func (e *Engine) InteractiveHandlerWith(entry *config.Entry, opts AuthOptions) auth.OAuthHandler {
-	return &handler{e: e, entry: entry, interactive: true, device: opts.Device}
+	return &handler{e: e, entry: entry, interactive: true, device: opts.Device, onDeviceCode: opts.OnDeviceCode}
 }
 
 type handler struct {
@@ -46,6 +47,8 @@ type handler struct {
 	entry       *config.Entry
 	interactive bool
 	device      bool // sign in with the device grant (InteractiveHandlerWith)
+	// onDeviceCode is AuthOptions.OnDeviceCode (InteractiveHandlerWith).
+	onDeviceCode func(DeviceCode)
 }
 
 // TokenSource returns a source of the entry's current token, or nil when
@@ -166,7 +169,7 @@ func (h *handler) unauthorized(ctx context.Context, req *http.Request, chal *Cha
 	}
 	// At most one browser flow per connect: a running one is shared, a
 	// refused one is not restarted within RefusedFlowWindow.
-	if err := h.e.authorizeGated(ctx, h.entry, d, nil, h.device); err != nil {
+	if err := h.e.authorizeGated(ctx, h.entry, d, nil, h.device, h.onDeviceCode); err != nil {
 		return err
 	}
 	h.e.obtainedFor(h.entry, since, http.StatusUnauthorized)

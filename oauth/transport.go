@@ -237,12 +237,12 @@ func originText(o string) string {
 // could not fix. Err is the handler's error (errors.Is(err, ErrNeedsAuth),
 // errors.As(err, **ClientRegistrationError), ... see through it).
 type AuthorizeError struct {
-	Method string
-	URL    string // redacted
-	Status int
+	Method string // of the refused request
+	URL    string // of the refused request, redacted
+	Status int    // 401 or 403
 	// Challenge is the response's Bearer/DPoP challenge, nil without one.
 	Challenge *Challenge
-	Err       error
+	Err       error // the handler's error
 }
 
 func (e *AuthorizeError) Error() string {

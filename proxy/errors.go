@@ -23,9 +23,9 @@ import (
 // any other non-2xx answer to a message. Err, when set, is why the OAuth
 // handler could not fix a 401 or 403.
 type StatusError struct {
-	Method string
+	Method string // HTTP method
 	URL    string // redacted
-	Code   int
+	Code   int    // HTTP status
 	// Challenge and Scope are the error and scope parameters of the
 	// WWW-Authenticate challenge, if any ("insufficient_scope", "invalid_token").
 	Challenge string
@@ -33,7 +33,7 @@ type StatusError struct {
 	// Body is the start of the answer's body, for statuses other than 401
 	// and 403.
 	Body string
-	Err  error
+	Err  error // the OAuth handler's error
 }
 
 func (e *StatusError) Error() string {

@@ -24,8 +24,10 @@ type lineReader struct {
 	r *bufio.Reader
 }
 
-// next returns the messages of the next non-empty line. A non-nil error with
-// a nil io.EOF check means that line was bad but reading may continue.
+// next returns the messages of the next non-empty line (a batch line gives
+// several). A *badLineError means that line was not JSON-RPC or was longer
+// than MaxLineLength: it was skipped, and reading may go on. Any other error
+// (io.EOF included) ends the stream.
 func (l *lineReader) next() ([]jsonrpc.Message, error) {
 	for {
 		line, err := l.readLine()

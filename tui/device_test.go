@@ -76,7 +76,7 @@ func TestDeviceSignIn(t *testing.T) {
 	}
 	h.press("p")
 	mustContain(t, h.m.message, "takes no pasted redirect")
-	if h.m.flow == nil || h.m.flow.pasting {
+	if h.m.flow == nil || h.m.mode.kind == modePaste {
 		t.Fatal("p on a device flow opened the paste input or ended the flow")
 	}
 	if err := h.m.flow.flow.Paste("code=x&state=y"); !errors.Is(err, ErrDevicePaste) {

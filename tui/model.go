@@ -93,6 +93,29 @@ type authInfo struct {
 	err error
 }
 
+// modeKind is what the keys go to. There is exactly one at a time, so no
+// combination of flags can leave a key with two meanings.
+type modeKind int
+
+const (
+	// modeBrowse: keys move the selection and act on the selected server.
+	modeBrowse modeKind = iota
+	// modeFilter: keys type the filter (/; enter keeps it, esc clears it).
+	modeFilter
+	// modeConfirmLogout: y or n answers "Log out of mode.server?" (l).
+	modeConfirmLogout
+	// modePaste: keys type into the sign-in's paste input (p). Only while
+	// Model.flow is set: ending the flow ends the mode.
+	modePaste
+)
+
+// mode is the model's input mode and what it applies to.
+type mode struct {
+	kind modeKind
+	// server is the server whose logout awaits y/n (modeConfirmLogout).
+	server string
+}
+
 // flowState is the sign-in in progress (at most one at a time).
 type flowState struct {
 	id       int
@@ -102,8 +125,7 @@ type flowState struct {
 	deadline time.Time
 	device   bool // the device authorization grant (d), not the browser redirect (a)
 
-	// Paste input (p): open while pasting; pasteErr is the last refusal.
-	pasting  bool
+	// Paste input (p): typed into in modePaste; pasteErr is the last refusal.
 	input    textinput.Model
 	pasteErr string
 	pasted   bool // a paste was accepted; the token exchange runs
@@ -132,13 +154,12 @@ type Model struct {
 	auth    map[string]authInfo
 	busy    map[string]string // server → activity shown while it runs
 
+	mode      mode
 	selected  string // name of the selected server
-	filtering bool
 	filter    string
 	showTools bool
 	scroll    int // details pane offset
 
-	confirmLogout string // server whose logout awaits y/n
 	// logouts is the outcome of each server's last logout, kept in its
 	// details pane (the status line is cut at the window's width) until
 	// the next sign-in to it.
@@ -214,7 +235,7 @@ func (m *Model) Shutdown() {
 		if m.flow.flow != nil {
 			m.flow.flow.Close()
 		}
-		m.flow = nil
+		m.dropFlow()
 	}
 	for id := range m.ops {
 		m.endOp(id)
@@ -373,7 +394,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.key(msg)
 	case tea.PasteMsg:
 		// Bracketed paste: the terminal delivers the pasted text at once.
-		if m.flow != nil && m.flow.pasting {
+		if m.mode.kind == modePaste {
 			var cmd tea.Cmd
 			m.flow.input, cmd = m.flow.input.Update(msg)
 			return cmd
@@ -476,7 +497,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.frame++ // the flow's own context enforces the deadline; authDone reports it
 		return nil
 	}
-	if m.flow != nil && m.flow.pasting {
+	if m.mode.kind == modePaste {
 		var cmd tea.Cmd // the input's cursor blink
 		m.flow.input, cmd = m.flow.input.Update(msg)
 		return cmd
@@ -496,26 +517,25 @@ func (m *Model) lookup(name string) (manager.State, bool) {
 // key handles one key press.
 func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	k := m.keys
-	typing := m.filtering || (m.flow != nil && m.flow.pasting)
+	typing := m.mode.kind == modeFilter || m.mode.kind == modePaste
 	if key.Matches(msg, k.Quit) && !(typing && msg.String() == "q") {
 		return m.quitCmd()
 	}
-	if m.flow != nil && m.flow.pasting {
+	switch m.mode.kind {
+	case modePaste:
 		return m.pasteKey(msg)
-	}
-	if m.confirmLogout != "" {
-		name := m.confirmLogout
+	case modeConfirmLogout:
+		name := m.mode.server
 		switch {
 		case key.Matches(msg, k.Yes):
-			m.confirmLogout = ""
+			m.mode = mode{}
 			return m.logout(name)
 		case key.Matches(msg, k.No):
-			m.confirmLogout = ""
+			m.mode = mode{}
 			m.info("Logout of %s cancelled", name)
 		}
 		return nil
-	}
-	if m.filtering {
+	case modeFilter:
 		return m.filterKey(msg)
 	}
 	switch {
@@ -536,7 +556,7 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		m.showTools = !m.showTools
 		m.scroll = 0
 	case key.Matches(msg, k.Filter):
-		m.filtering = true
+		m.mode = mode{kind: modeFilter}
 	case key.Matches(msg, k.Cancel):
 		if m.flow == nil && m.deviceFail != nil {
 			m.deviceFail = nil
@@ -589,7 +609,7 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 			m.fail("%s is a local server; it has no credentials to forget", st.Name)
 			return nil
 		}
-		m.confirmLogout = st.Name
+		m.mode = mode{kind: modeConfirmLogout, server: st.Name}
 	case key.Matches(msg, k.Reconnect):
 		st, ok := m.current()
 		if !ok {
@@ -643,7 +663,7 @@ func (m *Model) openPaste() tea.Cmd {
 		in.SetStyles(st)
 	}
 	m.flow.input = in
-	m.flow.pasting = true
+	m.mode = mode{kind: modePaste}
 	m.scroll = 0 // the input is at the top of the details pane
 	m.info("Paste the redirect URL and press enter (esc closes the input)")
 	m.flow.pasteErr = ""
@@ -655,7 +675,7 @@ func (m *Model) pasteKey(msg tea.KeyPressMsg) tea.Cmd {
 	f := m.flow
 	switch msg.String() {
 	case "esc":
-		f.pasting = false
+		m.mode = mode{}
 		f.input.Blur()
 		m.info("Paste closed; the sign-in to %s is still waiting (p pastes again, esc cancels it)", f.name)
 		return nil
@@ -682,7 +702,10 @@ func (m *Model) pasted(msg pasteMsg) tea.Cmd {
 		f.pasteErr = "Not accepted: " + msg.err.Error()
 		return nil
 	}
-	f.pasting, f.pasted, f.pasteErr = false, true, ""
+	f.pasted, f.pasteErr = true, ""
+	if m.mode.kind == modePaste {
+		m.mode = mode{}
+	}
 	f.input.Blur()
 	m.info("Redirect accepted; finishing the sign-in to %s…", f.name)
 	return nil
@@ -691,9 +714,9 @@ func (m *Model) pasted(msg pasteMsg) tea.Cmd {
 func (m *Model) filterKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch msg.String() {
 	case "esc":
-		m.filtering, m.filter = false, ""
+		m.mode, m.filter = mode{}, ""
 	case "enter":
-		m.filtering = false
+		m.mode = mode{}
 	case "backspace":
 		if r := []rune(m.filter); len(r) > 0 {
 			m.filter = string(r[:len(r)-1])
@@ -740,7 +763,15 @@ func (m *Model) cancelFlow() {
 	}
 	m.endOp(m.flow.op)
 	delete(m.busy, m.flow.name)
+	m.dropFlow()
+}
+
+// dropFlow forgets the sign-in, and closes its paste input if it was open.
+func (m *Model) dropFlow() {
 	m.flow = nil
+	if m.mode.kind == modePaste {
+		m.mode = mode{}
+	}
 }
 
 // startAuth starts a sign-in to the selected server: the browser redirect,

@@ -189,7 +189,7 @@ func TestLogoutConfirm(t *testing.T) {
 	h.press("l")
 	mustContain(t, ansi.Strip(h.screen()), "Log out of protected?", "y/n")
 	h.press("n")
-	if h.m.confirmLogout != "" || h.m.auth["protected"].st.State != oauth.StateAuthenticated {
+	if h.m.mode.kind == modeConfirmLogout || h.m.auth["protected"].st.State != oauth.StateAuthenticated {
 		t.Fatal("n did not cancel the logout")
 	}
 	h.press("l", "y")
@@ -210,7 +210,7 @@ func TestLogoutConfirm(t *testing.T) {
 	}
 	h.selectServer("local")
 	h.press("l")
-	if h.m.confirmLogout != "" {
+	if h.m.mode.kind == modeConfirmLogout {
 		t.Fatal("logout offered for a local server")
 	}
 }
@@ -273,7 +273,7 @@ func TestEnableDisableWritesConfig(t *testing.T) {
 func TestFilter(t *testing.T) {
 	_, h := setup(t, nil, Options{})
 	h.press("/", "p", "r", "o")
-	if !h.m.filtering {
+	if h.m.mode.kind != modeFilter {
 		t.Fatal("not filtering")
 	}
 	mustContain(t, ansi.Strip(h.screen()), "/pro")
@@ -287,8 +287,8 @@ func TestFilter(t *testing.T) {
 	}
 	mustContain(t, ansi.Strip(h.screen()), `No server matches "proq"`)
 	h.press("backspace", "enter")
-	if h.m.filtering || h.m.filter != "pro" {
-		t.Fatalf("after enter: filtering %v filter %q", h.m.filtering, h.m.filter)
+	if h.m.mode.kind == modeFilter || h.m.filter != "pro" {
+		t.Fatalf("after enter: filtering %v filter %q", h.m.mode.kind == modeFilter, h.m.filter)
 	}
 	s := ansi.Strip(h.screen())
 	if strings.Contains(s, "broken") {

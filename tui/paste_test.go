@@ -82,7 +82,7 @@ func TestPasteRedirect(t *testing.T) {
 	}
 
 	h.press("p")
-	if !h.m.flow.pasting {
+	if h.m.mode.kind != modePaste {
 		t.Fatal("p did not open the paste input")
 	}
 	mustContain(t, ansi.Strip(h.screen()), "Paste the URL the browser ended on")
@@ -95,12 +95,12 @@ func TestPasteRedirect(t *testing.T) {
 	h.press("enter")
 	h.until("the refusal", 5*time.Second, func() bool { return h.m.flow.pasteErr != "" })
 	mustContain(t, nospace(flatDetails(h)), "Notaccepted", "neitheracode")
-	if h.m.flow == nil || !h.m.flow.pasting {
+	if h.m.flow == nil || h.m.mode.kind != modePaste {
 		t.Fatal("garbage ended the flow or closed the input")
 	}
 	// esc closes the input only.
 	h.press("esc")
-	if h.m.flow == nil || h.m.flow.pasting {
+	if h.m.flow == nil || h.m.mode.kind == modePaste {
 		t.Fatalf("esc: flow %v", h.m.flow)
 	}
 	if strings.Contains(ansi.Strip(h.screen()), "enter sends") {
@@ -145,7 +145,7 @@ func TestPasteBareCode(t *testing.T) {
 	h.press("p")
 	pasteAndEnter(t, h, "not a code")
 	h.until("the refusal", 5*time.Second, func() bool { return h.m.flow.pasteErr != "" })
-	if h.m.flow == nil || !h.m.flow.pasting {
+	if h.m.flow == nil || h.m.mode.kind != modePaste {
 		t.Fatal("a malformed code ended the flow or closed the input")
 	}
 	h.press("esc", "p")

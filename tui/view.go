@@ -284,9 +284,9 @@ func (m *Model) listLines(width, height int) []string {
 
 func (m *Model) statusLine() string {
 	switch {
-	case m.confirmLogout != "":
-		return m.styles.amber.Render(fmt.Sprintf("Log out of %s? y/n — its tokens are revoked and deleted; the client registration is kept", termtext.Line(m.confirmLogout)))
-	case m.filtering:
+	case m.mode.kind == modeConfirmLogout:
+		return m.styles.amber.Render(fmt.Sprintf("Log out of %s? y/n — its tokens are revoked and deleted; the client registration is kept", termtext.Line(m.mode.server)))
+	case m.mode.kind == modeFilter:
 		return "/" + termtext.Line(m.filter) + "▏  (enter keeps the filter, esc clears it)"
 	case m.message != "":
 		// Messages quote servers (errors, sign-in results).
@@ -359,7 +359,7 @@ func (m *Model) detailLines(width int) []string {
 			left := max(0, f.deadline.Sub(m.opts.Now()))
 			// The input and its verdict come first: the URL below can be
 			// taller than the pane.
-			if f.pasting {
+			if m.mode.kind == modePaste {
 				add("Paste the URL the browser ended on (or the code); enter sends, esc closes:")
 				lines = append(lines, ansi.Truncate(f.input.View(), width, "…"))
 			}

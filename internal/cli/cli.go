@@ -3,7 +3,8 @@
 //
 // Each command follows one shape: an Options struct, a NewCmdX(f, runF)
 // constructor that parses flags into it, and an xRun function doing the work.
-// Tests may pass runF to inspect the parsed options.
+// Tests pass runF to check what a command line parses to, and which usage
+// errors stop it before any work (options_test.go); everything else passes nil.
 package cli
 
 import (
