@@ -1,11 +1,13 @@
-# The test command: every Go test (unit, end-to-end, real browser pages), the
-# cross-platform build checks and the official MCP conformance suite. .ci/run
-# installs prerequisites and runs this.
+# The test command (scripts/test.sh): the cross-platform build checks, go vet,
+# staticcheck, every Go test (unit, end-to-end, real browser pages), the race
+# detector and the official MCP conformance suite, ending with one summary
+# line. .ci/run installs prerequisites and runs this.
 GO ?= go
 
-.PHONY: test unit crosscheck conformance bench build dist fuzz test-hydra
+.PHONY: test unit lint crosscheck conformance bench build dist fuzz test-hydra
 
-test: crosscheck unit conformance
+test:
+	GO=$(GO) RACE_PKGS="$(RACE_PKGS)" bash scripts/test.sh
 
 # Every package and every test builds and vets for Linux, macOS and Windows
 # (amd64 and arm64) with CGO_ENABLED=0; nothing runs (scripts/crosscheck.sh).
@@ -14,6 +16,10 @@ crosscheck:
 
 # The concurrency-heavy packages run a second time under the race detector.
 RACE_PKGS = ./authstore ./callback ./oauth ./manager ./proxy ./api ./config
+
+lint:
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 unit:
 	bash e2e/idp/install.sh
