@@ -439,7 +439,11 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 	if e.Type == config.TypeLocal {
 		p, err := startProcess(e)
 		if err != nil {
-			return nil, outcome{status: StatusFailed, err: err.Error(), transport: TransportStdio}
+			var cause error
+			if ce := (*CwdError)(nil); errors.As(err, &ce) {
+				cause = ce
+			}
+			return nil, outcome{status: StatusFailed, err: err.Error(), cause: cause, transport: TransportStdio}
 		}
 		l.proc = p
 		cs, err := client.Connect(tctx, p.transport(), m.opts.sessionOptions())

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"sort"
@@ -59,6 +60,34 @@ type procGroup interface {
 	release()
 }
 
+// CwdError reports a local server's working directory ("cwd") that does
+// not exist or is not a directory.
+type CwdError struct {
+	// Dir is the directory, resolved against the config file's directory.
+	Dir string
+	// Source is the config file the entry came from ("" for one built in code).
+	Source string
+	// Err is stat's error; nil when Dir exists but is not a directory.
+	Err error
+}
+
+func (e *CwdError) Error() string {
+	what := "does not exist"
+	switch {
+	case e.Err == nil:
+		what = "is not a directory"
+	case !errors.Is(e.Err, fs.ErrNotExist):
+		what = "cannot be used: " + e.Err.Error()
+	}
+	msg := fmt.Sprintf("working directory %s %s", e.Dir, what)
+	if e.Source != "" {
+		msg += fmt.Sprintf(`; fix "cwd" in %s`, e.Source)
+	}
+	return msg
+}
+
+func (e *CwdError) Unwrap() error { return e.Err }
+
 // startProcess starts entry's command with the inherited environment plus
 // entry.Environment, in entry.Cwd, as the leader of a new process group.
 func startProcess(e *config.Entry) (*process, error) {
@@ -73,6 +102,14 @@ func startProcess(e *config.Entry) (*process, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		env = append(env, k+"="+e.Environment[k])
+	}
+	if e.Cwd != "" {
+		// Checked first: exec reports a missing working directory as
+		// "fork/exec /usr/bin/npx: no such file or directory", naming the
+		// command that is there.
+		if fi, err := os.Stat(e.Cwd); err != nil || !fi.IsDir() {
+			return nil, &CwdError{Dir: e.Cwd, Source: e.Source, Err: err}
+		}
 	}
 	cmd, err := command(e.Command, env, e.Cwd)
 	if err != nil {

@@ -241,6 +241,29 @@ func TestLocalCwdAndEnvironment(t *testing.T) {
 	wantStatus(t, st, manager.StatusConnected)
 }
 
+func TestLocalMissingCwdSaysSo(t *testing.T) {
+	// A cwd that does not exist is named as such, not reported as exec's
+	// "fork/exec <command>: no such file or directory".
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "no-such-dir")
+	e := &config.Entry{Name: "cwd", Type: config.TypeLocal, Enabled: true, Cwd: missing, Source: "/p/mcplink.json",
+		Command: []string{exe, "-test.run=^$"}, Environment: map[string]string{mcptest.EnvChild: mcptest.ModeStdio}, Timeout: 10 * time.Second}
+	m := newManager(t, manager.Options{}, e)
+	st, _ := m.Connect(context.Background(), "cwd")
+	wantStatus(t, st, manager.StatusFailed)
+	want := "working directory " + missing + ` does not exist; fix "cwd" in /p/mcplink.json`
+	if !strings.Contains(st.Error, want) || strings.Contains(st.Error, "fork/exec") {
+		t.Fatalf("error = %q, want it to contain %q", st.Error, want)
+	}
+	var ce *manager.CwdError
+	if !errors.As(st.Err, &ce) || ce.Dir != missing {
+		t.Fatalf("Err = %#v, want a *CwdError for %s", st.Err, missing)
+	}
+}
+
 func TestExitAtStartShowsStderr(t *testing.T) {
 	m := newManager(t, manager.Options{}, local(t, "crash", mcptest.ModeExitAtStart))
 	st, _ := m.Connect(context.Background(), "crash")
