@@ -84,7 +84,7 @@ command or URL, and OAuth or a header.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.URL, "url", "", "remote server URL (Streamable HTTP or SSE)")
-	fl.StringArrayVar(&opts.Headers, "header", nil, "HTTP header `K=V` sent on every request (repeatable)")
+	fl.StringArrayVar(&opts.Headers, "header", nil, "HTTP header `K=V` or \"K: V\" sent on every request (repeatable)")
 	fl.BoolVar(&opts.NoOAuth, "no-oauth", false, "never use OAuth for this server (\"oauth\": false)")
 	fl.StringVar(&opts.ClientID, "client-id", "", "pre-registered OAuth client ID (skips dynamic registration)")
 	fl.StringVar(&opts.ClientSecret, "client-secret", "", "OAuth client secret (prefer '{env:VAR}')")
@@ -150,7 +150,7 @@ func (opts *AddOptions) entry() (*config.Entry, error) {
 			return nil, usageError("add: --url %q is not an http(s) URL", opts.URL)
 		}
 		e.Type, e.URL = config.TypeRemote, opts.URL
-		h, err := kvPairs("--header", opts.Headers)
+		h, err := parseHeaders(opts.Headers)
 		if err != nil {
 			return nil, err
 		}
@@ -189,13 +189,6 @@ func kvPairs(flag string, pairs []string) (map[string]string, error) {
 	for _, p := range pairs {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || strings.TrimSpace(k) == "" {
-			// Accept the curl-style "K: V" for headers too.
-			if flag == "--header" {
-				if k2, v2, ok2 := strings.Cut(p, ":"); ok2 && strings.TrimSpace(k2) != "" {
-					m[strings.TrimSpace(k2)] = strings.TrimSpace(v2)
-					continue
-				}
-			}
 			return nil, usageError("%s %q: expected K=V", flag, p)
 		}
 		m[strings.TrimSpace(k)] = v

@@ -90,7 +90,7 @@ Example client configuration:
 				return usageError("%w", err)
 			}
 			if _, err := parseHeaders(opts.Headers); err != nil {
-				return usageError("%w", err)
+				return err
 			}
 			if _, err := parseSize(opts.MaxMessageSize); err != nil {
 				return usageError("--max-message-size: %w", err)
@@ -110,7 +110,7 @@ Example client configuration:
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&opts.Headers, "header", nil, "add an HTTP `K:V` header to every request (repeatable)")
+	fl.StringArrayVar(&opts.Headers, "header", nil, "add an HTTP header `K:V` (or K=V) to every request (repeatable)")
 	fl.StringVar(&opts.Transport, "transport", string(proxy.ModeHTTPFirst), "remote transport: http-first, sse-first, http-only or sse-only")
 	fl.StringVar(&opts.ClientID, "client-id", "", "pre-registered OAuth client `ID` (default: dynamic registration)")
 	fl.StringVar(&opts.ClientSecret, "client-secret", "", "`secret` of the pre-registered client given with --client-id (URL targets)")
@@ -125,20 +125,6 @@ Example client configuration:
 	fl.DurationVar(&opts.AuthTimeout, "auth-timeout", oauth.DefaultFlowTimeout, "how long to wait for a browser sign-in")
 	fl.StringVar(&opts.MaxMessageSize, "max-message-size", "", "largest `size` of one message from the server (a JSON body, one SSE event), in bytes or with KiB/MiB/GiB, e.g. 67108864 or 64MiB (default: the server's \"maxMessageSize\", else 16MiB)")
 	return cmd
-}
-
-// parseHeaders parses K:V flags.
-func parseHeaders(hs []string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, h := range hs {
-		k, v, ok := strings.Cut(h, ":")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") || strings.ContainsAny(v, "\r\n") {
-			return nil, fmt.Errorf("--header %q: want Name:Value", h)
-		}
-		out[k] = strings.TrimSpace(v)
-	}
-	return out, nil
 }
 
 // usesOAuth reports whether the proxy authorizes e with OAuth: not when the

@@ -84,7 +84,7 @@ func validateProxyOAuthFlags(opts *ProxyOptions) error {
 func proxyEntry(opts *ProxyOptions) (*config.Entry, error) {
 	headers, err := parseHeaders(opts.Headers)
 	if err != nil {
-		return nil, usageError("%w", err)
+		return nil, err
 	}
 	var e *config.Entry
 	if u, ok := targetURL(opts.Target); ok {
