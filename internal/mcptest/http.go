@@ -1,6 +1,7 @@
 package mcptest
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -63,6 +64,7 @@ type HTTPServer struct {
 
 	mu        sync.Mutex
 	requests  []Request
+	methods   []string
 	closeOnce sync.Once
 }
 
@@ -73,6 +75,7 @@ func StartHTTP(opts HTTPOptions) (*HTTPServer, error) {
 		return nil, err
 	}
 	s := &HTTPServer{MCP: NewServer(opts.Server), opts: opts, done: make(chan struct{})}
+	s.MCP.AddReceivingMiddleware(s.recordMethod)
 	getServer := func(*http.Request) *mcp.Server { return s.MCP }
 	var mcpHandler http.Handler
 	if opts.SSEOnly {
@@ -159,6 +162,24 @@ func (s *HTTPServer) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.requests)
+}
+
+// recordMethod records the method of every JSON-RPC message the server
+// handles (requests and notifications, notifications/cancelled included).
+func (s *HTTPServer) recordMethod(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		s.mu.Lock()
+		s.methods = append(s.methods, method)
+		s.mu.Unlock()
+		return next(ctx, method, req)
+	}
+}
+
+// Methods returns the JSON-RPC methods the server has handled so far, in order.
+func (s *HTTPServer) Methods() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.methods)
 }
 
 // Close closes every MCP session, every client connection and the listener,

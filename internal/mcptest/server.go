@@ -59,8 +59,9 @@ type GrowArgs struct {
 	Name string `json:"name,omitempty" jsonschema:"name of the tool to add (default grown-N)"`
 }
 
-// NewServer returns a go-sdk server with the tools echo, add, fail, slow and
-// grow. grow adds a new echo-like tool, which makes the server send
+// NewServer returns a go-sdk server with the tools echo, add, fail, slow,
+// grow, progress and pick, two resources, a resource template and a prompt
+// (see content.go). grow adds a new echo-like tool, which makes the server send
 // notifications/tools/list_changed to every connected session.
 func NewServer(opts ServerOptions) *mcp.Server {
 	name, version := opts.Name, opts.Version
@@ -116,6 +117,7 @@ func NewServer(opts ServerOptions) *mcp.Server {
 				})
 			return textResult("added " + n), nil, nil
 		})
+	addContent(s)
 	return s
 }
 
