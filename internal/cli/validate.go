@@ -218,3 +218,27 @@ func enumList(enum []any) string {
 	}
 	return termtext.Line(strings.Join(parts, ", "))
 }
+
+// enumSuffix is " [a|b|c]" for a property schema with an enum, for tools'
+// one-line argument summary (at most 12 values shown).
+func enumSuffix(prop any) string {
+	p, _ := prop.(map[string]any)
+	enum, _ := p["enum"].([]any)
+	if len(enum) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(enum))
+	for i, e := range enum {
+		if i == 12 {
+			parts = append(parts, fmt.Sprintf("… %d more", len(enum)-i))
+			break
+		}
+		if s, ok := e.(string); ok {
+			parts = append(parts, s)
+			continue
+		}
+		b, _ := json.Marshal(e)
+		parts = append(parts, string(b))
+	}
+	return " [" + strings.Join(parts, "|") + "]"
+}
