@@ -3,6 +3,9 @@ package mcptest
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -125,4 +128,27 @@ func addContent(s *mcp.Server) {
 			{Role: "user", Content: &mcp.TextContent{Text: text + "."}},
 		}}, nil
 	})
+}
+
+// serveStdioRecording is ServeStdio appending the method of every message
+// the server handles to the file at path (one per line, written before the
+// message is handled), so that a test in another process can see, say, a
+// notifications/cancelled arrive.
+func serveStdioRecording(ctx context.Context, in io.Reader, out io.Writer, path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var mu sync.Mutex
+	s := NewServer(ServerOptions{Name: "mcptest-stdio"})
+	s.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			mu.Lock()
+			_, _ = f.WriteString(method + "\n")
+			mu.Unlock()
+			return next(ctx, method, req)
+		}
+	})
+	return clientGone(s.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(in), Writer: nopWriteCloser{out}}))
 }

@@ -41,6 +41,9 @@ const (
 	EnvChild = "MCPTEST_CHILD"
 	// EnvPIDFile is where ModeGrandchild writes the grandchild's pid.
 	EnvPIDFile = "MCPTEST_PID_FILE"
+	// EnvMethodsFile, when set, makes ModeStdio append the method of every
+	// JSON-RPC message it handles to this file, one per line.
+	EnvMethodsFile = "MCPTEST_METHODS_FILE"
 )
 
 // Child modes for MaybeRunChild / RunChild.
@@ -90,6 +93,9 @@ func RunChild(mode string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer cancel()
 	switch mode {
 	case ModeStdio:
+		if path := os.Getenv(EnvMethodsFile); path != "" {
+			return serveStatus(serveStdioRecording(ctx, stdin, stdout, path), stderr)
+		}
 		return serveStatus(ServeStdio(ctx, stdin, stdout), stderr)
 	case ModeExitAtStart:
 		fmt.Fprintln(stderr, "mcptest: starting")
