@@ -153,4 +153,3 @@ func TestCallValidationSendsNothing(t *testing.T) {
 		t.Errorf("tools/call was sent despite invalid arguments: %q", got)
 	}
 }
-
