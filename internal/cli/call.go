@@ -77,7 +77,7 @@ A tool result with isError exits with status 1.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return callRun(cmd.Context(), opts)
+			return whenInterrupted(cmd.Context(), callRun(cmd.Context(), opts))
 		},
 	}
 	cmd.Flags().StringVar(&opts.ArgsJSON, "args", "", "tool arguments as a JSON object")

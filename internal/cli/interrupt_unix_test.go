@@ -41,7 +41,8 @@ func newInterruptEnv(t *testing.T) *interruptEnv {
 	cfg := filepath.Join(dir, "mcplink.json")
 	body := fmt.Sprintf(`{"mcp": {
   "web": {"type": "remote", "url": %q},
-  "local": {"type": "local", "command": ["mcptest-child", "stdio"], "environment": {%q: %q}}
+  "local": {"type": "local", "command": ["mcptest-child", "stdio"], "environment": {%q: %q}},
+  "hang": {"type": "local", "command": ["mcptest-child", "hang"]}
 }}`, web.URL, mcptest.EnvMethodsFile, methods)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -125,6 +126,39 @@ func TestCallCtrlCCancels(t *testing.T) {
 			// It was written before mcplink exited; give the server a moment to read it.
 			if !waitFor(tc.methods, "notifications/cancelled", 2*time.Second) {
 				t.Errorf("the server never received notifications/cancelled; it got %q", tc.methods())
+			}
+		})
+	}
+}
+
+// TestCtrlCWhileConnecting: Ctrl-C while the server has not even answered
+// initialize exits 130 too, for call, resources and prompts.
+func TestCtrlCWhileConnecting(t *testing.T) {
+	e := newInterruptEnv(t)
+	for _, args := range [][]string{{"call", "hang", "echo"}, {"resources", "hang"}, {"prompts", "hang"}} {
+		t.Run(args[0], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c, _, errb := e.command(ctx, args...)
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond) // it is connecting: the server never answers
+			sent := time.Now()
+			if err := c.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Wait()
+			took := time.Since(sent)
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+				t.Fatalf("exit: %v, want status 130; stderr:\n%s", err, errb)
+			}
+			if took > 3*time.Second {
+				t.Errorf("took %v to exit after SIGINT", took)
+			}
+			if !strings.Contains(errb.String(), "mcplink: interrupted") {
+				t.Errorf("stderr:\n%s", errb)
 			}
 		})
 	}

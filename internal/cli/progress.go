@@ -65,6 +65,21 @@ func callTool(ctx context.Context, f *Factory, m *manager.Manager, server, tool 
 	return res, err
 }
 
+// whenInterrupted turns the failure of a command whose context was
+// cancelled by Ctrl-C (while connecting, say) into exit 130, whatever error
+// the cancellation surfaced as; an error that already carries an exit code
+// keeps it.
+func whenInterrupted(ctx context.Context, err error) error {
+	if err == nil || ctx == nil || ctx.Err() == nil {
+		return err
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &exitError{code: ExitInterrupted, err: errors.New("interrupted")}
+}
+
 // progressText is "3/10 message" or "3 message", at most width runes, clean.
 func progressText(p manager.Progress, width int) string {
 	var s string

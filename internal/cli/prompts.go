@@ -58,7 +58,7 @@ print its messages, each under its role.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return promptsRun(cmd.Context(), opts)
+			return whenInterrupted(cmd.Context(), promptsRun(cmd.Context(), opts))
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON: the prompt list, or the GetPromptResult")

@@ -52,7 +52,7 @@ terminal. -o FILE writes the exact bytes of text content too.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return resourcesRun(cmd.Context(), opts)
+			return whenInterrupted(cmd.Context(), resourcesRun(cmd.Context(), opts))
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write the resource's content to `FILE`")
