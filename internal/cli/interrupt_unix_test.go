@@ -16,10 +16,11 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // interruptEnv runs the real mcplink (this test binary, first on PATH via
-// testscript.Main) with an environment built from scratch and a config with
+// testscript.Main) with an environment built from scratch (testenv) and a config with
 // a remote server ("web", in-process, recording every method it handles)
 // and a local one ("local", a subprocess recording them to a file).
 type interruptEnv struct {
@@ -47,12 +48,10 @@ func newInterruptEnv(t *testing.T) *interruptEnv {
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &interruptEnv{dir: dir, web: web, methods: methods, env: []string{
-		"PATH=" + os.Getenv("PATH"), // testscript.Main put mcplink and mcptest-child first
-		"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), "XDG_DATA_HOME=" + filepath.Join(dir, ".data"),
-		"MCPLINK_CONFIG=" + cfg, "MCPLINK_CREDENTIALS_STORE=file",
-	}}
+	// PATH: testscript.Main put mcplink and mcptest-child first.
+	return &interruptEnv{dir: dir, web: web, methods: methods, env: testenv.Env(t, "MCPLINK_CONFIG="+cfg)}
 }
+
 
 func (e *interruptEnv) command(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
 	c := exec.CommandContext(ctx, "mcplink", args...)
