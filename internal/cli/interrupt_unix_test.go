@@ -52,7 +52,6 @@ func newInterruptEnv(t *testing.T) *interruptEnv {
 	return &interruptEnv{dir: dir, web: web, methods: methods, env: testenv.Env(t, "MCPLINK_CONFIG="+cfg)}
 }
 
-
 func (e *interruptEnv) command(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
 	c := exec.CommandContext(ctx, "mcplink", args...)
 	c.Env, c.Dir, c.WaitDelay = e.env, e.dir, 5*time.Second
