@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/termtext"
+	"github.com/mcplink/mcplink/manager"
 )
 
 // Shell completion. `mcplink completion bash|zsh|fish|powershell` is cobra's
@@ -19,7 +20,8 @@ import (
 // Server names come from the loaded config only: no network, no prompt, no
 // credential store, so completing stays instant and silent. A server of an
 // untrusted project file is offered by name alone (its entry was never read).
-// Tool names after `call <server>` need the server: that one connection is
+// Tool names after `call <server>` (and prompt names, resource URIs after
+// `prompts`/`resources <server>`) need the server: that one connection is
 // bounded by completionTimeout, and any failure completes nothing.
 
 // completionTimeout bounds the connection made to complete tool names.
@@ -46,17 +48,19 @@ func addCompletions(root *cobra.Command, f *Factory) {
 		if !ok || c.ValidArgsFunction != nil {
 			continue
 		}
-		if c.Name() == "call" {
-			c.ValidArgsFunction = completeCallArgs(f)
+		switch c.Name() {
+		case "call":
+			c.ValidArgsFunction = completeServerThen(f, listToolNames)
+			continue
+		case "prompts":
+			c.ValidArgsFunction = completeServerThen(f, listPromptNames)
+			continue
+		case "resources":
+			c.ValidArgsFunction = completeServerThen(f, listResourceURIs)
 			continue
 		}
 		c.ValidArgsFunction = completeServers(f, remoteOnly)
 	}
-}
-
-// completeServerArg completes a server name as the first argument.
-func completeServerArg(f *Factory) cobra.CompletionFunc {
-	return completeServers(f, false)
 }
 
 func completeServers(f *Factory, remoteOnly bool) cobra.CompletionFunc {
@@ -106,24 +110,25 @@ func completionWord(s string) string {
 	return strings.NewReplacer("\t", " ", "\n", " ").Replace(termtext.Line(s))
 }
 
-// completeCallArgs completes `call <server> <tool>`: server names, then the
-// server's tool names (one bounded connection), then nothing (key=value).
-func completeCallArgs(f *Factory) cobra.CompletionFunc {
+// completeServerThen completes a server name, then (second argument) what
+// list returns from that server — one connection, bounded by
+// completionTimeout — then nothing (key=value pairs).
+func completeServerThen(f *Factory, list func(context.Context, *manager.Manager, string) ([][2]string, error)) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		switch len(args) {
 		case 0:
 			return serverNames(f, false, toComplete), cobra.ShellCompDirectiveNoFileComp
 		case 1:
-			return toolNames(cmd.Context(), f, args[0], toComplete), cobra.ShellCompDirectiveNoFileComp
+			return fromServer(cmd.Context(), f, args[0], toComplete, list), cobra.ShellCompDirectiveNoFileComp
 		}
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 }
 
-// toolNames connects to server (within completionTimeout, with stored
-// credentials only) and returns its tools starting with prefix; nil on any
-// failure.
-func toolNames(ctx context.Context, f *Factory, server, prefix string) []cobra.Completion {
+// fromServer connects to server (within completionTimeout, with stored
+// credentials only, never signing in) and returns the names list gives
+// that start with prefix, with their descriptions; nil on any failure.
+func fromServer(ctx context.Context, f *Factory, server, prefix string, list func(context.Context, *manager.Manager, string) ([][2]string, error)) []cobra.Completion {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -134,16 +139,45 @@ func toolNames(ctx context.Context, f *Factory, server, prefix string) []cobra.C
 		return nil
 	}
 	defer closeM()
-	tools, err := m.Tools(ctx, server)
+	items, err := list(ctx, m, server)
 	if err != nil {
 		return nil
 	}
 	var out []cobra.Completion
-	for _, t := range tools {
-		if strings.HasPrefix(t.Name, prefix) {
-			out = append(out, cobra.CompletionWithDesc(completionWord(t.Name), completionWord(oneLine(t.Description))))
+	for _, it := range items {
+		if strings.HasPrefix(it[0], prefix) {
+			out = append(out, cobra.CompletionWithDesc(completionWord(it[0]), completionWord(oneLine(it[1]))))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
+}
+
+// Listers for completeServerThen: tool names (call), prompt names (prompts),
+// resource URIs (resources).
+func listToolNames(ctx context.Context, m *manager.Manager, server string) ([][2]string, error) {
+	tools, err := m.Tools(ctx, server)
+	var out [][2]string
+	for _, t := range tools {
+		out = append(out, [2]string{t.Name, t.Description})
+	}
+	return out, err
+}
+
+func listPromptNames(ctx context.Context, m *manager.Manager, server string) ([][2]string, error) {
+	ps, err := m.Prompts(ctx, server)
+	var out [][2]string
+	for _, p := range ps {
+		out = append(out, [2]string{p.Name, p.Description})
+	}
+	return out, err
+}
+
+func listResourceURIs(ctx context.Context, m *manager.Manager, server string) ([][2]string, error) {
+	rs, _, err := m.Resources(ctx, server)
+	var out [][2]string
+	for _, r := range rs {
+		out = append(out, [2]string{r.URI, r.Name})
+	}
+	return out, err
 }

@@ -44,7 +44,6 @@ print its messages, each under its role.`,
 			}
 			return nil
 		},
-		ValidArgsFunction: completeServerArg(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
 			if len(args) > 1 {

@@ -39,8 +39,7 @@ terminal. -o FILE writes the exact bytes of text content too.`,
 		Example: `  mcplink resources docs
   mcplink resources docs file:///README.md
   mcplink resources docs file:///logo.png -o logo.png`,
-		Args:              rangeArgs(1, 2, "<server> [uri]"),
-		ValidArgsFunction: completeServerArg(f),
+		Args: rangeArgs(1, 2, "<server> [uri]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Server = args[0]
 			if len(args) == 2 {
