@@ -185,3 +185,27 @@ func TestCallValidationSendsNothing(t *testing.T) {
 		t.Errorf("tools/call was sent despite invalid arguments: %q", got)
 	}
 }
+
+// TestCompletionOfToolsIsBounded: completing tool names of a server that
+// never answers gives up after the 3 s bound, offering nothing, silently.
+func TestCompletionOfToolsIsBounded(t *testing.T) {
+	e := newInterruptEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, out, errb := e.command(ctx, "__complete", "call", "hang", "")
+	t0 := time.Now()
+	if err := c.Run(); err != nil {
+		t.Fatalf("%v; stderr:\n%s", err, errb)
+	}
+	took := time.Since(t0)
+	t.Logf("gave up after %v", took.Round(time.Millisecond))
+	if took < 2*time.Second || took > 6*time.Second {
+		t.Errorf("took %v, want about 3s (the bound)", took)
+	}
+	if got := strings.TrimSpace(out.String()); got != ":4" {
+		t.Errorf("completions = %q, want none (just the directive :4)", got)
+	}
+	if strings.Contains(errb.String(), "mcplink:") {
+		t.Errorf("an error was printed:\n%s", errb)
+	}
+}
