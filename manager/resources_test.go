@@ -76,7 +76,7 @@ func TestResourcesAndPrompts(t *testing.T) {
 // TestUnsupportedFeature: a server that declares no resources or prompts
 // gets a typed error naming it, without a request.
 func TestUnsupportedFeature(t *testing.T) {
-	m := newManager(t, manager.Options{}, local(t, "bare", mcptest.ModeHostile))
+	m := newManager(t, manager.Options{}, local(t, "bare", mcptest.ModeToolsOnly))
 	ctx := context.Background()
 	st, _ := m.Connect(ctx, "bare")
 	wantStatus(t, st, manager.StatusConnected)

@@ -31,6 +31,10 @@ type ServerOptions struct {
 	// Name and Version identify the server; they default to "mcptest" and "0.1.0".
 	Name    string
 	Version string
+	// ToolsOnly leaves out what content.go adds (the progress and pick
+	// tools, resources and prompts): a server declaring neither resources
+	// nor prompts.
+	ToolsOnly bool
 }
 
 // EchoArgs are the arguments of the echo tool.
@@ -117,7 +121,9 @@ func NewServer(opts ServerOptions) *mcp.Server {
 				})
 			return textResult("added " + n), nil, nil
 		})
-	addContent(s)
+	if !opts.ToolsOnly {
+		addContent(s)
+	}
 	return s
 }
 

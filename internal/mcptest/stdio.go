@@ -57,6 +57,8 @@ const (
 	ModeGrandchild = "grandchild"
 	// ModeSleep sleeps for up to a minute, ignoring stdin.
 	ModeSleep = "sleep"
+	// ModeToolsOnly serves NewServer with ToolsOnly: no resources, no prompts.
+	ModeToolsOnly = "tools-only"
 	// ModeHang reads stdin but never answers, for up to a minute.
 	ModeHang = "hang"
 	// ModeHostile serves NewHostileServer (escape sequences in every text).
@@ -97,6 +99,9 @@ func RunChild(mode string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return serveStatus(serveStdioRecording(ctx, stdin, stdout, path), stderr)
 		}
 		return serveStatus(ServeStdio(ctx, stdin, stdout), stderr)
+	case ModeToolsOnly:
+		s := NewServer(ServerOptions{Name: "mcptest-tools-only", ToolsOnly: true})
+		return serveStatus(clientGone(s.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}})), stderr)
 	case ModeExitAtStart:
 		fmt.Fprintln(stderr, "mcptest: starting")
 		fmt.Fprintln(stderr, ExitAtStartMessage)
