@@ -151,11 +151,13 @@ const cancelFlush = 500 * time.Millisecond
 // onProgress (on the session's goroutine; it must not block). A nil
 // onProgress sends no token.
 //
-// When ctx is cancelled the SDK sends notifications/cancelled for the call
-// from a goroutine of its own and returns at once; CallToolProgress then
-// waits (at most cancelFlush) for a ping's answer, which the server can only
-// send after it has read the cancellation written before it, so that a
-// caller closing the manager right after does not cut the notification off.
+// When ctx is cancelled the SDK retires the call and sends
+// notifications/cancelled from a goroutine of its own, and returns at once.
+// A session closed before that goroutine has handed the notification to the
+// connection drops it (closing waits only for notifications already in
+// flight), so CallToolProgress then waits for the answer to a ping, at most
+// cancelFlush: by then the goroutine, started before the ping, has run.
+// Measured without it: the server never saw the cancellation.
 // The error then wraps ctx.Err().
 func (m *Manager) CallToolProgress(ctx context.Context, name, tool string, args map[string]any, onProgress func(Progress)) (*mcp.CallToolResult, error) {
 	cs, err := m.session(name)
