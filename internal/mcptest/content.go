@@ -1,11 +1,12 @@
 package mcptest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -131,8 +132,9 @@ func addContent(s *mcp.Server) {
 }
 
 // serveStdioRecording is ServeStdio appending the method of every message
-// the server handles to the file at path (one per line, written before the
-// message is handled), so that a test in another process can see, say, a
+// it reads to the file at path (one per line), as it reads it — before the
+// server handles it, so that a message the server got just before it was
+// stopped is recorded too. A test in another process can then see, say, a
 // notifications/cancelled arrive.
 func serveStdioRecording(ctx context.Context, in io.Reader, out io.Writer, path string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -140,15 +142,35 @@ func serveStdioRecording(ctx context.Context, in io.Reader, out io.Writer, path 
 		return err
 	}
 	defer f.Close()
-	var mu sync.Mutex
-	s := NewServer(ServerOptions{Name: "mcptest-stdio"})
-	s.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
-		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-			mu.Lock()
-			_, _ = f.WriteString(method + "\n")
-			mu.Unlock()
-			return next(ctx, method, req)
+	return ServeStdio(ctx, &methodRecorder{r: in, w: f}, out)
+}
+
+// methodRecorder passes reads through and writes the "method" of every
+// complete line (a JSON-RPC message) read so far to w.
+type methodRecorder struct {
+	r   io.Reader
+	w   io.Writer
+	buf []byte
+}
+
+func (m *methodRecorder) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	m.buf = append(m.buf, p[:n]...)
+	for {
+		i := bytes.IndexByte(m.buf, '\n')
+		if i < 0 {
+			break
 		}
-	})
-	return clientGone(s.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(in), Writer: nopWriteCloser{out}}))
+		var msg struct {
+			Method string `json:"method"`
+		}
+		if json.Unmarshal(m.buf[:i], &msg) == nil && msg.Method != "" {
+			_, _ = io.WriteString(m.w, msg.Method+"\n")
+		}
+		m.buf = m.buf[i+1:]
+	}
+	if len(m.buf) > 1<<20 { // a test server: no message of ours is this long
+		m.buf = m.buf[:0]
+	}
+	return n, err
 }
