@@ -98,7 +98,7 @@ func TestUnsupportedFeature(t *testing.T) {
 // that call's callback, with and without a total; two calls at once each get
 // only their own.
 func TestCallToolProgress(t *testing.T) {
-	s := startHTTP(t, mcptest.HTTPOptions{})
+	s := startHTTP(t, mcptest.HTTPOptions{RecordMethods: true})
 	m := newManager(t, manager.Options{}, remote("web", s.URL))
 	ctx := context.Background()
 	st, _ := m.Connect(ctx, "web")

@@ -111,8 +111,8 @@ directory upwards (project); later files win by server name; 'mcplink config' li
 		return usageError("%w (see 'mcplink %s --help')", err, c.Name())
 	})
 	root.PersistentFlags().StringVar(&f.ConfigFile, "config", f.ConfigFile, "use exactly this config `file` (default: global + project files; env MCPLINK_CONFIG)")
-	// `mcplink completion bash|zsh|fish|powershell` is cobra's (completion.go).
-	root.CompletionOptions.HiddenDefaultCmd = false
+	// `mcplink completion bash|zsh|fish|powershell` is cobra's default
+	// command; the dynamic completions are in completion.go.
 
 	root.AddCommand(
 		NewCmdList(f, nil),

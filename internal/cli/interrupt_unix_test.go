@@ -32,7 +32,7 @@ type interruptEnv struct {
 
 func newInterruptEnv(t *testing.T) *interruptEnv {
 	t.Helper()
-	web, err := mcptest.StartHTTP(mcptest.HTTPOptions{})
+	web, err := mcptest.StartHTTP(mcptest.HTTPOptions{RecordMethods: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,9 @@ type HTTPOptions struct {
 	// RecordHeaders records the method, path and headers of every request
 	// (see HTTPServer.Requests).
 	RecordHeaders bool
+	// RecordMethods records the JSON-RPC method of every message the MCP
+	// server handles (see HTTPServer.Methods).
+	RecordMethods bool
 	// Unauthorized answers every request 401 with a Bearer challenge
 	// (WWW-Authenticate: Bearer realm="mcptest"). No OAuth metadata is served.
 	Unauthorized bool
@@ -75,7 +78,9 @@ func StartHTTP(opts HTTPOptions) (*HTTPServer, error) {
 		return nil, err
 	}
 	s := &HTTPServer{MCP: NewServer(opts.Server), opts: opts, done: make(chan struct{})}
-	s.MCP.AddReceivingMiddleware(s.recordMethod)
+	if opts.RecordMethods {
+		s.MCP.AddReceivingMiddleware(s.recordMethod)
+	}
 	getServer := func(*http.Request) *mcp.Server { return s.MCP }
 	var mcpHandler http.Handler
 	if opts.SSEOnly {
@@ -175,7 +180,8 @@ func (s *HTTPServer) recordMethod(next mcp.MethodHandler) mcp.MethodHandler {
 	}
 }
 
-// Methods returns the JSON-RPC methods the server has handled so far, in order.
+// Methods returns the JSON-RPC methods the server has handled so far, in
+// order (RecordMethods must be set).
 func (s *HTTPServer) Methods() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
