@@ -42,7 +42,7 @@ const (
 	// EnvPIDFile is where ModeGrandchild writes the grandchild's pid.
 	EnvPIDFile = "MCPTEST_PID_FILE"
 	// EnvMethodsFile, when set, makes ModeStdio append the method of every
-	// JSON-RPC message it handles to this file, one per line.
+	// JSON-RPC message it reads to this file, one per line, as it reads it.
 	EnvMethodsFile = "MCPTEST_METHODS_FILE"
 )
 
