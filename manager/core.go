@@ -32,6 +32,8 @@ type Manager struct {
 	subs    map[*subscriber]struct{}
 	closed  bool
 	wg      sync.WaitGroup // connect attempts and per-connection goroutines
+
+	progress progressRouter // routes notifications/progress to CallToolProgress callers
 }
 
 type server struct {
@@ -425,6 +427,7 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 		impl = &mcp.Implementation{Name: "mcplink", Version: "dev"}
 	}
 	client := mcp.NewClient(impl, &mcp.ClientOptions{
+		ProgressNotificationHandler: m.progress.handle,
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
 			select {
 			case l.refresh <- struct{}{}:

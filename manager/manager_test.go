@@ -100,7 +100,7 @@ func checkTools(t *testing.T, m *manager.Manager, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := toolNames(tools), []string{"add", "echo", "fail", "grow", "slow"}; !slices.Equal(got, want) {
+	if got, want := toolNames(tools), []string{"add", "echo", "fail", "grow", "pick", "progress", "slow"}; !slices.Equal(got, want) {
 		t.Fatalf("tools = %v, want %v", got, want)
 	}
 	res, err := m.CallTool(ctx, name, "echo", map[string]any{"text": "hi there"})
@@ -138,7 +138,7 @@ func TestStreamableHTTP(t *testing.T) {
 	}
 	wantStatus(t, states[0], manager.StatusDisabled)
 	wantStatus(t, states[1], manager.StatusConnected)
-	if states[1].Transport != manager.TransportStreamable || states[1].URL != s.URL || len(states[1].Tools) != 5 {
+	if states[1].Transport != manager.TransportStreamable || states[1].URL != s.URL || len(states[1].Tools) != 7 {
 		t.Fatalf("state = %+v", states[1])
 	}
 	checkTools(t, m, "web")

@@ -212,8 +212,8 @@ func TestEndToEndTmux(t *testing.T) {
 			t.Fatalf("no row %q with %q:\n%s", r[0], r[1], s)
 		}
 	}
-	if !rowHas(s, "demo", "5 tools") {
-		t.Fatalf("demo row lacks its tool count:\n%s", s)
+	if !rowHas(s, "demo", "7 tools") {
+		t.Fatalf("demo row lacks its tool count (mcptest serves 7):\n%s", s)
 	}
 	// Select protected with the filter and sign in.
 	for _, k := range []string{"/", "prot", "Enter", "a"} {

@@ -38,7 +38,7 @@ func TestInitialScreen(t *testing.T) {
 	_, h := setup(t, nil, Options{})
 	s := ansi.Strip(h.screen())
 	mustContain(t, s, "5 servers · 2 connected · 1 needs auth · 1 failed · 1 disabled",
-		"broken", "failed", "demo", "connected", "local", "off", "disabled", "protected", "needs auth", "5 tools")
+		"broken", "failed", "demo", "connected", "local", "off", "disabled", "protected", "needs auth", "7 tools")
 	// Details of the selected (first) server: the full error.
 	mustContain(t, s, "Type", "remote", "URL", "Status", "Error")
 	st, _ := h.m.lookup("broken")
@@ -425,9 +425,9 @@ func TestLiveToolEvents(t *testing.T) {
 		})
 	h.until("the new tool", 10*time.Second, func() bool {
 		st, _ := h.m.lookup("demo")
-		return len(st.Tools) == 6
+		return len(st.Tools) == 8
 	})
-	mustContain(t, ansi.Strip(h.screen()), "6 tools")
+	mustContain(t, ansi.Strip(h.screen()), "8 tools")
 }
 
 // nospace drops spaces, which wrapping turns into line breaks.

@@ -27,6 +27,10 @@ type CallOptions struct {
 	// command line (TimeoutSet) it is also the connect timeout.
 	Timeout    time.Duration
 	TimeoutSet bool
+	// Progress shows progress on stderr even when it is not a terminal;
+	// NoValidate skips the argument check (progress.go, validate.go).
+	Progress   bool
+	NoValidate bool
 }
 
 // defaultCallTimeout is how long `mcplink call` waits for a tool's result.
@@ -44,6 +48,15 @@ one-line note for every non-text part (images, audio, resources).
 Arguments come from key=value pairs and/or --args JSON (pairs win). A value is
 taken as a string when the tool's schema says the property is a string, and
 otherwise parsed as JSON when it is valid JSON (numbers, true/false, objects).
+
+The arguments are checked against the tool's input schema before the call is
+sent: a missing required argument, an unknown one, a wrong type or a value
+outside an enum is a usage error (exit 2) naming the argument (--no-validate
+sends them unchecked).
+
+Progress the server reports is shown on stderr when it is a terminal (or
+always with --progress). Ctrl-C cancels the call (notifications/cancelled)
+and exits with status 130.
 
 A tool result with isError exits with status 1.`,
 		Example: `  mcplink call demo add a=2 b=3
@@ -64,12 +77,13 @@ A tool result with isError exits with status 1.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return callRun(cmd.Context(), opts)
+			return whenInterrupted(cmd.Context(), callRun(cmd.Context(), opts))
 		},
 	}
 	cmd.Flags().StringVar(&opts.ArgsJSON, "args", "", "tool arguments as a JSON object")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the raw CallToolResult as JSON")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", defaultCallTimeout, "how long to wait for the tool's result; when given, also for the server to connect (else its \"timeout\", 30s)")
+	addCallFlags(cmd, opts)
 	return cmd
 }
 
@@ -132,11 +146,20 @@ func callRun(ctx context.Context, opts *CallOptions) error {
 		k, v, _ := strings.Cut(p, "=")
 		args[k] = parseArgValue(schema, k, v)
 	}
+	if !opts.NoValidate {
+		if err := validateArgs(schema, opts.Server, opts.Tool, args); err != nil {
+			return err
+		}
+	}
 
 	cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	res, err := m.CallTool(cctx, opts.Server, opts.Tool, args)
+	res, err := callTool(cctx, f, m, opts.Server, opts.Tool, args, opts.Progress)
 	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err // interrupted
+		}
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			return fmt.Errorf("calling %s on %s: no result within %s (the call was cancelled); pass --timeout to wait longer", opts.Tool, opts.Server, opts.Timeout)
 		}

@@ -111,12 +111,15 @@ directory upwards (project); later files win by server name; 'mcplink config' li
 		return usageError("%w (see 'mcplink %s --help')", err, c.Name())
 	})
 	root.PersistentFlags().StringVar(&f.ConfigFile, "config", f.ConfigFile, "use exactly this config `file` (default: global + project files; env MCPLINK_CONFIG)")
-	root.CompletionOptions.DisableDefaultCmd = true
+	// `mcplink completion bash|zsh|fish|powershell` is cobra's default
+	// command; the dynamic completions are in completion.go.
 
 	root.AddCommand(
 		NewCmdList(f, nil),
 		NewCmdTools(f, nil),
 		NewCmdCall(f, nil),
+		NewCmdResources(f, nil),
+		NewCmdPrompts(f, nil),
 		NewCmdAdd(f, nil),
 		NewCmdRemove(f, nil),
 		NewCmdDemo(f, nil),
@@ -129,6 +132,7 @@ directory upwards (project); later files win by server name; 'mcplink config' li
 		newCmdTestServer(f),
 	)
 	addAuthCommands(root, f)
+	addCompletions(root, f)
 	return root
 }
 

@@ -145,7 +145,8 @@ func oneLine(s string) string {
 	return s
 }
 
-// schemaSummary renders an object schema's properties as `name:type (required)`.
+// schemaSummary renders an object schema's properties as
+// `name:type [enum|values] (required)`.
 func schemaSummary(schema any) string {
 	m := schemaMap(schema)
 	if m == nil {
@@ -176,7 +177,7 @@ func schemaSummary(schema any) string {
 				typ = t
 			}
 		}
-		part := k + ":" + typ
+		part := k + ":" + typ + enumSuffix(props[k])
 		if required[k] {
 			part += " (required)"
 		}

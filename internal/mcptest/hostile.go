@@ -24,10 +24,16 @@ const (
 	// message is HostileErrorMessage.
 	HostileErrorTool    = "err" + HostileText
 	HostileErrorMessage = "server error " + HostileText
+	// HostileResource is a text resource whose name, description and text
+	// carry HostileText; HostilePrompt a prompt whose description, argument
+	// and message do.
+	HostileResource = "hostile://res"
+	HostilePrompt   = "prompt" + HostileText
 )
 
 // NewHostileServer returns a server whose name, instructions, tool names,
-// tool descriptions, results and errors all carry terminal escape sequences:
+// tool descriptions, results, errors, resource and prompt all carry terminal
+// escape sequences:
 // a stand-in for a malicious server in tests of what mcplink prints.
 func NewHostileServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: HostileServerName, Version: "1"},
@@ -39,6 +45,16 @@ func NewHostileServer() *mcp.Server {
 	s.AddTool(&mcp.Tool{Name: HostileErrorTool, Description: "fails " + HostileText, InputSchema: map[string]any{"type": "object"}},
 		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: HostileErrorMessage}
+		})
+	s.AddResource(&mcp.Resource{URI: HostileResource, Name: "res" + HostileText, Description: "about " + HostileText, MIMEType: "text/plain"},
+		func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: HostileResource, MIMEType: "text/plain", Text: "content " + HostileText}}}, nil
+		})
+	s.AddPrompt(&mcp.Prompt{Name: HostilePrompt, Description: "about " + HostileText, Arguments: []*mcp.PromptArgument{{Name: "arg" + HostileText}}},
+		func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return &mcp.GetPromptResult{Description: "rendered " + HostileText, Messages: []*mcp.PromptMessage{
+				{Role: "user", Content: &mcp.TextContent{Text: "message " + HostileText}},
+			}}, nil
 		})
 	return s
 }

@@ -1,6 +1,7 @@
 package mcptest
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -26,6 +27,9 @@ type HTTPOptions struct {
 	// RecordHeaders records the method, path and headers of every request
 	// (see HTTPServer.Requests).
 	RecordHeaders bool
+	// RecordMethods records the JSON-RPC method of every message the MCP
+	// server handles (see HTTPServer.Methods).
+	RecordMethods bool
 	// Unauthorized answers every request 401 with a Bearer challenge
 	// (WWW-Authenticate: Bearer realm="mcptest"). No OAuth metadata is served.
 	Unauthorized bool
@@ -63,6 +67,7 @@ type HTTPServer struct {
 
 	mu        sync.Mutex
 	requests  []Request
+	methods   []string
 	closeOnce sync.Once
 }
 
@@ -73,6 +78,9 @@ func StartHTTP(opts HTTPOptions) (*HTTPServer, error) {
 		return nil, err
 	}
 	s := &HTTPServer{MCP: NewServer(opts.Server), opts: opts, done: make(chan struct{})}
+	if opts.RecordMethods {
+		s.MCP.AddReceivingMiddleware(s.recordMethod)
+	}
 	getServer := func(*http.Request) *mcp.Server { return s.MCP }
 	var mcpHandler http.Handler
 	if opts.SSEOnly {
@@ -159,6 +167,25 @@ func (s *HTTPServer) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.requests)
+}
+
+// recordMethod records the method of every JSON-RPC message the server
+// handles (requests and notifications, notifications/cancelled included).
+func (s *HTTPServer) recordMethod(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		s.mu.Lock()
+		s.methods = append(s.methods, method)
+		s.mu.Unlock()
+		return next(ctx, method, req)
+	}
+}
+
+// Methods returns the JSON-RPC methods the server has handled so far, in
+// order (RecordMethods must be set).
+func (s *HTTPServer) Methods() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.methods)
 }
 
 // Close closes every MCP session, every client connection and the listener,

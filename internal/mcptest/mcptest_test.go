@@ -72,7 +72,7 @@ func exercise(t *testing.T, tr mcp.Transport) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lt.Tools) != 5 {
+	if len(lt.Tools) != 7 {
 		t.Fatalf("%d tools", len(lt.Tools))
 	}
 	call := func(name string, args map[string]any) *mcp.CallToolResult {

@@ -31,6 +31,10 @@ type ServerOptions struct {
 	// Name and Version identify the server; they default to "mcptest" and "0.1.0".
 	Name    string
 	Version string
+	// ToolsOnly leaves out what content.go adds (the progress and pick
+	// tools, resources and prompts): a server declaring neither resources
+	// nor prompts.
+	ToolsOnly bool
 }
 
 // EchoArgs are the arguments of the echo tool.
@@ -59,8 +63,9 @@ type GrowArgs struct {
 	Name string `json:"name,omitempty" jsonschema:"name of the tool to add (default grown-N)"`
 }
 
-// NewServer returns a go-sdk server with the tools echo, add, fail, slow and
-// grow. grow adds a new echo-like tool, which makes the server send
+// NewServer returns a go-sdk server with the tools echo, add, fail, slow,
+// grow, progress and pick, two resources, a resource template and a prompt
+// (see content.go). grow adds a new echo-like tool, which makes the server send
 // notifications/tools/list_changed to every connected session.
 func NewServer(opts ServerOptions) *mcp.Server {
 	name, version := opts.Name, opts.Version
@@ -116,6 +121,9 @@ func NewServer(opts ServerOptions) *mcp.Server {
 				})
 			return textResult("added " + n), nil, nil
 		})
+	if !opts.ToolsOnly {
+		addContent(s)
+	}
 	return s
 }
 

@@ -41,6 +41,9 @@ const (
 	EnvChild = "MCPTEST_CHILD"
 	// EnvPIDFile is where ModeGrandchild writes the grandchild's pid.
 	EnvPIDFile = "MCPTEST_PID_FILE"
+	// EnvMethodsFile, when set, makes ModeStdio append the method of every
+	// JSON-RPC message it reads to this file, one per line, as it reads it.
+	EnvMethodsFile = "MCPTEST_METHODS_FILE"
 )
 
 // Child modes for MaybeRunChild / RunChild.
@@ -54,6 +57,8 @@ const (
 	ModeGrandchild = "grandchild"
 	// ModeSleep sleeps for up to a minute, ignoring stdin.
 	ModeSleep = "sleep"
+	// ModeToolsOnly serves NewServer with ToolsOnly: no resources, no prompts.
+	ModeToolsOnly = "tools-only"
 	// ModeHang reads stdin but never answers, for up to a minute.
 	ModeHang = "hang"
 	// ModeHostile serves NewHostileServer (escape sequences in every text).
@@ -90,7 +95,13 @@ func RunChild(mode string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer cancel()
 	switch mode {
 	case ModeStdio:
+		if path := os.Getenv(EnvMethodsFile); path != "" {
+			return serveStatus(serveStdioRecording(ctx, stdin, stdout, path), stderr)
+		}
 		return serveStatus(ServeStdio(ctx, stdin, stdout), stderr)
+	case ModeToolsOnly:
+		s := NewServer(ServerOptions{Name: "mcptest-tools-only", ToolsOnly: true})
+		return serveStatus(clientGone(s.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}})), stderr)
 	case ModeExitAtStart:
 		fmt.Fprintln(stderr, "mcptest: starting")
 		fmt.Fprintln(stderr, ExitAtStartMessage)
