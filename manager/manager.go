@@ -87,6 +87,15 @@ type Options struct {
 	// SDK try server/discover first, which costs current servers an extra
 	// round trip (and an extra 401) before it falls back to initialize.
 	ProtocolVersion string
+	// OneShot is for commands that connect, do one thing and exit (the
+	// CLI's list, tools, call and auth): a remote Streamable HTTP server
+	// gets no standalone GET stream, so server-initiated messages arrive
+	// only on the answers to the manager's own requests, and closing sends
+	// the session DELETE without waiting for its answer — Close returns
+	// once the request is written, after one round trip at most (the
+	// connection's fastest, capped at 2 s). Long-lived users (serve, the
+	// TUI, the API) leave it false.
+	OneShot bool
 }
 
 // DefaultProtocolVersion is the protocol version the manager offers: the

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -95,10 +98,37 @@ func (e *tooLargeError) Unwrap() []error { return []error{e.err, e.tl} }
 // best-effort notifications/cancelled to a hung server) is aborted, so
 // closing never waits on a dead peer. Below it, oauth.Transport adds the
 // entry's headers and token (to the server's origin only).
+//
+// With oneShot set (Options.OneShot) it also times every POST and answers
+// the session DELETE that go-sdk sends on Close without waiting for the
+// server's answer (see roundTripDelete).
 type connTransport struct {
-	closed <-chan struct{}
-	base   http.RoundTripper
+	closed  <-chan struct{}
+	base    http.RoundTripper
+	oneShot bool
+	// minRTT is the fastest POST round trip so far (to the response
+	// headers), in nanoseconds; 0 until one completed. One-shot only.
+	minRTT atomic.Int64
+	// deleteCap bounds the DELETE's wait when no round trip was timed or
+	// the fastest was slower; deleteCapDefault unless a test set it.
+	deleteCap time.Duration
 }
+
+// One-shot DELETE bounds (connTransport.roundTripDelete).
+const (
+	// deleteCapDefault is the longest a one-shot DELETE holds Close:
+	// below go-sdk's own 5 s bound, which is for long-lived sessions.
+	deleteCapDefault = 2 * time.Second
+	// deleteFloor is the shortest bound, so a DELETE on a loopback
+	// connection that answered in microseconds still has time to be
+	// dialled and written if the kept-alive connection is gone.
+	deleteFloor = 20 * time.Millisecond
+	// deleteFlushGrace follows the request's WroteRequest trace event, which
+	// net/http fires just before it flushes its buffered writer to the
+	// socket: cancelling right at the event could close the connection
+	// with the request still in the buffer.
+	deleteFlushGrace = time.Millisecond
+)
 
 func (t *connTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	select {
@@ -117,14 +147,112 @@ func (t *connTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		case <-ctx.Done():
 		}
 	}()
+	if t.oneShot && req.Method == http.MethodDelete {
+		return t.roundTripDelete(ctx, cancel, req)
+	}
+	start := time.Now()
 	resp, err := t.base.RoundTrip(req.Clone(ctx))
 	if err != nil {
 		cancel()
 		return nil, err
 	}
+	if t.oneShot && req.Method == http.MethodPost {
+		t.noteRTT(time.Since(start))
+	}
 	resp.Body = &releaseBody{ReadCloser: resp.Body, release: cancel}
 	return resp, nil
 }
+
+// noteRTT keeps the fastest round trip seen.
+func (t *connTransport) noteRTT(d time.Duration) {
+	for {
+		cur := t.minRTT.Load()
+		if cur != 0 && cur <= int64(d) {
+			return
+		}
+		if t.minRTT.CompareAndSwap(cur, int64(d)) {
+			return
+		}
+	}
+}
+
+// deleteBound is how long a one-shot DELETE may hold Close: one round
+// trip (the fastest POST of this connection), within [deleteFloor,
+// deleteCap].
+func (t *connTransport) deleteBound() time.Duration {
+	c := t.deleteCap
+	if c <= 0 {
+		c = deleteCapDefault
+	}
+	d := time.Duration(t.minRTT.Load())
+	if d <= 0 || d > c {
+		d = c
+	}
+	return max(d, deleteFloor)
+}
+
+// roundTripDelete sends a one-shot connection's session DELETE and returns
+// as soon as the server answered or the request is on the wire (its
+// WroteRequest event, plus deleteFlushGrace), and at the latest after
+// deleteBound: the session's end is the server's business, and a command
+// that has its answer should not wait one more round trip to exit. The
+// request is then cancelled; when it was written, the kernel still
+// delivers it (closing a socket sends what it holds before the FIN), so a
+// server that reads the whole request before looking at the connection
+// ends the session. Its error, errDeleteUnanswered, goes to go-sdk's
+// Close, whose result the manager ignores.
+func (t *connTransport) roundTripDelete(ctx context.Context, cancel context.CancelFunc, req *http.Request) (*http.Response, error) {
+	wrote := make(chan struct{})
+	var once sync.Once
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				once.Do(func() { close(wrote) })
+			}
+		},
+	})
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() { // owned by this call, which waits for it below
+		resp, err := t.base.RoundTrip(req.Clone(ctx))
+		done <- result{resp, err}
+	}()
+	bound := time.NewTimer(t.deleteBound())
+	defer bound.Stop()
+	var grace <-chan time.Time
+	for {
+		select {
+		case r := <-done:
+			if r.err != nil {
+				cancel()
+				return nil, r.err
+			}
+			r.resp.Body = &releaseBody{ReadCloser: r.resp.Body, release: cancel}
+			return r.resp, nil
+		case <-wrote:
+			wrote = nil
+			gt := time.NewTimer(deleteFlushGrace)
+			defer gt.Stop()
+			grace = gt.C
+			continue
+		case <-grace:
+		case <-bound.C:
+		}
+		// Written (or out of time): stop waiting for the answer.
+		cancel()
+		if r := <-done; r.err == nil {
+			_ = r.resp.Body.Close()
+		}
+		return nil, errDeleteUnanswered
+	}
+}
+
+// errDeleteUnanswered is a one-shot session DELETE that was sent (or given
+// up on after one round trip) without waiting for its answer.
+var errDeleteUnanswered = errors.New("session DELETE sent; its answer was not awaited")
 
 // errConnClosed is a request made after its connection was closed.
 var errConnClosed = errors.New("connection closed")
@@ -165,7 +293,7 @@ func (m *Manager) httpClient(closed <-chan struct{}, e *config.Entry, h auth.OAu
 	}
 	next := base.CheckRedirect
 	return &http.Client{
-		Transport: &connTransport{closed: closed, base: ot},
+		Transport: &connTransport{closed: closed, base: ot, oneShot: m.opts.OneShot},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if err := ot.CheckRedirect(req, via); err != nil || next == nil {
 				return err
@@ -209,6 +337,11 @@ func (m *Manager) connectRemote(ctx, connCtx context.Context, e *config.Entry, c
 		HTTPClient:   hc,
 		MaxRetries:   2,
 		MaxEventSize: -1, // oauth.Transport bounds each event, with a typed error
+		// A one-shot command reads answers to its own requests only: the
+		// standalone GET would cost a round trip before the initialized
+		// notification (go-sdk opens it synchronously) and a stream to tear
+		// down at exit.
+		DisableStandaloneSSE: m.opts.OneShot,
 	}
 	cs, err := client.Connect(ctx, st, m.opts.sessionOptions())
 	if err == nil {

@@ -124,8 +124,12 @@ func run(bin string, n int, latency time.Duration, runs int) error {
 		res = append(res, m)
 		fmt.Printf("%-44s %10s %10s %9.1f MiB\n", r.name, m.median.Round(10*time.Microsecond), m.min.Round(10*time.Microsecond), float64(m.maxRSSKiB)/1024)
 	}
+	// The protocol's minimum for one server is three sequential exchanges
+	// (initialize, the initialized notification, tools/list), each paying
+	// the added latency once: 3x plus process start.
+	fmt.Printf("\nlist of 1 server: %.2fx the per-response latency (target <= 3.2x; protocol minimum 3x)\n", float64(res[2].median)/float64(latency))
 	ratio := float64(res[3].median) / float64(res[2].median)
-	fmt.Printf("\nlist wall-time ratio %d servers / 1 server: %.2fx (target <= 1.5x)\n", n, ratio)
+	fmt.Printf("list wall-time ratio %d servers / 1 server: %.2fx (target <= 1.5x)\n", n, ratio)
 	fmt.Printf("list peak RSS with %d servers: %.1f MiB (target <= 30 MiB)\n", n, float64(res[3].maxRSSKiB)/1024)
 	return nil
 }

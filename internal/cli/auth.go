@@ -62,13 +62,15 @@ func (f *Factory) engine(openBrowser bool) (*oauth.Engine, func(), error) {
 }
 
 // newManager returns a manager whose remote servers use stored OAuth
-// credentials, and the (non-interactive) engine it uses.
+// credentials, and the (non-interactive) engine it uses. Its users (list,
+// tools, call, auth) connect, do one thing and exit: the manager is
+// one-shot (no standalone GET stream, an unawaited session DELETE).
 func (f *Factory) newManager(cfg *config.Config, timeout time.Duration) (*manager.Manager, *oauth.Engine, func(), error) {
 	eng, closeEng, err := f.engine(false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	m := manager.New(cfg, f.managerOptions(manager.Options{Timeout: timeout, OAuth: eng}))
+	m := manager.New(cfg, f.managerOptions(manager.Options{Timeout: timeout, OAuth: eng, OneShot: true}))
 	return m, eng, func() { m.Close(); closeEng() }, nil
 }
 

@@ -1,0 +1,171 @@
+package manager_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/mcptest"
+	"github.com/mcplink/mcplink/manager"
+)
+
+// hit is one HTTP request a recording server received: its method, the
+// JSON-RPC method of a POST and the session it named.
+type hit struct {
+	method, rpc, session string
+}
+
+// recordingServer is a real go-sdk Streamable HTTP server on 127.0.0.1 that
+// reports every request on hits as it arrives (before it is handled). With
+// holdDelete set, a DELETE is not handled (nor answered) until holdDelete is
+// closed or the client goes away.
+func recordingServer(t *testing.T, holdDelete chan struct{}) (string, <-chan hit) {
+	t.Helper()
+	hits := make(chan hit, 64)
+	srv := mcptest.NewServer(mcptest.ServerOptions{})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hh := hit{method: r.Method, session: r.Header.Get("Mcp-Session-Id")}
+		if r.Method == http.MethodPost {
+			body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			var msg struct {
+				Method string `json:"method"`
+			}
+			_ = json.Unmarshal(body, &msg)
+			hh.rpc = msg.Method
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		hits <- hh
+		if r.Method == http.MethodDelete && holdDelete != nil {
+			select {
+			case <-holdDelete:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	}))
+	ts.Listener = ln
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts.URL + "/mcp", hits
+}
+
+// untilDelete collects hits until the DELETE arrives (within 10 s) and
+// returns them all, the DELETE last.
+func untilDelete(t *testing.T, hits <-chan hit) []hit {
+	t.Helper()
+	var got []hit
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case h := <-hits:
+			got = append(got, h)
+			if h.method == http.MethodDelete {
+				return got
+			}
+		case <-deadline:
+			t.Fatalf("no session DELETE arrived; the server got %v", got)
+		}
+	}
+}
+
+func remoteConfig(url string) *config.Config {
+	return &config.Config{Servers: map[string]*config.Entry{
+		"s": {Name: "s", Type: config.TypeRemote, URL: url, Enabled: true, OAuthDisabled: true},
+	}}
+}
+
+// TestOneShotSendsOnlyTheProtocolMinimum: a one-shot manager's connect and
+// close cost the server initialize, the initialized notification, tools/list
+// and the session DELETE — no standalone GET stream.
+func TestOneShotSendsOnlyTheProtocolMinimum(t *testing.T) {
+	url, hits := recordingServer(t, nil)
+	m := manager.New(remoteConfig(url), manager.Options{OneShot: true})
+	st, err := m.Connect(t.Context(), "s")
+	if err != nil || st.Status != manager.StatusConnected || len(st.Tools) == 0 {
+		t.Fatalf("connect: %+v %v", st, err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := untilDelete(t, hits)
+	var rpcs []string
+	for _, h := range got {
+		switch h.method {
+		case http.MethodGet:
+			t.Errorf("a one-shot manager opened the standalone GET stream: %v", got)
+		case http.MethodPost:
+			rpcs = append(rpcs, h.rpc)
+		}
+	}
+	if want := []string{"initialize", "notifications/initialized", "tools/list"}; !slices.Equal(rpcs, want) {
+		t.Errorf("POSTs = %q, want %q", rpcs, want)
+	}
+	if del := got[len(got)-1]; del.session == "" {
+		t.Errorf("the DELETE named no session: %+v", del)
+	}
+}
+
+// TestLongLivedKeepsStandaloneStream: without OneShot (serve, the TUI) the
+// standalone GET stream is opened, so server-initiated notifications arrive
+// between requests; go-sdk opens it before it sends the initialized
+// notification.
+func TestLongLivedKeepsStandaloneStream(t *testing.T) {
+	url, hits := recordingServer(t, nil)
+	m := manager.New(remoteConfig(url), manager.Options{})
+	defer m.Close()
+	if st, err := m.Connect(t.Context(), "s"); err != nil || st.Status != manager.StatusConnected {
+		t.Fatalf("connect: %+v %v", st, err)
+	}
+	var got []hit
+	for len(got) < 4 {
+		select {
+		case h := <-hits:
+			got = append(got, h)
+		default:
+			t.Fatalf("connect returned after %v; want initialize, GET, initialized, tools/list", got)
+		}
+	}
+	if got[1].method != http.MethodGet || got[2].rpc != "notifications/initialized" {
+		t.Errorf("requests = %v, want the GET stream between initialize and initialized", got)
+	}
+}
+
+// TestOneShotCloseDoesNotWaitForTheDeleteAnswer: a server that never
+// answers the DELETE does not hold a one-shot Close (bounded by one round
+// trip), and it did receive the DELETE.
+func TestOneShotCloseDoesNotWaitForTheDeleteAnswer(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	url, hits := recordingServer(t, hold)
+	m := manager.New(remoteConfig(url), manager.Options{OneShot: true})
+	if st, err := m.Connect(t.Context(), "s"); err != nil || st.Status != manager.StatusConnected {
+		t.Fatalf("connect: %+v %v", st, err)
+	}
+	closed := make(chan struct{})
+	go func() { _ = m.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for the answer to the session DELETE")
+	}
+	untilDelete(t, hits)
+}
