@@ -492,6 +492,16 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 		l.rec = res.rec
 		tools, err = listTools(tctx, res.session)
 		err = withTooLarge(err, res.rec)
+		if err == nil && m.opts.OneShot && res.conn != nil {
+			// go-sdk hands over tools/list's answer before it drains that
+			// response's event stream; cancelling tctx (below) before the
+			// drain ends would close the kept-alive connection, and the
+			// session DELETE would need a new one (a TCP and TLS handshake).
+			select {
+			case <-res.conn.bodies.closed():
+			case <-tctx.Done():
+			}
+		}
 		if err == nil && stopWatch() {
 			return l, outcome{status: StatusConnected, transport: res.transport, tools: tools}
 		}

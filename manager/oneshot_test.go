@@ -19,9 +19,10 @@ import (
 )
 
 // hit is one HTTP request a recording server received: its method, the
-// JSON-RPC method of a POST and the session it named.
+// JSON-RPC method of a POST, the session it named and the client's address
+// (one per TCP connection).
 type hit struct {
-	method, rpc, session string
+	method, rpc, session, remote string
 }
 
 // recordingServer is a real go-sdk Streamable HTTP server on 127.0.0.1 that
@@ -38,7 +39,7 @@ func recordingServer(t *testing.T, holdDelete chan struct{}) (string, <-chan hit
 		t.Fatal(err)
 	}
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hh := hit{method: r.Method, session: r.Header.Get("Mcp-Session-Id")}
+		hh := hit{method: r.Method, session: r.Header.Get("Mcp-Session-Id"), remote: r.RemoteAddr}
 		if r.Method == http.MethodPost {
 			body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 			if err != nil {
@@ -95,7 +96,8 @@ func remoteConfig(url string) *config.Config {
 
 // TestOneShotSendsOnlyTheProtocolMinimum: a one-shot manager's connect and
 // close cost the server initialize, the initialized notification, tools/list
-// and the session DELETE — no standalone GET stream.
+// and the session DELETE — no standalone GET stream — and the DELETE reuses
+// a kept-alive connection (a new one costs a handshake on a real network).
 func TestOneShotSendsOnlyTheProtocolMinimum(t *testing.T) {
 	url, hits := recordingServer(t, nil)
 	m := manager.New(remoteConfig(url), manager.Options{OneShot: true})
@@ -119,8 +121,12 @@ func TestOneShotSendsOnlyTheProtocolMinimum(t *testing.T) {
 	if want := []string{"initialize", "notifications/initialized", "tools/list"}; !slices.Equal(rpcs, want) {
 		t.Errorf("POSTs = %q, want %q", rpcs, want)
 	}
-	if del := got[len(got)-1]; del.session == "" {
+	del := got[len(got)-1]
+	if del.session == "" {
 		t.Errorf("the DELETE named no session: %+v", del)
+	}
+	if !slices.ContainsFunc(got[:len(got)-1], func(h hit) bool { return h.remote == del.remote }) {
+		t.Errorf("the DELETE opened a new connection: %v", got)
 	}
 }
 

@@ -112,6 +112,12 @@ type connTransport struct {
 	// deleteCap bounds the DELETE's wait when no round trip was timed or
 	// the fastest was slower; deleteCapDefault unless a test set it.
 	deleteCap time.Duration
+	// bodies are the response bodies still open (one-shot only): go-sdk
+	// hands over a POST's answer before it drains and closes that
+	// response's event stream, and a DELETE sent before then would dial a
+	// new connection (a TCP and TLS handshake, more than its bound allows
+	// on a real network) instead of reusing the kept-alive one.
+	bodies openBodies
 }
 
 // One-shot DELETE bounds (connTransport.roundTripDelete).
@@ -156,11 +162,53 @@ func (t *connTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		cancel()
 		return nil, err
 	}
-	if t.oneShot && req.Method == http.MethodPost {
-		t.noteRTT(time.Since(start))
+	release := cancel
+	if t.oneShot {
+		if req.Method == http.MethodPost {
+			t.noteRTT(time.Since(start))
+		}
+		t.bodies.add()
+		release = func() { cancel(); t.bodies.done() }
 	}
-	resp.Body = &releaseBody{ReadCloser: resp.Body, release: cancel}
+	resp.Body = &releaseBody{ReadCloser: resp.Body, release: release}
 	return resp, nil
+}
+
+// openBodies counts a connection's response bodies not yet closed.
+type openBodies struct {
+	mu   sync.Mutex
+	n    int
+	none chan struct{} // closed while n == 0; nil means closed
+}
+
+func (b *openBodies) add() {
+	b.mu.Lock()
+	if b.n == 0 {
+		b.none = make(chan struct{})
+	}
+	b.n++
+	b.mu.Unlock()
+}
+
+func (b *openBodies) done() {
+	b.mu.Lock()
+	b.n--
+	if b.n == 0 {
+		close(b.none)
+	}
+	b.mu.Unlock()
+}
+
+// closed returns a channel closed once no body is open.
+func (b *openBodies) closed() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.n == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return b.none
 }
 
 // noteRTT keeps the fastest round trip seen.
@@ -195,7 +243,9 @@ func (t *connTransport) deleteBound() time.Duration {
 // as soon as the server answered or the request is on the wire (its
 // WroteRequest event, plus deleteFlushGrace), and at the latest after
 // deleteBound: the session's end is the server's business, and a command
-// that has its answer should not wait one more round trip to exit. The
+// that has its answer should not wait one more round trip to exit. It
+// first waits (within the same bound) for the connection's open response
+// bodies to close, so the DELETE reuses the kept-alive connection. The
 // request is then cancelled; when it was written, the kernel still
 // delivers it (closing a socket sends what it holds before the FIN), so a
 // server that reads the whole request before looking at the connection
@@ -211,6 +261,14 @@ func (t *connTransport) roundTripDelete(ctx context.Context, cancel context.Canc
 			}
 		},
 	})
+	bound := time.NewTimer(t.deleteBound())
+	defer bound.Stop()
+	select { // let the last answer's connection go back to the idle pool
+	case <-t.bodies.closed():
+	case <-bound.C:
+		cancel()
+		return nil, errDeleteUnanswered
+	}
 	type result struct {
 		resp *http.Response
 		err  error
@@ -220,8 +278,6 @@ func (t *connTransport) roundTripDelete(ctx context.Context, cancel context.Canc
 		resp, err := t.base.RoundTrip(req.Clone(ctx))
 		done <- result{resp, err}
 	}()
-	bound := time.NewTimer(t.deleteBound())
-	defer bound.Stop()
 	var grace <-chan time.Time
 	for {
 		select {
@@ -250,9 +306,9 @@ func (t *connTransport) roundTripDelete(ctx context.Context, cancel context.Canc
 	}
 }
 
-// errDeleteUnanswered is a one-shot session DELETE that was sent (or given
-// up on after one round trip) without waiting for its answer.
-var errDeleteUnanswered = errors.New("session DELETE sent; its answer was not awaited")
+// errDeleteUnanswered is a one-shot session DELETE whose answer was not
+// awaited: it was written, or given up on after one round trip.
+var errDeleteUnanswered = errors.New("session DELETE: answer not awaited")
 
 // errConnClosed is a request made after its connection was closed.
 var errConnClosed = errors.New("connection closed")
@@ -311,6 +367,8 @@ type remoteResult struct {
 	err       error
 	rec       *recorder // of the attempt whose error is err, or of the session
 	oauth     bool      // an OAuth handler was in use
+	// conn is the Streamable HTTP session's transport (nil for SSE).
+	conn *connTransport
 }
 
 // connectRemote tries Streamable HTTP, then SSE when the endpoint answered
@@ -345,7 +403,8 @@ func (m *Manager) connectRemote(ctx, connCtx context.Context, e *config.Entry, c
 	}
 	cs, err := client.Connect(ctx, st, m.opts.sessionOptions())
 	if err == nil {
-		return remoteResult{session: cs, transport: TransportStreamable, rec: rec}
+		ct, _ := hc.Transport.(*connTransport)
+		return remoteResult{session: cs, transport: TransportStreamable, rec: rec, conn: ct}
 	}
 	code, _ := rec.last()
 	serr := &streamableError{code: code, err: withTooLarge(err, rec)}
