@@ -1,10 +1,14 @@
-// Command proxybench compares `mcplink proxy` with mcp-remote against the
-// same loopback Streamable HTTP server (internal/mcptest, no auth): cold
-// start (spawn → initialize answered → tools/list answered), latency added
-// to tools/call over a direct go-sdk connection, peak RSS, and throughput of
-// 8 concurrent callers. It prints a table.
+// Command proxybench compares, in one run against the same loopback
+// Streamable HTTP server (internal/mcptest, no auth), a direct go-sdk
+// client, `mcplink proxy` and mcp-remote: cold start (spawn → initialize
+// answered → tools/list answered), tools/call latency and the latency each
+// proxy adds over the direct connection, peak RSS, and the throughput of 8
+// concurrent callers as a share of the direct one. Latency and throughput
+// are measured -runs times, interleaved (direct, then each proxy), and the
+// table shows each metric's median over the runs: the numbers are only as
+// quiet as the machine.
 //
-// Usage: go run ./bench/proxy -mcplink bin/mcplink [-mcp-remote "node .../proxy.js"] [-json-response]
+// Usage: go run ./bench/proxy -mcplink bin/mcplink [-mcp-remote "node .../proxy.js"] [-runs 3] [-json-response]
 // (bench/proxy/run.sh builds mcplink and installs mcp-remote@0.15.1).
 package main
 
@@ -39,6 +43,7 @@ type config struct {
 	mcplink   string
 	mcpRemote []string
 	cold      int
+	runs      int
 	calls     int
 	conc      int
 	dur       time.Duration
@@ -56,6 +61,9 @@ type result struct {
 	throughput float64
 	rssKiB     int64
 	cpuPerCall time.Duration // the proxy process's user+system CPU per forwarded call
+	// Against the direct client of the same run (proxies only).
+	addedP50, addedP99 time.Duration
+	share              float64 // 8-caller throughput / direct's
 }
 
 func main() {
@@ -64,6 +72,7 @@ func main() {
 	flag.StringVar(&c.mcplink, "mcplink", "bin/mcplink", "mcplink binary")
 	flag.StringVar(&remote, "mcp-remote", "", "mcp-remote command line (empty: skip), e.g. \"node /cache/node_modules/mcp-remote/dist/proxy.js\"")
 	flag.IntVar(&c.cold, "cold", 10, "cold starts per proxy (median reported)")
+	flag.IntVar(&c.runs, "runs", 3, "latency and throughput runs (medians reported)")
 	flag.IntVar(&c.calls, "calls", 2000, "sequential tools/call for latency")
 	flag.IntVar(&c.conc, "conc", 8, "concurrent callers for throughput")
 	flag.DurationVar(&c.dur, "dur", 3*time.Second, "throughput run length")
@@ -113,12 +122,6 @@ func run(c config) error {
 	}
 	fmt.Printf("server: go-sdk Streamable HTTP on %s (%s, %s), tools of internal/mcptest\n", c.url, mode, where)
 
-	direct, err := measureDirect(c)
-	if err != nil {
-		return fmt.Errorf("direct: %w", err)
-	}
-	fmt.Fprintf(os.Stderr, "direct go-sdk: p50 %s p99 %s, %.0f calls/s\n", direct.p50, direct.p99, direct.throughput)
-
 	proxies := []struct {
 		name string
 		argv []string
@@ -129,17 +132,71 @@ func run(c config) error {
 			argv []string
 		}{"mcp-remote 0.15.1", append(slices.Clone(c.mcpRemote), c.url, "--transport", "http-only", "--allow-http")})
 	}
-	var results []result
-	for _, p := range proxies {
-		r, err := measureProxy(c, p.name, p.argv)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
+	colds := make([]time.Duration, len(proxies))
+	for i, p := range proxies {
+		if colds[i], err = coldStarts(c, p.argv); err != nil {
+			return fmt.Errorf("%s: cold start: %w", p.name, err)
 		}
-		fmt.Fprintf(os.Stderr, "%s: cold %s, p50 %s p99 %s, %.0f calls/s, rss %d KiB\n", r.name, r.cold, r.p50, r.p99, r.throughput, r.rssKiB)
-		results = append(results, r)
 	}
-	printTable(direct, results)
+	runs := make([][]result, 1+len(proxies)) // [0] direct, then each proxy; one result per run
+	for run := 1; run <= max(1, c.runs); run++ {
+		direct, err := measureDirect(c)
+		if err != nil {
+			return fmt.Errorf("direct: %w", err)
+		}
+		runs[0] = append(runs[0], direct)
+		fmt.Fprintf(os.Stderr, "run %d: direct go-sdk: p50 %s p99 %s, %.0f calls/s\n", run, direct.p50, direct.p99, direct.throughput)
+		for i, p := range proxies {
+			r, err := measureProxy(c, p.name, p.argv)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			r.cold = colds[i]
+			r.addedP50, r.addedP99 = r.p50-direct.p50, r.p99-direct.p99
+			r.share = r.throughput / direct.throughput
+			fmt.Fprintf(os.Stderr, "run %d: %s: p50 %s p99 %s (added %s, %s), %.0f calls/s (%.0f%% of direct), rss %d KiB\n",
+				run, r.name, r.p50, r.p99, r.addedP50, r.addedP99, r.throughput, 100*r.share, r.rssKiB)
+			runs[1+i] = append(runs[1+i], r)
+		}
+	}
+	var results []result
+	for _, rs := range runs {
+		results = append(results, medianResult(rs))
+	}
+	printTable(results[0], results[1:], len(runs[0]))
 	return nil
+}
+
+// medianResult is each metric's median over rs (one result per run).
+func medianResult(rs []result) result {
+	med := func(f func(r result) time.Duration) time.Duration {
+		var v []time.Duration
+		for _, r := range rs {
+			v = append(v, f(r))
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	medf := func(f func(r result) float64) float64 {
+		var v []float64
+		for _, r := range rs {
+			v = append(v, f(r))
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	return result{
+		name:       rs[0].name,
+		cold:       rs[0].cold,
+		p50:        med(func(r result) time.Duration { return r.p50 }),
+		p99:        med(func(r result) time.Duration { return r.p99 }),
+		addedP50:   med(func(r result) time.Duration { return r.addedP50 }),
+		addedP99:   med(func(r result) time.Duration { return r.addedP99 }),
+		throughput: medf(func(r result) float64 { return r.throughput }),
+		share:      medf(func(r result) float64 { return r.share }),
+		rssKiB:     int64(medf(func(r result) float64 { return float64(r.rssKiB) })),
+		cpuPerCall: med(func(r result) time.Duration { return r.cpuPerCall }),
+	}
 }
 
 func env(c config) []string {
@@ -160,7 +217,7 @@ func measureDirect(c config) (result, error) {
 		return result{}, err
 	}
 	defer cs.Close()
-	r := result{name: "direct"}
+	r := result{name: "direct go-sdk"}
 	if r.p50, r.p99, err = latency(ctx, cs, c.calls); err != nil {
 		return r, err
 	}
@@ -170,19 +227,23 @@ func measureDirect(c config) (result, error) {
 	return r, nil
 }
 
-func measureProxy(c config, name string, argv []string) (result, error) {
-	r := result{name: name}
+// coldStarts returns the median of c.cold cold starts of argv.
+func coldStarts(c config, argv []string) (time.Duration, error) {
 	var colds []time.Duration
-	for i := 0; i < c.cold; i++ {
+	for i := 0; i < max(1, c.cold); i++ {
 		d, err := coldStart(c, argv)
 		if err != nil {
-			return r, fmt.Errorf("cold start: %w", err)
+			return 0, err
 		}
 		colds = append(colds, d)
 	}
 	slices.Sort(colds)
-	r.cold = colds[len(colds)/2]
+	return colds[len(colds)/2], nil
+}
 
+// measureProxy measures latency, throughput, RSS and CPU of one proxy process.
+func measureProxy(c config, name string, argv []string) (result, error) {
+	r := result{name: name}
 	ctx := context.Background()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env(c)
@@ -346,52 +407,44 @@ func throughputN(ctx context.Context, cs *mcp.ClientSession, conc int, dur time.
 	return float64(n.Load()) / time.Since(start).Seconds(), n.Load(), firstErr
 }
 
-func printTable(direct result, rs []result) {
-	fmt.Println()
-	fmt.Printf("%-34s", "metric")
-	for _, r := range rs {
+func printTable(direct result, rs []result, runs int) {
+	fmt.Printf("\nmedians of %d runs (machine load makes every number noisy; compare within one run)\n", runs)
+	cols := append([]result{direct}, rs...)
+	fmt.Printf("%-32s", "metric")
+	for _, r := range cols {
 		fmt.Printf(" %18s", r.name)
 	}
-	if len(rs) == 2 {
-		fmt.Printf(" %10s", "ratio")
-	}
-	fmt.Printf("  %s\n", "target (mcplink)")
-	row := func(label string, vals []float64, format func(float64) string, ratio func(a, b float64) float64, target string) {
-		fmt.Printf("%-34s", label)
-		for _, v := range vals {
-			fmt.Printf(" %18s", format(v))
-		}
-		if len(vals) == 2 {
-			if ratio != nil {
-				fmt.Printf(" %9.1fx", ratio(vals[0], vals[1]))
-			} else {
-				fmt.Printf(" %10s", "")
-			}
+	fmt.Printf("  %s\n", "target (mcplink proxy)")
+	row := func(label string, target string, cell func(r result, i int) string) {
+		fmt.Printf("%-32s", label)
+		for i, r := range cols {
+			fmt.Printf(" %18s", cell(r, i))
 		}
 		fmt.Printf("  %s\n", target)
 	}
-	vals := func(f func(r result) float64) []float64 {
-		var out []float64
-		for _, r := range rs {
-			out = append(out, f(r))
+	us := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/1e3) }
+	proxyOnly := func(f func(r result) string) func(r result, i int) string {
+		return func(r result, i int) string {
+			if i == 0 {
+				return "-"
+			}
+			return f(r)
 		}
-		return out
 	}
-	ms := func(v float64) string { return fmt.Sprintf("%.1f ms", v/1e6) }
-	us := func(v float64) string { return fmt.Sprintf("%.0f µs", v/1e3) }
-	faster := func(a, b float64) float64 { return b / a }
-	row("cold start (init+tools/list, p50)", vals(func(r result) float64 { return float64(r.cold) }), ms, faster, "≥5x faster")
-	row(fmt.Sprintf("tools/call p50 (direct %s)", round(direct.p50)), vals(func(r result) float64 { return float64(r.p50) }), us, nil, "")
-	row(fmt.Sprintf("tools/call p99 (direct %s)", round(direct.p99)), vals(func(r result) float64 { return float64(r.p99) }), us, nil, "")
-	row("added latency p50", vals(func(r result) float64 { return float64(r.p50 - direct.p50) }), us, nil, "≤100 µs")
-	row("added latency p99", vals(func(r result) float64 { return float64(r.p99 - direct.p99) }), us, nil, "≤1 ms")
-	row("proxy CPU per call (user+sys)", vals(func(r result) float64 { return float64(r.cpuPerCall) }), us, func(a, b float64) float64 { return b / a }, "")
-	row("peak RSS", vals(func(r result) float64 { return float64(r.rssKiB) }), func(v float64) string { return fmt.Sprintf("%.1f MiB", v/1024) }, nil, "≤20 MiB")
-	row(fmt.Sprintf("8 callers (direct %.0f/s)", direct.throughput), vals(func(r result) float64 { return r.throughput }), func(v float64) string { return fmt.Sprintf("%.0f calls/s", v) }, func(a, b float64) float64 { return a / b }, "≥5x mcp-remote")
-}
-
-func round(d time.Duration) string {
-	return fmt.Sprintf("%d µs", d.Microseconds())
+	row("tools/call p50", "", func(r result, _ int) string { return us(r.p50) })
+	row("tools/call p99", "", func(r result, _ int) string { return us(r.p99) })
+	row("added latency p50", "≤100 µs", proxyOnly(func(r result) string { return us(r.addedP50) }))
+	row("added latency p99", "≤1 ms", proxyOnly(func(r result) string { return us(r.addedP99) }))
+	row("8 callers", "", func(r result, _ int) string { return fmt.Sprintf("%.0f calls/s", r.throughput) })
+	row("8 callers, share of direct", "≥90%", func(r result, i int) string {
+		if i == 0 {
+			return "100%"
+		}
+		return fmt.Sprintf("%.0f%%", 100*r.share)
+	})
+	row("cold start (init+tools/list)", "≥5x faster than mcp-remote", proxyOnly(func(r result) string { return fmt.Sprintf("%.1f ms", float64(r.cold)/1e6) }))
+	row("proxy CPU per call (user+sys)", "", proxyOnly(func(r result) string { return us(r.cpuPerCall) }))
+	row("peak RSS", "≤20 MiB", proxyOnly(func(r result) string { return fmt.Sprintf("%.1f MiB", float64(r.rssKiB)/1024) }))
 }
 
 // startServer starts the MCP server: in a child process of this harness
