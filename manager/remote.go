@@ -178,7 +178,7 @@ func (t *connTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 type openBodies struct {
 	mu   sync.Mutex
 	n    int
-	none chan struct{} // closed while n == 0; nil means closed
+	none chan struct{} // made when n leaves 0, closed when it returns to 0
 }
 
 func (b *openBodies) add() {
