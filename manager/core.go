@@ -52,6 +52,7 @@ type live struct {
 	stop    context.CancelFunc // stops the refresher
 	release context.CancelFunc // releases transport resources after the session closed; may be nil
 	rec     *recorder          // remote servers: the connection's HTTP recorder
+	conn    *connTransport     // Streamable HTTP servers: the connection's transport
 	once    sync.Once
 }
 
@@ -291,7 +292,10 @@ func (m *Manager) Tools(ctx context.Context, name string) ([]*mcp.Tool, error) {
 }
 
 // CallTool calls a tool on a connected server. A tool that fails reports it
-// in the result (IsError); err is for protocol and transport failures.
+// in the result (IsError); err is for protocol and transport failures. With
+// Options.OneShot it returns once the answer's HTTP response is drained (at
+// most one round trip later), so a caller that cancels ctx right after does
+// not cost the connection (see Options.OneShot).
 func (m *Manager) CallTool(ctx context.Context, name, tool string, args map[string]any) (*mcp.CallToolResult, error) {
 	cs, ok := m.Session(name)
 	if !ok {
@@ -309,6 +313,11 @@ func (m *Manager) CallTool(ctx context.Context, name, tool string, args map[stri
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
 	if err != nil {
 		return nil, fmt.Errorf("call %s on %s: %w", tool, name, withTooLarge(err, m.recorder(name)))
+	}
+	if m.opts.OneShot {
+		if c := m.connOf(name); c != nil {
+			c.settle(ctx) // before the caller cancels ctx (see connTransport.settle)
+		}
 	}
 	return res, nil
 }
@@ -331,6 +340,17 @@ func (m *Manager) recorder(name string) *recorder {
 	defer m.mu.Unlock()
 	if s, ok := m.servers[name]; ok && s.live != nil {
 		return s.live.rec
+	}
+	return nil
+}
+
+// connOf returns the transport of a server connected over Streamable HTTP,
+// nil if none.
+func (m *Manager) connOf(name string) *connTransport {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.servers[name]; ok && s.live != nil {
+		return s.live.conn
 	}
 	return nil
 }
@@ -490,17 +510,11 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 		l.session = res.session
 		l.release = connCancel
 		l.rec = res.rec
+		l.conn = res.conn
 		tools, err = listTools(tctx, res.session)
 		err = withTooLarge(err, res.rec)
 		if err == nil && m.opts.OneShot && res.conn != nil {
-			// go-sdk hands over tools/list's answer before it drains that
-			// response's event stream; cancelling tctx (below) before the
-			// drain ends would close the kept-alive connection, and the
-			// session DELETE would need a new one (a TCP and TLS handshake).
-			select {
-			case <-res.conn.bodies.closed():
-			case <-tctx.Done():
-			}
+			res.conn.settle(tctx) // before tctx's cancel below
 		}
 		if err == nil && stopWatch() {
 			return l, outcome{status: StatusConnected, transport: res.transport, tools: tools}

@@ -2,6 +2,7 @@ package manager_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -95,15 +96,24 @@ func remoteConfig(url string) *config.Config {
 }
 
 // TestOneShotSendsOnlyTheProtocolMinimum: a one-shot manager's connect and
-// close cost the server initialize, the initialized notification, tools/list
-// and the session DELETE — no standalone GET stream — and the DELETE reuses
-// a kept-alive connection (a new one costs a handshake on a real network).
+// close, around one tools/call, cost the server initialize, the initialized
+// notification, tools/list, tools/call and the session DELETE — no
+// standalone GET stream — and the DELETE reuses a kept-alive connection (a
+// new one costs a handshake on a real network).
 func TestOneShotSendsOnlyTheProtocolMinimum(t *testing.T) {
 	url, hits := recordingServer(t, nil)
 	m := manager.New(remoteConfig(url), manager.Options{OneShot: true})
 	st, err := m.Connect(t.Context(), "s")
 	if err != nil || st.Status != manager.StatusConnected || len(st.Tools) == 0 {
 		t.Fatalf("connect: %+v %v", st, err)
+	}
+	// The caller cancels the call's context as soon as it has the answer
+	// (as the CLI does): the kept-alive connection must survive it.
+	cctx, cancel := context.WithCancel(t.Context())
+	res, err := m.CallTool(cctx, "s", mcptest.ToolEcho, map[string]any{"text": "hi"})
+	cancel()
+	if err != nil || res.IsError {
+		t.Fatalf("call: %+v %v", res, err)
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -118,7 +128,7 @@ func TestOneShotSendsOnlyTheProtocolMinimum(t *testing.T) {
 			rpcs = append(rpcs, h.rpc)
 		}
 	}
-	if want := []string{"initialize", "notifications/initialized", "tools/list"}; !slices.Equal(rpcs, want) {
+	if want := []string{"initialize", "notifications/initialized", "tools/list", "tools/call"}; !slices.Equal(rpcs, want) {
 		t.Errorf("POSTs = %q, want %q", rpcs, want)
 	}
 	del := got[len(got)-1]

@@ -211,6 +211,22 @@ func (b *openBodies) closed() <-chan struct{} {
 	return b.none
 }
 
+// settle waits until the connection's response bodies are closed, at most
+// one round trip (deleteBound) and while ctx lasts. One-shot callers settle
+// after an answer, before they cancel its context: go-sdk hands over an
+// answer before it drains that response's event stream, and a cancel in
+// that window closes the kept-alive connection, so the session DELETE
+// would need a new one (a TCP and TLS handshake, more than its bound).
+func (t *connTransport) settle(ctx context.Context) {
+	tm := time.NewTimer(t.deleteBound())
+	defer tm.Stop()
+	select {
+	case <-t.bodies.closed():
+	case <-ctx.Done():
+	case <-tm.C:
+	}
+}
+
 // noteRTT keeps the fastest round trip seen.
 func (t *connTransport) noteRTT(d time.Duration) {
 	for {

@@ -20,6 +20,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // TestOneShotCommands: list, tools and call (the real binary, against a real
@@ -58,18 +59,14 @@ func TestOneShotCommands(t *testing.T) {
 	ts.Start()
 	defer ts.Close()
 
-	dir := t.TempDir()
+	d := testenv.New(t)
+	dir := d.Root
 	cfg := filepath.Join(dir, "mcplink.json")
 	entry := fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "oauth": false}}}`, ts.URL+"/mcp")
 	if err := os.WriteFile(cfg, []byte(entry), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), // testscript's directory holding this binary as mcplink
-		"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), "XDG_DATA_HOME=" + filepath.Join(dir, ".data"),
-		"XDG_STATE_HOME=" + filepath.Join(dir, ".state"), "XDG_CACHE_HOME=" + filepath.Join(dir, ".cache"),
-		"MCPLINK_CONFIG=" + cfg, "MCPLINK_CREDENTIALS_STORE=file",
-	}
+	env := d.Vars("MCPLINK_CONFIG=" + cfg)
 	for _, c := range []struct {
 		args []string
 		want []string // the POSTs' JSON-RPC methods
