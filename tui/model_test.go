@@ -304,12 +304,12 @@ func TestToolsPaneAndScroll(t *testing.T) {
 	_, h := setup(t, nil, Options{})
 	h.send(resize(80, 12))
 	h.selectServer("demo")
-	mustContain(t, ansi.Strip(h.screen()), "5 (enter shows them)")
+	mustContain(t, ansi.Strip(h.screen()), "7 (enter shows them)")
 	h.press("enter")
 	s := ansi.Strip(h.screen())
 	mustContain(t, s, "enter hides them", "add")
 	full := flatDetails(h)
-	for _, tool := range []string{"echo", "add", "fail", "slow", "grow"} {
+	for _, tool := range []string{"echo", "add", "fail", "slow", "grow", "progress", "pick"} {
 		if !strings.Contains(full, tool) {
 			t.Fatalf("tool %s missing from the details:\n%s", tool, full)
 		}
@@ -331,7 +331,7 @@ func TestToolsPaneAndScroll(t *testing.T) {
 		t.Fatalf("scroll = %d after pgup", h.m.scroll)
 	}
 	h.press("enter")
-	mustContain(t, ansi.Strip(h.screen()), "5 (enter shows them)")
+	mustContain(t, ansi.Strip(h.screen()), "7 (enter shows them)")
 }
 
 func TestHelpToggle(t *testing.T) {
