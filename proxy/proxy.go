@@ -151,15 +151,13 @@ type proxy struct {
 
 	mu          sync.Mutex
 	sess        *session
-	gen         int
 	kind        Mode // ModeHTTPOnly (streamable) or ModeSSEOnly once chosen
 	initReq     *jsonrpc.Request
 	initialized bool
-	listIDs     map[jsonrpc.ID]bool
-	discoverIDs map[jsonrpc.ID]bool
-	pending     map[jsonrpc.ID]*pendingCall           // client calls awaiting a response
-	internal    map[jsonrpc.ID]chan *jsonrpc.Response // proxy's own calls (re-initialize)
-	internalSeq int
+
+	// calls holds every call awaiting an answer, the client's and the
+	// proxy's own, and the session generations (see callTable).
+	calls *callTable
 
 	wg sync.WaitGroup // every goroutine the proxy starts
 
@@ -190,12 +188,6 @@ type session struct {
 	standaloneOnce sync.Once
 	ready          atomic.Bool // a response arrived: the session was established
 	replayed       bool        // reinit replayed the client's initialize on it
-}
-
-// pendingCall is a client call awaiting its response.
-type pendingCall struct {
-	gen     int  // session generation it was sent on
-	writing bool // forward has not finished writing it (it retries by itself)
 }
 
 func (s *session) close() {
@@ -293,17 +285,14 @@ func newProxy(opts Options, out io.Writer) (*proxy, error) {
 		return next(req, via)
 	}
 	return &proxy{
-		opts:        opts,
-		logf:        logf,
-		out:         &lineWriter{w: out},
-		rt:          rt,
-		hc:          &http.Client{Transport: rt, Jar: jar, CheckRedirect: checkRedirect},
-		ignore:      opts.IgnoreTools,
-		listIDs:     map[jsonrpc.ID]bool{},
-		discoverIDs: map[jsonrpc.ID]bool{},
-		pending:     map[jsonrpc.ID]*pendingCall{},
-		internal:    map[jsonrpc.ID]chan *jsonrpc.Response{},
-		stdinEnded:  make(chan struct{}),
+		opts:       opts,
+		logf:       logf,
+		out:        &lineWriter{w: out},
+		rt:         rt,
+		hc:         &http.Client{Transport: rt, Jar: jar, CheckRedirect: checkRedirect},
+		ignore:     opts.IgnoreTools,
+		calls:      newCallTable(),
+		stdinEnded: make(chan struct{}),
 	}, nil
 }
 
@@ -326,25 +315,19 @@ const readAhead = 64
 // drain waits until no client request awaits an answer, at most grace or
 // until ctx ends.
 func (p *proxy) drain(ctx context.Context, grace time.Duration) {
+	idle := p.calls.idleCh()
+	select {
+	case <-idle:
+		return
+	default:
+	}
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		p.mu.Lock()
-		n := len(p.pending)
-		p.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-deadline.C:
-			p.logf("stdin closed; %d requests still unanswered after %s, exiting", n, grace)
-			return
-		case <-tick.C:
-		}
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	case <-deadline.C:
+		p.logf("stdin closed; %d requests still unanswered after %s, exiting", p.calls.pending(), grace)
 	}
 }
 
@@ -475,10 +458,7 @@ func (p *proxy) connect(ctx context.Context, kind Mode) (*session, error) {
 		// Streamable HTTP needs no connect step: the first POST opens the session.
 		conn = newStreamConn(p.opts.URL, p.hc, p.opts.MaxMessageSize)
 	}
-	p.mu.Lock()
-	p.gen++
-	s := &session{conn: conn, gen: p.gen, kind: kind, done: sctx.Done(), cancel: cancel}
-	p.mu.Unlock()
+	s := &session{conn: conn, gen: p.calls.newSession(), kind: kind, done: sctx.Done(), cancel: cancel}
 	if sc, ok := conn.(*streamConn); ok {
 		// Answers are handled by the goroutine that posted the message;
 		// failures come back from Write, so there is nothing to read.
@@ -503,9 +483,11 @@ func (p *proxy) current() *session {
 // to be dispatched to the server (false: it was answered here).
 func (p *proxy) fromClient(msg jsonrpc.Message) bool {
 	if req, ok := msg.(*jsonrpc.Request); ok {
+		var filter, version bool
 		switch req.Method {
 		case "initialize":
 			if req.IsCall() {
+				version = true
 				p.mu.Lock()
 				p.initReq = req
 				p.initialized = false
@@ -537,27 +519,17 @@ func (p *proxy) fromClient(msg jsonrpc.Message) bool {
 				var v any
 				if json.Unmarshal(params.RequestID, &v) == nil {
 					if id, err := jsonrpc.MakeID(v); err == nil && id.IsValid() {
-						p.takePending(id)
+						p.calls.cancel(id)
 					}
 				}
 			}
 		case "server/discover":
-			if req.IsCall() {
-				p.mu.Lock()
-				p.discoverIDs[req.ID] = true
-				p.mu.Unlock()
-			}
+			version = true
 		case "tools/list":
-			if len(p.ignore) > 0 && req.IsCall() {
-				p.mu.Lock()
-				p.listIDs[req.ID] = true
-				p.mu.Unlock()
-			}
+			filter = len(p.ignore) > 0
 		}
 		if req.IsCall() {
-			p.mu.Lock()
-			p.pending[req.ID] = &pendingCall{gen: p.gen, writing: true}
-			p.mu.Unlock()
+			p.calls.add(req.ID, filter, version)
 		}
 	}
 	return true
@@ -610,10 +582,14 @@ func (p *proxy) dispatch(ctx, sctx context.Context, s *session, msg jsonrpc.Mess
 // to be unsupported at the first message (ModeHTTPFirst) it falls back to
 // SSE.
 func (p *proxy) forward(ctx, sctx context.Context, s *session, msg jsonrpc.Message, markSent func()) {
-	if s == nil {
+	req, isReq := msg.(*jsonrpc.Request)
+	if s == nil { // shutting down
+		if isReq && req.IsCall() {
+			p.calls.cancel(req.ID)
+		}
 		return
 	}
-	req, isReq := msg.(*jsonrpc.Request)
+	ws := s // the session msg was last written on
 	err := p.write(sctx, s, msg, markSent)
 	if err != nil && ctx.Err() == nil {
 		first := isReq && (req.Method == "initialize" || req.Method == "server/discover")
@@ -636,30 +612,36 @@ func (p *proxy) forward(ctx, sctx context.Context, s *session, msg jsonrpc.Messa
 				err = nil // the replay already sent it
 				break
 			}
+			ws = ns
 			err = p.write(ns.bind(ctx), ns, msg, markSent)
 		case first && s.kind == ModeHTTPOnly && p.opts.Mode == ModeHTTPFirst && fallbackStatus(int(p.rt.last.Load())):
 			var ns *session
 			ns, err = p.fallback(ctx, s, err)
 			if err == nil {
+				ws = ns
 				err = p.write(ns.bind(ctx), ns, msg, markSent)
 			}
 		}
 	}
-	if isReq && req.IsCall() {
-		p.mu.Lock()
-		if st, ok := p.pending[req.ID]; ok {
-			st.writing = false
+	if err == nil && isReq && req.IsCall() && p.calls.written(req.ID, ws.gen) {
+		// ws was lost after the write, while this writer held the call.
+		// (A call that failed is cancelled below.)
+		if ctx.Err() == nil {
+			p.reply(req.ID, codeInternal, sessionLostMessage)
 		}
-		p.mu.Unlock()
+		return
 	}
 	if err == nil || ctx.Err() != nil {
 		if isReq && req.Method == "notifications/initialized" && err == nil {
 			p.startStandalone(ctx, p.current())
 		}
+		if err != nil && isReq && req.IsCall() {
+			p.calls.cancel(req.ID) // shutting down
+		}
 		return
 	}
 	p.logf("forwarding to the server failed: %v", err)
-	if isReq && req.IsCall() && p.takePending(req.ID) {
+	if isReq && req.IsCall() && p.calls.cancel(req.ID) {
 		p.reply(req.ID, codeInternal, p.describe(err))
 	}
 }
@@ -709,14 +691,8 @@ func (p *proxy) write(ctx context.Context, s *session, msg jsonrpc.Message, mark
 	return s.conn.Write(ctx, msg)
 }
 
-func (p *proxy) takePending(id jsonrpc.ID) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_, ok := p.pending[id]
-	delete(p.pending, id)
-	delete(p.listIDs, id)
-	return ok
-}
+// sessionLostMessage answers a call whose session was lost before its answer came.
+const sessionLostMessage = "mcplink proxy: the remote session was lost before this request was answered; retry it"
 
 // reply sends the client an error response for id.
 func (p *proxy) reply(id jsonrpc.ID, code int64, message string) {
@@ -758,23 +734,15 @@ func (p *proxy) readRemote(ctx, sctx context.Context, s *session) {
 func (p *proxy) fromServer(s *session, msg jsonrpc.Message) {
 	if resp, ok := msg.(*jsonrpc.Response); ok {
 		s.ready.Store(true)
-		p.mu.Lock()
-		ch, internal := p.internal[resp.ID]
-		delete(p.internal, resp.ID)
-		filter := p.listIDs[resp.ID]
-		delete(p.listIDs, resp.ID)
-		delete(p.pending, resp.ID)
-		isInit := p.initReq != nil && p.initReq.ID == resp.ID || p.discoverIDs[resp.ID]
-		delete(p.discoverIDs, resp.ID)
-		p.mu.Unlock()
-		if internal {
-			ch <- resp // buffered
+		c, _ := p.calls.resolve(resp.ID)
+		if c.waiter != nil {
+			c.waiter <- resp // buffered, and resolved once
 			return
 		}
-		if isInit && resp.Error == nil {
+		if c.version && resp.Error == nil {
 			p.noteInitResult(resp.Result)
 		}
-		if filter && resp.Error == nil {
+		if c.filter && resp.Error == nil {
 			if out, err := p.filterTools(resp.Result); err == nil {
 				resp = &jsonrpc.Response{ID: resp.ID, Result: out}
 			} else {
@@ -842,7 +810,9 @@ func (p *proxy) reinit(ctx context.Context, old *session, reason string) (*sessi
 		return cur, nil
 	}
 	old.close()
-	p.failPending(old.gen)
+	for _, id := range p.calls.lose(old.gen) {
+		p.reply(id, codeInternal, sessionLostMessage)
+	}
 	p.logf("%s; re-initializing a new session", reason)
 
 	ns, err := p.connect(ctx, kind)
@@ -871,36 +841,11 @@ func (p *proxy) reinit(ctx context.Context, old *session, reason string) (*sessi
 	return ns, nil
 }
 
-func (p *proxy) failPending(gen int) {
-	p.mu.Lock()
-	var lost []jsonrpc.ID
-	for id, c := range p.pending {
-		if c.gen <= gen && !c.writing {
-			lost = append(lost, id)
-			delete(p.pending, id)
-			delete(p.listIDs, id)
-		}
-	}
-	p.mu.Unlock()
-	for _, id := range lost {
-		p.reply(id, codeInternal, "mcplink proxy: the remote session was lost before this request was answered; retry it")
-	}
-}
-
 // replayInit sends the client's initialize request (and initialized
 // notification) on s, whose lifetime is ctx.
 func (p *proxy) replayInit(ctx context.Context, s *session, initReq *jsonrpc.Request, initialized bool) error {
-	p.mu.Lock()
-	p.internalSeq++
-	id, _ := jsonrpc.MakeID(fmt.Sprintf("mcplink-proxy-reinit-%d", p.internalSeq))
-	ch := make(chan *jsonrpc.Response, 1)
-	p.internal[id] = ch
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		delete(p.internal, id)
-		p.mu.Unlock()
-	}()
+	id, ch := p.calls.expect()
+	defer p.calls.forget(id)
 	if err := p.write(ctx, s, &jsonrpc.Request{ID: id, Method: initReq.Method, Params: initReq.Params}, nil); err != nil {
 		return err
 	}
