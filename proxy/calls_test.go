@@ -194,3 +194,27 @@ func TestCallTableReinitialization(t *testing.T) {
 	tab.forget(own2)
 	empty(t, tab)
 }
+
+// BenchmarkCallTable is a call's whole hot-path life in the table (add when
+// the client sends it, written once posted, resolve when answered): one
+// lock each, and no allocation once the map has room.
+func BenchmarkCallTable(b *testing.B) {
+	tab := newCallTable()
+	gen := tab.newSession()
+	ids := make([]jsonrpc.ID, 64)
+	for i := range ids {
+		ids[i], _ = jsonrpc.MakeID(float64(i))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		id := ids[i%len(ids)]
+		tab.add(id, false, false)
+		tab.written(id, gen)
+		tab.resolve(id)
+		i++
+	}
+	if tab.size() != 0 {
+		b.Fatalf("%d entries left", tab.size())
+	}
+}

@@ -71,7 +71,8 @@ type wireMessage struct {
 	Error   *jsonrpc.Error  `json:"error"`
 }
 
-// decodeMessage decodes one client message. It does what
+// decodeMessage decodes one message: the client's, and the server's on the
+// Streamable HTTP side (streamConn, the standalone stream). It does what
 // jsonrpc.DecodeMessage does with encoding/json, which allocates far less
 // per message than the SDK's decoder.
 func decodeMessage(data []byte) (jsonrpc.Message, error) {
