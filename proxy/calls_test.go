@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -217,4 +219,43 @@ func BenchmarkCallTable(b *testing.B) {
 	if tab.size() != 0 {
 		b.Fatalf("%d entries left", tab.size())
 	}
+}
+
+// TestDrainEndsWithTheLastCall: at stdin's end the drain waits while a
+// client call is pending — the proxy's own calls aside — and returns as soon
+// as the last one ends, long before its grace.
+func TestDrainEndsWithTheLastCall(t *testing.T) {
+	p, err := newProxy(Options{URL: "http://127.0.0.1:1/mcp"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := p.calls.newSession()
+	a, b := callID(t, 1), callID(t, 2)
+	p.calls.add(a, false, false)
+	p.calls.add(b, false, false)
+	p.calls.written(a, gen)
+	own, _ := p.calls.expect() // a re-initialization in progress
+	defer p.calls.forget(own)
+
+	drained := make(chan struct{})
+	go func() { p.drain(context.Background(), time.Minute); close(drained) }()
+	p.calls.resolve(a)
+	select {
+	case <-drained:
+		t.Fatal("the drain ended with a call pending")
+	case <-time.After(50 * time.Millisecond):
+	}
+	p.calls.cancel(b)
+	select {
+	case <-drained:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the drain still waits 10s after the last call ended")
+	}
+
+	// Nothing pending: it returns at once; a cancelled ctx ends it too.
+	p.drain(context.Background(), time.Minute)
+	p.calls.add(a, false, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.drain(ctx, time.Minute)
 }
