@@ -194,6 +194,19 @@ func TestNoCallLeftBehind(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the server never got the call to accept")
 	}
+	// Its writer lets go of it (else closing the session would interrupt
+	// the write, and the writer would send it again on the new session).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		p.calls.mu.Lock()
+		c := p.calls.calls[callID(t, 4)]
+		p.calls.mu.Unlock()
+		if !c.writing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call accepted 202 is still being written after 10s")
+		}
+	}
 	srv.expire()
 	send(`{"jsonrpc":"2.0","id":5,"method":"ping"}`)
 	got := await(4, 5)
