@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/netutil"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -112,15 +113,6 @@ type cachedBody struct {
 // changed invalidates cached answers.
 func (s *Server) changed() { s.version.Add(1) }
 
-// IsLoopback reports whether host (an IP or name, without port) is a loopback name.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // CheckAddr validates a listen address before binding: it must be host:port,
 // and a non-loopback host requires a token (ErrTokenRequired).
 func CheckAddr(addr, token string) error {
@@ -131,7 +123,7 @@ func CheckAddr(addr, token string) error {
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return fmt.Errorf("invalid --addr %q: port %q is not a number between 0 and 65535", addr, port)
 	}
-	if !IsLoopback(host) && token == "" {
+	if !netutil.IsLoopbackHost(host) && token == "" {
 		return fmt.Errorf("--addr %s is not a loopback address: %w; set one with --token-file or %s (or listen on 127.0.0.1)", addr, ErrTokenRequired, TokenEnv)
 	}
 	return nil
@@ -225,7 +217,7 @@ func (s *Server) closingContext(parent context.Context) (context.Context, contex
 // token protects it).
 func allowedHosts(addr string) map[string]bool {
 	host, port, _ := net.SplitHostPort(addr)
-	if !IsLoopback(host) {
+	if !netutil.IsLoopbackHost(host) {
 		return nil
 	}
 	names := []string{"localhost", host}

@@ -91,9 +91,4 @@ func TestListenHost(t *testing.T) {
 	if _, err := reg.Begin(context.Background(), Request{RedirectURI: uriFor(port), State: "s2", ListenHost: "my host"}); err == nil || !strings.Contains(err.Error(), "oauth.callbackHost") {
 		t.Fatalf("bad listen host: %v", err)
 	}
-	for h, want := range map[string]bool{"127.0.0.1": true, "localhost": true, "[::1]": true, "::1": true, "0.0.0.0": false, "192.168.1.2": false, "::": false} {
-		if IsLoopbackHost(h) != want {
-			t.Errorf("IsLoopbackHost(%q) = %v", h, !want)
-		}
-	}
 }

@@ -105,17 +105,6 @@ func (t target) withHost(host string) (target, error) {
 	return t, nil
 }
 
-// IsLoopbackHost reports whether host (an IP literal, possibly bracketed, or
-// "localhost") is a loopback address.
-func IsLoopbackHost(host string) bool {
-	h := strings.Trim(host, "[]")
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
 // ParseRedirect extracts the redirect parameters from text a user pasted: a
 // full redirect URL (http://127.0.0.1:19876/mcp/oauth/callback?code=...&state=...)
 // or just its query (code=...&state=..., with or without a leading "?").

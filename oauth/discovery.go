@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/netutil"
 )
 
 // Step is one discovery request, for `mcplink debug`.
@@ -513,19 +513,11 @@ func checkSecureURL(s string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if netutil.IsLoopbackHost(u.Hostname()) {
 			return nil
 		}
 	}
 	return fmt.Errorf("URL %q must use https (http is allowed for loopback only)", s)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // resourceBelongs reports whether a PRM resource identifies serverURL: same

@@ -12,6 +12,7 @@ import (
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/netutil"
 )
 
 // AuthOptions tunes AuthenticateWith.
@@ -82,7 +83,7 @@ func noticeListenAddr(e *Engine, entry *config.Entry, flow *callback.Flow) {
 // listenNotice is the notice for a listener on addr, or "" when it is loopback.
 func listenNotice(entry *config.Entry, addr string) string {
 	h := oauthOf(entry).CallbackHost
-	if h == "" || callback.IsLoopbackHost(h) {
+	if h == "" || netutil.IsLoopbackHost(h) {
 		return ""
 	}
 	return fmt.Sprintf("the OAuth callback listener is bound to %s, which is not a loopback address, because \"oauth.callbackHost\" is %q in %s; other machines that can reach it can see the sign-in redirect", addr, h, entry.Source)

@@ -9,12 +9,13 @@ import (
 	"errors"
 	"html/template"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/netutil"
 )
 
 const (
@@ -317,12 +318,7 @@ func isLoopbackHTTP(raw string) bool {
 	if err != nil || u.Scheme != "http" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
 		return false
 	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return netutil.IsLoopbackHost(u.Hostname())
 }
 
 // singleParams returns the query parameters, rejecting repeated ones

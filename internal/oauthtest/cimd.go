@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/netutil"
 )
 
 // errNoClient means the client_id is neither registered nor a usable client
@@ -29,8 +30,7 @@ func isClientIDURL(id string) bool {
 	case "https":
 		return true
 	case "http":
-		ip := net.ParseIP(u.Hostname())
-		return u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())
+		return netutil.IsLoopbackHost(u.Hostname())
 	}
 	return false
 }
