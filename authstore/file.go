@@ -2,8 +2,6 @@ package authstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,9 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
+	"github.com/mcplink/mcplink/internal/atomicfile"
 	"github.com/mcplink/mcplink/internal/paths"
 	"github.com/mcplink/mcplink/internal/safefile"
 )
@@ -23,7 +21,6 @@ import (
 const (
 	fileName      = "credentials.json"
 	lockSuffix    = ".lock"
-	tmpInfix      = ".tmp-"
 	corruptInfix  = ".corrupt-"
 	formatVersion = 1
 
@@ -251,82 +248,22 @@ func (s *FileStore) moveAside(_ context.Context, _ struct{}, now time.Time) (not
 // removeStaleTemps deletes temp files left by a writer that died mid-write.
 // Only lock holders create temp files, so under the lock any are stale.
 func (s *FileStore) removeStaleTemps() {
-	matches, _ := filepath.Glob(filepath.Join(s.dir, globEscape(fileName+tmpInfix)+"*"))
+	matches, _ := filepath.Glob(atomicfile.TempGlob(s.path))
 	for _, m := range matches {
 		_ = os.Remove(m)
 	}
 }
 
-func globEscape(s string) string {
-	return strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`).Replace(s)
-}
-
-// createTemp creates a new, exclusive temp file next to the credentials file
-// with mode 0600 from the start (the umask can only narrow it).
-func (s *FileStore) createTemp() (*os.File, error) {
-	var rnd [8]byte
-	for range 10 {
-		if _, err := rand.Read(rnd[:]); err != nil {
-			return nil, err
-		}
-		name := s.path + tmpInfix + hex.EncodeToString(rnd[:])
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		return f, err
-	}
-	return nil, errors.New("could not create a unique temp file")
-}
-
-// write atomically replaces the credentials file with doc. Callers hold the
-// exclusive lock. It takes no context: a started write is always finished.
-func (s *FileStore) write(_ context.Context, doc *document, _ struct{}) (err error) {
+// write atomically replaces the credentials file with doc (0600 from the
+// temp file's creation on). Callers hold the exclusive lock. It takes no
+// context: a started write is always finished.
+func (s *FileStore) write(_ context.Context, doc *document, _ struct{}) error {
 	data, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("authstore: encode credentials: %w", err)
 	}
-	data = append(data, '\n')
-
-	f, err := s.createTemp()
-	if err != nil {
-		return fmt.Errorf("authstore: create temp file in %s: %w", s.dir, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("authstore: write %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("authstore: sync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("authstore: close %s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, s.path); err != nil {
-		return fmt.Errorf("authstore: replace %s: %w", s.path, err)
-	}
-	return syncDir(s.dir)
-}
-
-// syncDir makes the rename durable. Windows cannot fsync a directory.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("authstore: sync directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("authstore: sync directory %s: %w", dir, err)
+	if err := atomicfile.Write(s.path, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("authstore: %w", err)
 	}
 	return nil
 }

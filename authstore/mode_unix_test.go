@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/atomicfile"
 )
 
 // withUmask0 runs the test body with umask 0, so any permission not set by
@@ -51,7 +53,7 @@ func TestModesWithUmask0(t *testing.T) {
 		t.Errorf("lock file mode %#o, want 0600", p)
 	}
 	// The temp file is 0600 from creation on.
-	f, err := s.createTemp()
+	f, err := atomicfile.CreateTemp(s.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
