@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/fix"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -273,7 +274,7 @@ func (s *Server) runFlow(ctx context.Context, f *flow) {
 // phase and message set).
 func (s *Server) flowFailed(f *flow, phase string, err error, ev FlowEvent) {
 	f.err = err
-	ev.Phase, ev.Message = phase, err.Error()
+	ev.Phase, ev.Message = phase, fix.Message(err, fix.API)
 	s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &ev})
 	f.status, _ = s.mgr(f.server).State(f.server)
 }
@@ -372,7 +373,7 @@ func (s *Server) authStatus(ctx context.Context, e *config.Entry) *AuthStatus {
 // status converts a manager state to the API's status object.
 func (s *Server) status(ctx context.Context, st manager.State) ServerStatus {
 	out := ServerStatus{
-		Name: st.Name, Type: st.Type, Status: OpencodeStatus(st.Status), State: string(st.Status), Error: st.Error,
+		Name: st.Name, Type: st.Type, Status: OpencodeStatus(st.Status), State: string(st.Status), Error: fix.State(st, fix.API),
 		Tools: make([]string, 0, len(st.Tools)), URL: st.URL, Command: slices.Clone(st.Command), Transport: st.Transport,
 	}
 	for _, t := range st.Tools {

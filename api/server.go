@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/fix"
 	"github.com/mcplink/mcplink/internal/netutil"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
@@ -442,7 +443,7 @@ func toAPIError(err error) *apiError {
 	var pie *callback.PortInUseError
 	var aze *callback.AuthorizationError
 	var mbe *http.MaxBytesError
-	msg := err.Error()
+	msg := fix.Message(err, fix.API)
 	switch {
 	case errors.As(err, &ae):
 		return ae

@@ -350,7 +350,7 @@ func (r *Registry) bindLocked(t target, req Request) (*listener, error) {
 			// there either.
 			r.opts.Logf("callback: not listening on %s: %v", addr, err)
 		default:
-			return fail(fmt.Errorf("cannot listen on %s for the OAuth callback (set %s to use another port): %w", addr, fixHint(req.Server, req.ConfigFile), err))
+			return fail(&ListenError{Addr: addr, Server: req.Server, ConfigFile: req.ConfigFile, Err: err})
 		}
 	}
 	if l == nil {
@@ -593,8 +593,8 @@ func (f *Flow) report(err error) {
 type PortInUseError struct {
 	Port int    // the redirect URI's port
 	Addr string // the address that could not be bound, e.g. 127.0.0.1:19876 or [::1]:19876
-	// Server and ConfigFile name the config entry (Request), for the fix:
-	// its "oauth.callbackPort" or "oauth.redirectUri".
+	// Server and ConfigFile name the config entry (Request), for the
+	// surface's fix: its "oauth.callbackPort" or "oauth.redirectUri".
 	Server     string
 	ConfigFile string
 	// OtherMcplink is true when the holder answered our probe; PID is its
@@ -605,40 +605,35 @@ type PortInUseError struct {
 }
 
 func (e *PortInUseError) Error() string {
-	fix := "Set " + fixHint(e.Server, e.ConfigFile) + " to use a different port."
 	if e.OtherMcplink {
-		return fmt.Sprintf("OAuth callback port %d is still held by another mcplink process (pid %d) finishing its own sign-in. Wait for it to finish and retry, or %s", e.Port, e.PID, lowerFirst(fix))
+		return fmt.Sprintf("OAuth callback port %d is still held by another mcplink process (pid %d) finishing its own sign-in", e.Port, e.PID)
 	}
 	port := fmt.Sprint(e.Port)
 	if host, _, err := net.SplitHostPort(e.Addr); err == nil && host != "127.0.0.1" {
 		port += " (" + e.Addr + ")" // e.g. ::1 of a localhost redirect URI
 	}
-	return fmt.Sprintf("OAuth callback port %s is already in use by another process. %s", port, fix)
+	return fmt.Sprintf("OAuth callback port %s is already in use by another process", port)
 }
 
 // Unwrap returns why waiting for another mcplink process stopped, if any.
 func (e *PortInUseError) Unwrap() error { return e.Cause }
 
-// fixHint names the config knobs that move the callback port.
-func fixHint(server, configFile string) string {
-	entry := "the MCP server entry"
-	if server != "" {
-		entry += fmt.Sprintf(" %q", server)
-	}
-	if configFile != "" {
-		entry += " in " + configFile
-	} else {
-		entry += " in the mcplink config file"
-	}
-	return "\"oauth.callbackPort\" (or \"oauth.redirectUri\") on " + entry
+// ListenError is a callback address that could not be bound for another
+// reason than a process holding it (no such address, no permission).
+type ListenError struct {
+	Addr string // e.g. 127.0.0.1:19876
+	// Server and ConfigFile name the config entry (Request), for the
+	// surface's fix: its "oauth.callbackPort" or "oauth.redirectUri".
+	Server     string
+	ConfigFile string
+	Err        error
 }
 
-func lowerFirst(s string) string {
-	if s != "" && s[0] >= 'A' && s[0] <= 'Z' {
-		return string(s[0]+'a'-'A') + s[1:]
-	}
-	return s
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("cannot listen on %s for the OAuth callback: %v", e.Addr, e.Err)
 }
+
+func (e *ListenError) Unwrap() error { return e.Err }
 
 // AuthorizationError is an error= redirect from the authorization server.
 type AuthorizationError struct {

@@ -367,21 +367,26 @@ func TestBusyPortPlainHolder(t *testing.T) {
 	if elapsed >= time.Second {
 		t.Errorf("busy port reported after %v, want < 1s", elapsed)
 	}
-	want := fmt.Sprintf(`OAuth callback port %d is already in use by another process. Set "oauth.callbackPort" (or "oauth.redirectUri") on the MCP server entry "notion" in ./mcplink.json to use a different port.`, port)
+	// The fix (internal/fix) is the surface's; the error carries its data.
+	want := fmt.Sprintf(`OAuth callback port %d is already in use by another process`, port)
 	if err.Error() != want {
 		t.Errorf("message:\n got %s\nwant %s", err, want)
 	}
-	if pe.OtherMcplink || pe.Port != port || notified {
+	if pe.OtherMcplink || pe.Port != port || pe.Server != "notion" || pe.ConfigFile != "./mcplink.json" || notified {
 		t.Errorf("PortInUseError = %+v, notified %v", pe, notified)
 	}
 	t.Logf("busy port reported in %v", elapsed)
 }
 
 func TestPortInUseMessage(t *testing.T) {
-	e := &PortInUseError{Port: 19876, Server: "notion", ConfigFile: "./mcplink.json"}
-	want := `OAuth callback port 19876 is already in use by another process. Set "oauth.callbackPort" (or "oauth.redirectUri") on the MCP server entry "notion" in ./mcplink.json to use a different port.`
-	if e.Error() != want {
-		t.Errorf("got %s", e)
+	for e, want := range map[*PortInUseError]string{
+		{Port: 19876, Addr: "127.0.0.1:19876", Server: "notion"}: "OAuth callback port 19876 is already in use by another process",
+		{Port: 19876, Addr: "[::1]:19876"}:                       "OAuth callback port 19876 ([::1]:19876) is already in use by another process",
+		{Port: 19876, OtherMcplink: true, PID: 42}:               "OAuth callback port 19876 is still held by another mcplink process (pid 42) finishing its own sign-in",
+	} {
+		if e.Error() != want {
+			t.Errorf("got %s\nwant %s", e, want)
+		}
 	}
 }
 
@@ -492,8 +497,8 @@ func TestHolderIsOtherMcplinkTimeout(t *testing.T) {
 	if len(notes) != 1 {
 		t.Errorf("Notify called %d times, want 1: %q", len(notes), notes)
 	}
-	want := fmt.Sprintf(`OAuth callback port %d is still held by another mcplink process (pid %d) finishing its own sign-in. Wait for it to finish and retry, or set "oauth.callbackPort" (or "oauth.redirectUri") on the MCP server entry "notion" in ./mcplink.json to use a different port.`, port, os.Getpid())
-	if err.Error() != want {
+	want := fmt.Sprintf(`OAuth callback port %d is still held by another mcplink process (pid %d) finishing its own sign-in`, port, os.Getpid())
+	if err.Error() != want || pe.Server != "notion" || pe.ConfigFile != "./mcplink.json" {
 		t.Errorf("message:\n got %s\nwant %s", err, want)
 	}
 }

@@ -48,8 +48,6 @@ func (e *HeaderRefusedError) Error() string {
 		msg := fmt.Sprintf("the server refused the Authorization header from the config (%s): correct it in %s, or remove it to let mcplink sign in with OAuth", answer, where)
 		if e.OAuthDisabled {
 			msg += ` (and remove "oauth": false)`
-		} else {
-			msg += fmt.Sprintf(" (`mcplink auth %s`)", e.Server)
 		}
 		return msg
 	}

@@ -47,7 +47,7 @@ func TestConfiguredHeaderRefused(t *testing.T) {
 	}{
 		{entry("oauth-on", hdr.URL, false, map[string]string{"Authorization": "Bearer WRONG-VALUE"}), manager.StatusFailed,
 			[]string{"the server refused the Authorization header from the config (401 Unauthorized; WWW-Authenticate: " + mcptest.Challenge + ")",
-				`correct it in the "headers" of "oauth-on" in /home/u/.config/mcplink/mcplink.json`, "or remove it to let mcplink sign in with OAuth", "mcplink auth oauth-on"},
+				`correct it in the "headers" of "oauth-on" in /home/u/.config/mcplink/mcplink.json`, "or remove it to let mcplink sign in with OAuth"},
 			[]string{"Authorization"}},
 		{entry("oauth-off", hdr.URL, true, map[string]string{"authorization": "Bearer WRONG-VALUE", "X-Team": "blue"}), manager.StatusFailed,
 			[]string{"the server refused the Authorization header from the config (401", "or remove it to let mcplink sign in with OAuth", `(and remove "oauth": false)`},
@@ -56,7 +56,7 @@ func TestConfiguredHeaderRefused(t *testing.T) {
 			[]string{"the server refused the headers from the config (X-Api-Key) (401 Unauthorized", `correct them in the "headers" of "apikey"`, `remove "oauth": false to let mcplink sign in with OAuth`},
 			[]string{"X-Api-Key"}},
 		// Not credentials mcplink could replace: OAuth decides (needs_auth).
-		{entry("other-header", unauth.URL, false, map[string]string{"X-Team": "blue"}), manager.StatusNeedsAuth, []string{"mcplink auth other-header"}, nil},
+		{entry("other-header", unauth.URL, false, map[string]string{"X-Team": "blue"}), manager.StatusNeedsAuth, []string{`MCP server "other-header" needs authorization`}, nil},
 		// "oauth": false without headers keeps its advice to set some.
 		{entry("bare", unauth.URL, true, nil), manager.StatusFailed, []string{`set "headers"`}, nil},
 		{entry("right", hdr.URL, false, map[string]string{"Authorization": "Bearer s3cret"}), manager.StatusConnected, nil, nil},
@@ -77,8 +77,14 @@ func TestConfiguredHeaderRefused(t *testing.T) {
 		}
 		for _, w := range c.want {
 			if !strings.Contains(st.Error, w) {
-				t.Errorf("%s: error lacks %q:\n%s", c.e.Name, w, st.Error)
+				t.Errorf("%s: error lacks %q:\n%s (%#v)", c.e.Name, w, st.Error, st.Err)
 			}
+		}
+		// A needs_auth state carries the server for the surface's fix
+		// (how to sign in).
+		var nae *oauth.NeedsAuthError
+		if c.status == manager.StatusNeedsAuth && (!errors.As(st.Err, &nae) || nae.Server != c.e.Name) {
+			t.Errorf("%s: needs_auth without an *oauth.NeedsAuthError for it: %#v", c.e.Name, st.Err)
 		}
 		if strings.Contains(st.Error, "WRONG-VALUE") {
 			t.Errorf("%s: the header's value is in the message: %s", c.e.Name, st.Error)

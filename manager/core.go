@@ -549,8 +549,21 @@ func classify(e *config.Entry, err error, res remoteResult, timedOut bool, ctx c
 	}
 	st, msg := classifyMessage(e, err, res, timedOut, ctx, timeout)
 	var cre *oauth.ClientRegistrationError
-	if errors.As(err, &cre) {
+	var nae *oauth.NeedsAuthError
+	var fe *oauth.FreshTokenRefusedError
+	var be *oauth.BrakeError
+	switch {
+	case errors.As(err, &cre):
 		return st, msg, cre
+	case errors.As(err, &nae):
+		return st, msg, nae
+	case errors.As(err, &fe):
+		return st, msg, fe
+	case errors.As(err, &be):
+		return st, msg, be
+	case st == StatusNeedsAuth:
+		// The surfaces word how to sign in (internal/fix).
+		return st, msg, &oauth.NeedsAuthError{Server: e.Name, ConfigFile: e.Source, Reason: msg}
 	}
 	return st, msg, nil
 }
@@ -585,7 +598,7 @@ func classifyMessage(e *config.Entry, err error, res remoteResult, timedOut bool
 				}
 				return StatusFailed, msg
 			}
-			return StatusNeedsAuth, fmt.Sprintf("server answered 401 Unauthorized: run `mcplink auth %s`", e.Name)
+			return StatusNeedsAuth, "server answered 401 Unauthorized"
 		}
 	}
 	switch {

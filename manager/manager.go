@@ -123,7 +123,9 @@ type State struct {
 	Transport string      // TransportStreamable, TransportSSE or TransportStdio; empty while unknown
 	// Err is the typed error behind Error when there is one, for surfaces
 	// that word it themselves: *HeaderRefusedError (configured credentials
-	// refused), *oauth.ClientRegistrationError, *limit.TooLargeError (a
+	// refused), *oauth.ClientRegistrationError, *oauth.NeedsAuthError
+	// (every needs_auth state), *oauth.FreshTokenRefusedError and
+	// *oauth.BrakeError (a loop brake stopped it), *limit.TooLargeError (a
 	// message from a remote server crossed the entry's "maxMessageSize"), or
 	// *CwdError (a local server's "cwd" is missing).
 	// Nil otherwise.

@@ -385,7 +385,7 @@ func TestOAuthErrorsClassified(t *testing.T) {
 		if c.want == manager.StatusFailed && !strings.Contains(st.Error, "authorization server unreachable") {
 			t.Fatalf("error = %q", st.Error)
 		}
-		if c.want == manager.StatusNeedsClientRegistration && !strings.Contains(st.Error, "clientId") {
+		if c.want == manager.StatusNeedsClientRegistration && !errors.As(st.Err, new(*oauth.ClientRegistrationError)) {
 			t.Fatalf("error = %q", st.Error)
 		}
 	}

@@ -2,9 +2,9 @@ package manager_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -132,8 +132,8 @@ func TestSSEFallbackTokenRevokedNeedsAuth(t *testing.T) {
 	as.RevokeAll()
 	m := newManager(t, manager.Options{OAuth: v.eng}, v.entry)
 	st, _ := m.Connect(ctx, "legacy")
-	if st.Status != manager.StatusNeedsAuth || !strings.Contains(st.Error, "mcplink auth legacy") {
-		t.Fatalf("status %s (%s), want needs_auth naming `mcplink auth legacy`", st.Status, st.Error)
+	if nae := (*oauth.NeedsAuthError)(nil); st.Status != manager.StatusNeedsAuth || !errors.As(st.Err, &nae) || nae.Server != "legacy" {
+		t.Fatalf("status %s (%s, %#v), want needs_auth with an *oauth.NeedsAuthError for legacy", st.Status, st.Error, st.Err)
 	}
 }
 

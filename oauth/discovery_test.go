@@ -177,8 +177,9 @@ func TestPortInUseNamesEntry(t *testing.T) {
 	if !errors.As(err, &pe) {
 		t.Fatalf("err = %v", err)
 	}
-	if !strings.Contains(err.Error(), `"srv"`) || !strings.Contains(err.Error(), entry.Source) {
-		t.Errorf("message should name the entry and its file: %v", err)
+	// The error carries the entry and its file, for the surface's fix.
+	if pe.Server != "srv" || pe.ConfigFile != entry.Source || pe.Port != entry.OAuth.CallbackPort {
+		t.Errorf("PortInUseError should name the entry and its file: %+v", pe)
 	}
 	if len(v.opened) != 0 {
 		t.Errorf("browser opened although the port is busy")

@@ -365,7 +365,7 @@ func (t *dpopTransport) key(ctx context.Context, token string) (*dpopKey, error)
 	}
 	k, err := parseDPoPKey(creds.DPoPKey)
 	if err != nil {
-		return nil, fmt.Errorf("MCP server %q: %w; run `mcplink auth %s` again", t.entry.Name, err, t.entry.Name)
+		return nil, fmt.Errorf("MCP server %q: %w; a new sign-in replaces the stored key", t.entry.Name, err)
 	}
 	t.e.dpop.bind(t.entry.Name, token, k)
 	return k, nil

@@ -54,16 +54,9 @@ func (e *ClientRegistrationError) Problem() string {
 	return s
 }
 
-// Error is Problem followed by the fix: a pre-registered client in the
-// config entry.
-func (e *ClientRegistrationError) Error() string {
-	where := ""
-	if e.ConfigFile != "" {
-		where = " in " + e.ConfigFile
-	}
-	return fmt.Sprintf("%s. Register a client with the provider and add it to the MCP server entry %q%s:\n  \"oauth\": {\"clientId\": \"<client id>\", \"clientSecret\": \"<client secret, if any>\"}",
-		e.Problem(), e.Server, where)
-}
+// Error is Problem. The fix — a pre-registered client in the entry (Server,
+// ConfigFile) — is the surface's to word (internal/fix).
+func (e *ClientRegistrationError) Error() string { return e.Problem() }
 
 // ErrTooManyAttempts is the loop brake: too many authorization attempts for
 // one server in a short time.
@@ -78,7 +71,8 @@ var ErrNotProtected = errors.New("server does not require OAuth authorization")
 var ErrInsufficientScope = errors.New("insufficient scope")
 
 // NeedsAuthError is returned by non-interactive paths when a user must sign
-// in. It matches ErrNeedsAuth with errors.Is.
+// in. It matches ErrNeedsAuth with errors.Is. How to sign in (a command, a
+// button) is the surface's to word.
 type NeedsAuthError struct {
 	Server     string   // config entry name
 	ConfigFile string   // the file that defines the entry; empty for one built in code
@@ -87,7 +81,7 @@ type NeedsAuthError struct {
 }
 
 func (e *NeedsAuthError) Error() string {
-	return fmt.Sprintf("MCP server %q needs authorization (%s): run `mcplink auth %s`", e.Server, e.Reason, e.Server)
+	return fmt.Sprintf("MCP server %q needs authorization (%s)", e.Server, e.Reason)
 }
 
 // Is makes errors.Is(err, ErrNeedsAuth) true.

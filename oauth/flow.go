@@ -60,7 +60,7 @@ func (e *Engine) BeginWith(ctx context.Context, entry *config.Entry, opts BeginO
 		return nil, err
 	}
 	if isMachine(entry) {
-		return nil, fmt.Errorf("MCP server %q uses the %s grant, which needs no sign-in: run `mcplink auth %s` to fetch a token", entry.Name, oauthOf(entry).EffectiveGrant(), entry.Name)
+		return nil, fmt.Errorf("MCP server %q uses the %s grant, which needs no sign-in: Authenticate fetches its token", entry.Name, oauthOf(entry).EffectiveGrant())
 	}
 	d, err := e.Discover(ctx, entry, nil)
 	if err != nil {

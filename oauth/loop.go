@@ -64,12 +64,40 @@ func (e *FreshTokenRefusedError) Error() string {
 			what += " (scope " + e.Scope + ")"
 		}
 	}
-	return fmt.Sprintf("MCP server %q refused the token obtained %s ago with %s again; not signing in or refreshing again for %s to avoid a loop: check the server's scope requirements with its admin, or run `mcplink debug %s`",
-		e.Server, e.Age.Round(time.Millisecond), what, e.Retry.Round(time.Second), e.Server)
+	return fmt.Sprintf("MCP server %q refused the token obtained %s ago with %s again; not signing in or refreshing again for %s to avoid a loop",
+		e.Server, e.Age.Round(time.Millisecond), what, e.Retry.Round(time.Second))
 }
 
 // Is makes errors.Is(err, ErrFreshTokenRefused) true.
 func (e *FreshTokenRefusedError) Is(target error) bool { return target == ErrFreshTokenRefused }
+
+// BrakeError is a loop brake that stopped an attempt: too many
+// authorizations (ErrTooManyAttempts) or, with Refresh, too many refreshed
+// tokens refused (ErrTooManyRefreshes) for Server within Span.
+type BrakeError struct {
+	Server  string
+	Refresh bool          // the refresh brake, not the authorization brake
+	Count   int           // attempts within Span
+	Span    time.Duration // the window they fell in
+	Wait    time.Duration // how long no further attempt is made
+}
+
+func (e *BrakeError) Error() string {
+	if e.Refresh {
+		return fmt.Sprintf("MCP server %q refused %d refreshed tokens within %s; not refreshing again for %s: %v",
+			e.Server, e.Count, e.Span, e.Wait.Round(time.Second), ErrTooManyRefreshes)
+	}
+	return fmt.Sprintf("MCP server %q: %d authorization attempts within %s; stopping to avoid a sign-in loop for %s: %v",
+		e.Server, e.Count, e.Span, e.Wait.Round(time.Second), ErrTooManyAttempts)
+}
+
+// Is makes errors.Is match ErrTooManyRefreshes or ErrTooManyAttempts.
+func (e *BrakeError) Is(target error) bool {
+	if e.Refresh {
+		return target == ErrTooManyRefreshes
+	}
+	return target == ErrTooManyAttempts
+}
 
 // loopGuard is the loop brake state of one server (in this process).
 type loopGuard struct {
@@ -239,8 +267,7 @@ func (e *Engine) brake(entry *config.Entry) error {
 	if ok {
 		return nil
 	}
-	return fmt.Errorf("MCP server %q: %d authorization attempts within %s; stopping to avoid a sign-in loop for %s (check the server's scope requirements, or run `mcplink debug %s`): %w",
-		entry.Name, n, span, wait.Round(time.Second), entry.Name, ErrTooManyAttempts)
+	return &BrakeError{Server: entry.Name, Count: n, Span: span, Wait: wait}
 }
 
 // refreshBrake records a refresh caused by a 401 and refuses it when
@@ -252,6 +279,5 @@ func (e *Engine) refreshBrake(entry *config.Entry) error {
 	if ok {
 		return nil
 	}
-	return fmt.Errorf("MCP server %q refused %d refreshed tokens within %s; not refreshing again for %s (check the server's configuration with its admin, or run `mcplink debug %s`): %w",
-		entry.Name, n, span, wait.Round(time.Second), entry.Name, ErrTooManyRefreshes)
+	return &BrakeError{Server: entry.Name, Refresh: true, Count: n, Span: span, Wait: wait}
 }

@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -55,7 +56,8 @@ func TestManagerClassifiesLoopBrakesAsFailed(t *testing.T) {
 				m.Disconnect("srv")
 				st, _ = m.Connect(ctx, "srv")
 			}
-			if st.Status != manager.StatusFailed || !strings.Contains(st.Error, "not signing in or refreshing again") || !strings.Contains(st.Error, "mcplink debug srv") {
+			var fe *oauth.FreshTokenRefusedError
+			if st.Status != manager.StatusFailed || !strings.Contains(st.Error, "not signing in or refreshing again") || !errors.As(st.Err, &fe) || fe.Server != "srv" {
 				t.Fatalf("status %s (%s); want failed with the brake's message", st.Status, st.Error)
 			}
 			if s := as.Stats(); s.AuthorizeRequests != 1 || s.Refreshes > 1 {

@@ -67,12 +67,13 @@ func TestLoopAlways403(t *testing.T) {
 	if r.ok != 0 || r.fresh != 22 {
 		t.Errorf("outcomes %+v; want 22 calls refused by the fresh-token brake", r)
 	}
-	// The error says what to do.
+	// The error says what happened and carries the server, for the
+	// surface's fix (internal/fix).
 	err := connectAndEcho(ctxT(t), s.MCPURL, h)
 	var fe *FreshTokenRefusedError
-	if !errors.As(err, &fe) || errors.Is(err, ErrNeedsAuth) || fe.Status != http.StatusForbidden ||
-		!strings.Contains(err.Error(), "mcplink debug srv") || !strings.Contains(err.Error(), "scope requirements") {
-		t.Fatalf("err = %v; want a *FreshTokenRefusedError naming the fix, not needs-auth", err)
+	if !errors.As(err, &fe) || errors.Is(err, ErrNeedsAuth) || fe.Status != http.StatusForbidden || fe.Server != "srv" ||
+		!strings.Contains(err.Error(), "to avoid a loop") || !strings.Contains(err.Error(), "scope mcp:read") {
+		t.Fatalf("err = %v; want a *FreshTokenRefusedError, not needs-auth", err)
 	}
 }
 
@@ -137,7 +138,8 @@ func TestRefreshBrake(t *testing.T) {
 		v.clock.Advance(time.Second)
 	}
 	err := call()
-	if !errors.Is(err, ErrTooManyRefreshes) || errors.Is(err, ErrNeedsAuth) || !strings.Contains(err.Error(), "mcplink debug srv") {
+	var be *BrakeError
+	if !errors.Is(err, ErrTooManyRefreshes) || errors.Is(err, ErrNeedsAuth) || !errors.As(err, &be) || !be.Refresh || be.Server != "srv" || be.Count != MaxRefreshesPerWindow {
 		t.Fatalf("call %d: %v; want the refresh brake", MaxRefreshesPerWindow, err)
 	}
 	if n := s.Stats().Refreshes; n != MaxRefreshesPerWindow {

@@ -22,6 +22,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/fix"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -423,7 +424,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			if errors.Is(msg.err, manager.ErrClosed) || errors.Is(msg.err, ErrBackendClosed) {
 				return nil
 			}
-			m.fail("%s: %v", msg.name, msg.err)
+			m.fail("%s: %s", msg.name, fix.Message(msg.err, fix.TUI))
 			return nil
 		}
 		if msg.state.Status == manager.StatusConnecting {
@@ -480,7 +481,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			m.setState(msg.state)
 		}
 		if msg.err != nil {
-			m.fail("%s: %v", msg.name, msg.err)
+			m.fail("%s: %s", msg.name, fix.Message(msg.err, fix.TUI))
 			return nil
 		}
 		if !msg.enabled {
@@ -620,7 +621,7 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		if st.Status == manager.StatusUntrusted {
-			m.fail("%s", st.Error)
+			m.fail("%s", fix.State(st, fix.TUI))
 			return nil
 		}
 		m.info("Reconnecting %s…", st.Name)
@@ -631,7 +632,7 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		if st.Status == manager.StatusUntrusted {
-			m.fail("%s", st.Error)
+			m.fail("%s", fix.State(st, fix.TUI))
 			return nil
 		}
 		if _, busy := m.busy[st.Name]; busy && m.busy[st.Name] == "saving" {
@@ -787,7 +788,7 @@ func (m *Model) startAuth(device bool) tea.Cmd {
 	}
 	switch {
 	case st.Status == manager.StatusUntrusted:
-		m.fail("%s", st.Error)
+		m.fail("%s", fix.State(st, fix.TUI))
 		return nil
 	case st.Type != config.TypeRemote:
 		m.fail("%s is a local server; OAuth is only for remote servers", st.Name)
@@ -828,7 +829,7 @@ func (m *Model) authBegun(msg authBegunMsg) tea.Cmd {
 	if msg.err != nil {
 		name, device := m.flow.name, m.flow.device
 		m.cancelFlow()
-		m.fail("Sign-in to %s failed: %v", name, msg.err)
+		m.fail("Sign-in to %s failed: %s", name, fix.Message(msg.err, fix.TUI))
 		if device {
 			m.deviceFail = &deviceFailure{name: name, err: msg.err.Error()}
 		}
@@ -874,7 +875,7 @@ func (m *Model) authDone(msg authDoneMsg) tea.Cmd {
 			}
 			m.fail("No sign-in to %s completed within %s; press %s to try again", name, m.opts.FlowTimeout, again)
 		} else {
-			m.fail("Sign-in to %s failed: %v", name, msg.err)
+			m.fail("Sign-in to %s failed: %s", name, fix.Message(msg.err, fix.TUI))
 		}
 		if device {
 			m.deviceFail = &deviceFailure{name: name, err: m.message}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/fix"
 	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
@@ -367,7 +368,7 @@ func (m *Model) detailLines(width int) []string {
 				add(m.styles.errMsg.Render(clean(f.pasteErr)))
 			}
 			if err := f.flow.ListenError(); err != nil {
-				why := err.Error()
+				why := fix.Message(err, fix.TUI)
 				if pe := (*callback.PortInUseError)(nil); errors.As(err, &pe) && !pe.OtherMcplink {
 					why = fmt.Sprintf("port %d is in use by another program (\"oauth.callbackPort\" moves it).", pe.Port)
 				}
@@ -403,7 +404,7 @@ func (m *Model) detailLines(width int) []string {
 	dot, _ := m.dot(st)
 	field("Status", dot+" "+string(st.Status))
 	if st.Error != "" {
-		field("Error", clean(st.Error))
+		field("Error", clean(fix.State(st, fix.TUI)))
 	}
 	if a, ok := m.auth[st.Name]; ok {
 		if a.err != nil {

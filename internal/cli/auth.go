@@ -263,7 +263,7 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 					continue
 				}
 			}
-			return fmt.Sprintf("✓ %s: authenticated; but connecting failed: %s%s", name, st.Status, errSuffix(st.Error)), errConnectFailed
+			return fmt.Sprintf("✓ %s: authenticated; but connecting failed: %s%s", name, st.Status, errSuffix(stateError(st))), errConnectFailed
 		}
 	}
 

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/fix"
 	"github.com/mcplink/mcplink/internal/termtext"
 )
 
@@ -73,7 +74,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	if !errors.Is(err, errReported) {
 		// Errors quote servers (JSON-RPC errors, OAuth error_description,
 		// a local server's stderr): no terminal controls from them.
-		fmt.Fprintf(f.IO.ErrOut, "mcplink: %s\n", termtext.Clean(err.Error()))
+		fmt.Fprintf(f.IO.ErrOut, "mcplink: %s\n", termtext.Clean(fix.Message(err, fix.CLI)))
 	}
 	return code
 }

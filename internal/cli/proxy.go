@@ -229,7 +229,7 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 			return err
 		}
 		popts.OAuth = eng.InteractiveHandlerWith(e, oauth.AuthOptions{Device: opts.Device})
-		popts.SignIn = proxySignIn(lock, fixForFlags(e))
+		popts.SignIn = proxySignIn(lock, fixFor(e))
 	}
 	// One P and pollable pipes: every goroutine of the proxy then runs on
 	// one thread that sleeps only in the network poller, so a forwarded

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/fix"
 	"github.com/mcplink/mcplink/oauth"
 )
 
@@ -150,38 +151,15 @@ func proxySignIn(lock *signInLock, fix func(error) error) func(ctx context.Conte
 	}
 }
 
-// flagHintError replaces an error whose fix, as the oauth and callback
-// packages word it, is an edit of the config file, for a URL target, whose
-// settings come from flags.
-type flagHintError struct {
-	msg string
-	err error
-}
-
-func (e *flagHintError) Error() string { return e.msg }
-func (e *flagHintError) Unwrap() error { return e.err }
-
-// fixForFlags rewrites the errors that name config settings into ones that
-// name the proxy's flags, for the entry of a URL target; other errors and
-// configured entries keep theirs.
-func fixForFlags(e *config.Entry) func(error) error {
-	return func(err error) error {
-		if err == nil || e.Source != commandLineSource {
-			return err
-		}
-		const portFix = "pass --callback-port with a free port (or --redirect-uri) to `mcplink proxy`"
-		var pe *callback.PortInUseError
-		var ce *oauth.ClientRegistrationError
-		switch {
-		case errors.As(err, &pe) && pe.OtherMcplink:
-			return &flagHintError{fmt.Sprintf("OAuth callback port %d is still held by another mcplink process (pid %d) finishing its own sign-in; wait for it to finish and retry, or %s", pe.Port, pe.PID, portFix), err}
-		case errors.As(err, &pe):
-			return &flagHintError{fmt.Sprintf("OAuth callback port %d is already in use by another process; %s", pe.Port, portFix), err}
-		case errors.As(err, &ce):
-			return &flagHintError{fmt.Sprintf("%s; register a client with the provider and pass it to `mcplink proxy` with --client-id (and --client-secret, if it has one)", ce.Problem()), err}
-		}
-		return err
+// fixFor adds to the errors whose fix is a setting of e (the callback
+// port, a pre-registered client) the fix as the proxy words it: the config
+// entry's settings or, for a URL target, the proxy's flags.
+func fixFor(e *config.Entry) func(error) error {
+	s := fix.Proxy
+	if e.Source == commandLineSource {
+		s = fix.ProxyFlags
 	}
+	return func(err error) error { return fix.Wrap(err, s) }
 }
 
 // signedIn reports whether usable credentials for e are stored: a token, or
@@ -233,5 +211,5 @@ func signInFirst(ctx context.Context, f *Factory, eng *oauth.Engine, e *config.E
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		return fmt.Errorf("no sign-in to %s completed within %s; run the proxy again (or raise --auth-timeout): %w", e.Name, timeout, err)
 	}
-	return fmt.Errorf("signing in to %s: %w", e.Name, fixForFlags(e)(err))
+	return fmt.Errorf("signing in to %s: %w", e.Name, fixFor(e)(err))
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/fix"
 	"github.com/mcplink/mcplink/limit"
 	"github.com/mcplink/mcplink/manager"
 )
@@ -56,12 +57,12 @@ func tooLargeHint(tl *limit.TooLargeError, server string) string {
 	return fmt.Sprintf("the server sent a message larger than the %s limit; if its messages are legitimately that large, raise \"maxMessageSize\" (in bytes) on the entry of %q in the config", limit.Size(tl.Limit), server)
 }
 
-// stateError is a server state's error with, when a message crossed its
-// size bound, the way to raise it.
+// stateError is a server state's error with its fix (internal/fix) or,
+// when a message crossed its size bound, the way to raise it.
 func stateError(st manager.State) string {
 	var tl *limit.TooLargeError
 	if !errors.As(st.Err, &tl) {
-		return st.Error
+		return fix.State(st, fix.CLI)
 	}
 	return st.Error + "; " + tooLargeHint(tl, st.Name)
 }

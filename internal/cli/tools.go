@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcplink/mcplink/internal/fix"
 	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/manager"
 )
@@ -211,8 +212,8 @@ func notConnectedError(st manager.State) error {
 	switch st.Status {
 	case manager.StatusNeedsAuth:
 		switch {
-		case strings.Contains(st.Error, "mcplink auth"):
-			return errors.New(st.Error) // it says why and names the fix
+		case fix.Hint(st.Err, fix.CLI) != "":
+			return errors.New(stateError(st)) // it says why and names the fix
 		case st.Error != "":
 			return fmt.Errorf("server %q needs authentication (%s): run 'mcplink auth %s'", st.Name, st.Error, st.Name)
 		}
@@ -220,7 +221,7 @@ func notConnectedError(st manager.State) error {
 	case manager.StatusDisabled:
 		return fmt.Errorf("server %q is disabled: set \"enabled\": true on its entry in the config", st.Name)
 	case manager.StatusNeedsClientRegistration:
-		return fmt.Errorf("server %q needs a client registration: %s", st.Name, st.Error)
+		return fmt.Errorf("server %q needs a client registration: %s", st.Name, stateError(st))
 	default:
 		return fmt.Errorf("server %q %s%s", st.Name, st.Status, errSuffix(stateError(st)))
 	}
