@@ -258,7 +258,7 @@ func (r *Registry) Begin(ctx context.Context, req Request) (*Flow, error) {
 				}
 				pe := &PortInUseError{Port: t.port, Addr: busy, Server: req.Server, ConfigFile: req.ConfigFile}
 				if req.ListenFallback {
-					notify(fmt.Sprintf("could not start the OAuth callback listener: %v Paste the redirect URL instead (see below).", pe))
+					notify(fmt.Sprintf("could not start the OAuth callback listener: %v. Paste the redirect URL instead (see below).", pe))
 					f, err := r.tryBegin(t, req, false)
 					if f != nil {
 						f.listenErr = pe
