@@ -198,7 +198,11 @@ func TestStdinEOFWithHungRequests(t *testing.T) {
 			r.send(t, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"block","arguments":{}}}`)
 			// The call reaches the server (a cancellation that arrives
 			// first is for a request the server does not know yet).
-			time.Sleep(200 * time.Millisecond)
+			select {
+			case <-ts.started:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the blocking call never reached the server\n%s", r.stderr)
+			}
 			if cancelFirst {
 				r.send(t, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2,"reason":"user gave up"}}`)
 				select {

@@ -233,6 +233,7 @@ type testServer struct {
 	deletes   atomic.Int64
 	adminHits atomic.Int64
 	cancelled chan struct{}
+	started   chan struct{} // a "block" call reached the server
 	srv       *http.Server
 }
 
@@ -242,7 +243,7 @@ type textArgs struct {
 
 func startServer(t *testing.T) *testServer {
 	t.Helper()
-	ts := &testServer{cancelled: make(chan struct{}, 4)}
+	ts := &testServer{cancelled: make(chan struct{}, 4), started: make(chan struct{}, 4)}
 	s := mcp.NewServer(&mcp.Implementation{Name: "proxytest", Version: "1"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "echo"}, func(_ context.Context, _ *mcp.CallToolRequest, in textArgs) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
@@ -298,6 +299,10 @@ func startServer(t *testing.T) *testServer {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Join(uris, ",")}}}, nil, nil
 	})
 	mcp.AddTool(s, &mcp.Tool{Name: "block"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+		select {
+		case ts.started <- struct{}{}:
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			ts.cancelled <- struct{}{}
@@ -393,7 +398,13 @@ func testToolsNotificationsSampling(t *testing.T, proto string) {
 		_, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: "block"})
 		done <- err
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// Cancel once the call reached the server (a cancellation that arrives
+	// first is for a request the server does not know yet).
+	select {
+	case <-ts.started:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the blocking call never reached the server\n%s", stderr)
+	}
 	ccancel()
 	select {
 	case <-ts.cancelled:
