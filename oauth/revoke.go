@@ -93,7 +93,7 @@ func (e *Engine) LogoutServer(ctx context.Context, name string, opts LogoutOptio
 	if res.HadTokens {
 		switch {
 		case opts.LocalOnly:
-			res.RevocationSkipped = "--local-only"
+			res.RevocationSkipped = "only the local tokens were to be deleted"
 		case creds.From != "":
 			// Another program's tokens (fallback.go): mcplink stops using
 			// them but does not sign that program out.

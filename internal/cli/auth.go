@@ -560,7 +560,11 @@ func logoutRun(ctx context.Context, opts *LogoutOptions) error {
 		case len(res.NotRevocable) > 0:
 			// Handled after the switch.
 		default:
-			f.diag("Logged out of %s: local tokens deleted (client registration kept); not revoked: %s", n, res.RevocationSkipped)
+			why := res.RevocationSkipped
+			if opts.LocalOnly {
+				why = "--local-only"
+			}
+			f.diag("Logged out of %s: local tokens deleted (client registration kept); not revoked: %s", n, why)
 		}
 		if res.RevocationErr == nil && len(res.NotRevocable) > 0 {
 			if len(res.Revoked) == 0 {
