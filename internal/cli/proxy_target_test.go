@@ -124,7 +124,8 @@ func TestSignInLock(t *testing.T) {
 	f, _ := proxyTestFactory(t, `{"mcp": {}}`)
 	waits := 0
 	first := newSignInLock(f, "jira/prod", nil)
-	second := newSignInLock(f, "jira/prod", func() { waits++ })
+	waiting := make(chan struct{}, 2) // one per waiting notice
+	second := newSignInLock(f, "jira/prod", func() { waits++; waiting <- struct{}{} })
 	release, err := first.acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +139,7 @@ func TestSignInLock(t *testing.T) {
 	if _, err := second.acquire(ctx); !errors.Is(err, context.DeadlineExceeded) || waits != 1 {
 		t.Fatalf("acquire while held: %v, %d waiting notices", err, waits)
 	}
+	<-waiting
 	got := make(chan error, 1)
 	go func() {
 		rel, err := second.acquire(context.Background())
@@ -146,7 +148,14 @@ func TestSignInLock(t *testing.T) {
 		}
 		got <- err
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// The second acquire says it waits, and does.
+	select {
+	case <-waiting:
+	case err := <-got:
+		t.Fatalf("acquired while held: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second acquire neither waited nor returned")
+	}
 	select {
 	case err := <-got:
 		t.Fatalf("acquired while held: %v", err)
