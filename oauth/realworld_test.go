@@ -503,7 +503,13 @@ func TestConcurrentAuthorizeSharesOneFlow(t *testing.T) {
 	for range 3 {
 		go func() { errs <- connectAndEcho(ctxT(t), s.MCPURL, v.e.InteractiveHandler(entry)) }()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Open the gate once all three were refused (and so are authorizing),
+	// not after a guessed pause.
+	for deadline := time.Now().Add(10 * time.Second); s.Stats().MCPRejected < 3; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of 3 requests reached the MCP server", s.Stats().MCPRejected)
+		}
+	}
 	close(gate)
 	for range 3 {
 		if err := <-errs; err != nil {
