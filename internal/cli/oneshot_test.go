@@ -29,7 +29,6 @@ import (
 // GET stream, and end the session with a DELETE on the kept-alive
 // connection.
 func TestOneShotCommands(t *testing.T) {
-	type hit struct{ method, rpc, remote string }
 	hits := make(chan hit, 64)
 	srv := mcptest.NewServer(mcptest.ServerOptions{})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
@@ -75,42 +74,64 @@ func TestOneShotCommands(t *testing.T) {
 		{[]string{"tools", "s0"}, []string{"initialize", "notifications/initialized", "tools/list"}},
 		{[]string{"call", "s0", mcptest.ToolEcho, "text=hi"}, []string{"initialize", "notifications/initialized", "tools/list", "tools/call"}},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		cmd := exec.CommandContext(ctx, "mcplink", c.args...)
-		cmd.Env, cmd.Dir, cmd.WaitDelay = env, dir, 5*time.Second
-		out, err := cmd.CombinedOutput()
-		cancel()
-		if err != nil {
-			t.Fatalf("mcplink %s: %v\n%s", strings.Join(c.args, " "), err, out)
-		}
-		var got []hit
-		deadline := time.After(10 * time.Second)
-	collect:
-		for {
-			select {
-			case hh := <-hits:
-				got = append(got, hh)
-				if hh.method == http.MethodDelete {
-					break collect
+		// Reusing a kept-alive connection for the DELETE depends on the
+		// response before it being read in time (the one-round-trip bound);
+		// on a loaded machine a run can miss it, so each command gets up
+		// to three runs, at least one of which must reuse the connection.
+		reused := false
+		var lastGot []hit
+		for try := 0; try < 3 && !reused; try++ {
+			got := runOneShot(t, c.args, env, dir, hits)
+			var rpcs []string
+			for _, hh := range got {
+				switch hh.method {
+				case http.MethodGet:
+					t.Errorf("mcplink %s opened the standalone GET stream: %v", strings.Join(c.args, " "), got)
+				case http.MethodPost:
+					rpcs = append(rpcs, hh.rpc)
 				}
-			case <-deadline:
-				t.Fatalf("mcplink %s: no session DELETE arrived; the server got %v", strings.Join(c.args, " "), got)
 			}
-		}
-		var rpcs []string
-		for _, hh := range got {
-			switch hh.method {
-			case http.MethodGet:
-				t.Errorf("mcplink %s opened the standalone GET stream: %v", strings.Join(c.args, " "), got)
-			case http.MethodPost:
-				rpcs = append(rpcs, hh.rpc)
+			if !slices.Equal(rpcs, c.want) {
+				t.Errorf("mcplink %s: POSTs %q, want %q", strings.Join(c.args, " "), rpcs, c.want)
 			}
+			n := len(got)
+			reused = slices.ContainsFunc(got[:n-1], func(hh hit) bool { return hh.remote == got[n-1].remote })
+			if !reused {
+				t.Logf("mcplink %s (run %d): the DELETE opened a new connection: %v", strings.Join(c.args, " "), try+1, got)
+			}
+			lastGot = got
 		}
-		if !slices.Equal(rpcs, c.want) {
-			t.Errorf("mcplink %s: POSTs %q, want %q", strings.Join(c.args, " "), rpcs, c.want)
+		if !reused {
+			t.Errorf("mcplink %s: in three runs the DELETE never reused a connection: %v", strings.Join(c.args, " "), lastGot)
 		}
-		if n := len(got); !slices.ContainsFunc(got[:n-1], func(hh hit) bool { return hh.remote == got[n-1].remote }) {
-			t.Errorf("mcplink %s: the DELETE opened a new connection: %v", strings.Join(c.args, " "), got)
+	}
+}
+
+// hit is one request the server got: its method, JSON-RPC method and peer.
+type hit struct{ method, rpc, remote string }
+
+// runOneShot runs mcplink with args and returns the requests the server got,
+// up to and including the session DELETE.
+func runOneShot(t *testing.T, args, env []string, dir string, hits <-chan hit) []hit {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "mcplink", args...)
+	cmd.Env, cmd.Dir, cmd.WaitDelay = env, dir, 5*time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mcplink %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	var got []hit
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case hh := <-hits:
+			got = append(got, hh)
+			if hh.method == http.MethodDelete {
+				return got
+			}
+		case <-deadline:
+			t.Fatalf("mcplink %s: no session DELETE arrived; the server got %v", strings.Join(args, " "), got)
 		}
 	}
 }
