@@ -206,24 +206,7 @@ func printContent(f *Factory, res *mcp.CallToolResult) {
 	}
 	w = termtext.Writer(w)
 	for _, c := range res.Content {
-		switch c := c.(type) {
-		case *mcp.TextContent:
-			fmt.Fprintln(w, c.Text)
-		case *mcp.ImageContent:
-			fmt.Fprintf(w, "[image: %s, %d bytes; use --json to get it]\n", c.MIMEType, len(c.Data))
-		case *mcp.AudioContent:
-			fmt.Fprintf(w, "[audio: %s, %d bytes; use --json to get it]\n", c.MIMEType, len(c.Data))
-		case *mcp.ResourceLink:
-			fmt.Fprintf(w, "[resource link: %s]\n", c.URI)
-		case *mcp.EmbeddedResource:
-			if c.Resource != nil && c.Resource.Text != "" {
-				fmt.Fprintln(w, c.Resource.Text)
-			} else if c.Resource != nil {
-				fmt.Fprintf(w, "[resource: %s; use --json to get it]\n", c.Resource.URI)
-			}
-		default:
-			fmt.Fprintf(w, "[%T content; use --json to get it]\n", c)
-		}
+		printOneContent(w, c)
 	}
 	if len(res.Content) == 0 && res.StructuredContent != nil {
 		b, _ := json.MarshalIndent(res.StructuredContent, "", "  ")

@@ -160,8 +160,9 @@ func promptsRun(ctx context.Context, opts *PromptsOptions) error {
 	return nil
 }
 
-// printOneContent prints one content part of a prompt message, like call
-// prints a tool result's parts. w strips terminal controls.
+// printOneContent prints one content part of a tool result or a prompt
+// message for people: text as it is, other kinds as a one-line note
+// pointing at --json. w strips terminal controls.
 func printOneContent(w io.Writer, c mcp.Content) {
 	switch c := c.(type) {
 	case *mcp.TextContent:
