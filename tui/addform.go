@@ -10,6 +10,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/huh/v2"
 	"github.com/charmbracelet/colorprofile"
+
+	"github.com/mcplink/mcplink/config"
 )
 
 // AddAnswers are the answers of the guided `mcplink add`.
@@ -98,18 +100,8 @@ func checkURL(s string) error {
 	return nil
 }
 
-// SplitHeader splits "K: V" or "K=V".
-func SplitHeader(s string) (k, v string, ok bool) {
-	i := strings.IndexAny(s, ":=")
-	if i <= 0 {
-		return "", "", false
-	}
-	k, v = strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+1:])
-	return k, v, k != "" && !strings.ContainsAny(k, " \t")
-}
-
 func checkHeader(s string) error {
-	if _, _, ok := SplitHeader(s); !ok {
+	if _, _, err := config.SplitHeader(s); err != nil {
 		return errors.New(`a header "Name: value", e.g. "Authorization: Bearer {env:API_TOKEN}"`)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/tui"
 )
 
@@ -32,7 +33,7 @@ func askAdd(ctx context.Context, opts *AddOptions) error {
 		opts.URL = a.URL
 		switch a.Auth {
 		case "header":
-			k, v, _ := tui.SplitHeader(a.Header)
+			k, v, _ := config.SplitHeader(a.Header)
 			opts.Headers, opts.NoOAuth = []string{k + "=" + v}, true
 		case "none":
 			opts.NoOAuth = true

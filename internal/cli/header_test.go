@@ -20,7 +20,7 @@ func TestParseHeadersBothForms(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	for _, bad := range []string{"novalue", "=v", "Bad Name: v", "X-A: v\r\nX-B: injected", "Ünicode: v"} {
+	for _, bad := range []string{"novalue", "=v", "Bad Name: v", "X-A: v\r\nX-B: injected", "Ünicode: v", "X-Nul: a\x00b"} {
 		_, err := parseHeaders([]string{bad})
 		var ee *exitError
 		if !errors.As(err, &ee) || ee.code != ExitConfig {
