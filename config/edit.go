@@ -474,6 +474,15 @@ func edit(path string, opts []EditOption, change func(*document) (bool, error)) 
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.check != nil {
+		inner := change
+		change = func(doc *document) (bool, error) {
+			if err := o.check(doc.path, doc.src.data); err != nil {
+				return false, err
+			}
+			return inner(doc)
+		}
+	}
 	before, existed, after, err := editLocked(path, change)
 	if err != nil || after == nil {
 		return err

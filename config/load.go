@@ -39,7 +39,19 @@ type LoadOptions struct {
 	// Opencode, when set, also reads opencode's config files, below
 	// mcplink's own (see OpencodeOptions). Ignored with File.
 	Opencode *OpencodeOptions
+	// Foreign, when set, is offered the explicit File first: it reads
+	// other MCP clients' formats (Claude Code's .mcp.json, VS Code's
+	// mcp.json, Codex's config.toml, …; see package clients). It returns
+	// the file's servers with ok true, or ok false to have the file read as
+	// mcplink's own. Its entries are used as they are: substituted and
+	// checked, with Source and Pos set. Errors should wrap ErrInvalid.
+	Foreign ForeignReader
 }
+
+// ForeignReader reads a config file of another program; see
+// LoadOptions.Foreign. data is the file's content (a regular file of at
+// most MaxFileSize bytes).
+type ForeignReader func(path string, data []byte) (entries []*Entry, ok bool, err error)
 
 // GlobalFile returns the global config file under configHome
 // (configHome/mcplink/mcplink.json or .jsonc, whichever exists, .json
@@ -157,6 +169,28 @@ func Load(opts LoadOptions) (*Config, error) {
 		if e := checkNesting(src); e != nil {
 			errs = append(errs, e)
 			continue
+		}
+		// Other clients' files (checked for nesting above, as their
+		// parsers recurse too).
+		if explicit && opts.Foreign != nil {
+			entries, ok, err := opts.Foreign(path, data)
+			var list ErrorList
+			switch {
+			case errors.As(err, &list):
+				errs = append(errs, list...)
+				continue
+			case err != nil:
+				errs = append(errs, asConfigError(path, err))
+				continue
+			}
+			if ok {
+				srcInfo.Kind = KindForeign
+				for _, e := range entries {
+					srcInfo.Servers = append(srcInfo.Servers, e.Name)
+					winners[e.Name] = &fileEntry{entry: e}
+				}
+				continue
+			}
 		}
 		if lf.project {
 			// The trust gate: the content just read is the content checked,

@@ -412,3 +412,43 @@ func TestLoadMaxMessageSize(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// LoadOptions.Foreign is offered the explicit file only; its entries are
+// used as given, its errors reported with the file's.
+func TestLoadForeign(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, ".mcp.json")
+	if err := os.WriteFile(file, []byte(`{"mcpServers": {}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	foreign := func(path string, data []byte) ([]*Entry, bool, error) {
+		calls++
+		if path != file || string(data) != `{"mcpServers": {}}` {
+			t.Errorf("Foreign(%q, %q)", path, data)
+		}
+		return []*Entry{{Name: "x", Type: TypeLocal, Enabled: true, Command: []string{"x"}, Source: path}}, true, nil
+	}
+	cfg, err := Load(LoadOptions{File: file, Foreign: foreign})
+	if err != nil || calls != 1 {
+		t.Fatalf("Load: %v (calls %d)", err, calls)
+	}
+	if e := cfg.Servers["x"]; e == nil || e.Command[0] != "x" || cfg.Sources[0].Kind != KindForeign || cfg.Sources[0].Servers[0] != "x" {
+		t.Fatalf("cfg = %+v %+v", cfg.Servers, cfg.Sources)
+	}
+	// Discovered files are never offered.
+	if _, err := Load(LoadOptions{WorkDir: dir, Foreign: foreign}); err != nil || calls != 1 {
+		t.Fatalf("discovery: %v (calls %d)", err, calls)
+	}
+	// Errors: every one of a list is kept.
+	list := ErrorList{{Pos: Position{File: file}, Msg: "a"}, {Pos: Position{File: file}, Msg: "b"}}
+	_, err = Load(LoadOptions{File: file, Foreign: func(string, []byte) ([]*Entry, bool, error) { return nil, true, list }})
+	if err == nil || err.Error() != file+": a\n"+file+": b" || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v", err)
+	}
+	// ok false: read as mcplink's own.
+	_, err = Load(LoadOptions{File: file, Foreign: func(string, []byte) ([]*Entry, bool, error) { return nil, false, nil }})
+	if err != nil {
+		t.Fatalf("own: %v", err)
+	}
+}

@@ -53,6 +53,7 @@ type OpencodeOptions struct {
 // Kinds of config files (Source.Kind).
 const (
 	KindExplicit        = "explicit"         // --config or MCPLINK_CONFIG
+	KindForeign         = "foreign"          // --config naming another client's file (LoadOptions.Foreign)
 	KindGlobal          = "global"           // mcplink's global file
 	KindProject         = "project"          // mcplink.json(c) found from the working directory
 	KindOpencodeGlobal  = "opencode-global"  // $XDG_CONFIG_HOME/opencode/…

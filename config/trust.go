@@ -307,6 +307,15 @@ type EditOption func(*editOptions)
 
 type editOptions struct {
 	trust *TrustStore
+	check func(path string, data []byte) error
+}
+
+// CheckBeforeEdit has AddEntry, RemoveEntry and SetEnabled call check with
+// the file's current content (under the lock, before any change) and stop
+// with its error: the CLI refuses to write mcplink's "mcp" into another
+// client's file named with --config.
+func CheckBeforeEdit(check func(path string, data []byte) error) EditOption {
+	return func(o *editOptions) { o.check = check }
 }
 
 // KeepTrusted keeps a file mcplink edits on the user's command trusted: when

@@ -96,6 +96,7 @@ func (f *Factory) Config() (*config.Config, error) {
 		Getenv:     f.lookupEnv,
 		Trust:      f.trustStore(),
 		Opencode:   f.opencodeOptions(),
+		Foreign:    f.foreignReader(),
 	})
 }
 
@@ -112,7 +113,7 @@ func (f *Factory) trustStore() *config.TrustStore { return config.NewTrustStore(
 // and an explicit --config file are trusted anyway and get no record.
 func (f *Factory) editOptions(path string) []config.EditOption {
 	if p := f.explicitConfig(); p != "" && path == p {
-		return nil
+		return []config.EditOption{config.CheckBeforeEdit(refuseForeign)}
 	}
 	if path == config.GlobalFile(f.configHome()) {
 		return nil
