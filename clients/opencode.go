@@ -1,7 +1,9 @@
 // Package clients reads the files other MCP clients keep — where they are
-// on each OS and what is in them — so mcplink can use an existing setup
-// without the user copying anything. It only reads: mcplink never writes
-// another program's files.
+// on each OS (Files) and what is in them (Read, ReadFile: Claude Code,
+// Claude Desktop, Cursor, Windsurf, Gemini CLI, VS Code, Codex; opencode's
+// sign-ins) — so mcplink can use an existing setup (--config) or copy it
+// (mcplink import). It only reads: mcplink never writes another program's
+// files.
 package clients
 
 import (

@@ -52,19 +52,46 @@ type Vars struct {
 }
 
 // ReadFile reads the MCP servers of another client's file, by its
-// content and extension (see Format). ok is false for a file that is
-// mcplink's or opencode's own (a top-level "mcp"), an empty JSON object or
-// empty file, or JSON(C) that does not parse (config reports that with its
-// position). A file of none of the known shapes is a *config.Error naming
-// them. Problems with single servers come back together as a
-// config.ErrorList; every error wraps config.ErrInvalid.
+// content and extension (see Format), for --config. ok is false for a file
+// that is mcplink's or opencode's own (a top-level "mcp"), an empty JSON
+// object or empty file, or JSON(C) that does not parse (config reports
+// that with its position). A file of none of the known shapes is a
+// *config.Error naming them. Problems with single servers come back
+// together as a config.ErrorList; every error wraps config.ErrInvalid.
 func ReadFile(path string, data []byte, v Vars) (servers []*config.Entry, ok bool, err error) {
-	format, root, err := Detect(path, data)
-	if err != nil || format == "" {
+	res, err := Read(path, data, v)
+	if err != nil || res == nil {
 		return nil, false, err
 	}
-	var r reader
-	r.path, r.vars = path, v
+	if len(res.Problems) > 0 {
+		return nil, true, res.Problems
+	}
+	return res.Servers, true, nil
+}
+
+// Result is what Read found in a file.
+type Result struct {
+	Format Format
+	// Servers are the servers that read without a problem, by name.
+	Servers []*config.Entry
+	// Skipped maps a server that could not be read to the reason.
+	Skipped map[string]string
+	// Problems are every problem, those of Skipped included, as
+	// *config.Error values naming the file.
+	Problems config.ErrorList
+}
+
+// Read reads the servers of another client's file (see ReadFile). It
+// returns nil for a file that is not another client's; a problem with the
+// file as a whole is an error, problems with single servers are in the
+// Result, the other servers read all the same (for import).
+func Read(path string, data []byte, v Vars) (*Result, error) {
+	format, root, err := Detect(path, data)
+	if err != nil || format == "" {
+		return nil, err
+	}
+	r := reader{path: path, vars: v, bad: map[string]string{}}
+	var servers []*config.Entry
 	switch format {
 	case FormatCodex:
 		servers = r.codex(data)
@@ -73,10 +100,16 @@ func ReadFile(path string, data []byte, v Vars) (servers []*config.Entry, ok boo
 	case FormatMCPServers:
 		servers = r.mcpServers(root)
 	}
-	if len(r.errs) > 0 {
-		return nil, true, r.errs
+	if len(servers) == 0 && len(r.errs) > 0 && len(r.bad) == 0 {
+		return nil, r.errs // the file as a whole
 	}
-	return servers, true, nil
+	res := &Result{Format: format, Skipped: r.bad, Problems: r.errs}
+	for _, e := range servers {
+		if _, bad := r.bad[e.Name]; !bad {
+			res.Servers = append(res.Servers, e)
+		}
+	}
+	return res, nil
 }
 
 // Detect names the format of a file: "" for mcplink's or opencode's own
@@ -151,11 +184,16 @@ type reader struct {
 	answers map[string]string
 	// literal: the format has no variable references (Codex).
 	literal bool
+	// bad maps a server with a problem to the first one.
+	bad map[string]string
 }
 
 func (r *reader) errorf(server, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if server != "" {
+		if _, seen := r.bad[server]; !seen && r.bad != nil {
+			r.bad[server] = msg
+		}
 		msg = fmt.Sprintf("server %q: %s", server, msg)
 	}
 	r.errs = append(r.errs, &config.Error{Pos: config.Position{File: r.path}, Msg: msg})
@@ -206,7 +244,7 @@ func (r *reader) local(name, command string, args []string, env map[string]strin
 		if strings.HasPrefix(c, "~/") && r.vars.Home != "" {
 			c = filepath.Join(r.vars.Home, c[2:])
 		}
-		if !filepath.IsAbs(c) && !r.vars.Translate {
+		if !filepath.IsAbs(c) && !strings.HasPrefix(c, "{") {
 			c = filepath.Join(cwdBase, c)
 		}
 		e.Cwd = filepath.Clean(c)

@@ -77,7 +77,11 @@ func (r *reader) input(server, what, id, ref string) string {
 		r.errorf(server, `%s uses %s but the file's "inputs" has no input with "id": %q`, what, ref, id)
 		return ref
 	}
-	if r.vars.Translate || r.vars.Input == nil {
+	if r.vars.Translate {
+		r.errorf(server, "%s uses %s, which VS Code asks the user for, so it cannot be copied; put the value in an environment variable and use ${env:NAME} there, or add the server with \"mcplink add\"", what, ref)
+		return ref
+	}
+	if r.vars.Input == nil {
 		r.errorf(server, "%s uses %s, which VS Code asks the user for; run mcplink on a terminal to be asked, or put the value in an environment variable and use ${env:NAME}", what, ref)
 		return ref
 	}

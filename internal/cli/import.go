@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,51 +21,91 @@ type ImportOptions struct {
 	Client string
 	DryRun bool
 	JSON   bool
+	// Global and Force apply to importing servers (every client but
+	// opencode): write the global file; replace entries of the same name.
+	Global bool
+	Force  bool
 }
 
 // NewCmdImport builds `mcplink import`.
 func NewCmdImport(f *Factory, runF func(context.Context, *ImportOptions) error) *cobra.Command {
 	opts := &ImportOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "import opencode",
-		Short: "Copy the MCP sign-ins another client stored into mcplink's credential store",
-		Long: `Copy the OAuth credentials opencode stored for its MCP servers
-($XDG_DATA_HOME/opencode/mcp-auth.json) into mcplink's credential store, for
-every server configured in mcplink under the same name and URL. opencode's
-file is only read.
+		Use:   "import <client>",
+		Short: "Copy another MCP client's servers (or opencode's sign-ins) into mcplink",
+		Long: `Copy the MCP servers of another client into mcplink's config: the project
+file (mcplink.json found from the working directory, or created there), or
+the global file with --global; with --config, that file. Clients and the
+files read (their user files, then the project's in the working directory;
+later ones win by name):
 
-mcplink already uses opencode's credentials without importing them, as long
-as it has none of its own for a server; importing makes them mcplink's, so
-they stay when opencode signs out. Each entry is reported as copied, unchanged
-(already imported) or skipped with the reason: no such server configured, a
-different URL, expired without a refresh token, mcplink signed in on its own.
-Running it again changes nothing.`,
-		Example: `  mcplink import opencode --dry-run
+  claude-code     ~/.claude.json (user servers, then this directory's entry
+                  under "projects"), .mcp.json
+  claude-desktop  claude_desktop_config.json (per OS)
+  cursor          ~/.cursor/mcp.json, .cursor/mcp.json
+  vscode          the user profile's mcp.json (per OS), .vscode/mcp.json
+  windsurf        ~/.codeium/windsurf/mcp_config.json
+  gemini          ~/.gemini/settings.json, .gemini/settings.json
+  codex           ~/.codex/config.toml ($CODEX_HOME)
+
+The client's files are only read. Comments in mcplink's file are kept.
+Variable references are copied as references ({env:VAR}), never their
+values. Each server is reported as added, unchanged (already there, the
+same), or skipped with the reason: a server of that name already in the
+file with other settings (--force replaces it), or one that cannot be
+copied (a VS Code ${input:...}, an envFile). Running it again changes
+nothing.
+
+"import opencode" instead copies the OAuth credentials opencode stored for
+its MCP servers ($XDG_DATA_HOME/opencode/mcp-auth.json) into mcplink's
+credential store, for every server configured in mcplink under the same
+name and URL (mcplink reads opencode's config files in place, so its
+servers need no import). mcplink already uses opencode's credentials
+without importing them, as long as it has none of its own for a server;
+importing makes them mcplink's, so they stay when opencode signs out. Each
+entry is reported as copied, unchanged (already imported) or skipped with
+the reason: no such server configured, a different URL, expired without a
+refresh token, mcplink signed in on its own.`,
+		Example: `  mcplink import claude-code --dry-run
+  mcplink import cursor --global
+  mcplink import vscode --force
   mcplink import opencode`,
-		Args: exactArgs(1, "the client to import from (opencode)"),
+		Args:      exactArgs(1, "the client to import from ("+strings.Join(importClients(), ", ")+")"),
+		ValidArgs: importClients(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if args[0] != clients.Opencode {
-				return usageError("import: unknown client %q; supported: opencode", args[0])
+			if args[0] != clients.Opencode && !clients.Known(args[0]) {
+				return usageError("import: unknown client %q; supported: %s", args[0], strings.Join(importClients(), ", "))
+			}
+			if args[0] == clients.Opencode && (opts.Global || opts.Force) {
+				return usageError("import opencode copies sign-ins, not servers (mcplink reads opencode's config in place); --global and --force do not apply")
 			}
 			opts.Client = args[0]
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if opts.Client != clients.Opencode {
+				return importServersRun(opts)
 			}
 			return importRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "report what would be copied; change nothing")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array")
+	cmd.Flags().BoolVar(&opts.Global, "global", false, "write the global config file instead of the project's")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "replace servers of the same name that differ")
 	return cmd
 }
 
 // importJSON is the stable --json shape of one entry.
 type importJSON struct {
 	Name string `json:"name"`
-	// Action is "copied" ("would copy" with --dry-run), "unchanged" or
-	// "skipped".
+	// Action is, for credentials, "copied" ("would copy" with --dry-run),
+	// "unchanged" or "skipped"; for servers "added", "replaced" ("would
+	// add", "would replace"), "unchanged" or "skipped".
 	Action string `json:"action"`
 	Reason string `json:"reason,omitempty"`
+	// From is the client's file a server was read from (servers only).
+	From string `json:"from,omitempty"`
 }
 
 func importRun(ctx context.Context, opts *ImportOptions) error {
