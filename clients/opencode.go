@@ -2,8 +2,10 @@
 // on each OS (Files) and what is in them (Read, ReadFile: Claude Code,
 // Claude Desktop, Cursor, Windsurf, Gemini CLI, VS Code, Codex; opencode's
 // sign-ins) — so mcplink can use an existing setup (--config) or copy it
-// (mcplink import). It only reads: mcplink never writes another program's
-// files.
+// (mcplink import); and, for `mcplink install`, where each client reads
+// servers without asking (InstallTarget) and how to add or remove one
+// entry there keeping the rest of the file (Target). Nothing else of
+// another program's files is ever written.
 package clients
 
 import (

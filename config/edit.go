@@ -316,15 +316,21 @@ func (m *mcpObject) hint(name string) string {
 // mcp returns the "mcp" object, creating it when create is set. Without
 // create a missing "mcp" yields nil.
 func (doc *document) mcp(create bool) (*mcpObject, error) {
+	return doc.object("mcp", create, `"mcp" must be an object mapping server names to entries`)
+}
+
+// object returns the top-level object key, creating it when create is set
+// (nil when it is absent and create is not). what words a non-object value.
+func (doc *document) object(key string, create bool, what string) (*mcpObject, error) {
 	rootObj, ok := doc.root.Value.(*hujson.Object)
 	if !ok {
 		return nil, &Error{Pos: doc.src.pos(doc.root.StartOffset), Msg: fmt.Sprintf("top level must be an object, got %s", kindName(&doc.root))}
 	}
-	if i := memberIndex(rootObj, "mcp"); i >= 0 {
+	if i := memberIndex(rootObj, key); i >= 0 {
 		m := &rootObj.Members[i]
 		obj, ok := m.Value.Value.(*hujson.Object)
 		if !ok {
-			return nil, &Error{Pos: doc.src.pos(m.Value.StartOffset), Msg: fmt.Sprintf(`"mcp" must be an object mapping server names to entries, got %s`, kindName(&m.Value))}
+			return nil, &Error{Pos: doc.src.pos(m.Value.StartOffset), Msg: fmt.Sprintf(`%s, got %s`, what, kindName(&m.Value))}
 		}
 		ind, _ := lineIndent(m.Name.BeforeExtra)
 		return &mcpObject{obj: obj, indent: ind}, nil
@@ -332,12 +338,129 @@ func (doc *document) mcp(create bool) (*mcpObject, error) {
 	if !create {
 		return nil, nil
 	}
-	if err := appendMember(rootObj, "", doc.lay, "mcp", []byte("{}")); err != nil {
+	if err := appendMember(rootObj, "", doc.lay, key, []byte("{}")); err != nil {
 		return nil, err
 	}
 	m := &rootObj.Members[len(rootObj.Members)-1]
 	ind, _ := lineIndent(m.Name.BeforeExtra)
 	return &mcpObject{obj: m.Value.Value.(*hujson.Object), indent: ind}, nil
+}
+
+// SetMember writes value (JSON) as member name of the top-level object key
+// of the JSON(C) file at path — another client's file, such as Claude
+// Code's ~/.claude.json and "mcpServers" — keeping every other byte
+// (comments, formatting, keys) as it is. The file and key are created when
+// absent; an existing member is replaced unless it already holds an equal
+// value. The write is atomic, under the directory's lock, and keeps the
+// file's mode (new files get 0600: other clients' files may hold secrets).
+// changed reports whether the file was written.
+func SetMember(path, key, name string, value []byte) (changed bool, err error) {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, value); err != nil {
+		return false, fmt.Errorf("value for %q is not JSON: %w", name, err)
+	}
+	err = edit(path, nil, func(doc *document) (bool, error) {
+		if !doc.exists {
+			doc.mode = 0o600
+		}
+		obj, err := doc.object(key, true, fmt.Sprintf("%q must be an object", key))
+		if err != nil {
+			return false, err
+		}
+		if i := memberIndex(obj.obj, name); i >= 0 {
+			m := &obj.obj.Members[i]
+			if sameJSON(hujson.Value{Value: m.Value.Value}.Pack(), compact.Bytes()) {
+				return false, nil
+			}
+			ind, _ := lineIndent(m.Name.BeforeExtra)
+			multiline := bytes.ContainsRune(hujson.Value{Value: m.Value.Value}.Pack(), '\n')
+			v, err := formatValue(compact.Bytes(), ind, doc.lay, multiline)
+			if err != nil {
+				return false, err
+			}
+			m.Value.Value = v
+			changed = true
+			return true, nil
+		}
+		changed = true
+		return true, appendMember(obj.obj, obj.indent, doc.lay, name, compact.Bytes())
+	})
+	return changed, err
+}
+
+// RemoveMember deletes member name of the top-level object key of the
+// JSON(C) file at path, with the comments that belong to it, keeping the
+// rest (see SetMember). changed is false when there is no such member (or
+// file).
+func RemoveMember(path, key, name string) (changed bool, err error) {
+	err = edit(path, nil, func(doc *document) (bool, error) {
+		if !doc.exists {
+			return false, nil
+		}
+		obj, err := doc.object(key, false, fmt.Sprintf("%q must be an object", key))
+		if err != nil || obj == nil || memberIndex(obj.obj, name) < 0 {
+			return false, err
+		}
+		n := len(obj.obj.Members)
+		trailingComma := obj.obj.Members[n-1].Value.AfterExtra != nil
+		patch := fmt.Sprintf(`[{"op": "remove", "path": %s}]`, quoteJSON("/"+escapePointer(key)+"/"+escapePointer(name)))
+		if err := doc.root.Patch([]byte(patch)); err != nil {
+			return false, fmt.Errorf("remove %q from %s: %w", name, doc.path, err)
+		}
+		if m := obj.obj.Members; trailingComma && len(m) > 0 && m[len(m)-1].Value.AfterExtra == nil {
+			m[len(m)-1].Value.AfterExtra = hujson.Extra{} // keep the trailing-comma style
+		}
+		if len(obj.obj.Members) == 0 && len(bytes.TrimSpace(obj.obj.AfterExtra)) == 0 {
+			obj.obj.AfterExtra = nil
+		}
+		changed = true
+		return true, nil
+	})
+	return changed, err
+}
+
+// EditText rewrites the file at path (a regular file of at most
+// MaxFileSize bytes, or none: data is nil) with what change returns, under
+// the directory's lock, atomically, keeping the file's mode (new files get
+// 0600). Nothing is written when change returns the same bytes or an
+// error; changed reports a write. For other clients' files that are not
+// JSON (Codex's config.toml).
+func EditText(path string, change func(data []byte) ([]byte, error)) (changed bool, err error) {
+	real := path
+	if r, err := filepath.EvalSymlinks(path); err == nil {
+		real = r
+	}
+	unlock, err := lockDir(filepath.Dir(real))
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	mode := fs.FileMode(0o600)
+	data, err := readConfigFile(real)
+	switch {
+	case err == nil:
+		if fi, err := os.Stat(real); err == nil {
+			mode = fi.Mode().Perm()
+		}
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return false, readError(path, err)
+	}
+	out, err := change(data)
+	if err != nil || bytes.Equal(out, data) {
+		return false, err
+	}
+	return true, writeFileAtomic(real, out, mode)
+}
+
+// sameJSON reports whether two JSON(C) texts hold equal values.
+func sameJSON(a, b []byte) bool {
+	var va, vb any
+	sa, err1 := hujson.Standardize(append([]byte(nil), a...))
+	if err1 != nil || json.Unmarshal(sa, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(va, vb)
 }
 
 func memberIndex(obj *hujson.Object, name string) int {

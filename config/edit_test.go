@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -492,5 +493,51 @@ func TestConcurrentEditsLoseNothing(t *testing.T) {
 	data, _ := os.ReadFile(path)
 	if !strings.Contains(string(data), "// servers") {
 		t.Fatalf("comment lost:\n%s", data)
+	}
+}
+
+// SetMember and RemoveMember edit another client's file under any
+// top-level key: new files are 0600, others keep their mode and bytes.
+func TestSetRemoveMember(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", ".claude.json")
+	changed, err := SetMember(path, "mcpServers", "x", []byte(`{"command": "a", "args": []}`))
+	if err != nil || !changed {
+		t.Fatalf("SetMember new: %v %v", changed, err)
+	}
+	if fi, err := os.Stat(path); err != nil || (runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600) {
+		t.Fatalf("new file: %v %v", fi, err)
+	}
+	orig := "{\n  // state\n  \"numStartups\": 3,\n  \"mcpServers\": {\"y\": {\"command\": \"b\"}}\n}\n"
+	if err := os.WriteFile(path, []byte(orig), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := SetMember(path, "mcpServers", "x", []byte(`{"command": "a"}`)); err != nil || !changed {
+		t.Fatalf("SetMember: %v %v", changed, err)
+	}
+	if changed, err := SetMember(path, "mcpServers", "x", []byte(`{ "command" : "a" }`)); err != nil || changed {
+		t.Fatalf("SetMember equal: %v %v", changed, err)
+	}
+	if changed, err := RemoveMember(path, "mcpServers", "x"); err != nil || !changed {
+		t.Fatalf("RemoveMember: %v %v", changed, err)
+	}
+	data, _ := os.ReadFile(path)
+	if string(data) != orig {
+		t.Errorf("after set and remove:\n%s\nwant\n%s", data, orig)
+	}
+	if fi, _ := os.Stat(path); runtime.GOOS != "windows" && fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640 kept", fi.Mode().Perm())
+	}
+	if changed, err := RemoveMember(path, "mcpServers", "x"); err != nil || changed {
+		t.Errorf("RemoveMember absent: %v %v", changed, err)
+	}
+	if err := os.WriteFile(path, []byte(`{"mcpServers": []}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SetMember(path, "mcpServers", "x", []byte(`{}`)); err == nil || !strings.Contains(err.Error(), `"mcpServers" must be an object, got array`) {
+		t.Errorf("array: %v", err)
 	}
 }

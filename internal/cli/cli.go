@@ -130,6 +130,8 @@ directory upwards (project); later files win by server name; 'mcplink config' li
 		NewCmdTrust(f, nil),
 		NewCmdConfig(f, nil),
 		NewCmdImport(f, nil),
+		NewCmdInstall(f),
+		NewCmdUninstall(f),
 		newCmdTestServer(f),
 	)
 	addAuthCommands(root, f)
