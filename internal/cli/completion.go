@@ -76,6 +76,7 @@ func completeServers(f *Factory, remoteOnly bool) cobra.CompletionFunc {
 // with a short description (its type; "untrusted" for a server of an
 // untrusted project file).
 func serverNames(f *Factory, remoteOnly bool, prefix string) []cobra.Completion {
+	f.noPrompt = true // completing never asks (VS Code inputs of a --config file)
 	cfg, err := f.Config()
 	if err != nil || cfg == nil {
 		return nil
@@ -134,6 +135,7 @@ func fromServer(ctx context.Context, f *Factory, server, prefix string, list fun
 	}
 	ctx, cancel := context.WithTimeout(ctx, completionTimeout)
 	defer cancel()
+	f.noPrompt = true
 	m, closeM, err := f.connectOne(ctx, server, completionTimeout)
 	if err != nil {
 		return nil

@@ -46,6 +46,9 @@ type Factory struct {
 	OpenURL func(url string) error
 
 	store authstore.Store // opened on first use by Store
+	// noPrompt: never ask on the terminal while loading the config
+	// (shell completion).
+	noPrompt bool
 }
 
 // NewFactory returns a Factory for the real process environment.

@@ -20,7 +20,7 @@ import (
 func (f *Factory) foreignReader() config.ForeignReader {
 	return func(path string, data []byte) ([]*config.Entry, bool, error) {
 		v := clients.Vars{Getenv: f.lookupEnv, Home: f.HomeDir, WorkDir: f.WorkDir}
-		if f.interactive() {
+		if f.interactive() && !f.noPrompt {
 			v.Input = f.askInput
 		}
 		return clients.ReadFile(path, data, v)

@@ -90,6 +90,7 @@ func installCompletion(f *Factory) func(*cobra.Command, []string, string) ([]str
 			return clients.Names, cobra.ShellCompDirectiveNoFileComp
 		}
 		if len(args) == 1 {
+			f.noPrompt = true
 			cfg, err := f.Config()
 			if err != nil {
 				return nil, cobra.ShellCompDirectiveNoFileComp
