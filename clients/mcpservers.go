@@ -142,7 +142,7 @@ func (r *reader) mcpServer(name string, s mcpServer) *config.Entry {
 func jsonReason(err error) string {
 	var te *json.UnmarshalTypeError
 	if ok := asType(err, &te); ok && te.Field != "" {
-		return "\"" + te.Field + "\" must be " + jsonKind(te.Type.Kind().String()) + ", got " + te.Value
+		return "\"" + te.Field + "\": " + te.Value + " where " + jsonKind(te.Type.Kind().String()) + " is expected"
 	}
 	return err.Error()
 }

@@ -92,13 +92,28 @@ func Read(path string, data []byte, v Vars) (*Result, error) {
 	}
 	r := reader{path: path, vars: v, bad: map[string]string{}}
 	var servers []*config.Entry
+	exact := func(want, key string) bool { return want == key }
 	switch format {
 	case FormatCodex:
+		r.pos = tomlPositions(path, data)
 		servers = r.codex(data)
 	case FormatVSCode:
+		r.pos = jsonPositions(path, data, exact, []string{"servers"})
 		servers = r.vscode(root)
 	case FormatMCPServers:
+		paths := [][]string{{"mcpServers"}}
+		if v.WorkDir != "" {
+			paths = append(paths, []string{"projects", v.WorkDir, "mcpServers"})
+		}
+		r.pos = jsonPositions(path, data, func(want, key string) bool {
+			return want == key || (want == v.WorkDir && sameDir(key, want))
+		}, paths...)
 		servers = r.mcpServers(root)
+	}
+	for _, e := range servers {
+		if p, ok := r.pos[e.Name]; ok {
+			e.Pos = p
+		}
 	}
 	if len(servers) == 0 && len(r.errs) > 0 && len(r.bad) == 0 {
 		return nil, r.errs // the file as a whole
@@ -186,6 +201,8 @@ type reader struct {
 	literal bool
 	// bad maps a server with a problem to the first one.
 	bad map[string]string
+	// pos is where each server's key is in the file.
+	pos map[string]config.Position
 }
 
 func (r *reader) errorf(server, format string, args ...any) {
@@ -196,13 +213,17 @@ func (r *reader) errorf(server, format string, args ...any) {
 		}
 		msg = fmt.Sprintf("server %q: %s", server, msg)
 	}
-	r.errs = append(r.errs, &config.Error{Pos: config.Position{File: r.path}, Msg: msg})
+	pos := config.Position{File: r.path}
+	if p, ok := r.pos[server]; ok && server != "" {
+		pos = p
+	}
+	r.errs = append(r.errs, &config.Error{Pos: pos, Msg: msg})
 }
 
 // ClientOf names the client whose file path is (for messages): "Claude
 // Code", "VS Code", …, or "" when the path does not say.
 func ClientOf(path string) string {
-	p := filepath.ToSlash(path)
+	p := "/" + filepath.ToSlash(path) // a relative ".gemini/…" too
 	switch {
 	case strings.Contains(p, "/.gemini/"):
 		return "Gemini CLI"

@@ -164,6 +164,26 @@ func TestReadSamples(t *testing.T) {
 	})
 }
 
+// Servers carry the position of their key, as mcplink's own entries do.
+func TestReadPositions(t *testing.T) {
+	v := Vars{Getenv: envOf("API_KEY", "k", "FIGMA_OAUTH_TOKEN", "f"), WorkDir: "/home/user/work/app"}
+	got := readSample(t, "testdata/claude.json", v)
+	if p := got["sentry"].Pos; p.Line != 6 || p.Col != 5 {
+		t.Errorf("sentry at %v", p)
+	}
+	if p := got["local-db"].Pos; p.Line != 28 || p.Col != 9 {
+		t.Errorf("local-db (a project entry) at %v", p)
+	}
+	got = readSample(t, "testdata/codex.config.toml", v)
+	if p := got["context7"].Pos; p.Line != 4 || p.Col != 1 {
+		t.Errorf("context7 at %v", p)
+	}
+	_, _, err := ReadFile("x/.mcp.json", []byte("{\n  \"mcpServers\": {\n    \"s\": {\"url\": \"ftp://x\"}}}"), v)
+	if err == nil || !strings.HasPrefix(err.Error(), "x/.mcp.json:3:5: server \"s\"") {
+		t.Errorf("err = %v", err)
+	}
+}
+
 // For import, references stay references: secrets are never copied.
 func TestReadTranslate(t *testing.T) {
 	v := Vars{Getenv: envOf("API_KEY", "k1"), Home: "/h", WorkDir: "/w", Translate: true}
@@ -213,7 +233,7 @@ func TestReadErrors(t *testing.T) {
 			if !errors.Is(err, config.ErrInvalid) {
 				t.Errorf("err does not wrap config.ErrInvalid: %v", err)
 			}
-			if !strings.HasPrefix(err.Error(), c.file+": ") {
+			if !strings.HasPrefix(err.Error(), c.file+":") {
 				t.Errorf("err does not start with the file: %v", err)
 			}
 		})
@@ -240,5 +260,24 @@ func TestReadLeavesOwnFiles(t *testing.T) {
 	entries, ok, err := ReadFile("codex-config", []byte("[mcp_servers.a]\ncommand = \"x\"\n"), Vars{})
 	if !ok || err != nil || len(entries) != 1 {
 		t.Errorf("extensionless TOML: %v %v %v", entries, ok, err)
+	}
+}
+
+func TestClientOf(t *testing.T) {
+	for path, want := range map[string]string{
+		".gemini/settings.json":                "Gemini CLI",
+		"/home/u/.gemini/settings.json":        "Gemini CLI",
+		".cursor/mcp.json":                     "Cursor",
+		".vscode/mcp.json":                     "VS Code",
+		".mcp.json":                            "Claude Code",
+		"/home/u/.claude.json":                 "Claude Code",
+		"/x/Claude/claude_desktop_config.json": "Claude Desktop",
+		"/h/.codeium/windsurf/mcp_config.json": "Windsurf",
+		".codex/config.toml":                   "Codex",
+		"servers.json":                         "",
+	} {
+		if got := ClientOf(path); got != want {
+			t.Errorf("ClientOf(%q) = %q, want %q", path, got, want)
+		}
 	}
 }
