@@ -42,8 +42,10 @@ type mcpServer struct {
 // scope, which wins over the user scope).
 func (r *reader) mcpServers(root map[string]json.RawMessage) []*config.Entry {
 	byName := map[string]*config.Entry{}
-	r.serversObject("mcpServers", root["mcpServers"], byName)
-	if raw, ok := root["projects"]; ok && r.vars.WorkDir != "" {
+	if r.vars.Scope != "local" {
+		r.serversObject("mcpServers", root["mcpServers"], byName)
+	}
+	if raw, ok := root["projects"]; ok && r.vars.WorkDir != "" && r.vars.Scope != "user" {
 		var projects map[string]struct {
 			MCPServers json.RawMessage `json:"mcpServers"`
 		}

@@ -28,6 +28,10 @@ type File struct {
 	// Project marks a file of the project at the working directory (as
 	// opposed to the user's own).
 	Project bool
+	// Scope is the part of Claude Code's ~/.claude.json to read: "user"
+	// (its top-level "mcpServers") or "local" (the working directory's
+	// entry under "projects"); "" for every other file. See Vars.Scope.
+	Scope string
 }
 
 // Files returns where client keeps its MCP servers on goos, lowest
@@ -36,9 +40,10 @@ type File struct {
 // environment, home is the home directory. Files that do not exist are
 // listed too. Where each client looks:
 //
-//   - claude-code: ~/.claude.json (or $CLAUDE_CONFIG_DIR/.claude.json): the
-//     user's servers, then the "projects" entry of workDir; then
-//     workDir/.mcp.json;
+//   - claude-code: in Claude Code's order (local over project over user):
+//     the user's servers of ~/.claude.json (or
+//     $CLAUDE_CONFIG_DIR/.claude.json), workDir/.mcp.json, then the
+//     "projects" entry of workDir in ~/.claude.json;
 //   - claude-desktop: claude_desktop_config.json in ~/Library/Application
 //     Support/Claude (macOS), %APPDATA%\Claude (Windows),
 //     $XDG_CONFIG_HOME/Claude (elsewhere);
@@ -83,7 +88,13 @@ func Files(client, goos string, getenv func(string) string, home, workDir string
 	switch client {
 	case ClaudeCode:
 		user(dir("CLAUDE_CONFIG_DIR", ""), ".claude.json")
+		if len(files) == 1 {
+			files[0].Scope = "user"
+		}
 		project(".mcp.json")
+		if len(files) > 0 && files[0].Scope == "user" && workDir != "" {
+			files = append(files, File{Path: files[0].Path, Project: true, Scope: "local"})
+		}
 	case ClaudeDesktop:
 		user(appData(), "Claude", "claude_desktop_config.json")
 	case Cursor:

@@ -16,8 +16,8 @@ func TestFiles(t *testing.T) {
 		getenv       func(string) string
 		want         []File
 	}{
-		{ClaudeCode, "linux", none, []File{{Path: j(home, ".claude.json")}, {Path: j(wd, ".mcp.json"), Project: true}}},
-		{ClaudeCode, "darwin", env(map[string]string{"CLAUDE_CONFIG_DIR": "/cc"}), []File{{Path: j("/cc", ".claude.json")}, {Path: j(wd, ".mcp.json"), Project: true}}},
+		{ClaudeCode, "linux", none, []File{{Path: j(home, ".claude.json"), Scope: "user"}, {Path: j(wd, ".mcp.json"), Project: true}, {Path: j(home, ".claude.json"), Project: true, Scope: "local"}}},
+		{ClaudeCode, "darwin", env(map[string]string{"CLAUDE_CONFIG_DIR": "/cc"}), []File{{Path: j("/cc", ".claude.json"), Scope: "user"}, {Path: j(wd, ".mcp.json"), Project: true}, {Path: j("/cc", ".claude.json"), Project: true, Scope: "local"}}},
 		{ClaudeDesktop, "darwin", none, []File{{Path: j(home, "Library", "Application Support", "Claude", "claude_desktop_config.json")}}},
 		{ClaudeDesktop, "windows", env(map[string]string{"APPDATA": "/appdata"}), []File{{Path: j("/appdata", "Claude", "claude_desktop_config.json")}}},
 		{ClaudeDesktop, "windows", none, []File{{Path: j(home, "AppData", "Roaming", "Claude", "claude_desktop_config.json")}}},

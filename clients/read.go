@@ -46,6 +46,10 @@ type Vars struct {
 	// references to secrets, never the secrets. ${VAR:-default} becomes
 	// {env:VAR} when VAR is set now and the default otherwise.
 	Translate bool
+	// Scope limits what is read of Claude Code's ~/.claude.json: "user"
+	// (top-level "mcpServers" only) or "local" (only the "projects"
+	// entry of WorkDir); "": both, local winning (see File.Scope).
+	Scope string
 	// Input answers a VS Code ${input:ID} (a prompt on a terminal). Nil:
 	// such a reference is an error naming the server and the input.
 	Input func(in VSCodeInput) (string, error)
@@ -101,8 +105,11 @@ func Read(path string, data []byte, v Vars) (*Result, error) {
 		r.pos = jsonPositions(path, data, exact, []string{"servers"})
 		servers = r.vscode(root)
 	case FormatMCPServers:
-		paths := [][]string{{"mcpServers"}}
-		if v.WorkDir != "" {
+		var paths [][]string
+		if v.Scope != "local" {
+			paths = append(paths, []string{"mcpServers"})
+		}
+		if v.WorkDir != "" && v.Scope != "user" {
 			paths = append(paths, []string{"projects", v.WorkDir, "mcpServers"})
 		}
 		r.pos = jsonPositions(path, data, func(want, key string) bool {

@@ -164,6 +164,21 @@ func TestReadSamples(t *testing.T) {
 	})
 }
 
+// ~/.claude.json read in parts, as import does to keep Claude Code's
+// order (local over project over user).
+func TestReadClaudeScopes(t *testing.T) {
+	v := Vars{WorkDir: "/home/user/work/app", Scope: "user"}
+	check(t, "user", readSample(t, "testdata/claude.json", v), map[string]want{
+		"sentry":   {desc: "remote https://mcp.sentry.dev/mcp"},
+		"airtable": {desc: "local npx -y airtable-mcp-server", env: map[string]string{"AIRTABLE_API_KEY": "YOUR_KEY"}},
+	})
+	v.Scope = "local"
+	check(t, "local", readSample(t, "testdata/claude.json", v), map[string]want{
+		"airtable": {desc: "local npx -y airtable-mcp-server@1.2.0"},
+		"local-db": {desc: "local npx -y @bytebase/dbhub --dsn postgresql://readonly:pass@prod.db.com:5432/analytics"},
+	})
+}
+
 // Servers carry the position of their key, as mcplink's own entries do.
 func TestReadPositions(t *testing.T) {
 	v := Vars{Getenv: envOf("API_KEY", "k", "FIGMA_OAUTH_TOKEN", "f"), WorkDir: "/home/user/work/app"}

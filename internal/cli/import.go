@@ -39,8 +39,9 @@ the global file with --global; with --config, that file. Clients and the
 files read (their user files, then the project's in the working directory;
 later ones win by name):
 
-  claude-code     ~/.claude.json (user servers, then this directory's entry
-                  under "projects"), .mcp.json
+  claude-code     ~/.claude.json's user servers, .mcp.json, then this
+                  directory's entry under "projects" in ~/.claude.json
+                  (Claude Code's order: local over project over user)
   claude-desktop  claude_desktop_config.json (per OS)
   cursor          ~/.cursor/mcp.json, .cursor/mcp.json
   vscode          the user profile's mcp.json (per OS), .vscode/mcp.json

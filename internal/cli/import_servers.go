@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"reflect"
 	"runtime"
+	"slices"
 
 	"github.com/tailscale/hujson"
 
@@ -44,6 +45,7 @@ func importServersRun(opts *ImportOptions) error {
 			return &config.Error{Pos: config.Position{File: file.Path}, Msg: "cannot read: " + err.Error(), Err: err}
 		}
 		read++
+		v.Scope = file.Scope
 		res, err := clients.Read(file.Path, data, v)
 		if err != nil {
 			return err
@@ -61,9 +63,11 @@ func importServersRun(opts *ImportOptions) error {
 		}
 	}
 	if read == 0 {
-		paths := make([]string, len(files))
-		for i, file := range files {
-			paths[i] = file.Path
+		var paths []string
+		for _, file := range files {
+			if !slices.Contains(paths, file.Path) {
+				paths = append(paths, file.Path)
+			}
 		}
 		f.diag("No %s MCP server files found (looked for %v); nothing to import.", opts.Client, paths)
 		if opts.JSON {
