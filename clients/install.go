@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/tailscale/hujson"
 
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/safefile"
@@ -98,30 +99,64 @@ func (t Target) Marshal(name string, e StdioEntry) []byte {
 	return out.Bytes()
 }
 
-// Entry returns the server name's entry in the target file as mcplink
-// reads it, or nil when there is none (or no file).
+// Entry returns the server name's entry in the target file — its command
+// line, enough to tell an mcplink proxy — or nil when there is none (or no
+// file). A file without servers yet (a Gemini settings.json, a Codex
+// config.toml without [mcp_servers]) has none.
 func (t Target) Entry(name string) (*config.Entry, error) {
 	data, err := safefile.ReadRegular(t.Path, config.MaxFileSize)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(bytes.TrimSpace(data)) == 0) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	// Only this key's servers: no project entries of ~/.claude.json.
-	res, err := Read(t.Path, data, Vars{Translate: true})
-	if err != nil || res == nil {
-		return nil, err
+	bad := func(msg string, err error) error {
+		return &config.Error{Pos: config.Position{File: t.Path}, Msg: msg + ": " + err.Error() + " (fix it first; nothing was written)", Err: err}
 	}
-	for _, e := range res.Servers {
-		if e.Name == name {
-			return e, nil
+	var s struct {
+		Command string   `json:"command" toml:"command"`
+		Args    []string `json:"args" toml:"args"`
+	}
+	if t.Key == "" {
+		var file struct {
+			MCPServers map[string]toml.Primitive `toml:"mcp_servers"`
 		}
+		md, err := toml.Decode(string(data), &file)
+		if err != nil {
+			return nil, bad("not valid TOML", err)
+		}
+		p, ok := file.MCPServers[name]
+		if !ok {
+			return nil, nil
+		}
+		_ = md.PrimitiveDecode(p, &s) // a table that does not decode is not ours
+	} else {
+		std, err := hujson.Standardize(append([]byte(nil), data...))
+		if err != nil {
+			return nil, bad("not valid JSON", err)
+		}
+		var root map[string]json.RawMessage
+		if err := json.Unmarshal(std, &root); err != nil {
+			return nil, bad("not a JSON object", err)
+		}
+		var servers map[string]json.RawMessage
+		if raw, ok := root[t.Key]; ok {
+			if err := json.Unmarshal(raw, &servers); err != nil {
+				return nil, bad(fmt.Sprintf("%q is not an object", t.Key), err)
+			}
+		}
+		raw, ok := servers[name]
+		if !ok {
+			return nil, nil
+		}
+		_ = json.Unmarshal(raw, &s) // an entry that does not decode is not ours
 	}
-	if _, ok := res.Skipped[name]; ok {
-		return &config.Entry{Name: name}, nil // there, though not readable
+	e := &config.Entry{Name: name}
+	if s.Command != "" {
+		e.Type, e.Command = config.TypeLocal, append([]string{s.Command}, s.Args...)
 	}
-	return nil, nil
+	return e, nil
 }
 
 // Install writes the entry under name, keeping the rest of the file;

@@ -71,8 +71,11 @@ func TestInstallVSCodeKeepsComments(t *testing.T) {
 		}
 	}
 	// Read back as mcplink reads VS Code files: the same command.
-	e, err := tg.Entry("jira")
-	if err != nil || e == nil || strings.Join(e.Command, " ") != "/opt/bin/mcplink proxy jira" || e.Environment["Q"] != "a\"b\\c\td" {
+	got := readSample(t, path, Vars{})
+	if e := got["jira"]; e == nil || strings.Join(e.Command, " ") != "/opt/bin/mcplink proxy jira" || e.Environment["Q"] != "a\"b\\c\td" || e.Environment["XDG_DATA_HOME"] != "/d" {
+		t.Fatalf("read back: %+v", e)
+	}
+	if e, err := tg.Entry("jira"); err != nil || e == nil || strings.Join(e.Command, " ") != "/opt/bin/mcplink proxy jira" {
 		t.Fatalf("Entry = %+v, %v", e, err)
 	}
 	if changed, err := tg.Install("jira", proxyEntry); err != nil || changed {
@@ -156,5 +159,49 @@ model = "o4-mini"
 	}
 	if data, _ := os.ReadFile(path); string(data) != "[mcp_servers.x\n" {
 		t.Errorf("broken file changed: %q", data)
+	}
+}
+
+// Files that hold no servers yet get the entry; a file that does not
+// parse is left alone with an error.
+func TestInstallIntoFilesWithoutServers(t *testing.T) {
+	dir := t.TempDir()
+	gem := filepath.Join(dir, "settings.json")
+	if err := os.WriteFile(gem, []byte("{\n  \"theme\": \"GitHub\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tg := Target{Client: Gemini, Path: gem, Key: "mcpServers"}
+	if e, err := tg.Entry("jira"); e != nil || err != nil {
+		t.Fatalf("Entry: %v %v", e, err)
+	}
+	if changed, err := tg.Install("jira", proxyEntry); err != nil || !changed {
+		t.Fatalf("Install: %v %v", changed, err)
+	}
+	if e, err := tg.Entry("jira"); err != nil || e == nil || e.Command[0] != "/opt/bin/mcplink" {
+		t.Fatalf("Entry after install: %+v %v", e, err)
+	}
+	data, _ := os.ReadFile(gem)
+	if !strings.Contains(string(data), `"theme": "GitHub"`) {
+		t.Errorf("theme lost:\n%s", data)
+	}
+	cx := Target{Client: Codex, Path: filepath.Join(dir, "config.toml")}
+	if err := os.WriteFile(cx.Path, []byte("model = \"o3\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := cx.Entry("jira"); e != nil || err != nil {
+		t.Fatalf("codex Entry: %v %v", e, err)
+	}
+	if changed, err := cx.Install("jira", proxyEntry); err != nil || !changed {
+		t.Fatalf("codex Install: %v %v", changed, err)
+	}
+	if data, _ := os.ReadFile(cx.Path); !strings.HasPrefix(string(data), "model = \"o3\"\n\n[mcp_servers.jira]\n") {
+		t.Errorf("codex file:\n%s", data)
+	}
+	broken := Target{Client: Cursor, Path: filepath.Join(dir, "broken.json"), Key: "mcpServers"}
+	if err := os.WriteFile(broken.Path, []byte(`{"mcpServers": `), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broken.Entry("jira"); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+		t.Errorf("broken: %v", err)
 	}
 }
