@@ -25,6 +25,7 @@ unit:
 	bash e2e/idp/install.sh
 	bash e2e/opencode/install.sh
 	bash e2e/zitadel/build.sh
+	bash e2e/claude/install.sh
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 10m ./...
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)

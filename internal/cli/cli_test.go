@@ -127,6 +127,19 @@ func TestScripts(t *testing.T) {
 					env.Setenv(k, v)
 				}
 			}
+			// The real Claude Code CLI, where e2e/claude/install.sh put it
+			// (install_claude.txtar); CI tells the scripts that a peer
+			// missing there is a failure, not a skip.
+			if home, err := os.UserHomeDir(); err == nil {
+				bin := filepath.Join(home, ".cache", "mcplink-claude", "node_modules", ".bin")
+				if d := os.Getenv("MCPLINK_CLAUDE_DIR"); d != "" {
+					bin = filepath.Join(d, "node_modules", ".bin")
+				}
+				if _, err := os.Stat(filepath.Join(bin, "claude")); err == nil {
+					env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
+				}
+			}
+			env.Setenv("CI", os.Getenv("CI"))
 			return nil
 		},
 	})
