@@ -367,7 +367,7 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 	p.mu.Unlock()
 
 	type lineResult struct {
-		msgs []jsonrpc.Message
+		msgs []inMessage
 		err  error
 	}
 	// The reader reads ahead of the loop (up to readAhead messages), so
@@ -379,7 +379,7 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 	// or EOF (see Run).
 	go func() {
 		for {
-			msgs, err := reader.next()
+			msgs, err := reader.next(p.decodeWhole)
 			var bad *badLineError
 			last := err != nil && !errors.As(err, &bad)
 			if last {
@@ -425,7 +425,7 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 			return fmt.Errorf("reading from the client: %w", r.err)
 		}
 		for _, m := range r.msgs {
-			if !p.fromClient(m) {
+			if !p.fromClient(m.msg) {
 				continue
 			}
 			if s := p.current(); s != cur {
@@ -462,7 +462,7 @@ func (p *proxy) connect(ctx context.Context, kind Mode) (*session, error) {
 	if sc, ok := conn.(*streamConn); ok {
 		// Answers are handled by the goroutine that posted the message;
 		// failures come back from Write, so there is nothing to read.
-		sc.deliver = func(msg jsonrpc.Message) { p.fromServer(s, msg) }
+		sc.deliver = func(msg jsonrpc.Message, raw []byte, light bool) { p.fromServer(s, msg, raw, light) }
 		return s, nil
 	}
 	p.wg.Add(1)
@@ -477,6 +477,19 @@ func (p *proxy) current() *session {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.sess
+}
+
+// decodeWhole reports whether the client's requests with method are decoded
+// whole, params included: those fromClient looks inside. The others are
+// forwarded as the client wrote them (see decodeHead).
+func (p *proxy) decodeWhole(method string) bool {
+	switch method {
+	case "initialize", "notifications/cancelled":
+		return true
+	case "tools/call":
+		return len(p.ignore) > 0
+	}
+	return false
 }
 
 // fromClient handles one message from the client and reports whether it is
@@ -549,7 +562,7 @@ func (p *proxy) ignored(name string) bool {
 // messages leave in the order the client sent them while a slow response
 // does not hold up the next message. ctx is the proxy's lifetime; s is the
 // current session and sctx its lifetime (nil, nil while shutting down).
-func (p *proxy) dispatch(ctx, sctx context.Context, s *session, msg jsonrpc.Message) {
+func (p *proxy) dispatch(ctx, sctx context.Context, s *session, m inMessage) {
 	sent := make(chan struct{})
 	var once sync.Once
 	markSent := func() { once.Do(func() { close(sent) }) }
@@ -559,14 +572,14 @@ func (p *proxy) dispatch(ctx, sctx context.Context, s *session, msg jsonrpc.Mess
 	// order, so the next message waits for that: notifications/initialized
 	// then reaches the server before the tools/list written right after it.
 	onWritten := markSent
-	if req, ok := msg.(*jsonrpc.Request); !ok || !req.ID.IsValid() {
+	if req, ok := m.msg.(*jsonrpc.Request); !ok || !req.ID.IsValid() {
 		onWritten = nil
 	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer markSent()
-		p.forward(ctx, sctx, s, msg, onWritten)
+		p.forward(ctx, sctx, s, m, onWritten)
 	}()
 	select {
 	case <-sent:
@@ -581,8 +594,8 @@ func (p *proxy) dispatch(ctx, sctx context.Context, s *session, msg jsonrpc.Mess
 // re-initializes once and writes msg again; when Streamable HTTP turns out
 // to be unsupported at the first message (ModeHTTPFirst) it falls back to
 // SSE.
-func (p *proxy) forward(ctx, sctx context.Context, s *session, msg jsonrpc.Message, markSent func()) {
-	req, isReq := msg.(*jsonrpc.Request)
+func (p *proxy) forward(ctx, sctx context.Context, s *session, msg inMessage, markSent func()) {
+	req, isReq := msg.msg.(*jsonrpc.Request)
 	if s == nil { // shutting down
 		if isReq && req.IsCall() {
 			p.calls.cancel(req.ID)
@@ -682,13 +695,20 @@ func fallbackStatus(code int) bool {
 // write sends msg on s within ctx, which must end when s does (the session's
 // context, or one from s.bind); markSent is called once the HTTP request is
 // written.
-func (p *proxy) write(ctx context.Context, s *session, msg jsonrpc.Message, markSent func()) error {
+func (p *proxy) write(ctx context.Context, s *session, msg inMessage, markSent func()) error {
 	if markSent != nil {
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 			WroteRequest: func(httptrace.WroteRequestInfo) { markSent() },
 		})
 	}
-	return s.conn.Write(ctx, msg)
+	if sc, ok := s.conn.(*streamConn); ok && msg.raw != nil {
+		return sc.writeRaw(ctx, msg.raw, msg.msg) // the client's bytes, not re-encoded
+	}
+	full, err := msg.full()
+	if err != nil {
+		return err
+	}
+	return s.conn.Write(ctx, full)
 }
 
 // sessionLostMessage answers a call whose session was lost before its answer came.
@@ -726,15 +746,26 @@ func (p *proxy) readRemote(ctx, sctx context.Context, s *session) {
 			}()
 			return
 		}
-		p.fromServer(s, msg)
+		p.fromServer(s, msg, nil, false)
 	}
 }
 
-// fromServer handles one message from the remote server.
-func (p *proxy) fromServer(s *session, msg jsonrpc.Message) {
+// fromServer handles one message from the remote server. When light, msg
+// lacks its params or result and raw, one line, is the message as the server
+// sent it (see decodeHead), forwarded as it is unless the proxy needs to look
+// inside.
+func (p *proxy) fromServer(s *session, msg jsonrpc.Message, raw []byte, light bool) {
 	if resp, ok := msg.(*jsonrpc.Response); ok {
 		s.ready.Store(true)
 		c, _ := p.calls.resolve(resp.ID)
+		if light && (c.waiter != nil || c.version || c.filter) {
+			whole, err := decodeMessage(raw)
+			if err != nil {
+				p.logf("decoding a message from the server: %v", err)
+				return
+			}
+			resp, light = whole.(*jsonrpc.Response), false
+		}
 		if c.waiter != nil {
 			c.waiter <- resp // buffered, and resolved once
 			return
@@ -751,7 +782,13 @@ func (p *proxy) fromServer(s *session, msg jsonrpc.Message) {
 		}
 		msg = resp
 	}
-	if err := p.out.write(msg); err != nil {
+	var err error
+	if light {
+		err = p.out.writeRaw(raw)
+	} else {
+		err = p.out.write(msg)
+	}
+	if err != nil {
 		p.logf("%v", err)
 	}
 }
@@ -846,7 +883,7 @@ func (p *proxy) reinit(ctx context.Context, old *session, reason string) (*sessi
 func (p *proxy) replayInit(ctx context.Context, s *session, initReq *jsonrpc.Request, initialized bool) error {
 	id, ch := p.calls.expect()
 	defer p.calls.forget(id)
-	if err := p.write(ctx, s, &jsonrpc.Request{ID: id, Method: initReq.Method, Params: initReq.Params}, nil); err != nil {
+	if err := p.write(ctx, s, inMessage{msg: &jsonrpc.Request{ID: id, Method: initReq.Method, Params: initReq.Params}}, nil); err != nil {
 		return err
 	}
 	t := time.NewTimer(30 * time.Second)
@@ -863,7 +900,7 @@ func (p *proxy) replayInit(ctx context.Context, s *session, initReq *jsonrpc.Req
 		return ctx.Err()
 	}
 	if initialized {
-		return p.write(ctx, s, &jsonrpc.Request{Method: "notifications/initialized", Params: json.RawMessage(`{}`)}, nil)
+		return p.write(ctx, s, inMessage{msg: &jsonrpc.Request{Method: "notifications/initialized", Params: json.RawMessage(`{}`)}}, nil)
 	}
 	return nil
 }

@@ -127,7 +127,7 @@ func (p *proxy) readEvents(sctx context.Context, s *session, resp *http.Response
 			p.logf("standalone stream: ignoring an undecodable event: %v", err)
 			return nil
 		}
-		p.fromServer(s, msg)
+		p.fromServer(s, msg, nil, false)
 		return nil
 	})
 	if err != nil && sctx.Err() == nil && !errors.Is(err, mcp.ErrConnectionClosed) {

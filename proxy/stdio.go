@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -24,11 +25,29 @@ type lineReader struct {
 	r *bufio.Reader
 }
 
+// inMessage is one message from the client: decoded, and when it can be
+// forwarded as the client wrote it, light (msg lacks its params; see
+// decodeHead) with raw its bytes.
+type inMessage struct {
+	msg   jsonrpc.Message
+	raw   []byte
+	light bool
+}
+
+// full returns the message decoded whole.
+func (m inMessage) full() (jsonrpc.Message, error) {
+	if !m.light {
+		return m.msg, nil
+	}
+	return decodeMessage(m.raw)
+}
+
 // next returns the messages of the next non-empty line (a batch line gives
-// several). A *badLineError means that line was not JSON-RPC or was longer
-// than MaxLineLength: it was skipped, and reading may go on. Any other error
-// (io.EOF included) ends the stream.
-func (l *lineReader) next() ([]jsonrpc.Message, error) {
+// several); full(method) names the requests to decode whole (see
+// decodeHead). A *badLineError means that line was not JSON-RPC or was
+// longer than MaxLineLength: it was skipped, and reading may go on. Any other
+// error (io.EOF included) ends the stream.
+func (l *lineReader) next(full func(string) bool) ([]inMessage, error) {
 	for {
 		line, err := l.readLine()
 		if err != nil {
@@ -43,21 +62,21 @@ func (l *lineReader) next() ([]jsonrpc.Message, error) {
 			if err := json.Unmarshal(line, &raws); err != nil {
 				return nil, &badLineError{err}
 			}
-			msgs := make([]jsonrpc.Message, 0, len(raws))
+			msgs := make([]inMessage, 0, len(raws))
 			for _, raw := range raws {
-				m, err := decodeMessage(raw)
+				m, light, err := decodeHead(raw, full)
 				if err != nil {
 					return nil, &badLineError{err}
 				}
-				msgs = append(msgs, m)
+				msgs = append(msgs, inMessage{m, raw, light})
 			}
 			return msgs, nil
 		}
-		m, err := decodeMessage(line)
+		m, light, err := decodeHead(line, full)
 		if err != nil {
 			return nil, &badLineError{err}
 		}
-		return []jsonrpc.Message{m}, nil
+		return []inMessage{{m, line, light}}, nil
 	}
 }
 
@@ -112,6 +131,93 @@ func decodeMessage(data []byte) (jsonrpc.Message, error) {
 	return &jsonrpc.Response{ID: id, Result: w.Result}, nil
 }
 
+// headMessage is the part of a message the proxy routes by. Unmarshalling
+// into it copies neither params nor result: seen only notes that result is
+// there, as json.RawMessage's presence does in wireMessage.
+type headMessage struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Result  seen            `json:"result"`
+	Error   json.RawMessage `json:"error"`
+}
+
+// seen records that a field was present (null included), without its value.
+type seen bool
+
+func (s *seen) UnmarshalJSON([]byte) error { *s = true; return nil }
+
+// decodeHead decodes what the proxy needs to route data — its ID, its method,
+// whether it is a response — and reports with light whether msg leaves out
+// the params or result: then data itself is to be forwarded, not msg
+// re-encoded, which costs a copy of the body and an encoding per message.
+// A message that full(method) asks for (a request the proxy looks inside), an
+// error response, a message spread over several lines (an SSE event's data
+// may be) and one that does not decode as a head are decoded whole by
+// decodeMessage, with light false. full may be nil (no request needs its
+// params). The checks on what is decoded are decodeMessage's.
+func decodeHead(data []byte, full func(method string) bool) (msg jsonrpc.Message, light bool, err error) {
+	if bytes.IndexByte(data, '\n') >= 0 || bytes.IndexByte(data, '\r') >= 0 {
+		msg, err = decodeMessage(data)
+		return msg, false, err
+	}
+	var h headMessage
+	if json.Unmarshal(data, &h) != nil || h.Error != nil || (h.Method == "" && !bool(h.Result)) || (h.Method != "" && full != nil && full(h.Method)) {
+		msg, err = decodeMessage(data)
+		return msg, false, err
+	}
+	if h.JSONRPC != "2.0" {
+		return nil, false, fmt.Errorf("jsonrpc is %q, want \"2.0\"", h.JSONRPC)
+	}
+	id, err := parseID(h.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	if h.Method != "" {
+		return &jsonrpc.Request{ID: id, Method: h.Method}, true, nil
+	}
+	if !id.IsValid() {
+		return nil, false, errors.New("a message with neither a method nor an id")
+	}
+	return &jsonrpc.Response{ID: id}, true, nil
+}
+
+// parseID parses a JSON-RPC id as decodeMessage always did (through a float64
+// for a number: an integer, or an error), with a fast path for the usual
+// short integers and plain strings.
+func parseID(raw json.RawMessage) (jsonrpc.ID, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return jsonrpc.ID{}, nil
+	}
+	if len(raw) <= 15 { // exact in a float64, so the same ID as the slow path
+		if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+			return jsonrpc.MakeID(float64(n))
+		}
+	}
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && plainString(raw[1:len(raw)-1]) {
+		return jsonrpc.MakeID(string(raw[1 : len(raw)-1]))
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return jsonrpc.ID{}, err
+	}
+	if f, ok := v.(float64); ok && f != float64(int64(f)) {
+		return jsonrpc.ID{}, fmt.Errorf("id %s is not an integer", raw)
+	}
+	return jsonrpc.MakeID(v)
+}
+
+// plainString reports whether s, between a JSON string's quotes, needs no
+// unescaping or validation (printable ASCII without backslash or quote).
+func plainString(s []byte) bool {
+	for _, c := range s {
+		if c < 0x20 || c >= 0x7f || c == '\\' || c == '"' {
+			return false
+		}
+	}
+	return true
+}
+
 // readLine returns one line without its newline, at most MaxLineLength long.
 // A longer line is skipped whole and reported as a badLineError.
 func (l *lineReader) readLine() ([]byte, error) {
@@ -152,7 +258,8 @@ func (e *badLineError) Unwrap() error { return e.err }
 type lineWriter struct {
 	mu  sync.Mutex
 	w   io.Writer
-	err error // first write error; later writes fail fast (guarded by mu)
+	err error  // first write error; later writes fail fast (guarded by mu)
+	buf []byte // a line being written, reused (guarded by mu)
 }
 
 // failed returns the first write error, if any. Writers run in the
@@ -168,13 +275,22 @@ func (l *lineWriter) write(msg jsonrpc.Message) error {
 	if err != nil {
 		return fmt.Errorf("encoding a message for the client: %w", err)
 	}
-	data = append(data, '\n')
+	return l.writeRaw(data)
+}
+
+// writeRaw writes data, one message on one line, and its newline.
+func (l *lineWriter) writeRaw(data []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
 		return l.err
 	}
-	if _, err := l.w.Write(data); err != nil {
+	l.buf = append(append(l.buf[:0], data...), '\n')
+	_, err := l.w.Write(l.buf)
+	if cap(l.buf) > 64<<10 {
+		l.buf = nil // a large message's buffer is not kept
+	}
+	if err != nil {
 		l.err = fmt.Errorf("writing to the client: %w", err)
 		return l.err
 	}

@@ -39,7 +39,9 @@ type streamConn struct {
 	// deliver, when set, receives each message from the server in the
 	// goroutine that read it (saving a hand-off through incoming and Read);
 	// it must be safe for concurrent use. Set it before the first Write.
-	deliver   func(jsonrpc.Message)
+	// When light, msg lacks its params or result and raw is the message as
+	// the server sent it (see decodeHead), valid only during the call.
+	deliver   func(msg jsonrpc.Message, raw []byte, light bool)
 	incoming  chan jsonrpc.Message
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -88,6 +90,17 @@ func (c *streamConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	data, err := jsonrpc.EncodeMessage(msg)
 	if err != nil {
 		return fmt.Errorf("encoding a message for the server: %w", err)
+	}
+	return c.writeRaw(ctx, data, msg)
+}
+
+// writeRaw is Write with msg already encoded as data, which is posted as it
+// is (the proxy forwards the client's bytes); msg may lack its params.
+func (c *streamConn) writeRaw(ctx context.Context, data []byte, msg jsonrpc.Message) error {
+	select {
+	case <-c.closed:
+		return mcp.ErrConnectionClosed
+	default:
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(data))
 	if err != nil {
@@ -169,25 +182,39 @@ func (c *streamConn) deliverJSON(body []byte) error {
 	return c.deliverRaw(body)
 }
 
+// deliverRaw decodes data and passes it on to deliver (only its head: the
+// proxy forwards data itself), or whole to Read.
 func (c *streamConn) deliverRaw(data []byte) error {
-	msg, err := decodeMessage(data)
-	if err != nil {
-		return fmt.Errorf("decoding a message from the server: %w", err)
-	}
-	return c.hand(msg)
+	_, err := c.decodeAndHand(data)
+	return err
 }
 
-// hand passes msg on to deliver, or to Read.
-func (c *streamConn) hand(msg jsonrpc.Message) error {
+func (c *streamConn) decodeAndHand(data []byte) (jsonrpc.Message, error) {
+	var msg jsonrpc.Message
+	var light bool
+	var err error
+	if c.deliver != nil {
+		msg, light, err = decodeHead(data, nil)
+	} else {
+		msg, err = decodeMessage(data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decoding a message from the server: %w", err)
+	}
 	if c.deliver != nil {
 		select {
 		case <-c.closed:
-			return mcp.ErrConnectionClosed
+			return msg, mcp.ErrConnectionClosed
 		default:
 		}
-		c.deliver(msg)
-		return nil
+		c.deliver(msg, data, light)
+		return msg, nil
 	}
+	return msg, c.hand(msg)
+}
+
+// hand passes msg on to Read.
+func (c *streamConn) hand(msg jsonrpc.Message) error {
 	select {
 	case c.incoming <- msg:
 		return nil
@@ -214,14 +241,11 @@ func (c *streamConn) readStream(ctx context.Context, resp *http.Response, call *
 			if len(ev.data) == 0 || (ev.name != "" && ev.name != "message") {
 				return nil
 			}
-			msg, err := decodeMessage(ev.data)
-			if err != nil {
-				return fmt.Errorf("decoding a message from the server: %w", err)
-			}
+			msg, err := c.decodeAndHand(ev.data)
 			if r, ok := msg.(*jsonrpc.Response); ok && call != nil && r.ID == call.ID {
 				answered = true
 			}
-			return c.hand(msg)
+			return err
 		})
 		drain(resp.Body)
 		if answered || call == nil || ctx.Err() != nil || errors.Is(err, mcp.ErrConnectionClosed) {
