@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
+
+	"github.com/mcplink/mcplink/bench/internal/rusage"
 )
 
 func main() {
@@ -99,7 +101,7 @@ func run(bin string, n int, latency time.Duration, runs int) error {
 				continue // warm-up
 			}
 			times = append(times, el)
-			rss = max(rss, maxRSSKiB(cmd.ProcessState))
+			rss = max(rss, rusage.MaxRSSKiB(cmd.ProcessState))
 		}
 		slices.Sort(times)
 		return result{median: times[len(times)/2], min: times[0], maxRSSKiB: rss}, nil

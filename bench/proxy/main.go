@@ -33,6 +33,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
+
+	"github.com/mcplink/mcplink/bench/internal/rusage"
 )
 
 // protocol is what the benchmark clients speak (a stateful version every
@@ -272,7 +274,7 @@ func measureProxy(c config, name string, argv []string) (result, error) {
 	}
 	cs.Close()
 	if cmd.ProcessState != nil {
-		r.rssKiB = maxRSSKiB(cmd.ProcessState)
+		r.rssKiB = rusage.MaxRSSKiB(cmd.ProcessState)
 		r.cpuPerCall = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()) / time.Duration(calls)
 	}
 	return r, nil

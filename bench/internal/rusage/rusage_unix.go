@@ -1,6 +1,8 @@
 //go:build unix
 
-package main
+// Package rusage reads the peak memory of a finished child process for the
+// whole-process benchmarks (bench/listbench, bench/proxy).
+package rusage
 
 import (
 	"os"
@@ -8,10 +10,10 @@ import (
 	"syscall"
 )
 
-// maxRSSKiB returns the peak resident set size of an exited process in KiB,
+// MaxRSSKiB returns the peak resident set size of an exited process in KiB,
 // or 0 when the OS does not report it. getrusage(2) reports KiB on Linux
 // and bytes on macOS.
-func maxRSSKiB(ps *os.ProcessState) int64 {
+func MaxRSSKiB(ps *os.ProcessState) int64 {
 	ru, ok := ps.SysUsage().(*syscall.Rusage)
 	if !ok {
 		return 0
