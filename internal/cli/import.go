@@ -141,7 +141,14 @@ func importRun(ctx context.Context, opts *ImportOptions) error {
 		r.Name = name
 		out = append(out, r)
 	}
-	if opts.JSON {
+	return printImport(f, out, opts.JSON, 10)
+}
+
+// printImport writes import's report: --json, or one line per entry (its
+// action in a column of actionWidth, its name, then the reason or the file
+// it came from).
+func printImport(f *Factory, out []importJSON, asJSON bool, actionWidth int) error {
+	if asJSON {
 		return writeJSON(f.IO.Out, out)
 	}
 	w := 0
@@ -149,9 +156,12 @@ func importRun(ctx context.Context, opts *ImportOptions) error {
 		w = max(w, len(r.Name))
 	}
 	for _, r := range out {
-		line := fmt.Sprintf("%-10s %-*s", r.Action, w, r.Name)
-		if r.Reason != "" {
+		line := fmt.Sprintf("%-*s %-*s", actionWidth, r.Action, w, r.Name)
+		switch {
+		case r.Reason != "":
 			line += "  " + r.Reason
+		case r.From != "":
+			line += "  from " + r.From
 		}
 		fmt.Fprintln(f.IO.Out, line)
 	}

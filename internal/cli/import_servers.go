@@ -114,21 +114,10 @@ func importServersRun(opts *ImportOptions) error {
 		out = append(out, r)
 	}
 	if opts.JSON {
-		return writeJSON(f.IO.Out, out)
+		return printImport(f, out, true, 0)
 	}
-	w := 0
-	for _, r := range out {
-		w = max(w, len(r.Name))
-	}
-	for _, r := range out {
-		line := fmt.Sprintf("%-13s %-*s", r.Action, w, r.Name)
-		switch {
-		case r.Reason != "":
-			line += "  " + r.Reason
-		case r.From != "":
-			line += "  from " + r.From
-		}
-		fmt.Fprintln(f.IO.Out, line)
+	if err := printImport(f, out, false, 13); err != nil {
+		return err
 	}
 	if wrote {
 		f.diag("Config file: %s", target)
