@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -53,6 +54,7 @@ type live struct {
 	release context.CancelFunc // releases transport resources after the session closed; may be nil
 	rec     *recorder          // remote servers: the connection's HTTP recorder
 	conn    *connTransport     // Streamable HTTP servers: the connection's transport
+	tasks   *taskTable         // its tools' task support, read from tools/list answers
 	once    sync.Once
 }
 
@@ -161,6 +163,7 @@ func (m *Manager) Connect(ctx context.Context, name string) (State, error) {
 	s.state.Error = ""
 	s.state.Err = nil
 	s.state.Tools = nil
+	s.state.TaskSupport = nil
 	if s.entry.Type != config.TypeLocal {
 		s.state.Transport = ""
 	}
@@ -193,6 +196,7 @@ func (m *Manager) Connect(ctx context.Context, name string) (State, error) {
 	s.state.Error = out.err
 	s.state.Err = out.cause
 	s.state.Tools = out.tools
+	s.state.TaskSupport = out.tasks
 	if out.transport != "" {
 		s.state.Transport = out.transport
 	}
@@ -246,6 +250,7 @@ func (m *Manager) Disconnect(name string) error {
 	s.state.Error = ""
 	s.state.Err = nil
 	s.state.Tools = nil
+	s.state.TaskSupport = nil
 	if prev != s.state.Status {
 		m.emitLocked(Event{Server: name, Kind: EventStatus, State: s.snapshot()})
 	}
@@ -291,6 +296,21 @@ func (m *Manager) Tools(ctx context.Context, name string) ([]*mcp.Tool, error) {
 	return slices.Clone(s.state.Tools), nil
 }
 
+// TaskSupport returns what a connected server's tool declares in
+// "execution.taskSupport" (TaskForbidden when it declares nothing, and for
+// an unknown server or tool). The value comes from the same tools/list
+// answers as Tools.
+func (m *Manager) TaskSupport(name, tool string) TaskSupport {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.servers[name]; ok && s.live != nil {
+		if ts, ok := s.state.TaskSupport[tool]; ok {
+			return ts
+		}
+	}
+	return TaskForbidden
+}
+
 // CallTool calls a tool on a connected server. A tool that fails reports it
 // in the result (IsError); err is for protocol and transport failures. With
 // Options.OneShot it returns once the answer's HTTP response is drained (at
@@ -306,6 +326,9 @@ func (m *Manager) CallTool(ctx context.Context, name, tool string, args map[stri
 			err = fmt.Errorf("%w: %q", ErrNotConnected, name)
 		}
 		return nil, err
+	}
+	if m.TaskSupport(name, tool) == TaskRequired {
+		return nil, &TaskRequiredError{Server: name, Tool: tool}
 	}
 	if args == nil {
 		args = map[string]any{}
@@ -408,6 +431,7 @@ func (m *Manager) Close() error {
 func (s *server) snapshot() State {
 	st := s.state
 	st.Tools = slices.Clone(s.state.Tools)
+	st.TaskSupport = maps.Clone(s.state.TaskSupport)
 	st.Command = slices.Clone(s.state.Command)
 	return st
 }
@@ -419,6 +443,7 @@ type outcome struct {
 	cause     error // the typed error behind err, if any (State.Err)
 	transport string
 	tools     []*mcp.Tool
+	tasks     map[string]TaskSupport
 }
 
 // timeout returns the connect timeout for e.
@@ -441,7 +466,7 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 	timeout := m.timeout(e)
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	l := &live{refresh: make(chan struct{}, 1)}
+	l := &live{refresh: make(chan struct{}, 1), tasks: newTaskTable()}
 	impl := m.opts.ClientInfo
 	if impl == nil {
 		impl = &mcp.Implementation{Name: "mcplink", Version: "dev"}
@@ -469,14 +494,14 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 			return nil, outcome{status: StatusFailed, err: err.Error(), cause: cause, transport: TransportStdio}
 		}
 		l.proc = p
-		cs, err := client.Connect(tctx, p.transport(), m.opts.sessionOptions())
+		cs, err := client.Connect(tctx, taskTransport{Transport: p.transport(), tasks: l.tasks}, m.opts.sessionOptions())
 		var tools []*mcp.Tool
 		if err == nil {
 			l.session = cs
 			tools, err = listTools(tctx, cs)
 		}
 		if err == nil {
-			return l, outcome{status: StatusConnected, transport: TransportStdio, tools: tools}
+			return l, outcome{status: StatusConnected, transport: TransportStdio, tools: tools, tasks: l.tasks.of(tools)}
 		}
 		var msg string
 		switch {
@@ -503,7 +528,7 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 	// until the connection is established, and closing the connection after.
 	connCtx, connCancel := context.WithCancel(context.Background())
 	stopWatch := context.AfterFunc(tctx, connCancel)
-	res := m.connectRemote(tctx, connCtx, e, client)
+	res := m.connectRemote(tctx, connCtx, e, client, l.tasks)
 	err := res.err
 	var tools []*mcp.Tool
 	if err == nil {
@@ -517,7 +542,7 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 			res.conn.settle(tctx) // before tctx's cancel below
 		}
 		if err == nil && stopWatch() {
-			return l, outcome{status: StatusConnected, transport: res.transport, tools: tools}
+			return l, outcome{status: StatusConnected, transport: res.transport, tools: tools, tasks: l.tasks.of(tools)}
 		}
 		if err == nil {
 			err = tctx.Err()
@@ -672,6 +697,7 @@ func (m *Manager) startWatchersLocked(s *server, l *live) {
 			m.mu.Lock()
 			if s.live == l {
 				s.state.Tools = tools
+				s.state.TaskSupport = l.tasks.of(tools)
 				m.emitLocked(Event{Server: s.state.Name, Kind: EventTools, State: s.snapshot()})
 			}
 			m.mu.Unlock()
@@ -705,6 +731,7 @@ func (m *Manager) startWatchersLocked(s *server, l *live) {
 			s.state.Error = msg
 			s.state.Err = nil
 			s.state.Tools = nil
+			s.state.TaskSupport = nil
 			m.emitLocked(Event{Server: s.state.Name, Kind: EventStatus, State: s.snapshot()})
 		}
 		m.mu.Unlock()

@@ -130,6 +130,11 @@ type State struct {
 	// *CwdError (a local server's "cwd" is missing).
 	// Nil otherwise.
 	Err error
+	// TaskSupport maps the name of each of Tools that declares
+	// "execution.taskSupport" optional or required to that value; nil when
+	// none does (go-sdk v1.8.0's mcp.Tool drops the member: the manager
+	// reads it from the tools/list answers itself).
+	TaskSupport map[string]TaskSupport
 }
 
 // EventKind says what an Event reports.

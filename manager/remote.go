@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/config"
@@ -118,6 +119,9 @@ type connTransport struct {
 	// new connection (a TCP and TLS handshake, more than its bound allows
 	// on a real network) instead of reusing the kept-alive one.
 	bodies openBodies
+	// tasks, when set (Streamable HTTP), is shown every tools/list POST and
+	// its answer (see taskTable).
+	tasks *taskTable
 }
 
 // One-shot DELETE bounds (connTransport.roundTripDelete).
@@ -156,11 +160,20 @@ func (t *connTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.oneShot && req.Method == http.MethodDelete {
 		return t.roundTripDelete(ctx, cancel, req)
 	}
+	var list *jsonrpc.Request
+	if t.tasks != nil {
+		if list = listRequest(req); list != nil {
+			t.tasks.sent(list)
+		}
+	}
 	start := time.Now()
 	resp, err := t.base.RoundTrip(req.Clone(ctx))
 	if err != nil {
 		cancel()
 		return nil, err
+	}
+	if list != nil && resp.StatusCode == http.StatusOK {
+		resp.Body = newListAnswerBody(resp, t.tasks)
 	}
 	release := cancel
 	if t.oneShot {
@@ -393,7 +406,10 @@ type remoteResult struct {
 // the SSE event stream also lives in it. go-sdk's transports get no OAuth
 // handler: oauth.Transport, below them, is the one place that sends tokens
 // and answers 401/403.
-func (m *Manager) connectRemote(ctx, connCtx context.Context, e *config.Entry, client *mcp.Client) remoteResult {
+//
+// tasks sees the raw tools/list answers (see taskTable): through the HTTP
+// layer for Streamable HTTP, through the connection for SSE.
+func (m *Manager) connectRemote(ctx, connCtx context.Context, e *config.Entry, client *mcp.Client, tasks *taskTable) remoteResult {
 	rec := &recorder{}
 	var h auth.OAuthHandler
 	if m.opts.OAuth != nil && !e.OAuthDisabled {
@@ -405,6 +421,9 @@ func (m *Manager) connectRemote(ctx, connCtx context.Context, e *config.Entry, c
 	hc, err := m.httpClient(connCtx.Done(), e, h, rec)
 	if err != nil {
 		return remoteResult{err: err, rec: rec}
+	}
+	if ct, ok := hc.Transport.(*connTransport); ok {
+		ct.tasks = tasks
 	}
 	st := &mcp.StreamableClientTransport{
 		Endpoint:     e.URL,
@@ -434,7 +453,8 @@ func (m *Manager) connectRemote(ctx, connCtx context.Context, e *config.Entry, c
 	if err != nil {
 		return remoteResult{err: err, rec: sseRec}
 	}
-	cs, sseErr := client.Connect(connCtx, &mcp.SSEClientTransport{Endpoint: e.URL, HTTPClient: hc, MaxEventSize: -1}, m.opts.sessionOptions())
+	sse := &mcp.SSEClientTransport{Endpoint: e.URL, HTTPClient: hc, MaxEventSize: -1}
+	cs, sseErr := client.Connect(connCtx, taskTransport{Transport: sse, tasks: tasks}, m.opts.sessionOptions())
 	if sseErr == nil {
 		return remoteResult{session: cs, transport: TransportSSE, rec: sseRec}
 	}

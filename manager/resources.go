@@ -164,6 +164,9 @@ func (m *Manager) CallToolProgress(ctx context.Context, name, tool string, args 
 	if err != nil {
 		return nil, err
 	}
+	if m.TaskSupport(name, tool) == TaskRequired {
+		return nil, &TaskRequiredError{Server: name, Tool: tool}
+	}
 	if args == nil {
 		args = map[string]any{}
 	}

@@ -22,6 +22,9 @@ type HTTPOptions struct {
 	// POST to the endpoint (one without a sessionid) is answered 405, so a
 	// client has to fall back to SSE.
 	SSEOnly bool
+	// JSONResponse answers Streamable HTTP POSTs with application/json
+	// bodies instead of event streams.
+	JSONResponse bool
 	// Latency is added before every response is started.
 	Latency time.Duration
 	// RecordHeaders records the method, path and headers of every request
@@ -86,7 +89,7 @@ func StartHTTP(opts HTTPOptions) (*HTTPServer, error) {
 	if opts.SSEOnly {
 		mcpHandler = SSEOnlyHandler(getServer)
 	} else {
-		mcpHandler = mcp.NewStreamableHTTPHandler(getServer, nil)
+		mcpHandler = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{JSONResponse: opts.JSONResponse})
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", s.wrap(mcpHandler))

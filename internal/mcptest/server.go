@@ -35,6 +35,10 @@ type ServerOptions struct {
 	// tools, resources and prompts): a server declaring neither resources
 	// nor prompts.
 	ToolsOnly bool
+	// Execution gives tools an "execution" member in tools/list answers
+	// (tool name → its value, written as given; see TaskExecution), and
+	// makes a plain call of a tool whose taskSupport is "required" fail.
+	Execution map[string]any
 }
 
 // EchoArgs are the arguments of the echo tool.
@@ -124,6 +128,7 @@ func NewServer(opts ServerOptions) *mcp.Server {
 	if !opts.ToolsOnly {
 		addContent(s)
 	}
+	withExecution(s, opts.Execution)
 	return s
 }
 

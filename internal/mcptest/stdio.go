@@ -65,6 +65,9 @@ const (
 	ModeHostile = "hostile"
 	// ModeHostileExit writes HostileText to stderr and exits 1.
 	ModeHostileExit = "hostile-exit"
+	// ModeTasks serves NewServer with Execution: TaskExecution (tools
+	// declaring execution.taskSupport).
+	ModeTasks = "tasks"
 	// ModeHugeLine answers the first message with one line of
 	// $MCPTEST_HUGE_LINE_BYTES bytes (default 1 GiB) and no newline.
 	ModeHugeLine = "huge-line"
@@ -99,6 +102,9 @@ func RunChild(mode string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return serveStatus(serveStdioRecording(ctx, stdin, stdout, path), stderr)
 		}
 		return serveStatus(ServeStdio(ctx, stdin, stdout), stderr)
+	case ModeTasks:
+		s := NewServer(ServerOptions{Name: "mcptest-tasks", Execution: TaskExecution})
+		return serveStatus(clientGone(s.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}})), stderr)
 	case ModeToolsOnly:
 		s := NewServer(ServerOptions{Name: "mcptest-tools-only", ToolsOnly: true})
 		return serveStatus(clientGone(s.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}})), stderr)
