@@ -142,6 +142,10 @@ func callRun(ctx context.Context, opts *CallOptions) error {
 		}
 		return usageError("server %q has no tool %q (its tools: %s)", opts.Server, opts.Tool, strings.Join(names, ", "))
 	}
+	if m.TaskSupport(opts.Server, opts.Tool) == manager.TaskRequired {
+		// The manager refuses it too; said before the arguments are checked.
+		return &manager.TaskRequiredError{Server: opts.Server, Tool: opts.Tool}
+	}
 	for _, p := range opts.Pairs {
 		k, v, _ := strings.Cut(p, "=")
 		args[k] = parseArgValue(schema, k, v)

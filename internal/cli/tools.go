@@ -31,7 +31,8 @@ func NewCmdTools(f *Factory, runF func(context.Context, *ToolsOptions) error) *c
 		Use:   "tools [server]",
 		Short: "List tools with their descriptions and input schemas",
 		Long: `List the tools of one server, or of every connected server when no name is given,
-with their descriptions and input schemas.`,
+with their descriptions and input schemas, and whether a tool may or must be called as a
+task (its execution.taskSupport).`,
 		Args: rangeArgs(0, 1, "at most one server name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -53,6 +54,9 @@ type toolJSON struct {
 	Title       string `json:"title,omitempty"`
 	Description string `json:"description,omitempty"`
 	InputSchema any    `json:"inputSchema,omitempty"`
+	// TaskSupport is the tool's execution.taskSupport: forbidden (also
+	// when it declares nothing, as the spec says), optional or required.
+	TaskSupport manager.TaskSupport `json:"taskSupport"`
 }
 
 func toolsRun(ctx context.Context, opts *ToolsOptions) error {
@@ -99,7 +103,8 @@ func toolsRun(ctx context.Context, opts *ToolsOptions) error {
 		}
 		list := make([]toolJSON, 0, len(tools))
 		for _, t := range tools {
-			list = append(list, toolJSON{Name: t.Name, Title: t.Title, Description: t.Description, InputSchema: t.InputSchema})
+			list = append(list, toolJSON{Name: t.Name, Title: t.Title, Description: t.Description, InputSchema: t.InputSchema,
+				TaskSupport: m.TaskSupport(st.Name, t.Name)})
 		}
 		sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 		byServer[st.Name] = list
@@ -125,6 +130,14 @@ func toolsRun(ctx context.Context, opts *ToolsOptions) error {
 			fmt.Fprintln(w)
 			if args := schemaSummary(t.InputSchema); args != "" {
 				fmt.Fprintf(w, "      args: %s\n", termtext.Line(args))
+			}
+			// One of manager's constants, not the server's text. Forbidden
+			// (the default) says nothing.
+			switch t.TaskSupport {
+			case manager.TaskOptional:
+				fmt.Fprintln(w, "      tasks: optional")
+			case manager.TaskRequired:
+				fmt.Fprintln(w, "      tasks: required (mcplink does not make task-based calls yet)")
 			}
 		}
 	}
