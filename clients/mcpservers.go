@@ -12,8 +12,7 @@ import (
 
 // mcpServer is one entry of an "mcpServers" object, the union of what
 // Claude Code, Claude Desktop, Cursor, Windsurf and Gemini CLI write.
-// Unknown keys (Gemini's "trust" and "includeTools", Cursor's "envFile", …)
-// are ignored.
+// Unknown keys (Gemini's "trust" and "includeTools", …) are ignored.
 type mcpServer struct {
 	// Type is "stdio", "http", "sse" or "streamable-http"; empty: by
 	// which of command and url is set.
@@ -33,7 +32,8 @@ type mcpServer struct {
 	Timeout float64 `json:"timeout"`
 	// Disabled is Windsurf's and Cline's switch.
 	Disabled bool `json:"disabled"`
-	// EnvFile is Cursor's file of variables, which mcplink does not read.
+	// EnvFile is Cursor's file of variables (KEY=VALUE lines) for a stdio
+	// server, under "env".
 	EnvFile string `json:"envFile"`
 }
 
@@ -101,10 +101,6 @@ func (r *reader) serversObject(where string, raw json.RawMessage, into map[strin
 }
 
 func (r *reader) mcpServer(name string, s mcpServer) *config.Entry {
-	if s.EnvFile != "" {
-		r.errorf(name, `"envFile" is not supported by mcplink; put the variables in "env"`)
-		return nil
-	}
 	url := s.URL
 	if url == "" {
 		url = s.ServerURL
@@ -115,6 +111,9 @@ func (r *reader) mcpServer(name string, s mcpServer) *config.Entry {
 		e = r.remote(name, s.HTTPURL, s.Headers)
 	case typ == "stdio" || (typ == "" && s.Command != ""):
 		e = r.local(name, s.Command, s.Args, s.Env, s.Cwd, filepath.Dir(r.path))
+		if e != nil && s.EnvFile != "" && !r.withEnvFile(e, name, s.EnvFile, filepath.Dir(r.path)) {
+			return nil
+		}
 	case typ == "http" || typ == "sse" || typ == "streamable-http" || (typ == "" && url != ""):
 		// SSE too: mcplink tries Streamable HTTP first and falls back to
 		// SSE when the endpoint answers as an SSE-only server.

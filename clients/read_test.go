@@ -234,7 +234,7 @@ func TestReadErrors(t *testing.T) {
 		{"bad url", ".mcp.json", `{"mcpServers": {"s": {"url": "ftp://x"}}}`, `server "s": "url" must be an absolute http or https URL, got "ftp://x"`},
 		{"args not strings", ".mcp.json", `{"mcpServers": {"s": {"command": "x", "args": [1]}}}`, `server "s": the entry does not decode`},
 		{"nothing", ".mcp.json", `{"mcpServers": {"s": {}}}`, `server "s": neither "command" nor "url" is set`},
-		{"envFile", ".cursor/mcp.json", `{"mcpServers": {"s": {"command": "x", "envFile": ".env"}}}`, `"envFile" is not supported by mcplink`},
+		{"envFile", ".cursor/mcp.json", `{"mcpServers": {"s": {"command": "x", "envFile": ".env"}}}`, `server "s": "envFile" ` + filepath.Join(".cursor", ".env") + ` does not exist; create it or remove "envFile"`},
 		{"toml syntax", "config.toml", "[mcp_servers.x\n", "not valid TOML"},
 		{"toml no servers", "config.toml", "model = \"o3\"\n", "no [mcp_servers.NAME] tables"},
 		{"toml bad server", "config.toml", "[mcp_servers.x]\ncommand = 1\n", "[mcp_servers.x] does not decode"},

@@ -63,14 +63,12 @@ func (r *reader) vscode(root map[string]json.RawMessage) []*config.Entry {
 			r.errorf(name, "the entry does not decode: %v", jsonReason(err))
 			continue
 		}
-		if s.EnvFile != "" {
-			r.errorf(name, `"envFile" is not supported by mcplink; put the variables in "env"`)
-			continue
-		}
 		env := map[string]string{}
+		var unset []string
 		for k, v := range s.Env {
 			switch v := v.(type) {
 			case nil: // VS Code: unset
+				unset = append(unset, k)
 			case string:
 				env[k] = v
 			case float64:
@@ -85,6 +83,14 @@ func (r *reader) vscode(root map[string]json.RawMessage) []*config.Entry {
 		switch typ := strings.ToLower(s.Type); {
 		case typ == "stdio" || (typ == "" && s.Command != ""):
 			e = r.local(name, s.Command, s.Args, env, s.Cwd, base)
+			if e != nil && s.EnvFile != "" {
+				if !r.withEnvFile(e, name, s.EnvFile, base) {
+					continue
+				}
+				for _, k := range unset { // null in "env" unsets the envFile's value too
+					delete(e.Environment, k)
+				}
+			}
 		case typ == "http" || typ == "sse" || (typ == "" && s.URL != ""):
 			e = r.remote(name, s.URL, s.Headers)
 		default:
