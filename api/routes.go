@@ -367,12 +367,22 @@ func (s *Server) handleTools(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	tools, err := s.mgr(name).Tools(r.Context(), name)
+	m := s.mgr(name)
+	tools, err := m.Tools(r.Context(), name)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ToolList{Tools: tools})
+	list := ToolList{Tools: tools}
+	for _, t := range tools {
+		if ts := m.TaskSupport(name, t.Name); ts != manager.TaskForbidden {
+			if list.TaskSupport == nil {
+				list.TaskSupport = map[string]string{}
+			}
+			list.TaskSupport[t.Name] = string(ts)
+		}
+	}
+	writeJSON(w, http.StatusOK, list)
 }
 
 // toolCallTimeout bounds one tool call.

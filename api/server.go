@@ -443,6 +443,7 @@ func toAPIError(err error) *apiError {
 	var pie *callback.PortInUseError
 	var aze *callback.AuthorizationError
 	var mbe *http.MaxBytesError
+	var tre *manager.TaskRequiredError
 	msg := fix.Message(err, fix.API)
 	switch {
 	case errors.As(err, &ae):
@@ -470,6 +471,8 @@ func toAPIError(err error) *apiError {
 		return &apiError{http.StatusConflict, "needs_client_registration", msg}
 	case errors.As(err, &pie):
 		return &apiError{http.StatusConflict, "callback_port_in_use", msg}
+	case errors.As(err, &tre):
+		return &apiError{http.StatusConflict, "task_required", msg}
 	case errors.As(err, &aze):
 		return &apiError{http.StatusBadRequest, "authorization_denied", msg}
 	case errors.Is(err, callback.ErrUnknownState):

@@ -135,6 +135,12 @@ type CallbackRequest struct {
 // ToolList is the answer of GET /mcp/{name}/tools.
 type ToolList struct {
 	Tools []*mcp.Tool `json:"tools"`
+	// TaskSupport maps each tool that declares "execution.taskSupport"
+	// optional or required to that value (MCP 2025-11-25; go-sdk's
+	// mcp.Tool has no such member, so it is given beside the tools).
+	// Tools not in it are forbidden: the spec's default. A required one
+	// cannot be called through the API (409 task_required).
+	TaskSupport map[string]string `json:"taskSupport,omitempty"`
 }
 
 // ErrorBody is the error envelope every failed request answers with. It is

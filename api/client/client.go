@@ -208,11 +208,20 @@ func (c *Client) Logout(ctx context.Context, name string) (*api.ServerStatus, er
 
 // Tools lists a connected server's tools (GET /mcp/{name}/tools).
 func (c *Client) Tools(ctx context.Context, name string) ([]*mcp.Tool, error) {
+	out, err := c.ToolList(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return out.Tools, nil
+}
+
+// ToolList is Tools with the tools' task support (api.ToolList).
+func (c *Client) ToolList(ctx context.Context, name string) (*api.ToolList, error) {
 	var out api.ToolList
 	if err := c.Do(ctx, http.MethodGet, "/mcp/"+esc(name)+"/tools", nil, &out); err != nil {
 		return nil, err
 	}
-	return out.Tools, nil
+	return &out, nil
 }
 
 // CallTool calls a tool (POST /mcp/{name}/tools/{tool}). A failing tool is
