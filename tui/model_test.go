@@ -449,3 +449,23 @@ func TestDurations(t *testing.T) {
 		t.Errorf("countdown = %q", got)
 	}
 }
+
+// TestToolsPaneTaskSupport: the tools pane says which tools may or must
+// be called as tasks (execution.taskSupport), nothing for the others.
+func TestToolsPaneTaskSupport(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, []string{exe}, map[string]string{"MCPTEST_CHILD": "tasks"})
+	h := newHarness(t, e.backend(t, nil), Options{})
+	h.ready()
+	h.send(resize(100, 40))
+	h.selectServer("local")
+	h.press("enter")
+	full := flatDetails(h)
+	mustContain(t, full, "slow · tasks: optional", "progress · tasks: required")
+	if n := strings.Count(full, "tasks:"); n != 2 {
+		t.Fatalf("%d tools with a task mark, want 2:\n%s", n, full)
+	}
+}

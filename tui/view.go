@@ -434,7 +434,11 @@ func (m *Model) detailLines(width int) []string {
 			if t == nil {
 				continue
 			}
-			add("  " + m.styles.accent.Render(termtext.Line(t.Name)))
+			name := "  " + m.styles.accent.Render(termtext.Line(t.Name))
+			if ts := st.TaskSupport[t.Name]; ts != "" { // optional or required (manager's constants)
+				name += m.styles.dim.Render(" · tasks: " + string(ts))
+			}
+			add(name)
 			if d := strings.TrimSpace(clean(t.Description)); d != "" {
 				for _, l := range strings.Split(lipgloss.Wrap(d, max(4, width-4), " /-"), "\n") {
 					lines = append(lines, "    "+l)
