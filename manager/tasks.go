@@ -220,8 +220,8 @@ func listRequest(req *http.Request) *jsonrpc.Request {
 		return nil
 	}
 	defer rc.Close()
-	body, err := io.ReadAll(io.LimitReader(rc, maxListRequest))
-	if err != nil || !bytes.Contains(body, []byte(`"tools/list"`)) {
+	body := make([]byte, req.ContentLength)
+	if _, err := io.ReadFull(rc, body); err != nil || !bytes.Contains(body, []byte(`"tools/list"`)) {
 		return nil
 	}
 	msg, err := jsonrpc.DecodeMessage(body)
