@@ -82,7 +82,7 @@ func TestEnvFileErrors(t *testing.T) {
 	file := filepath.Join(dir, ".vscode", "mcp.json")
 	for _, c := range []struct {
 		envFile, want string
-		vars       Vars
+		vars          Vars
 	}{
 		{"${workspaceFolder}/missing.env", filepath.Join(dir, "missing.env") + ` does not exist; create it or remove "envFile"`, Vars{}},
 		{big, big + " is larger than 1048576 bytes", Vars{}},
