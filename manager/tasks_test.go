@@ -36,6 +36,8 @@ func TestTaskSupport(t *testing.T) {
 		{name: "streamable-oneshot", opts: mcptest.HTTPOptions{Server: server, RecordMethods: true}, oneShot: true, transport: manager.TransportStreamable},
 		{name: "sse", opts: mcptest.HTTPOptions{Server: server, RecordMethods: true, SSEOnly: true}, transport: manager.TransportSSE},
 		{name: "stdio", local: true, transport: manager.TransportStdio},
+		// Two tools per tools/list page: every page's answer counts.
+		{name: "paged", opts: mcptest.HTTPOptions{Server: mcptest.ServerOptions{Execution: mcptest.TaskExecution, PageSize: 2}, RecordMethods: true}, transport: manager.TransportStreamable},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -94,14 +96,20 @@ func TestTaskSupport(t *testing.T) {
 				}
 			}
 			if s != nil {
-				calls := 0
+				calls, lists := 0, 0
 				for _, mth := range s.Methods() {
-					if mth == "tools/call" {
+					switch mth {
+					case "tools/call":
 						calls++
+					case "tools/list":
+						lists++
 					}
 				}
 				if calls != 1 { // slow only
 					t.Fatalf("server handled %d tools/call, want 1 (methods %v)", calls, s.Methods())
+				}
+				if ps := c.opts.Server.PageSize; ps > 0 && lists != (len(st.Tools)+ps-1)/ps {
+					t.Fatalf("%d tools/list pages for %d tools, want one per %d", lists, len(st.Tools), ps)
 				}
 			}
 		})

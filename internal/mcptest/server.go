@@ -39,6 +39,9 @@ type ServerOptions struct {
 	// (tool name → its value, written as given; see TaskExecution), and
 	// makes a plain call of a tool whose taskSupport is "required" fail.
 	Execution map[string]any
+	// PageSize, when set, is the most tools (resources, prompts) per
+	// list page: a client has to follow nextCursor.
+	PageSize int
 }
 
 // EchoArgs are the arguments of the echo tool.
@@ -79,7 +82,7 @@ func NewServer(opts ServerOptions) *mcp.Server {
 	if version == "" {
 		version = "0.1.0"
 	}
-	s := mcp.NewServer(&mcp.Implementation{Name: name, Version: version}, nil)
+	s := mcp.NewServer(&mcp.Implementation{Name: name, Version: version}, &mcp.ServerOptions{PageSize: opts.PageSize})
 
 	mcp.AddTool(s, &mcp.Tool{Name: ToolEcho, Description: "Echo the given text."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in EchoArgs) (*mcp.CallToolResult, any, error) {
