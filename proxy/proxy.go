@@ -29,6 +29,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcplink/mcplink/internal/rawio"
 	"github.com/mcplink/mcplink/limit"
 )
 
@@ -271,6 +272,9 @@ func newProxy(opts Options, out io.Writer) (*proxy, error) {
 	if base == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 64
+		// Raw reads and writes on the connections (internal/rawio): no
+		// scheduler system-call path, no monitor wake-up per message.
+		t.DialContext = rawio.DialContext(rawio.Dialer())
 		base = t
 	}
 	rt, err := newRoundTripper(opts, base, logf)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
+	"github.com/mcplink/mcplink/internal/testenv"
 
 	"github.com/mcplink/mcplink/bench/internal/rusage"
 )
@@ -83,7 +84,13 @@ func run(bin string, n int, latency time.Duration, runs int) error {
 		return err
 	}
 
-	env := append(os.Environ(), "MCPLINK_DATA_DIR="+filepath.Join(dir, "data"))
+	// Built from scratch in dir (only PATH is inherited): the user's own
+	// configuration, credentials and opencode files take no part.
+	d, err := testenv.In(dir)
+	if err != nil {
+		return err
+	}
+	env := d.Vars()
 	measure := func(args ...string) (result, error) {
 		var times []time.Duration
 		var rss int64

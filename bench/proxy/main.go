@@ -33,6 +33,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
+	"github.com/mcplink/mcplink/internal/testenv"
 
 	"github.com/mcplink/mcplink/bench/internal/rusage"
 )
@@ -201,11 +202,16 @@ func medianResult(rs []result) result {
 	}
 }
 
+// env is the environment of the processes under test: built from scratch
+// in c.tmp (PATH is all that is inherited), so no user's configuration,
+// credentials or opencode files take part.
 func env(c config) []string {
-	return append(os.Environ(),
-		"MCPLINK_DATA_DIR="+filepath.Join(c.tmp, "data"),
+	d, err := testenv.In(c.tmp)
+	if err != nil {
+		panic(err) // c.tmp was just created by run
+	}
+	return d.Vars(
 		"MCP_REMOTE_CONFIG_DIR="+filepath.Join(c.tmp, "mcp-remote"),
-		"HOME="+c.tmp,
 		"BROWSER=true",
 	)
 }

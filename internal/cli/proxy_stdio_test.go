@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,9 +56,11 @@ func setBlocking(t *testing.T, f *os.File) {
 }
 
 // TestProxyOnPipesRestoresBlockingMode: `mcplink proxy` on real pipes (as a
-// stdio client runs it) answers through its pollable copies of stdin and
+// stdio client runs it) answers through non-blocking copies of stdin and
 // stdout, ends at stdin's EOF, and leaves both pipes in blocking mode — the
 // file descriptions may be shared with the client — and GOMAXPROCS as it was.
+// On Linux the copies are descriptions of the proxy's own (reopened through
+// /proc), so the shared ones are never switched at all.
 func TestProxyOnPipesRestoresBlockingMode(t *testing.T) {
 	srv, err := mcptest.StartHTTP(mcptest.HTTPOptions{})
 	if err != nil {
@@ -101,7 +104,16 @@ func TestProxyOnPipesRestoresBlockingMode(t *testing.T) {
 	if err != nil || !strings.Contains(line, `"id":1`) || !strings.Contains(line, `"result"`) {
 		t.Fatalf("answer to initialize: %q, %v", line, err)
 	}
-	if !nonblocking(t, inR) || !nonblocking(t, outW) {
+	if runtime.GOOS == "linux" {
+		if nonblocking(t, inR) || nonblocking(t, outW) {
+			t.Errorf("the proxy switched the client's descriptions to non-blocking mode; it should reopen the pipes")
+		}
+		for _, f := range []*os.File{inR, outW} {
+			if n := ownNonblockingCopies(t, f); n != 1 {
+				t.Errorf("%d non-blocking descriptions of %s besides the client's, want the proxy's one", n, f.Name())
+			}
+		}
+	} else if !nonblocking(t, inR) || !nonblocking(t, outW) {
 		t.Errorf("while the proxy runs on pipes, stdin and stdout should be non-blocking (read through the poller)")
 	}
 	inW.Close()
@@ -120,4 +132,48 @@ func TestProxyOnPipesRestoresBlockingMode(t *testing.T) {
 	if got := runtime.GOMAXPROCS(0); got != procs {
 		t.Errorf("GOMAXPROCS after the proxy = %d, want %d", got, procs)
 	}
+}
+
+// ownNonblockingCopies counts this process's descriptors, other than f's,
+// open on the same end of the same pipe as f in non-blocking mode (from
+// /proc/self/fd and fdinfo).
+func ownNonblockingCopies(t *testing.T, f *os.File) int {
+	t.Helper()
+	self := strconv.Itoa(int(f.Fd()))
+	target, err := os.Readlink("/proc/self/fd/" + self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := func(fd string) int64 {
+		info, err := os.ReadFile("/proc/self/fdinfo/" + fd)
+		if err != nil {
+			return -1
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "flags:"); ok {
+				if fl, err := strconv.ParseInt(strings.TrimSpace(v), 8, 64); err == nil {
+					return fl
+				}
+			}
+		}
+		return -1
+	}
+	acc := flags(self) & syscall.O_ACCMODE
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if e.Name() == self {
+			continue
+		}
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || l != target {
+			continue
+		}
+		if fl := flags(e.Name()); fl >= 0 && fl&syscall.O_ACCMODE == acc && fl&syscall.O_NONBLOCK != 0 {
+			n++
+		}
+	}
+	return n
 }
