@@ -10,7 +10,7 @@ import (
 
 func benchAuth(b *testing.B, fresh bool) {
 	s := startAS(b, oauthtest.Options{})
-	v := asEnv(b, "")
+	v := newEnv(b, "", nil)
 	entry := testEntry(b, s.MCPURL)
 	ctx := ctxT(b)
 	durs := make([]time.Duration, 0, b.N)
@@ -44,7 +44,7 @@ func BenchmarkAuthenticateWithRegistration(b *testing.B) { benchAuth(b, true) }
 // BenchmarkTokenCached is the per-request cost of a valid token.
 func BenchmarkTokenCached(b *testing.B) {
 	s := startAS(b, oauthtest.Options{})
-	v := asEnv(b, "")
+	v := newEnv(b, "", nil)
 	entry := testEntry(b, s.MCPURL)
 	ctx := ctxT(b)
 	if _, err := v.e.Authenticate(ctx, entry); err != nil {
@@ -61,7 +61,7 @@ func BenchmarkTokenCached(b *testing.B) {
 // BenchmarkRefresh is one refresh under the store lock.
 func BenchmarkRefresh(b *testing.B) {
 	s := startAS(b, oauthtest.Options{})
-	v := asEnv(b, "")
+	v := newEnv(b, "", nil)
 	entry := testEntry(b, s.MCPURL)
 	ctx := ctxT(b)
 	if _, err := v.e.Authenticate(ctx, entry); err != nil {

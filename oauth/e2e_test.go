@@ -16,17 +16,6 @@ import (
 	"github.com/mcplink/mcplink/internal/oauthtest"
 )
 
-func startAS(t testing.TB, o oauthtest.Options) *oauthtest.Server {
-	s, err := oauthtest.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func asEnv(t testing.TB, dir string) *env { return newEnv(t, dir, oauthtest.FollowRedirects) }
-
 // connect runs a real MCP client session through handler h and calls echo.
 func connectAndEcho(ctx context.Context, url string, h auth.OAuthHandler) error {
 	c := mcp.NewClient(&mcp.Implementation{Name: "oauth-test", Version: "1"}, nil)
@@ -48,7 +37,7 @@ func connectAndEcho(ctx context.Context, url string, h auth.OAuthHandler) error 
 func TestE2EDCRPersistedAndResourceEverywhere(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
 	dir := t.TempDir()
-	v := asEnv(t, dir)
+	v := newEnv(t, dir, nil)
 	entry := testEntry(t, s.MCPURL)
 
 	// Non-interactive before sign-in: needs auth.
@@ -68,7 +57,7 @@ func TestE2EDCRPersistedAndResourceEverywhere(t *testing.T) {
 	}
 	// A new engine (new process) on the same store re-authenticates with the
 	// persisted registration.
-	v2 := asEnv(t, dir)
+	v2 := newEnv(t, dir, nil)
 	c2, err := v2.e.Authenticate(ctxT(t), entry)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +90,7 @@ func TestE2EDCRPersistedAndResourceEverywhere(t *testing.T) {
 
 func TestE2EInteractiveHandler(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	if err := connectAndEcho(ctxT(t), s.MCPURL, v.e.InteractiveHandler(entry)); err != nil {
 		t.Fatal(err)
@@ -121,7 +110,7 @@ func TestE2EInteractiveHandler(t *testing.T) {
 }
 
 func TestE2EPreregisteredNeverRegisters(t *testing.T) {
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, "")
 	entry.OAuth.ClientID, entry.OAuth.ClientSecret = "pre", "pre-secret"
 	s2 := startAS(t, oauthtest.Options{DisableDCR: true, PreRegistered: []oauthtest.Client{{ClientID: "pre", ClientSecret: "pre-secret", RedirectURIs: []string{mustRedirect(t, entry)}}}})
@@ -145,7 +134,7 @@ func TestE2EPreregisteredNeverRegisters(t *testing.T) {
 
 func TestE2ENoClientRegistration(t *testing.T) {
 	s := startAS(t, oauthtest.Options{DisableDCR: true})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	_, err := v.e.Authenticate(ctxT(t), entry)
 	var ce *ClientRegistrationError
@@ -159,7 +148,7 @@ func TestE2ENoClientRegistration(t *testing.T) {
 
 func TestE2ERefreshSingleFlight(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
 		t.Fatal(err)
@@ -193,7 +182,7 @@ func TestE2ERefreshSingleFlight(t *testing.T) {
 func TestE2ECrossProcessAdoption(t *testing.T) {
 	s := startAS(t, oauthtest.Options{}) // rotating refresh tokens with reuse detection
 	dir := t.TempDir()
-	a, b := asEnv(t, dir), asEnv(t, dir)
+	a, b := newEnv(t, dir, nil), newEnv(t, dir, nil)
 	entry := testEntry(t, s.MCPURL)
 	if _, err := a.e.Authenticate(ctxT(t), entry); err != nil {
 		t.Fatal(err)
@@ -221,7 +210,7 @@ func TestE2ECrossProcessAdoption(t *testing.T) {
 
 func TestE2EInvalidGrantNeedsAuth(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	c, err := v.e.Authenticate(ctxT(t), entry)
 	if err != nil {
@@ -246,7 +235,7 @@ func TestE2EInvalidGrantNeedsAuth(t *testing.T) {
 
 func TestE2ETransientErrorsKeepTokens(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
 		t.Fatal(err)
@@ -263,9 +252,10 @@ func TestE2ETransientErrorsKeepTokens(t *testing.T) {
 }
 
 func TestPersistent5xxKeepsTokens(t *testing.T) {
-	f := stdFake(t, fakeOpts{refreshFail: 503})
+	s := startAS(t, oauthtest.Options{})
+	s.FailGrant("refresh_token", "temporarily_unavailable") // 503
 	v := newEnv(t, "", nil)
-	entry := testEntry(t, f.mcp)
+	entry := testEntry(t, s.MCPURL)
 	c, err := v.e.Authenticate(ctxT(t), entry)
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +265,7 @@ func TestPersistent5xxKeepsTokens(t *testing.T) {
 	if err == nil || errors.Is(err, ErrNeedsAuth) {
 		t.Fatalf("err = %v", err)
 	}
-	_, _, tokens, _, _ := f.snapshot()
+	tokens := s.Stats().TokenRequests
 	if tokens["refresh_token"] != 3 {
 		t.Errorf("%d refresh attempts, want 3 (bounded retries)", tokens["refresh_token"])
 	}
@@ -284,7 +274,7 @@ func TestPersistent5xxKeepsTokens(t *testing.T) {
 		t.Errorf("tokens dropped after 5xx")
 	}
 	// Network error (AS gone): same.
-	f.srv.Close()
+	s.Close()
 	if _, err := v.e.Token(ctxT(t), entry); err == nil || errors.Is(err, ErrNeedsAuth) {
 		t.Fatalf("network error: %v", err)
 	}
@@ -302,10 +292,26 @@ func TestNoSecretsInMessages(t *testing.T) {
 			msgs = append(msgs, err.Error())
 		}
 	}
-	for _, o := range []fakeOpts{{exchangeFail: "invalid_grant"}, {exchangeFail: "invalid_client"}, {issMode: "wrong"}, {refreshFail: 500}, {challengeScope: "read", requiredScope: "write", grant: func(string) string { return "read" }}, {}} {
-		f := stdFake(t, o)
+	rw := []string{"read", "write"}
+	var secrets []string
+	for _, tc := range []struct {
+		o     oauthtest.Options
+		grant string // FailGrant(grant, code)
+		code  string
+	}{
+		{grant: "authorization_code", code: "invalid_grant"},
+		{grant: "authorization_code", code: "invalid_client"},
+		{o: oauthtest.Options{AuthorizationResponseIss: func(string) string { return "https://evil.example" }}},
+		{grant: "refresh_token", code: "server_error"},
+		{o: oauthtest.Options{Scopes: rw, ChallengeScope: "read", RequiredScope: "write", GrantScope: func([]string) []string { return []string{"read"} }}},
+		{},
+	} {
+		s := startAS(t, tc.o)
+		if tc.code != "" {
+			s.FailGrant(tc.grant, tc.code)
+		}
 		v := newEnv(t, "", nil)
-		entry := testEntry(t, f.mcp)
+		entry := testEntry(t, s.MCPURL)
 		c, err := v.e.Authenticate(ctxT(t), entry)
 		collect(err)
 		if err != nil {
@@ -313,26 +319,28 @@ func TestNoSecretsInMessages(t *testing.T) {
 				t.Errorf("error does not name the server: %v", err)
 			}
 			msgs = append(msgs, v.notes.all())
+			secrets = append(secrets, s.Secrets()...)
 			continue
 		}
 		v.clock.Advance(2 * time.Hour)
 		_, err = v.e.Token(ctxT(t), entry)
 		collect(err)
 		// invalid_client on refresh.
-		f.mu.Lock()
-		f.clients[c.Client.ClientID] = "changed"
-		f.mu.Unlock()
+		s.SetClientSecret(c.Client.ClientID, "changed")
 		v.clock.Advance(2 * time.Hour)
 		_, err = v.e.Token(ctxT(t), entry)
 		collect(err)
 		msgs = append(msgs, v.notes.all())
+		secrets = append(secrets, s.Secrets()...)
 	}
-	if len(msgs) < 6 {
-		t.Fatalf("too few messages collected: %d", len(msgs))
+	if len(msgs) < 6 || len(secrets) < 10 {
+		t.Fatalf("too few messages or secrets collected: %d, %d", len(msgs), len(secrets))
 	}
 	for _, m := range msgs {
-		if strings.Contains(m, "_SECRET") {
-			t.Errorf("secret in message: %s", m)
+		for _, secret := range secrets {
+			if strings.Contains(m, secret) {
+				t.Errorf("secret in message: %s", m)
+			}
 		}
 	}
 }
@@ -344,7 +352,7 @@ func TestNoSecretsInMessages(t *testing.T) {
 func TestCrossProcessAdoptionUnderLock(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
 	dir := t.TempDir()
-	a, b := asEnv(t, dir), asEnv(t, dir)
+	a, b := newEnv(t, dir, nil), newEnv(t, dir, nil)
 	hs := &hookStore{Store: b.store}
 	b.e.opts.Store = hs
 	entry := testEntry(t, s.MCPURL)
@@ -377,7 +385,7 @@ func TestCrossProcessAdoptionUnderLock(t *testing.T) {
 func TestTwoProcessesConcurrentRefresh(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
 	dir := t.TempDir()
-	a, b := asEnv(t, dir), asEnv(t, dir)
+	a, b := newEnv(t, dir, nil), newEnv(t, dir, nil)
 	entry := testEntry(t, s.MCPURL)
 	if _, err := a.e.Authenticate(ctxT(t), entry); err != nil {
 		t.Fatal(err)
@@ -413,7 +421,7 @@ func TestTwoProcessesConcurrentRefresh(t *testing.T) {
 
 func TestE2EHandlerClientRegistrationError(t *testing.T) {
 	s := startAS(t, oauthtest.Options{DisableDCR: true})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	h, err := v.e.Handler(entry)
 	if err != nil {

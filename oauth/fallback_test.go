@@ -55,7 +55,7 @@ func TestFallbackRefreshWritesOwnStore(t *testing.T) {
 			s := startAS(t, o)
 			entry.URL = s.MCPURL
 			// "opencode" signs in (another engine, another store).
-			c, err := asEnv(t, "").e.Authenticate(ctxT(t), entry)
+			c, err := newEnv(t, "", nil).e.Authenticate(ctxT(t), entry)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +109,7 @@ func TestFallbackRefreshWritesOwnStore(t *testing.T) {
 func TestFallbackOnlyForItsURL(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
 	entry := testEntry(t, s.MCPURL)
-	c, err := asEnv(t, "").e.Authenticate(ctxT(t), entry)
+	c, err := newEnv(t, "", nil).e.Authenticate(ctxT(t), entry)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,46 +2,46 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/oauthtest"
 )
 
-func stdFake(t *testing.T, o fakeOpts) *fake {
-	if o.prmPath == "" {
-		o.prmPath = "/.well-known/oauth-protected-resource/mcp"
-	}
-	if o.asMetaPath == "" {
-		o.asMetaPath = "/.well-known/oauth-authorization-server" + o.issuerPath
-	}
-	return newFake(t, o)
+// issMetadata sets whether the AS metadata advertises RFC 9207 iss.
+func issMetadata(advertised bool) func(map[string]any) {
+	return func(m map[string]any) { m["authorization_response_iss_parameter_supported"] = advertised }
 }
 
 func TestIssChecks(t *testing.T) {
+	none := func(string) string { return "" }
+	wrong := func(string) string { return "https://evil.example" }
+	slash := func(iss string) string { return iss + "/" }
 	cases := []struct {
-		name       string
-		mode       string
-		advertised bool
-		ok         bool
+		name string
+		o    oauthtest.Options
+		ok   bool
 	}{
-		{"exact, advertised", "", true, true},
-		{"exact, not advertised", "", false, true},
-		{"missing, advertised", "none", true, false},
-		{"missing, not advertised", "none", false, true},
-		{"wrong", "wrong", false, false},
-		{"wrong, advertised", "wrong", true, false},
-		{"normalised with slash", "slash", true, false},
+		{"exact, advertised", oauthtest.Options{}, true},
+		{"exact, not advertised", oauthtest.Options{EditMetadata: issMetadata(false)}, true},
+		{"missing, advertised", oauthtest.Options{AuthorizationResponseIss: none}, false},
+		{"missing, not advertised", oauthtest.Options{NoIss: true}, true},
+		{"wrong", oauthtest.Options{AuthorizationResponseIss: wrong, EditMetadata: issMetadata(false)}, false},
+		{"wrong, advertised", oauthtest.Options{AuthorizationResponseIss: wrong}, false},
+		{"normalised with slash", oauthtest.Options{AuthorizationResponseIss: slash}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := stdFake(t, fakeOpts{issMode: tc.mode, issAdvertised: tc.advertised})
+			s := startAS(t, tc.o)
 			v := newEnv(t, "", nil)
-			_, err := v.e.Authenticate(ctxT(t), testEntry(t, f.mcp))
-			_, _, tokens, _, _ := f.snapshot()
+			_, err := v.e.Authenticate(ctxT(t), testEntry(t, s.MCPURL))
+			tokens := s.Stats().TokenRequests
 			if tc.ok {
 				if err != nil {
 					t.Fatalf("err = %v", err)
@@ -55,38 +55,48 @@ func TestIssChecks(t *testing.T) {
 			if tokens["authorization_code"] != 0 {
 				t.Errorf("token request sent before the iss check")
 			}
-			if st, _ := v.e.Status(ctxT(t), testEntry(t, f.mcp)); st.State != StateNotAuthenticated {
+			if st, _ := v.e.Status(ctxT(t), testEntry(t, s.MCPURL)); st.State != StateNotAuthenticated {
 				t.Errorf("status %v after refused response", st.State)
 			}
 		})
 	}
 }
 
+// resourceScopes makes the protected resource metadata list scopes (none
+// when empty).
+func resourceScopes(scopes ...string) func(map[string]any) {
+	return func(m map[string]any) {
+		delete(m, "scopes_supported")
+		if len(scopes) > 0 {
+			m["scopes_supported"] = scopes
+		}
+	}
+}
+
 func TestScopeRules(t *testing.T) {
 	cases := []struct {
 		name  string
-		o     fakeOpts
+		o     oauthtest.Options // Scopes: what the AS lists and grants
 		cfg   string
 		want  string
 		unset bool
 	}{
-		{"challenge scope wins over PRM", fakeOpts{challengeScope: "a b", prmScopes: []string{"x", "y"}}, "", "a b", false},
-		{"PRM scopes when no challenge scope", fakeOpts{prmScopes: []string{"x", "y"}}, "", "x y", false},
-		{"configured scope always", fakeOpts{challengeScope: "a"}, "cfg1 a", "cfg1 a", false},
-		{"offline_access when advertised", fakeOpts{prmScopes: []string{"x"}, asScopes: []string{"x", "offline_access"}}, "", "x offline_access", false},
-		{"nothing defined: no scope", fakeOpts{asScopes: []string{"offline_access"}}, "", "", true},
+		{"challenge scope wins over PRM", oauthtest.Options{ChallengeScope: "a b", Scopes: []string{"x", "y", "a", "b"}, EditResourceMetadata: resourceScopes("x", "y")}, "", "a b", false},
+		{"PRM scopes when no challenge scope", oauthtest.Options{ChallengeOmitsScope: true, Scopes: []string{"x", "y"}}, "", "x y", false},
+		{"configured scope always", oauthtest.Options{ChallengeScope: "a", Scopes: []string{"cfg1", "a"}, EditResourceMetadata: resourceScopes()}, "cfg1 a", "cfg1 a", false},
+		{"offline_access when advertised", oauthtest.Options{ChallengeOmitsScope: true, Scopes: []string{"x", "offline_access"}}, "", "x offline_access", false},
+		{"nothing defined: no scope", oauthtest.Options{ChallengeOmitsScope: true, Scopes: []string{"offline_access"}}, "", "", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.o.challengeRM = true
-			f := stdFake(t, tc.o)
+			s := startAS(t, tc.o)
 			v := newEnv(t, "", nil)
-			entry := testEntry(t, f.mcp)
+			entry := testEntry(t, s.MCPURL)
 			entry.OAuth.Scope = tc.cfg
 			if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
 				t.Fatal(err)
 			}
-			_, _, _, authz, _ := f.snapshot()
+			authz := authorizations(s)
 			if got := authz[0].Get("scope"); got != tc.want || authz[0].Has("scope") == tc.unset {
 				t.Errorf("scope = %q (present %t), want %q", got, authz[0].Has("scope"), tc.want)
 			}
@@ -94,30 +104,46 @@ func TestScopeRules(t *testing.T) {
 	}
 }
 
+// serveClientMetadata serves mcplink's client ID metadata document for
+// entry on loopback, as its owner would on https, and returns its URL.
+func serveClientMetadata(t *testing.T, entry *config.Entry) string {
+	var self string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"client_id": self, "client_name": "mcplink",
+			"redirect_uris": []string{mustRedirect(t, entry)}, "token_endpoint_auth_method": "none",
+			"grant_types": []string{"authorization_code", "refresh_token"}})
+	}))
+	t.Cleanup(srv.Close)
+	self = srv.URL + "/client.json"
+	return self
+}
+
 func TestCIMDUsedWhenAdvertised(t *testing.T) {
-	const cimd = "https://mcplink.example/client.json"
-	f := stdFake(t, fakeOpts{cimd: true})
+	s := startAS(t, oauthtest.Options{ClientIDMetadataDocuments: true})
 	v := newEnv(t, "", nil)
-	entry := testEntry(t, f.mcp)
+	entry := testEntry(t, s.MCPURL)
+	cimd := serveClientMetadata(t, entry)
 	entry.OAuth.ClientMetadataURL = cimd
 	entry.OAuth.ClientID = "pre-1" // CIMD takes precedence
 	c, err := v.e.Authenticate(ctxT(t), entry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, regs, _, authz, forms := f.snapshot()
-	if regs != 0 || authz[0].Get("client_id") != cimd || forms[0].Get("client_id") != cimd || c.Client.ClientID != cimd {
+	regs, authz, forms := s.Stats().Registrations, authorizations(s), tokenForms(s)
+	if regs != 0 || authz[0].Get("client_id") != cimd || forms[0].Get("client_id") != cimd || c.Client.ClientID != cimd || s.Stats().MetadataDocumentFetches == 0 {
 		t.Errorf("regs %d, authorize client %q, token client %q", regs, authz[0].Get("client_id"), forms[0].Get("client_id"))
 	}
 	// Not advertised: falls back to the pre-registered client.
-	f2 := stdFake(t, fakeOpts{})
-	entry2 := testEntry(t, f2.mcp)
+	entry2 := testEntry(t, "")
+	s2 := startAS(t, oauthtest.Options{PreRegistered: []oauthtest.Client{{ClientID: "pre-1", RedirectURIs: []string{mustRedirect(t, entry2)}}}})
+	entry2.URL = s2.MCPURL
 	entry2.OAuth.ClientMetadataURL = cimd
 	entry2.OAuth.ClientID = "pre-1"
 	if _, err := newEnv(t, "", nil).e.Authenticate(ctxT(t), entry2); err != nil {
 		t.Fatal(err)
 	}
-	_, regs, _, authz, _ = f2.snapshot()
+	regs, authz = s2.Stats().Registrations, authorizations(s2)
 	if regs != 0 || authz[0].Get("client_id") != "pre-1" {
 		t.Errorf("regs %d client %q", regs, authz[0].Get("client_id"))
 	}
@@ -133,17 +159,21 @@ func TestDCRRequestAndAuthMethod(t *testing.T) {
 		{[]string{"none", "client_secret_post"}, AuthPost},
 		{[]string{"none"}, AuthNone},
 	} {
-		f := stdFake(t, fakeOpts{authMethods: tc.methods})
+		o := oauthtest.Options{TokenEndpointAuthMethods: tc.methods}
+		if tc.methods == nil { // not advertised: RFC 8414's default, client_secret_basic
+			o.EditMetadata = func(m map[string]any) { delete(m, "token_endpoint_auth_methods_supported") }
+		}
+		s := startAS(t, o)
 		v := newEnv(t, "", nil)
-		entry := testEntry(t, f.mcp)
+		entry := testEntry(t, s.MCPURL)
 		c, err := v.e.Authenticate(ctxT(t), entry)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Client.TokenEndpointAuthMethod != tc.want || c.Client.RedirectURI != mustRedirect(t, entry) || !c.Client.Dynamic || c.Client.Issuer != f.iss {
+		if c.Client.TokenEndpointAuthMethod != tc.want || c.Client.RedirectURI != mustRedirect(t, entry) || !c.Client.Dynamic || c.Client.Issuer != s.IssuerURL {
 			t.Errorf("methods %v: stored client %+v", tc.methods, *c.Client)
 		}
-		_, _, _, _, forms := f.snapshot()
+		forms := tokenForms(s)
 		if tc.want == AuthPost && forms[0].Get("client_secret") == "" {
 			t.Errorf("client_secret_post without secret in form")
 		}
@@ -152,9 +182,9 @@ func TestDCRRequestAndAuthMethod(t *testing.T) {
 
 func TestDCRRedoneWhenIssuerChanges(t *testing.T) {
 	dir := t.TempDir()
-	f1 := stdFake(t, fakeOpts{})
+	s := startAS(t, oauthtest.Options{})
 	v := newEnv(t, dir, nil)
-	entry := testEntry(t, f1.mcp)
+	entry := testEntry(t, s.MCPURL)
 	c1, err := v.e.Authenticate(ctxT(t), entry)
 	if err != nil {
 		t.Fatal(err)
@@ -172,38 +202,38 @@ func TestDCRRedoneWhenIssuerChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, regs, _, authz, _ := f1.snapshot()
+	regs, authz := s.Stats().Registrations, authorizations(s)
 	if regs != 2 || c2.Client.ClientID == c1.Client.ClientID || authz[1].Get("client_id") != c2.Client.ClientID {
 		t.Errorf("regs %d; AS1's client reused: %q %q", regs, c1.Client.ClientID, authz[1].Get("client_id"))
 	}
 }
 
 func TestInvalidClientReregistersOnce(t *testing.T) {
-	f := stdFake(t, fakeOpts{})
+	s := startAS(t, oauthtest.Options{})
 	v := newEnv(t, "", nil)
-	entry := testEntry(t, f.mcp)
+	entry := testEntry(t, s.MCPURL)
 	c1, err := v.e.Authenticate(ctxT(t), entry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	f.clients[c1.Client.ClientID] = "rotated-away" // the AS no longer accepts our secret
-	f.mu.Unlock()
+	if !s.SetClientSecret(c1.Client.ClientID, "rotated-away") { // the AS no longer accepts our secret
+		t.Fatal("no such client at the AS")
+	}
 	c2, err := v.e.Authenticate(ctxT(t), entry)
 	if err != nil {
 		t.Fatalf("second auth: %v", err)
 	}
-	_, regs, _, _, _ := f.snapshot()
-	if regs != 2 || c2.Client.ClientID == c1.Client.ClientID {
+	if regs := s.Stats().Registrations; regs != 2 || c2.Client.ClientID == c1.Client.ClientID {
 		t.Errorf("regs %d", regs)
 	}
 }
 
 func TestStepUpUnionAndLimit(t *testing.T) {
 	// The token first granted lacks "write"; the RS demands it.
-	f := stdFake(t, fakeOpts{challengeScope: "read", requiredScope: "write"})
+	rw := []string{"read", "write"}
+	s := startAS(t, oauthtest.Options{Scopes: rw, ChallengeScope: "read", RequiredScope: "write"})
 	v := newEnv(t, "", nil)
-	entry := testEntry(t, f.mcp)
+	entry := testEntry(t, s.MCPURL)
 	if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +243,7 @@ func TestStepUpUnionAndLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, _ := http.NewRequest("POST", f.mcp, strings.NewReader("{}"))
+		req, _ := http.NewRequest("POST", s.MCPURL, strings.NewReader("{}"))
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -234,20 +264,20 @@ func TestStepUpUnionAndLimit(t *testing.T) {
 	if err := v.e.InteractiveHandler(entry).Authorize(ctxT(t), nil, resp403()); err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, authz, _ := f.snapshot()
+	authz := authorizations(s)
 	if got := authz[len(authz)-1].Get("scope"); got != "read write" {
 		t.Errorf("step-up scope %q, want union %q", got, "read write")
 	}
 
 	// An AS that never grants "write": at most 3 attempts, then a clear error.
-	f2 := stdFake(t, fakeOpts{challengeScope: "read", requiredScope: "write", grant: func(string) string { return "read" }})
+	s2 := startAS(t, oauthtest.Options{Scopes: rw, ChallengeScope: "read", RequiredScope: "write", GrantScope: func([]string) []string { return []string{"read"} }})
 	v2 := newEnv(t, "", nil)
-	entry2 := testEntry(t, f2.mcp)
+	entry2 := testEntry(t, s2.MCPURL)
 	if _, err := v2.e.Authenticate(ctxT(t), entry2); err != nil {
 		t.Fatal(err)
 	}
 	tok, _ := v2.e.Token(ctxT(t), entry2)
-	req, _ := http.NewRequest("POST", f2.mcp, nil)
+	req, _ := http.NewRequest("POST", s2.MCPURL, nil)
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -257,16 +287,16 @@ func TestStepUpUnionAndLimit(t *testing.T) {
 	if !errors.Is(err, ErrInsufficientScope) {
 		t.Fatalf("err = %v", err)
 	}
-	_, _, _, authz, _ = f2.snapshot()
+	authz = authorizations(s2)
 	if len(authz) != 1+MaxStepUpAttempts {
 		t.Errorf("%d authorizations, want 1 + %d", len(authz), MaxStepUpAttempts)
 	}
 }
 
 func TestLoopBrake(t *testing.T) {
-	f := stdFake(t, fakeOpts{})
+	s := startAS(t, oauthtest.Options{})
 	v := newEnv(t, "", nil)
-	entry := testEntry(t, f.mcp)
+	entry := testEntry(t, s.MCPURL)
 	var err error
 	for i := 0; i < MaxAttemptsPerWindow+1; i++ {
 		_, err = v.e.Authenticate(ctxT(t), entry)
@@ -289,9 +319,9 @@ func TestLoopBrake(t *testing.T) {
 }
 
 func TestBeginWaitDeliver(t *testing.T) {
-	f := stdFake(t, fakeOpts{})
+	s := startAS(t, oauthtest.Options{})
 	v := newEnv(t, "", nil)
-	entry := testEntry(t, f.mcp)
+	entry := testEntry(t, s.MCPURL)
 	p, err := v.e.Begin(ctxT(t), entry)
 	if err != nil {
 		t.Fatal(err)
@@ -315,12 +345,12 @@ func TestBeginWaitDeliver(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := v.e.Status(ctxT(t), entry)
-	if err != nil || st.State != StateAuthenticated || st.Issuer != f.iss || !st.Refreshable || c.Token == nil {
+	if err != nil || st.State != StateAuthenticated || st.Issuer != s.IssuerURL || !st.Refreshable || c.Token == nil {
 		t.Fatalf("status %+v %v", st, err)
 	}
 	// Same-URL rule.
 	other := *entry
-	other.URL = f.mcp + "/"
+	other.URL = s.MCPURL + "/"
 	if st, _ := v.e.Status(ctxT(t), &other); st.State != StateNotAuthenticated {
 		t.Errorf("credentials used for a different URL: %v", st.State)
 	}
@@ -332,7 +362,7 @@ func TestBeginWaitDeliver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sts[entry.Name]; got.State != StateAuthenticated || got.Issuer != f.iss || !got.Refreshable {
+	if got := sts[entry.Name]; got.State != StateAuthenticated || got.Issuer != s.IssuerURL || !got.Refreshable {
 		t.Errorf("Statuses[%s] = %+v, want what Status says: %+v", entry.Name, got, st)
 	}
 	if got, ok := sts["other"]; !ok || got.State != StateNotAuthenticated {
@@ -360,9 +390,9 @@ func TestBeginWaitDeliver(t *testing.T) {
 }
 
 func TestAuthorizationDenied(t *testing.T) {
-	f := stdFake(t, fakeOpts{})
+	s := startAS(t, oauthtest.Options{})
 	v := newEnv(t, "", func(ctx context.Context, u string) error { return nil })
-	entry := testEntry(t, f.mcp)
+	entry := testEntry(t, s.MCPURL)
 	p, err := v.e.Begin(ctxT(t), entry)
 	if err != nil {
 		t.Fatal(err)
@@ -380,9 +410,9 @@ func TestAuthorizationDenied(t *testing.T) {
 }
 
 func TestBadRedirectURIReported(t *testing.T) {
-	f := stdFake(t, fakeOpts{})
+	s := startAS(t, oauthtest.Options{})
 	v := newEnv(t, "", nil)
-	entry := testEntry(t, f.mcp)
+	entry := testEntry(t, s.MCPURL)
 	entry.OAuth.RedirectURI = "https://example.com/cb"
 	_, err := v.e.Authenticate(ctxT(t), entry)
 	if err == nil || !strings.Contains(err.Error(), "redirectUri") || !strings.Contains(err.Error(), entry.Source) {

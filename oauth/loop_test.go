@@ -51,7 +51,7 @@ func runCalls(t *testing.T, v *env, url string, h auth.OAuthHandler, calls int, 
 // doubled per consecutive trip: 24 calls over 72 s open it twice.
 func TestLoopAlways403(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	h := v.e.InteractiveHandler(entry)
 	if err := connectAndEcho(ctxT(t), s.MCPURL, h); err != nil {
@@ -89,7 +89,7 @@ func TestLoopAlways401Refresh(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			s := startAS(t, oauthtest.Options{})
-			v := asEnv(t, "")
+			v := newEnv(t, "", nil)
 			entry := testEntry(t, s.MCPURL)
 			if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
 				t.Fatal(err)
@@ -121,7 +121,7 @@ func TestLoopAlways401Refresh(t *testing.T) {
 // a refreshed token the server accepts resets it.
 func TestRefreshBrake(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestRefreshBrake(t *testing.T) {
 // obtained resets it.
 func TestBrakeBackoffResetAndCap(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	auth := func() error { _, err := v.e.Authenticate(ctxT(t), entry); return err }
 	trip := func() {
@@ -230,7 +230,7 @@ func TestBrakeBackoffResetAndCap(t *testing.T) {
 // once; the fresh-token brake does not stand in the way.
 func TestStepUpStillWorks(t *testing.T) {
 	s := startAS(t, oauthtest.Options{ChallengeScope: "mcp:read", RequiredScope: "mcp:read mcp:write"})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	if err := connectAndEcho(ctxT(t), s.MCPURL, v.e.InteractiveHandler(entry)); err != nil {
 		t.Fatal(err)
@@ -248,7 +248,7 @@ func TestStepUpStillWorks(t *testing.T) {
 // sign-in that grants them and logout drop them.
 func TestRequiredScopesRecordedAndRequested(t *testing.T) {
 	s := startAS(t, oauthtest.Options{ChallengeScope: "mcp:read", DeviceFlow: true})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
 		t.Fatal(err)
@@ -337,7 +337,7 @@ func TestRequiredScopesRecordedAndRequested(t *testing.T) {
 // the same name are not requested.
 func TestRequiredScopesSameURL(t *testing.T) {
 	s := startAS(t, oauthtest.Options{ChallengeScope: "mcp:read"})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	other := *entry
 	other.URL = s.MCPURL + "/other"
@@ -366,7 +366,7 @@ func sameScopes(a, b string) bool {
 // once, on the same clock.
 func TestLogoutResetsBrakes(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	var err error
 	for i := 0; i <= MaxAttemptsPerWindow; i++ {

@@ -318,3 +318,9 @@ func (m *machineAS) clientAuthOK(r *http.Request, form url.Values) bool {
 	m.assertJTIs = append(m.assertJTIs, c.ID)
 	return form.Get("client_id") == m.clientID
 }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

@@ -21,7 +21,7 @@ func TestOfflineAccessSendsPromptConsent(t *testing.T) {
 		{[]string{"mcp:read"}, ""},
 	} {
 		s := startAS(t, oauthtest.Options{Scopes: tc.scopes})
-		v := asEnv(t, t.TempDir())
+		v := newEnv(t, t.TempDir(), nil)
 		entry := testEntry(t, s.MCPURL)
 		if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
 			t.Fatal(err)
@@ -45,7 +45,7 @@ func TestOfflineAccessSendsPromptConsent(t *testing.T) {
 // A token that lives less than twice RefreshMargin is used for half its
 // lifetime instead of being refreshed before every request.
 func TestShortLivedTokenRefreshMargin(t *testing.T) {
-	v := asEnv(t, t.TempDir())
+	v := newEnv(t, t.TempDir(), nil)
 	now := v.clock.Now()
 	short := &authstore.Token{AccessToken: "a", IssuedAt: now, Expiry: now.Add(10 * time.Second)}
 	long := &authstore.Token{AccessToken: "b", IssuedAt: now, Expiry: now.Add(time.Hour)}

@@ -366,7 +366,7 @@ func TestDeviceFlowDeniedAndExpired(t *testing.T) {
 
 func TestLogoutRevokesAndKeepsRegistration(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	c, err := v.e.Authenticate(ctxT(t), entry)
 	if err != nil {
@@ -412,7 +412,7 @@ func TestLogoutRevokesAndKeepsRegistration(t *testing.T) {
 
 func TestLogoutRevocationFailureStillDeletes(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
 		t.Fatal(err)
@@ -436,7 +436,7 @@ func TestLogoutRevocationFailureStillDeletes(t *testing.T) {
 
 func TestResourceOverrideAndOmit(t *testing.T) {
 	s := startAS(t, oauthtest.Options{ResourceOptional: true})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	entry.OAuth.OmitResource = true
 	c, err := v.e.Authenticate(ctxT(t), entry)
@@ -525,7 +525,7 @@ func TestConcurrentAuthorizeSharesOneFlow(t *testing.T) {
 // needs_auth for the non-interactive handler, without any browser.
 func TestRevokedRefreshNeedsAuthNoLoop(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
 		t.Fatal(err)
@@ -556,7 +556,7 @@ var _ authstore.Store
 // reuse the registration.
 func TestForgottenRegistrationRedoneOnce(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	c1, err := v.e.Authenticate(ctxT(t), entry)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +82,7 @@ func TestHydraSignInRegistersOnce(t *testing.T) {
 	scopes := []string{"mcp:read", "offline_access", "offline", "openid"}
 	s := startAS(t, oauthtest.Options{HydraQuirks: true, Scopes: scopes, HydraDefaultClientScope: scopes})
 	dir := t.TempDir()
-	v := asEnv(t, dir)
+	v := newEnv(t, dir, nil)
 	entry := testEntry(t, s.MCPURL)
 	c1, err := v.e.Authenticate(ctxT(t), entry)
 	if err != nil {
@@ -104,7 +103,7 @@ func TestHydraSignInRegistersOnce(t *testing.T) {
 	}
 
 	// Another process, same store: a new sign-in reuses the registration.
-	v2 := asEnv(t, dir)
+	v2 := newEnv(t, dir, nil)
 	c2, err := v2.e.Authenticate(ctxT(t), entry)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +144,7 @@ func TestHydraSignInRegistersOnce(t *testing.T) {
 // answered, not that it "does not support" registration, and names the fix.
 func TestRegistrationRefusedSaysWhy(t *testing.T) {
 	s := startAS(t, oauthtest.Options{HydraQuirks: true, HydraDCRDisabled: true})
-	v := asEnv(t, "")
+	v := newEnv(t, "", nil)
 	entry := testEntry(t, s.MCPURL)
 	_, err := v.e.Authenticate(ctxT(t), entry)
 	var ce *ClientRegistrationError
@@ -200,26 +199,25 @@ func TestUnusableRegistrationExplainedAndDeleted(t *testing.T) {
 		}, "do not include", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var f *fake
-			f = stdFake(t, fakeOpts{regResp: func(r map[string]any) {
-				id := r["client_id"].(string)
-				r["registration_access_token"] = "RAT_" + id
-				r["registration_client_uri"] = f.iss + "/register/" + id
-				tc.edit(r)
-			}})
+			s := startAS(t, oauthtest.Options{RegistrationManagement: true, EditRegistration: tc.edit})
 			v := newEnv(t, "", nil)
-			entry := testEntry(t, f.mcp)
+			entry := testEntry(t, s.MCPURL)
 			_, err := v.e.Authenticate(ctxT(t), entry)
 			var ce *ClientRegistrationError
 			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) || ce.Status != 201 {
 				t.Fatalf("err = %v, want a ClientRegistrationError saying %q", err, tc.want)
 			}
-			if strings.Contains(err.Error(), "CS_SECRET") || strings.Contains(err.Error(), "RAT_") {
-				t.Errorf("secret in the message: %v", err)
+			secrets := s.Secrets() // the client secret and the registration access token
+			if len(secrets) != 2 {
+				t.Fatalf("the AS handed out %d secrets, want 2", len(secrets))
 			}
-			f.mu.Lock()
-			deletes, regs, authz := len(f.regDeletes), f.registrations, len(f.authorizes)
-			f.mu.Unlock()
+			for _, secret := range secrets {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("secret in the message: %v", err)
+				}
+			}
+			st := s.Stats()
+			deletes, regs, authz := st.RegistrationDeletes, st.Registrations, st.AuthorizeRequests
 			if tc.delete && deletes != 1 || !tc.delete && deletes != 0 || regs != 1 || authz != 0 {
 				t.Errorf("deletes %d, registrations %d, authorizations %d", deletes, regs, authz)
 			}
@@ -246,14 +244,14 @@ func TestOfflineAccessOnlyWithMetadataScopes(t *testing.T) {
 		{"not advertised", []string{"mcp:read"}, "", "mcp:read"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := stdFake(t, fakeOpts{challengeRM: true, prmScopes: []string{"mcp:read"}, asScopes: tc.asScopes})
+			s := startAS(t, oauthtest.Options{ChallengeOmitsScope: true, Scopes: tc.asScopes}) // the resource's scopes: mcp:read
 			v := newEnv(t, "", nil)
-			entry := testEntry(t, f.mcp)
+			entry := testEntry(t, s.MCPURL)
 			entry.OAuth.Scope = tc.cfg
 			if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
 				t.Fatal(err)
 			}
-			_, _, _, authz, _ := f.snapshot()
+			authz := authorizations(s)
 			if got := authz[0].Get("scope"); got != tc.want {
 				t.Errorf("scope = %q, want %q", got, tc.want)
 			}
@@ -269,15 +267,12 @@ func TestOfflineAccessOnlyWithMetadataScopes(t *testing.T) {
 // registration stored first and deletes its own (RFC 7592), so both use
 // one client.
 func TestConcurrentRegistrationAdoptsStoredClient(t *testing.T) {
-	var f *fake
+	var s *oauthtest.Server
 	var other map[string]any // the other process's registration
 	dir := t.TempDir()
 	v := newEnv(t, dir, nil)
 	entry := testEntry(t, "")
-	f = stdFake(t, fakeOpts{regResp: func(r map[string]any) {
-		id := r["client_id"].(string)
-		r["registration_access_token"] = "RAT_" + id
-		r["registration_client_uri"] = f.iss + "/register/" + id
+	s = startAS(t, oauthtest.Options{RegistrationManagement: true, EditRegistration: func(r map[string]any) {
 		if other == nil {
 			other = r
 			return
@@ -290,19 +285,19 @@ func TestConcurrentRegistrationAdoptsStoredClient(t *testing.T) {
 			return
 		}
 		err = st.Update(context.Background(), entry.Name, func(*authstore.Credentials) (*authstore.Credentials, error) {
-			return &authstore.Credentials{ServerURL: entry.URL, Issuer: f.iss, Client: &authstore.Client{
+			return &authstore.Credentials{ServerURL: entry.URL, Issuer: s.IssuerURL, Client: &authstore.Client{
 				ClientID: other["client_id"].(string), ClientSecret: other["client_secret"].(string), TokenEndpointAuthMethod: AuthBasic,
-				RedirectURI: mustRedirect(t, entry), Issuer: f.iss, Dynamic: true, RegisteredAt: time.Now(),
+				RedirectURI: mustRedirect(t, entry), Issuer: s.IssuerURL, Dynamic: true, RegisteredAt: time.Now(),
 			}}, nil
 		})
 		if err != nil {
 			t.Error(err)
 		}
 	}})
-	entry.URL = f.mcp
+	entry.URL = s.MCPURL
 	// The other process's registration, made first.
-	body := strings.NewReader(`{"redirect_uris":["` + mustRedirect(t, entry) + `"],"token_endpoint_auth_method":"client_secret_basic"}`)
-	resp, err := http.Post(f.iss+"/register", "application/json", body)
+	body := strings.NewReader(`{"redirect_uris":["` + mustRedirect(t, entry) + `"],"token_endpoint_auth_method":"client_secret_basic","grant_types":["authorization_code","refresh_token"]}`)
+	resp, err := http.Post(s.RegistrationEndpoint(), "application/json", body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,11 +307,11 @@ func TestConcurrentRegistrationAdoptsStoredClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	regs, deletes, authz := f.registrations, slices.Clone(f.regDeletes), slices.Clone(f.authorizes)
-	f.mu.Unlock()
+	st, authz := s.Stats(), authorizations(s)
 	otherID := other["client_id"].(string)
-	if regs != 2 || len(deletes) != 1 || deletes[0] == otherID || c.Client.ClientID != otherID || authz[0].Get("client_id") != otherID {
-		t.Errorf("registrations %d, deleted %v, stored %q, authorized with %q; want the other process's %q kept", regs, deletes, c.Client.ClientID, authz[0].Get("client_id"), otherID)
+	_, otherKept := s.Client(otherID)
+	if st.Registrations != 2 || st.RegistrationDeletes != 1 || !otherKept || c.Client.ClientID != otherID || authz[0].Get("client_id") != otherID {
+		t.Errorf("registrations %d, deleted %d (the other's kept: %v), stored %q, authorized with %q; want the other process's %q kept",
+			st.Registrations, st.RegistrationDeletes, otherKept, c.Client.ClientID, authz[0].Get("client_id"), otherID)
 	}
 }

@@ -102,16 +102,12 @@ func randomToken(prefix string) string {
 func (s *Server) asHandler() http.Handler {
 	p := s.opts.IssuerPath
 	mux := http.NewServeMux()
-	if !s.opts.HydraQuirks { // Hydra v2.3 serves OpenID discovery only
-		mux.HandleFunc("GET /.well-known/oauth-authorization-server"+p, s.handleMetadata)
-	}
-	mux.HandleFunc("GET /.well-known/openid-configuration"+p, s.handleMetadata)
-	if p != "" {
-		mux.HandleFunc("GET "+p+"/.well-known/openid-configuration", s.handleMetadata)
+	for _, mp := range s.metadataPaths() {
+		mux.HandleFunc("GET "+mp, s.handleMetadata)
 	}
 	if !s.opts.DisableDCR {
 		mux.HandleFunc("POST "+p+"/register", s.handleRegister)
-		if s.opts.HydraQuirks {
+		if s.opts.HydraQuirks || s.opts.RegistrationManagement {
 			mux.HandleFunc("DELETE "+p+"/register/{id}", s.handleRegistrationDelete)
 		}
 	}
@@ -180,6 +176,9 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.opts.HydraQuirks {
 		s.hydraMetadata(m)
+	}
+	if s.opts.EditMetadata != nil {
+		s.opts.EditMetadata(m)
 	}
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	writeJSON(w, http.StatusOK, m)
@@ -252,6 +251,9 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		resp.ClientSecretExpiresAt = &never
 	}
 	s.mu.Lock()
+	if c.ClientSecret != "" {
+		s.secretLocked(c.ClientSecret)
+	}
 	s.clients[c.ClientID] = c
 	s.stats.Registrations++
 	s.stats.LastRegistration = *c
@@ -261,7 +263,17 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.hydraRegistered(w, c, &reg)
 		return
 	}
-	writeJSON(w, http.StatusCreated, resp)
+	doc, _ := json.Marshal(resp)
+	var m map[string]any
+	_ = json.Unmarshal(doc, &m)
+	if s.opts.RegistrationManagement {
+		m["registration_access_token"] = s.newRegistrationToken(c.ClientID, "rat-")
+		m["registration_client_uri"] = s.RegistrationEndpoint() + "/" + c.ClientID
+	}
+	if s.opts.EditRegistration != nil {
+		s.opts.EditRegistration(m)
+	}
+	writeJSON(w, http.StatusCreated, m)
 }
 
 func (s *Server) validateRegistration(reg *registration) *oauthError {
@@ -355,7 +367,12 @@ func (s *Server) redirectWith(w http.ResponseWriter, r *http.Request, redirectUR
 			q.Set(k, v)
 		}
 	}
-	if !s.opts.NoIss {
+	switch {
+	case s.opts.AuthorizationResponseIss != nil:
+		if iss := s.opts.AuthorizationResponseIss(s.IssuerURL); iss != "" {
+			q.Set("iss", iss)
+		}
+	case !s.opts.NoIss:
 		q.Set("iss", s.IssuerURL)
 	}
 	u.RawQuery = q.Encode()
@@ -470,10 +487,10 @@ func (s *Server) checkResource(resource string) *oauthError {
 		if s.opts.ResourceOptional {
 			return nil
 		}
-		return newError("invalid_target", "resource is required and must be "+s.MCPURL)
+		return newError("invalid_target", "resource is required and must be "+s.resourceID())
 	}
-	if resource != s.MCPURL {
-		return newError("invalid_target", "unknown resource "+resource+"; this server protects "+s.MCPURL)
+	if resource != s.resourceID() {
+		return newError("invalid_target", "unknown resource "+resource+"; this server protects "+s.resourceID())
 	}
 	return nil
 }
@@ -500,6 +517,7 @@ func (s *Server) parseScope(scope string, allowed, def []string) ([]string, *oau
 func (s *Server) approve(w http.ResponseWriter, r *http.Request, req *authRequest, status int) {
 	code := randomToken("code-")
 	s.mu.Lock()
+	s.secretLocked(code)
 	s.pruneLocked()
 	s.codes[code] = &authCode{authRequest: *req}
 	s.stats.CodesIssued++
@@ -718,6 +736,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 			return nil, newError("temporarily_unavailable", "request cancelled")
 		}
 	}
+	s.mu.Lock()
+	if injected == "" {
+		injected = s.failGrantLocked(grant)
+	}
+	s.mu.Unlock()
 	if injected != "" {
 		return nil, newError(injected, "error injected by the test")
 	}
@@ -786,7 +809,11 @@ func (s *Server) grantCode(c *Client, f map[string]string) (*tokenResponse, *oau
 		resource = f["resource"]
 	}
 	code.family = randomToken("fam-")
-	return s.issueLocked(c, code.scopes, code.scopes, resource, code.family, true), nil
+	scopes := code.scopes
+	if s.opts.GrantScope != nil {
+		scopes = s.opts.GrantScope(slices.Clone(scopes))
+	}
+	return s.issueLocked(c, scopes, scopes, resource, code.family, true), nil
 }
 
 func (s *Server) grantRefresh(c *Client, f map[string]string) (*tokenResponse, *oauthError) {
@@ -830,7 +857,7 @@ func (s *Server) grantRefresh(c *Client, f map[string]string) (*tokenResponse, *
 // issueLocked mints an access token and, if newRefresh and the client may
 // refresh, a refresh token carrying grantScopes.
 func (s *Server) issueLocked(c *Client, scopes, grantScopes []string, resource, family string, newRefresh bool) *tokenResponse {
-	at := randomToken("at-")
+	at := s.secretLocked(randomToken("at-"))
 	s.access[at] = &accessToken{
 		clientID: c.ClientID,
 		scopes:   slices.Clone(scopes),
@@ -848,7 +875,7 @@ func (s *Server) issueLocked(c *Client, scopes, grantScopes []string, resource, 
 		(!s.opts.RefreshRequiresOfflineAccess || slices.Contains(grantScopes, ScopeOfflineAccess) ||
 			(s.opts.HydraQuirks && slices.Contains(grantScopes, "offline")))
 	if newRefresh && canRefresh {
-		rt := randomToken("rt-")
+		rt := s.secretLocked(randomToken("rt-"))
 		s.refresh[rt] = &refreshToken{
 			clientID: c.ClientID,
 			scopes:   slices.Clone(grantScopes),

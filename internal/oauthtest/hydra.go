@@ -141,7 +141,7 @@ type hydraClient struct {
 // hydraRegistered answers a successful registration of c the way Hydra
 // does and remembers its registration access token.
 func (s *Server) hydraRegistered(w http.ResponseWriter, c *Client, reg *registration) {
-	rat := randomToken("ory_at_")
+	rat := s.newRegistrationToken(c.ClientID, "ory_at_")
 	now := time.Now().UTC().Round(time.Second)
 	hc := hydraClient{
 		ClientID:                  c.ClientID,
@@ -164,17 +164,25 @@ func (s *Server) hydraRegistered(w http.ResponseWriter, c *Client, reg *registra
 		RegistrationAccessToken:   rat,
 		RegistrationClientURI:     s.RegistrationEndpoint() + "/" + c.ClientID,
 	}
-	s.mu.Lock()
-	if s.registrationTokens == nil {
-		s.registrationTokens = map[string]string{}
-	}
-	s.registrationTokens[c.ClientID] = rat
-	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, hc)
 }
 
+// newRegistrationToken makes and remembers the RFC 7592 registration
+// access token of a client.
+func (s *Server) newRegistrationToken(clientID, prefix string) string {
+	rat := randomToken(prefix)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.registrationTokens == nil {
+		s.registrationTokens = map[string]string{}
+	}
+	s.registrationTokens[clientID] = s.secretLocked(rat)
+	return rat
+}
+
 // handleRegistrationDelete is RFC 7592's DELETE on a client URI, which
-// Hydra implements at /oauth2/register/{id}.
+// Hydra implements at /oauth2/register/{id} (and, with
+// RegistrationManagement, in Hydra's words too).
 func (s *Server) handleRegistrationDelete(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -13,7 +13,6 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
 )
@@ -127,15 +126,7 @@ func (s *Server) ForgetSessions() {
 	s.transport.Store(&h)
 }
 
-func (s *Server) mcpHandler() http.Handler {
-	prm := auth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
-		Resource:               s.MCPURL,
-		AuthorizationServers:   []string{s.IssuerURL},
-		ScopesSupported:        s.resourceScopes(),
-		BearerMethodsSupported: []string{"header"},
-		ResourceName:           s.opts.ServerName,
-	})
-
+func (s *Server) mcpHandler() *http.ServeMux {
 	server := mcp.NewServer(&mcp.Implementation{Name: s.opts.ServerName, Version: "1.0.0"}, nil)
 	mcp.AddTool(server, &mcp.Tool{Name: "echo", Description: "Echo the text back."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in EchoArgs) (*mcp.CallToolResult, EchoResult, error) {
@@ -175,8 +166,9 @@ func (s *Server) mcpHandler() http.Handler {
 	})(streamable))
 
 	mux := http.NewServeMux()
-	mux.Handle(prmPath+mcpPath, prm)
-	mux.Handle(prmPath, prm)
+	for _, p := range s.resourceMetadataPaths() {
+		mux.HandleFunc(p, s.handleResourceMetadata)
+	}
 	mux.Handle(mcpPath, protected)
 	return mux
 }
@@ -189,7 +181,7 @@ func (s *Server) verify(_ context.Context, token string, _ *http.Request) (*auth
 	if !ok || t.revoked {
 		return nil, fmt.Errorf("unknown or revoked access token: %w", auth.ErrInvalidToken)
 	}
-	if t.resource != "" && t.resource != s.MCPURL {
+	if t.resource != "" && t.resource != s.resourceID() {
 		return nil, fmt.Errorf("token audience is %s: %w", t.resource, auth.ErrInvalidToken)
 	}
 	return &auth.TokenInfo{
@@ -245,15 +237,24 @@ func (s *Server) challenge(next http.Handler) http.Handler {
 		if errCode != "" {
 			params = append(params, fmt.Sprintf("error=%q", errCode), fmt.Sprintf("error_description=%q", desc))
 		}
-		params = append(params, fmt.Sprintf("resource_metadata=%q", s.ResourceMetadataURL))
+		if !s.opts.NoResourceMetadata && !s.opts.ChallengeOmitsResourceMetadata {
+			params = append(params, fmt.Sprintf("resource_metadata=%q", s.ResourceMetadataURL))
+		}
 		sc := s.challengeScopeFor(required)
 		if status == http.StatusUnauthorized && challengeScope != "" {
 			sc = challengeScope
 		}
+		if status == http.StatusUnauthorized && s.opts.ChallengeOmitsScope {
+			sc = ""
+		}
 		if sc != "" {
 			params = append(params, fmt.Sprintf("scope=%q", sc))
 		}
-		w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+		ch := "Bearer"
+		if len(params) > 0 {
+			ch += " " + strings.Join(params, ", ")
+		}
+		w.Header().Set("WWW-Authenticate", ch)
 		http.Error(w, http.StatusText(status), status)
 	})
 }

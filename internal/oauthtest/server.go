@@ -139,6 +139,60 @@ type Options struct {
 	// metadata (Hydra advertises it whenever client_registration_url is
 	// set, whether registration is enabled or not).
 	HydraDCRDisabled bool
+
+	// The discovery layout (see layout.go): where the documents are, what
+	// the challenges and the documents say. Each hook is called at every
+	// request, with a fresh document, outside the server's lock.
+
+	// OneOrigin serves the authorization server on the MCP server's origin
+	// (one listener), as servers of the 2025-03-26 revision do: IssuerURL is
+	// that origin plus IssuerPath.
+	OneOrigin bool
+	// ResourceMetadataPath, when set, is the one path on the MCP origin
+	// where the protected resource metadata is served (and that
+	// ResourceMetadataURL names); by default it is served at
+	// /.well-known/oauth-protected-resource/mcp and at the root,
+	// /.well-known/oauth-protected-resource.
+	ResourceMetadataPath string
+	// NoResourceMetadata serves no protected resource metadata and leaves
+	// resource_metadata out of the challenges, as a 2025-03-26 server does.
+	NoResourceMetadata bool
+	// ChallengeOmitsResourceMetadata leaves resource_metadata out of the
+	// challenges while the metadata is still served at its well-known path.
+	ChallengeOmitsResourceMetadata bool
+	// ChallengeOmitsScope leaves scope out of the 401 challenges.
+	ChallengeOmitsScope bool
+	// MetadataPath, when set, is the one path on the AS origin where the
+	// AS metadata is served; by default it is served where RFC 8414 and
+	// OpenID discovery put it (path-inserted, and OpenID's path-appended
+	// form when IssuerPath is set).
+	MetadataPath string
+	// NoMetadata serves no AS metadata: clients fall back to the
+	// 2025-03-26 default endpoints (/authorize, /token, /register at the
+	// issuer's origin), which is where this AS has them with OneOrigin.
+	NoMetadata bool
+	// EditMetadata edits the AS metadata document before each answer
+	// (e.g. a wrong issuer, no code_challenge_methods_supported).
+	EditMetadata func(m map[string]any)
+	// EditResourceMetadata edits the protected resource metadata before
+	// each answer (e.g. another resource, other scopes_supported).
+	EditResourceMetadata func(m map[string]any)
+	// EditRegistration edits each successful registration answer before it
+	// is sent (the client is registered as requested, whatever the answer
+	// says).
+	EditRegistration func(resp map[string]any)
+	// AuthorizationResponseIss, when set, returns the iss value sent in
+	// authorization responses instead of the issuer ("" sends none), while
+	// the metadata still advertises RFC 9207 unless NoIss is set.
+	AuthorizationResponseIss func(issuer string) string
+	// GrantScope, when set, decides the scopes granted for the requested
+	// ones at the authorization code grant (default: as requested), like an
+	// AS that grants less than asked.
+	GrantScope func(requested []string) []string
+	// RegistrationManagement answers registrations with an RFC 7592
+	// registration_access_token and registration_client_uri, and serves
+	// DELETE on that URI (HydraQuirks implies it).
+	RegistrationManagement bool
 }
 
 // Client is a registered OAuth client.
@@ -225,8 +279,12 @@ type Server struct {
 	closed         bool
 	devices        map[string]*deviceRequest // by device_code (device.go)
 	// registrationTokens are the RFC 7592 registration access tokens by
-	// client ID (HydraQuirks).
+	// client ID (HydraQuirks, RegistrationManagement).
 	registrationTokens map[string]string
+	requests           []Request
+	failGrants         map[string]string      // grant type ("" every one) → error code
+	secrets            []string               // every secret handed out (Secrets)
+	resource           atomic.Pointer[string] // SetResource; nil is MCPURL
 
 	// newTransport builds the MCP transport handler; transport is the
 	// current one (ForgetSessions replaces it).
@@ -258,22 +316,29 @@ func Start(opts Options) (*Server, error) {
 		s.clients[c.ClientID] = &c
 	}
 
-	asLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("oauthtest: listen for authorization server: %w", err)
-	}
 	mcpLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		asLn.Close()
 		return nil, fmt.Errorf("oauthtest: listen for MCP server: %w", err)
+	}
+	asLn := mcpLn
+	if !opts.OneOrigin {
+		if asLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			mcpLn.Close()
+			return nil, fmt.Errorf("oauthtest: listen for authorization server: %w", err)
+		}
 	}
 	s.IssuerURL = "http://" + asLn.Addr().String() + opts.IssuerPath
 	s.MCPURL = "http://" + mcpLn.Addr().String() + mcpPath
-	s.ResourceMetadataURL = "http://" + mcpLn.Addr().String() + prmPath + mcpPath
+	s.ResourceMetadataURL = "http://" + mcpLn.Addr().String() + s.resourceMetadataPath()
 
-	s.asSrv = &http.Server{Handler: s.asHandler(), ReadHeaderTimeout: 10 * time.Second}
-	s.mcpSrv = &http.Server{Handler: s.mcpHandler(), ReadHeaderTimeout: 10 * time.Second}
-	s.serve(s.asSrv, asLn)
+	mcp := s.mcpHandler()
+	if opts.OneOrigin {
+		mcp.Handle("/", s.asHandler())
+	} else {
+		s.asSrv = &http.Server{Handler: s.record(s.asHandler()), ReadHeaderTimeout: 10 * time.Second}
+		s.serve(s.asSrv, asLn)
+	}
+	s.mcpSrv = &http.Server{Handler: s.record(mcp), ReadHeaderTimeout: 10 * time.Second}
 	s.serve(s.mcpSrv, mcpLn)
 	return s, nil
 }
@@ -296,7 +361,10 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	err := errors.Join(s.asSrv.Close(), s.mcpSrv.Close())
+	err := s.mcpSrv.Close()
+	if s.asSrv != nil {
+		err = errors.Join(s.asSrv.Close(), err)
+	}
 	s.wg.Wait()
 	if err != nil {
 		return fmt.Errorf("oauthtest: close: %w", err)
