@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"context"
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
@@ -16,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/oauthtest"
 )
 
 func TestDPoPProofContents(t *testing.T) {
@@ -106,8 +106,36 @@ func verifyProofAt(proof, method, target, token string) (string, map[string]any,
 	return base64.RawURLEncoding.EncodeToString(tp), c, nil
 }
 
-func machineEntry(m *machineAS, o config.OAuth) *config.Entry {
-	return &config.Entry{Name: "srv", Type: config.TypeRemote, Enabled: true, URL: m.mcp, OAuth: &o, Source: "/etc/mcplink.json"}
+func machineEntry(s *oauthtest.Server, o config.OAuth) *config.Entry {
+	return &config.Entry{Name: "srv", Type: config.TypeRemote, Enabled: true, URL: s.MCPURL, OAuth: &o, Source: "/etc/mcplink.json"}
+}
+
+// initialize POSTs an MCP initialize request with token through rt and
+// returns the status.
+func initialize(t *testing.T, rt http.RoundTripper, url, token string) int {
+	t.Helper()
+	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// proofs are the DPoP proofs s verified at one endpoint ("token", "mcp").
+func proofs(s *oauthtest.Server, endpoint string) []oauthtest.Proof {
+	var out []oauthtest.Proof
+	for _, p := range s.Proofs() {
+		if p.Endpoint == endpoint {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // TestDPoPAuthorizationCodeRefreshKeepsKey signs in through the browser flow
@@ -115,10 +143,8 @@ func machineEntry(m *machineAS, o config.OAuth) *config.Entry {
 // requests carry proofs of the same persisted key, and MCP requests through
 // the handler's transport use the DPoP scheme.
 func TestDPoPAuthorizationCodeRefreshKeepsKey(t *testing.T) {
-	m := newMachineAS(t)
-	m.dpopAlgs = []string{"ES256"}
 	v := newEnv(t, "", nil)
-	m.now = v.clock.Now
+	m := startAS(t, oauthtest.Options{DPoPAlgs: []string{"ES256"}, ClientClock: v.clock.Now})
 	entry := machineEntry(m, config.OAuth{CallbackPort: freePort(t)})
 	creds, err := v.e.Authenticate(ctxT(t), entry)
 	if err != nil {
@@ -135,12 +161,13 @@ func TestDPoPAuthorizationCodeRefreshKeepsKey(t *testing.T) {
 	if tok.AccessToken == creds.Token.AccessToken || tok.TokenType != TokenTypeDPoP {
 		t.Fatalf("not refreshed: %+v", tok)
 	}
-	m.mu.Lock()
-	jkts := append([]string(nil), m.tokenJKTs...)
-	grants := []string{m.tokenForms[0].Get("grant_type"), m.tokenForms[1].Get("grant_type")}
-	m.mu.Unlock()
-	if len(jkts) != 2 || jkts[0] == "" || jkts[0] != jkts[1] || grants[1] != "refresh_token" {
-		t.Fatalf("token request keys %q, grants %q", jkts, grants)
+	var jkts []string
+	for _, p := range proofs(m, "token") {
+		jkts = append(jkts, p.JKT)
+	}
+	forms := tokenForms(m)
+	if len(jkts) != 2 || jkts[0] == "" || jkts[0] != jkts[1] || len(forms) != 2 || forms[1].Get("grant_type") != "refresh_token" {
+		t.Fatalf("token request keys %q, %d token requests", jkts, len(forms))
 	}
 	after, _ := v.store.Load(ctxT(t), "srv")
 	if string(after.DPoPKey) != string(creds.DPoPKey) {
@@ -151,77 +178,58 @@ func TestDPoPAuthorizationCodeRefreshKeepsKey(t *testing.T) {
 	h, _ := v.e.Handler(entry)
 	rt := h.(TransportWrapper).WrapTransport(http.DefaultTransport)
 	for range 3 {
-		req, _ := http.NewRequest("POST", m.mcp+"?x=1", strings.NewReader(`{}`))
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		resp, err := rt.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("MCP status %d", resp.StatusCode)
+		if st := initialize(t, rt, m.MCPURL+"?x=1", tok.AccessToken); st != 200 {
+			t.Fatalf("MCP status %d", st)
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.mcpJTIs) != 3 || m.mcpJTIs[0] == m.mcpJTIs[1] || m.mcpJTIs[1] == m.mcpJTIs[2] {
-		t.Errorf("MCP proof jtis %q", m.mcpJTIs)
+	if p := proofs(m, "mcp"); len(p) != 3 || p[0].JTI == p[1].JTI || p[1].JTI == p[2].JTI || p[0].JKT != jkts[0] {
+		t.Errorf("MCP proofs %+v", p)
 	}
 }
 
 func TestDPoPNonces(t *testing.T) {
-	m := newMachineAS(t)
-	m.dpopAlgs = []string{"ES256"}
-	m.asNonce, m.rsNonce = "as-n1", "rs-n1"
-	m.clientID, m.clientSecret = "svc", "SECRET-1"
 	v := newEnv(t, "", nil)
-	m.now = v.clock.Now
+	m := startAS(t, oauthtest.Options{DPoPAlgs: []string{"ES256"}, ClientClock: v.clock.Now, PreRegistered: []oauthtest.Client{{ClientID: "svc", ClientSecret: "SECRET-1", GrantTypes: cc}}})
+	m.SetTokenNonce("as-n1", false)
+	m.SetMCPNonce("rs-n1", false)
 	entry := machineEntry(m, config.OAuth{Grant: config.GrantClientCredentials, ClientID: "svc", ClientSecret: "SECRET-1"})
 	tok, err := v.e.Token(ctxT(t), entry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.mu.Lock()
-	if got := strings.Join(m.tokenNonces, ","); got != ",as-n1" {
+	nonces := func(endpoint string) string {
+		var n []string
+		for _, p := range proofs(m, endpoint) {
+			n = append(n, p.Nonce)
+		}
+		return strings.Join(n, ",")
+	}
+	if got := nonces("token"); got != ",as-n1" {
 		t.Errorf("token request nonces %q, want one retry with the AS nonce", got)
 	}
-	m.mu.Unlock()
 
 	h, _ := v.e.Handler(entry)
 	rt := h.(TransportWrapper).WrapTransport(http.DefaultTransport)
-	do := func() int {
-		req, _ := http.NewRequest("POST", m.mcp, strings.NewReader(`{"a":1}`))
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		resp, err := rt.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	do := func() int { return initialize(t, rt, m.MCPURL, tok.AccessToken) }
 	if s1, s2 := do(), do(); s1 != 200 || s2 != 200 {
 		t.Fatalf("statuses %d %d", s1, s2)
 	}
-	m.mu.Lock()
 	// First request: no nonce, challenged, retried with it; second: the
 	// latest nonce from the start.
-	if got := strings.Join(m.mcpNonces, ","); got != ",rs-n1,rs-n1" {
+	if got := nonces("mcp"); got != ",rs-n1,rs-n1" {
 		t.Errorf("MCP nonces %q", got)
 	}
 	// A server that always wants a new nonce gets exactly one retry.
-	m.rsNonceAlways = true
-	m.mcpNonces = nil
-	m.mu.Unlock()
+	m.SetMCPNonce("rs-n1", true)
+	before := len(proofs(m, "mcp"))
 	if s := do(); s != 401 {
 		t.Errorf("status %d, want the second 401 passed up", s)
 	}
-	m.mu.Lock()
-	if len(m.mcpNonces) != 2 {
-		t.Errorf("%d MCP attempts, want 2 (one nonce retry)", len(m.mcpNonces))
+	if n := len(proofs(m, "mcp")) - before; n != 2 {
+		t.Errorf("%d MCP attempts, want 2 (one nonce retry)", n)
 	}
-	m.asNonceAlways = true
-	m.tokenNonces = nil
-	m.mu.Unlock()
+	m.SetTokenNonce("as-n1", true)
+	before = len(proofs(m, "token"))
 
 	v.clock.Advance(2 * time.Hour)
 	_, err = v.e.Token(ctxT(t), entry)
@@ -229,10 +237,8 @@ func TestDPoPNonces(t *testing.T) {
 	if !errors.As(err, &te) || te.Code != "use_dpop_nonce" {
 		t.Fatalf("err = %v, want the AS's second use_dpop_nonce", err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.tokenNonces) != 2 {
-		t.Errorf("%d token requests, want 2 (one nonce retry)", len(m.tokenNonces))
+	if n := len(proofs(m, "token")) - before; n != 2 {
+		t.Errorf("%d token requests, want 2 (one nonce retry)", n)
 	}
 }
 
@@ -264,10 +270,8 @@ func TestDPoPConfig(t *testing.T) {
 }
 
 func TestDPoPTransportPassesBearerTokens(t *testing.T) {
-	m := newMachineAS(t)
-	m.clientID, m.clientSecret = "svc", "SECRET-1"
 	v := newEnv(t, "", nil)
-	m.now = v.clock.Now
+	m := startAS(t, oauthtest.Options{ClientClock: v.clock.Now, PreRegistered: []oauthtest.Client{{ClientID: "svc", ClientSecret: "SECRET-1", GrantTypes: cc}}})
 	entry := machineEntry(m, config.OAuth{Grant: config.GrantClientCredentials, ClientID: "svc", ClientSecret: "SECRET-1"})
 	tok, err := v.e.Token(ctxT(t), entry)
 	if err != nil || tok.TokenType != "Bearer" {
@@ -275,17 +279,12 @@ func TestDPoPTransportPassesBearerTokens(t *testing.T) {
 	}
 	h, _ := v.e.Handler(entry)
 	rt := h.(TransportWrapper).WrapTransport(nil)
-	req, _ := http.NewRequestWithContext(context.Background(), "POST", m.mcp, strings.NewReader(`{}`))
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	resp, err := rt.RoundTrip(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("%v %v", err, resp)
+	if st := initialize(t, rt, m.MCPURL, tok.AccessToken); st != 200 {
+		t.Fatalf("status %d", st)
 	}
-	resp.Body.Close()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if last := m.mcpReqs[len(m.mcpReqs)-1]; last.Header.Get("DPoP") != "" {
-		t.Error("a proof was sent with a bearer token")
+	reqs := m.Requests()
+	if last := reqs[len(reqs)-1]; last.Path != "/mcp" || last.Header.Get("DPoP") != "" {
+		t.Errorf("a proof was sent with a bearer token (last request %s)", last)
 	}
 }
 
@@ -295,43 +294,35 @@ func TestDPoPTransportPassesBearerTokens(t *testing.T) {
 // obtains a token with the machine grant and every MCP request carries a
 // valid proof.
 func TestDPoPWithSDKClient(t *testing.T) {
-	m := newMachineAS(t)
-	m.dpopAlgs = []string{"ES256"}
-	m.asNonce, m.rsNonce = "as-n", "rs-n"
-	m.clientID, m.clientSecret = "svc", "SECRET-1"
-	server := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
-	mcp.AddTool(server, &mcp.Tool{Name: "ping"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "pong"}}}, nil, nil
-	})
-	m.mcpHandler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true})
 	v := newEnv(t, "", nil)
-	m.now = v.clock.Now
+	m := startAS(t, oauthtest.Options{DPoPAlgs: []string{"ES256"}, ClientClock: v.clock.Now, PreRegistered: []oauthtest.Client{{ClientID: "svc", ClientSecret: "SECRET-1", GrantTypes: cc}}})
+	m.SetTokenNonce("as-n", false)
+	m.SetMCPNonce("rs-n", false)
 	entry := machineEntry(m, config.OAuth{Grant: config.GrantClientCredentials, ClientID: "svc", ClientSecret: "SECRET-1"})
 	h, err := v.e.Handler(entry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	transport := &mcp.StreamableClientTransport{Endpoint: m.mcp, OAuthHandler: h,
+	transport := &mcp.StreamableClientTransport{Endpoint: m.MCPURL, OAuthHandler: h,
 		HTTPClient: &http.Client{Transport: h.(TransportWrapper).WrapTransport(http.DefaultTransport)}}
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctxT(t), transport, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cs.Close()
-	res, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "ping"})
+	res, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "pong"}})
 	if err != nil || res.IsError {
 		t.Fatalf("call: %v %+v", err, res)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.mcpJTIs) < 3 || len(m.tokenForms) != 2 {
-		t.Errorf("%d MCP proofs, %d token requests", len(m.mcpJTIs), len(m.tokenForms))
+	mcpProofs := proofs(m, "mcp")
+	if len(mcpProofs) < 3 || len(tokenForms(m)) != 2 {
+		t.Errorf("%d MCP proofs, %d token requests", len(mcpProofs), len(tokenForms(m)))
 	}
 	seen := map[string]bool{}
-	for _, j := range m.mcpJTIs {
-		if seen[j] {
-			t.Errorf("jti %s reused", j)
+	for _, p := range mcpProofs {
+		if seen[p.JTI] {
+			t.Errorf("jti %s reused", p.JTI)
 		}
-		seen[j] = true
+		seen[p.JTI] = true
 	}
 }

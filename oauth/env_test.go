@@ -156,7 +156,12 @@ func startAS(t testing.TB, o oauthtest.Options) *oauthtest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() {
+		s.Close()
+		for _, p := range s.Problems() { // bad DPoP proofs, client assertions
+			t.Errorf("server saw: %s", p)
+		}
+	})
 	return s
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/oauthtest"
 	"github.com/mcplink/mcplink/internal/safefile"
 )
 
@@ -22,9 +23,8 @@ func TestSecretFilesThatAreNotRegularFailAtOnce(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m := newMachineAS(t)
 	v := newEnv(t, "", nil)
-	m.now = v.clock.Now
+	m := startAS(t, oauthtest.Options{ClientClock: v.clock.Now})
 	for _, tc := range []struct {
 		name string
 		o    config.OAuth
@@ -48,9 +48,7 @@ func TestSecretFilesThatAreNotRegularFailAtOnce(t *testing.T) {
 			}
 		})
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.tokenForms) != 0 {
-		t.Errorf("%d token requests made without a readable secret", len(m.tokenForms))
+	if n := len(tokenForms(m)); n != 0 {
+		t.Errorf("%d token requests made without a readable secret", n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,13 +18,13 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/oauthtest"
 )
 
 func TestClientCredentialsSecretFetchedOnDemandAndOnExpiry(t *testing.T) {
-	m := newMachineAS(t)
-	m.clientID, m.clientSecret = "svc:1", "S3CRET&x" // characters Basic auth must escape
 	v := newEnv(t, "", nil)
-	m.now = v.clock.Now
+	m := startAS(t, oauthtest.Options{ClientClock: v.clock.Now, PreRegistered: []oauthtest.Client{
+		{ClientID: "svc:1", ClientSecret: "S3CRET&x", GrantTypes: cc}}}) // characters Basic auth must escape
 	entry := machineEntry(m, config.OAuth{Grant: config.GrantClientCredentials, ClientID: "svc:1", ClientSecret: "S3CRET&x", Scope: "mcp:read"})
 
 	// The handler's token source fetches without any stored token.
@@ -44,11 +45,9 @@ func TestClientCredentialsSecretFetchedOnDemandAndOnExpiry(t *testing.T) {
 	if err != nil || t3.AccessToken == t1.AccessToken {
 		t.Fatalf("expired token not re-fetched: %v", err)
 	}
-	m.mu.Lock()
-	forms := m.tokenForms
-	m.mu.Unlock()
+	forms := tokenForms(m)
 	if len(forms) != 2 || forms[0].Get("grant_type") != "client_credentials" || forms[0].Get("scope") != "mcp:read" ||
-		forms[0].Get("resource") != m.mcp || forms[0].Has("client_secret") {
+		forms[0].Get("resource") != m.MCPURL || forms[0].Has("client_secret") {
 		t.Fatalf("token forms %v", forms)
 	}
 	st, err := v.e.Status(ctxT(t), entry)
@@ -58,6 +57,18 @@ func TestClientCredentialsSecretFetchedOnDemandAndOnExpiry(t *testing.T) {
 	if n := v.notes.all(); strings.Contains(n, "S3CRET") || strings.Contains(n, t3.AccessToken) {
 		t.Errorf("notifications leak a secret: %s", n)
 	}
+}
+
+// Grant types of the machine clients at the AS.
+var (
+	cc        = []string{oauthtest.GrantClientCredentials}
+	jwtBearer = []string{oauthtest.GrantJWTBearer}
+)
+
+// writeECKeyT is a key that is not the one in the files.
+func writeECKeyT(t *testing.T) *ecdsa.PrivateKey {
+	_, k := writeECKey(t, t.TempDir())
+	return k
 }
 
 func writeECKey(t *testing.T, dir string) (string, *ecdsa.PrivateKey) {
@@ -77,11 +88,10 @@ func writeECKey(t *testing.T, dir string) (string, *ecdsa.PrivateKey) {
 }
 
 func TestClientCredentialsPrivateKeyJWT(t *testing.T) {
-	m := newMachineAS(t)
 	path, key := writeECKey(t, t.TempDir())
-	m.clientID, m.clientKey = "svc-jwt", &key.PublicKey
 	v := newEnv(t, "", nil)
-	m.now = v.clock.Now
+	m := startAS(t, oauthtest.Options{ClientClock: v.clock.Now, PreRegistered: []oauthtest.Client{
+		{ClientID: "svc-jwt", PublicKey: &key.PublicKey, GrantTypes: cc}}})
 	entry := machineEntry(m, config.OAuth{Grant: config.GrantClientCredentials, ClientID: "svc-jwt", PrivateKeyFile: path})
 	if _, err := v.e.Authenticate(ctxT(t), entry); err != nil {
 		t.Fatal(err)
@@ -89,20 +99,18 @@ func TestClientCredentialsPrivateKeyJWT(t *testing.T) {
 	if _, err := v.e.Authenticate(ctxT(t), entry); err != nil { // `mcplink auth` always fetches
 		t.Fatal(err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.assertJTIs) != 2 || m.assertJTIs[0] == m.assertJTIs[1] {
-		t.Errorf("assertion jtis %q, want two distinct", m.assertJTIs)
+	if jtis := m.Stats().ClientAssertionIDs; len(jtis) != 2 || jtis[0] == jtis[1] {
+		t.Errorf("assertion jtis %q, want two distinct", jtis)
 	}
 }
 
 func TestBadPrivateKeyFile(t *testing.T) {
-	m := newMachineAS(t)
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.pem")
 	os.WriteFile(bad, []byte("not a key\n"), 0o600)
 	v := newEnv(t, "", nil)
-	m.now = v.clock.Now
+	m := startAS(t, oauthtest.Options{ClientClock: v.clock.Now, PreRegistered: []oauthtest.Client{
+		{ClientID: "svc", PublicKey: &writeECKeyT(t).PublicKey, GrantTypes: cc}}})
 	for _, c := range []struct{ path, want string }{
 		{bad, "no PEM block"},
 		{filepath.Join(dir, "missing.pem"), "no such file"},
@@ -113,21 +121,18 @@ func TestBadPrivateKeyFile(t *testing.T) {
 			t.Errorf("%s: err = %v", c.path, err)
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.tokenForms) != 0 {
-		t.Errorf("%d token requests with a bad key", len(m.tokenForms))
+	if n := len(tokenForms(m)); n != 0 {
+		t.Errorf("%d token requests with a bad key", n)
 	}
 }
 
 func TestJWTBearerAssertionFileRereadAndErrorsNotRetried(t *testing.T) {
-	m := newMachineAS(t)
 	dir := t.TempDir()
 	af := filepath.Join(dir, "token")
 	os.WriteFile(af, []byte("jwt-one\n"), 0o600)
-	m.wantAssertions = []string{"jwt-one", "jwt-two"}
 	v := newEnv(t, "", nil)
-	m.now = v.clock.Now
+	m := startAS(t, oauthtest.Options{ClientClock: v.clock.Now, PreRegistered: []oauthtest.Client{{ClientID: "wl", GrantTypes: jwtBearer}}})
+	m.ExpectAssertions("jwt-one", "jwt-two")
 	entry := machineEntry(m, config.OAuth{Grant: config.GrantJWTBearer, ClientID: "wl", AssertionFile: af})
 	if _, err := v.e.Token(ctxT(t), entry); err != nil {
 		t.Fatal(err)
@@ -137,13 +142,12 @@ func TestJWTBearerAssertionFileRereadAndErrorsNotRetried(t *testing.T) {
 	if _, err := v.e.Token(ctxT(t), entry); err != nil {
 		t.Fatal(err)
 	}
-	m.mu.Lock()
-	if f := m.tokenForms[0]; f.Get("grant_type") != GrantTypeJWTBearer || f.Get("client_id") != "wl" {
-		t.Errorf("form %v", f)
+	forms := tokenForms(m)
+	if f := forms[0]; len(forms) != 2 || f.Get("grant_type") != GrantTypeJWTBearer || f.Get("client_id") != "wl" || forms[1].Get("assertion") != "jwt-two" {
+		t.Errorf("forms %v", forms)
 	}
-	m.failGrant = "invalid_grant"
-	m.tokenForms = nil
-	m.mu.Unlock()
+	m.FailGrant("", "invalid_grant")
+	before := len(forms)
 
 	v.clock.Advance(2 * time.Hour)
 	_, err := v.e.Token(ctxT(t), entry)
@@ -151,30 +155,25 @@ func TestJWTBearerAssertionFileRereadAndErrorsNotRetried(t *testing.T) {
 	if !errors.As(err, &te) || te.Code != "invalid_grant" || !strings.Contains(err.Error(), "jwt_bearer grant") {
 		t.Fatalf("err = %v", err)
 	}
-	m.mu.Lock()
-	if len(m.tokenForms) != 1 || m.tokenForms[0].Get("grant_type") != GrantTypeJWTBearer {
-		t.Errorf("after an error: %d token requests %v, want exactly one jwt-bearer", len(m.tokenForms), m.tokenForms)
+	if forms = tokenForms(m)[before:]; len(forms) != 1 || forms[0].Get("grant_type") != GrantTypeJWTBearer {
+		t.Errorf("after an error: %d token requests %v, want exactly one jwt-bearer", len(forms), forms)
 	}
-	m.tokenForms = nil
-	m.mu.Unlock()
+	before += len(forms)
 
 	os.Remove(af)
 	_, err = v.e.Token(ctxT(t), entry)
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), `"oauth.assertionFile"`) || !strings.Contains(err.Error(), af) {
 		t.Fatalf("missing file: %v", err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.tokenForms) != 0 {
+	if len(tokenForms(m)) != before {
 		t.Error("a token request was made without an assertion")
 	}
 }
 
 func TestAssertionCommand(t *testing.T) {
-	m := newMachineAS(t)
-	m.wantAssertions = []string{"from-command"}
 	v := newEnv(t, "", nil)
-	m.now = v.clock.Now
+	m := startAS(t, oauthtest.Options{ClientClock: v.clock.Now})
+	m.ExpectAssertions("from-command")
 	entry := machineEntry(m, config.OAuth{Grant: config.GrantJWTBearer, AssertionCommand: []string{"sh", "-c", "echo from-command"}})
 	if _, err := v.e.Token(ctxT(t), entry); err != nil {
 		t.Fatal(err)
@@ -191,34 +190,33 @@ func TestAssertionCommand(t *testing.T) {
 }
 
 func TestEnterpriseIDJAG(t *testing.T) {
-	m := newMachineAS(t)
-	m.clientID, m.clientSecret = "app", "APP-SECRET"
-	m.wantIDToken = "ID-TOKEN-1"
-	m.wantAssertions = []string{"JAG-" + m.iss}
 	dir := t.TempDir()
 	idf := filepath.Join(dir, "id_token")
 	os.WriteFile(idf, []byte("ID-TOKEN-1"), 0o600)
 	v := newEnv(t, "", nil)
-	m.now = v.clock.Now
+	// The AS takes only the identity assertion grant its IdP issued.
+	m := startAS(t, oauthtest.Options{ClientClock: v.clock.Now, Scopes: []string{"read"}, IdPIDToken: "ID-TOKEN-1",
+		PreRegistered: []oauthtest.Client{{ClientID: "app", ClientSecret: "APP-SECRET", GrantTypes: jwtBearer}}})
 	entry := machineEntry(m, config.OAuth{ClientID: "app", ClientSecret: "APP-SECRET", Scope: "read",
-		IdP: &config.IdP{TokenEndpoint: m.srv.URL + "/idp/token", ClientID: "idp-client", IDTokenFile: idf}})
+		IdP: &config.IdP{TokenEndpoint: m.IdPTokenEndpoint(), ClientID: "idp-client", IDTokenFile: idf}})
 	creds, err := v.e.Authenticate(ctxT(t), entry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if creds.Token == nil || creds.Issuer != m.iss {
+	if creds.Token == nil || creds.Issuer != m.IssuerURL {
 		t.Fatalf("creds %+v", creds)
 	}
-	m.mu.Lock()
-	f := m.idpForms[0]
+	f := requestsTo(m, m.IdPTokenEndpoint(), func(r oauthtest.Request) url.Values { return r.Form })[0]
 	if f.Get("grant_type") != GrantTypeTokenExchange || f.Get("requested_token_type") != TokenTypeIDJAG || f.Get("subject_token_type") != TokenTypeIDToken ||
-		f.Get("audience") != m.iss || f.Get("resource") != m.mcp || f.Get("client_id") != "idp-client" || f.Get("scope") != "read" {
+		f.Get("audience") != m.IssuerURL || f.Get("resource") != m.MCPURL || f.Get("client_id") != "idp-client" || f.Get("scope") != "read" {
 		t.Errorf("token exchange form %v", f)
 	}
-	m.mu.Unlock()
+	if forms := tokenForms(m); len(forms) != 1 || forms[0].Get("grant_type") != GrantTypeJWTBearer {
+		t.Errorf("token requests %v, want one jwt-bearer", forms)
+	}
 
 	// A failing idTokenCommand: its stderr is in the error.
-	entry.OAuth.IdP = &config.IdP{TokenEndpoint: m.srv.URL + "/idp/token", ClientID: "idp-client",
+	entry.OAuth.IdP = &config.IdP{TokenEndpoint: m.IdPTokenEndpoint(), ClientID: "idp-client",
 		IDTokenCommand: []string{"sh", "-c", "echo 'az: please run az login' >&2; exit 1"}}
 	_, err = v.e.Authenticate(ctxT(t), entry)
 	if !strings.Contains(err.Error(), "az: please run az login") || !strings.Contains(err.Error(), "oauth.idp.idTokenCommand") {
@@ -227,10 +225,9 @@ func TestEnterpriseIDJAG(t *testing.T) {
 }
 
 func TestMachineGrantHandlerReportsErrors(t *testing.T) {
-	m := newMachineAS(t)
-	m.failGrant = "unauthorized_client"
 	v := newEnv(t, "", nil)
-	m.now = v.clock.Now
+	m := startAS(t, oauthtest.Options{ClientClock: v.clock.Now})
+	m.FailGrant("", "unauthorized_client")
 	entry := machineEntry(m, config.OAuth{Grant: config.GrantJWTBearer, AssertionCommand: []string{"echo", "jwt"}})
 	h := v.e.InteractiveHandler(entry)
 	ts, err := h.TokenSource(ctxT(t))
@@ -241,7 +238,7 @@ func TestMachineGrantHandlerReportsErrors(t *testing.T) {
 		t.Fatalf("token source err = %v", err)
 	}
 	// A 401 on the MCP server does not start a browser flow either.
-	req, _ := http.NewRequest("POST", m.mcp, nil)
+	req, _ := http.NewRequest("POST", m.MCPURL, nil)
 	resp := &http.Response{StatusCode: 401, Header: http.Header{}, Body: http.NoBody}
 	if err := h.Authorize(ctxT(t), req, resp); err == nil || !strings.Contains(err.Error(), "unauthorized_client") {
 		t.Fatalf("authorize err = %v", err)

@@ -42,6 +42,7 @@ type authCode struct {
 }
 
 type accessToken struct {
+	jkt      string // DPoP key thumbprint; "" for a bearer token
 	clientID string
 	scopes   []string
 	resource string
@@ -51,6 +52,7 @@ type accessToken struct {
 }
 
 type refreshToken struct {
+	jkt      string // DPoP key thumbprint of a bound refresh token
 	clientID string
 	scopes   []string // the scopes of the original grant
 	resource string
@@ -115,6 +117,9 @@ func (s *Server) asHandler() http.Handler {
 	mux.HandleFunc("POST "+p+"/authorize/decision", s.handleDecision)
 	mux.HandleFunc("POST "+p+"/token", s.handleToken)
 	mux.HandleFunc("POST "+p+"/revoke", s.handleRevoke)
+	if s.opts.IdPIDToken != "" {
+		mux.HandleFunc("POST "+p+"/idp/token", s.handleIdPToken)
+	}
 	if s.opts.DeviceFlow {
 		mux.HandleFunc("POST "+p+"/device_authorization", s.handleDeviceAuthorization)
 		mux.HandleFunc("GET "+p+"/device", s.handleDeviceVerification)
@@ -171,8 +176,17 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		m["registration_endpoint"] = s.RegistrationEndpoint()
 	}
 	if s.opts.DeviceFlow {
+		grants = append(grants, GrantDeviceCode)
 		m["device_authorization_endpoint"] = s.DeviceAuthorizationEndpoint()
-		m["grant_types_supported"] = append(grants, GrantDeviceCode)
+	}
+	for _, g := range []string{GrantClientCredentials, GrantJWTBearer} { // machine.go
+		if s.opts.IdPIDToken != "" && g == GrantJWTBearer || slices.ContainsFunc(s.opts.PreRegistered, func(c Client) bool { return slices.Contains(c.GrantTypes, g) }) {
+			grants = append(grants, g)
+		}
+	}
+	m["grant_types_supported"] = grants
+	if len(s.opts.DPoPAlgs) > 0 {
+		m["dpop_signing_alg_values_supported"] = s.opts.DPoPAlgs
 	}
 	if s.opts.HydraQuirks {
 		s.hydraMetadata(m)
@@ -659,6 +673,12 @@ func (s *Server) authenticateClient(r *http.Request, f map[string]string) (*Clie
 	case f["client_secret"] != "":
 		id, secret = f["client_id"], f["client_secret"]
 		method = AuthMethodPost
+	case f["client_assertion_type"] != "" || f["client_assertion"] != "":
+		if f["client_assertion_type"] != ClientAssertionTypeJWTBearer {
+			return nil, "", newError("invalid_client", "unsupported client_assertion_type")
+		}
+		id = f["client_id"]
+		method = AuthMethodPrivateKeyJWT
 	default:
 		id = f["client_id"]
 	}
@@ -685,7 +705,11 @@ func (s *Server) authenticateClient(r *http.Request, f map[string]string) (*Clie
 	if c.TokenEndpointAuthMethod != method {
 		return fail("client is registered for " + c.TokenEndpointAuthMethod + " but authenticated with " + method)
 	}
-	if method != AuthMethodNone && subtle.ConstantTimeCompare([]byte(secret), []byte(c.ClientSecret)) != 1 {
+	if method == AuthMethodPrivateKeyJWT {
+		if !s.verifyClientAssertion(&c, f["client_assertion"]) {
+			return fail("invalid client assertion")
+		}
+	} else if method != AuthMethodNone && subtle.ConstantTimeCompare([]byte(secret), []byte(c.ClientSecret)) != 1 {
 		return fail("wrong client secret")
 	}
 	return &c, method, nil
@@ -747,18 +771,28 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 	if e != nil {
 		return nil, e
 	}
-	c, _, e := s.authenticateClient(r, f)
+	jkt, e := s.tokenProof(w, r)
 	if e != nil {
 		return nil, e
 	}
+	c := &Client{} // an anonymous JWT bearer grant
+	if !anonymous(r, f) {
+		if c, _, e = s.authenticateClient(r, f); e != nil {
+			return nil, e
+		}
+	}
 	switch grant {
 	case GrantAuthorizationCode:
-		return s.grantCode(c, f)
+		return s.grantCode(c, f, jkt)
 	case GrantRefreshToken:
-		return s.grantRefresh(c, f)
+		return s.grantRefresh(c, f, jkt)
+	case GrantClientCredentials:
+		return s.grantClientCredentials(c, f, jkt)
+	case GrantJWTBearer:
+		return s.grantJWTBearer(c, f, jkt)
 	case GrantDeviceCode:
 		if s.opts.DeviceFlow {
-			return s.grantDevice(c, f)
+			return s.grantDevice(c, f, jkt)
 		}
 		return nil, newError("unsupported_grant_type", "unsupported grant_type "+grant)
 	case "":
@@ -768,7 +802,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 	}
 }
 
-func (s *Server) grantCode(c *Client, f map[string]string) (*tokenResponse, *oauthError) {
+func (s *Server) grantCode(c *Client, f map[string]string, jkt string) (*tokenResponse, *oauthError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.LastTokenResource = f["resource"]
@@ -813,10 +847,10 @@ func (s *Server) grantCode(c *Client, f map[string]string) (*tokenResponse, *oau
 	if s.opts.GrantScope != nil {
 		scopes = s.opts.GrantScope(slices.Clone(scopes))
 	}
-	return s.issueLocked(c, scopes, scopes, resource, code.family, true), nil
+	return s.issueLocked(c, scopes, scopes, resource, code.family, true, jkt), nil
 }
 
-func (s *Server) grantRefresh(c *Client, f map[string]string) (*tokenResponse, *oauthError) {
+func (s *Server) grantRefresh(c *Client, f map[string]string, jkt string) (*tokenResponse, *oauthError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.LastRefreshResource = f["resource"]
@@ -836,6 +870,10 @@ func (s *Server) grantRefresh(c *Client, f map[string]string) (*tokenResponse, *
 		s.revokeFamilyLocked(rt.family)
 		return nil, newError("invalid_grant", "refresh token already used; it was rotated")
 	}
+	if rt.jkt != "" && rt.jkt != jkt {
+		s.problemLocked("refresh with DPoP key %q, refresh token bound to %q", jkt, rt.jkt)
+		return nil, newError("invalid_grant", "the refresh token is bound to another DPoP key")
+	}
 	if e := s.checkResource(f["resource"]); e != nil {
 		return nil, e
 	}
@@ -851,14 +889,16 @@ func (s *Server) grantRefresh(c *Client, f map[string]string) (*tokenResponse, *
 		rt.rotated = true
 	}
 	s.stats.Refreshes++
-	return s.issueLocked(c, scopes, rt.scopes, rt.resource, rt.family, rotate), nil
+	return s.issueLocked(c, scopes, rt.scopes, rt.resource, rt.family, rotate, jkt), nil
 }
 
 // issueLocked mints an access token and, if newRefresh and the client may
-// refresh, a refresh token carrying grantScopes.
-func (s *Server) issueLocked(c *Client, scopes, grantScopes []string, resource, family string, newRefresh bool) *tokenResponse {
+// refresh, a refresh token carrying grantScopes; both are bound to the DPoP
+// key jkt when it is set.
+func (s *Server) issueLocked(c *Client, scopes, grantScopes []string, resource, family string, newRefresh bool, jkt string) *tokenResponse {
 	at := s.secretLocked(randomToken("at-"))
 	s.access[at] = &accessToken{
+		jkt:      jkt,
 		clientID: c.ClientID,
 		scopes:   slices.Clone(scopes),
 		resource: resource,
@@ -871,12 +911,16 @@ func (s *Server) issueLocked(c *Client, scopes, grantScopes []string, resource, 
 		ExpiresIn:   int64(s.opts.TokenLifetime / time.Second),
 		Scope:       strings.Join(scopes, " "),
 	}
+	if jkt != "" {
+		resp.TokenType = "DPoP"
+	}
 	canRefresh := slices.Contains(c.GrantTypes, GrantRefreshToken) &&
 		(!s.opts.RefreshRequiresOfflineAccess || slices.Contains(grantScopes, ScopeOfflineAccess) ||
 			(s.opts.HydraQuirks && slices.Contains(grantScopes, "offline")))
 	if newRefresh && canRefresh {
 		rt := s.secretLocked(randomToken("rt-"))
 		s.refresh[rt] = &refreshToken{
+			jkt:      jkt,
 			clientID: c.ClientID,
 			scopes:   slices.Clone(grantScopes),
 			resource: resource,

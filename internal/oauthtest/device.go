@@ -170,7 +170,7 @@ func (s *Server) handleDeviceVerification(w http.ResponseWriter, r *http.Request
 }
 
 // grantDevice is the device_code grant (RFC 8628 §3.4-3.5).
-func (s *Server) grantDevice(c *Client, f map[string]string) (*tokenResponse, *oauthError) {
+func (s *Server) grantDevice(c *Client, f map[string]string, jkt string) (*tokenResponse, *oauthError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.DevicePolls++
@@ -204,5 +204,5 @@ func (s *Server) grantDevice(c *Client, f map[string]string) (*tokenResponse, *o
 		return nil, newError("authorization_pending", "the user has not approved yet")
 	}
 	d.redeemed = true
-	return s.issueLocked(c, d.scopes, d.scopes, d.resource, randomToken("fam-"), true), nil
+	return s.issueLocked(c, d.scopes, d.scopes, d.resource, randomToken("fam-"), true, jkt), nil
 }

@@ -173,6 +173,16 @@ func (s *Server) mcpHandler() *http.ServeMux {
 	return mux
 }
 
+// tokenJKT is the DPoP key an access token is bound to ("" none).
+func (s *Server) tokenJKT(token string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.access[token]; ok {
+		return t.jkt
+	}
+	return ""
+}
+
 // verify is the TokenVerifier backed by the AS token table.
 func (s *Server) verify(_ context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
 	s.mu.Lock()
@@ -203,7 +213,11 @@ func (s *Server) challenge(next http.Handler) http.Handler {
 		s.mu.Unlock()
 		status, errCode, desc := 0, "", ""
 		fields := strings.Fields(r.Header.Get("Authorization"))
-		if len(fields) != 2 || !strings.EqualFold(fields[0], "bearer") {
+		scheme := ""
+		if len(fields) == 2 {
+			scheme = strings.ToLower(fields[0])
+		}
+		if scheme != "bearer" && (scheme != "dpop" || len(s.opts.DPoPAlgs) == 0) {
 			status = http.StatusUnauthorized
 		} else if ti, err := s.verify(r.Context(), fields[1], r); err != nil {
 			status, errCode, desc = http.StatusUnauthorized, "invalid_token", "the access token is unknown or revoked"
@@ -221,6 +235,19 @@ func (s *Server) challenge(next http.Handler) http.Handler {
 				if rf.status == http.StatusForbidden {
 					errCode = "insufficient_scope"
 				}
+			}
+			if status == 0 {
+				if st, ch := s.mcpProof(w, r, scheme, fields[1], s.tokenJKT(fields[1])); st != 0 {
+					s.mu.Lock()
+					s.stats.MCPRejected++
+					s.mu.Unlock()
+					w.Header().Set("WWW-Authenticate", ch)
+					http.Error(w, http.StatusText(st), st)
+					return
+				}
+				// go-sdk's middleware below reads Bearer tokens only; the
+				// proof is checked.
+				r.Header.Set("Authorization", "Bearer "+fields[1])
 			}
 		}
 		if status == 0 {
@@ -251,6 +278,9 @@ func (s *Server) challenge(next http.Handler) http.Handler {
 			params = append(params, fmt.Sprintf("scope=%q", sc))
 		}
 		ch := "Bearer"
+		if len(s.opts.DPoPAlgs) > 0 {
+			ch = "DPoP"
+		}
 		if len(params) > 0 {
 			ch += " " + strings.Join(params, ", ")
 		}

@@ -15,6 +15,7 @@
 package oauthtest
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
 	"maps"
@@ -193,6 +194,22 @@ type Options struct {
 	// registration_access_token and registration_client_uri, and serves
 	// DELETE on that URI (HydraQuirks implies it).
 	RegistrationManagement bool
+
+	// DPoPAlgs enables RFC 9449 DPoP (see dpop.go): the AS metadata lists
+	// them as dpop_signing_alg_values_supported (proofs are verified as
+	// ES256), tokens requested with a proof are bound to its key, and the
+	// MCP server's 401 challenges use the DPoP scheme.
+	DPoPAlgs []string
+	// ClientClock is the clock that timestamps made by the client (DPoP
+	// proofs' iat, client assertions' iat and exp) are checked against;
+	// default time.Now. A test whose client runs on a settable clock sets
+	// the same one here.
+	ClientClock func() time.Time
+	// IdPIDToken, when set, serves an enterprise IdP's token exchange at
+	// IdPTokenEndpoint (see machine.go): this ID token, with this AS as
+	// audience, is exchanged for an identity assertion grant (ID-JAG) that
+	// the AS's JWT bearer grant accepts once.
+	IdPIDToken string
 }
 
 // Client is a registered OAuth client.
@@ -213,6 +230,9 @@ type Client struct {
 	// Scope, when not empty, is the space-separated list of scopes the
 	// client may request (set for clients registered under HydraQuirks).
 	Scope string
+	// PublicKey verifies the client assertions of a PreRegistered client
+	// with TokenEndpointAuthMethod AuthMethodPrivateKeyJWT.
+	PublicKey crypto.PublicKey
 }
 
 // Stats are counters and the last parameters the servers received.
@@ -247,6 +267,10 @@ type Stats struct {
 	DeviceAuthorizations int // successful device authorization requests
 	DevicePolls          int // device_code grant requests
 	DeviceSlowDowns      int // polls answered slow_down for polling too fast
+
+	// ClientAssertionIDs are the jti of every valid private_key_jwt client
+	// assertion.
+	ClientAssertionIDs []string
 }
 
 // Server is a running authorization server plus protected MCP server.
@@ -285,6 +309,12 @@ type Server struct {
 	failGrants         map[string]string      // grant type ("" every one) → error code
 	secrets            []string               // every secret handed out (Secrets)
 	resource           atomic.Pointer[string] // SetResource; nil is MCPURL
+	tokenNonce         dpopNonce              // DPoP (dpop.go)
+	mcpNonce           dpopNonce
+	proofs             []Proof
+	problems           []string
+	assertions         []string        // ExpectAssertions (machine.go)
+	jags               map[string]bool // ID-JAGs the IdP issued, not yet used
 
 	// newTransport builds the MCP transport handler; transport is the
 	// current one (ForgetSessions replaces it).
@@ -419,20 +449,27 @@ func normalize(o Options) (Options, error) {
 			return o, fmt.Errorf("oauthtest: pre-registered client %d needs a unique non-empty ClientID", i)
 		}
 		seen[c.ClientID] = true
-		if len(c.RedirectURIs) == 0 {
+		if len(c.GrantTypes) == 0 {
+			c.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
+		}
+		if len(c.RedirectURIs) == 0 && slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
 			return o, fmt.Errorf("oauthtest: pre-registered client %q has no RedirectURIs", c.ClientID)
 		}
 		if c.TokenEndpointAuthMethod == "" {
 			c.TokenEndpointAuthMethod = AuthMethodNone
-			if c.ClientSecret != "" {
+			switch {
+			case c.ClientSecret != "":
 				c.TokenEndpointAuthMethod = AuthMethodBasic
+			case c.PublicKey != nil:
+				c.TokenEndpointAuthMethod = AuthMethodPrivateKeyJWT
 			}
 		}
-		if (c.TokenEndpointAuthMethod == AuthMethodNone) != (c.ClientSecret == "") {
+		if c.TokenEndpointAuthMethod == AuthMethodPrivateKeyJWT {
+			if c.PublicKey == nil || c.ClientSecret != "" {
+				return o, fmt.Errorf("oauthtest: pre-registered client %q: %s needs a PublicKey and no secret", c.ClientID, AuthMethodPrivateKeyJWT)
+			}
+		} else if (c.TokenEndpointAuthMethod == AuthMethodNone) != (c.ClientSecret == "") {
 			return o, fmt.Errorf("oauthtest: pre-registered client %q: a secret is required exactly when the auth method is not %q", c.ClientID, AuthMethodNone)
-		}
-		if len(c.GrantTypes) == 0 {
-			c.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
 		}
 		if c.ApplicationType == "" {
 			c.ApplicationType = "native"
@@ -459,6 +496,7 @@ func (s *Server) Stats() Stats {
 	st.TokenRequests = maps.Clone(s.stats.TokenRequests)
 	st.LastRegistration.RedirectURIs = slices.Clone(st.LastRegistration.RedirectURIs)
 	st.LastRegistration.GrantTypes = slices.Clone(st.LastRegistration.GrantTypes)
+	st.ClientAssertionIDs = slices.Clone(st.ClientAssertionIDs)
 	return st
 }
 
