@@ -58,19 +58,34 @@ type env struct {
 }
 
 type notes struct {
-	mu   sync.Mutex
-	msgs []string
+	mu    sync.Mutex
+	msgs  []string
+	added chan struct{} // closed and replaced by every add
 }
 
 func (n *notes) add(server, msg string) {
 	n.mu.Lock()
 	n.msgs = append(n.msgs, server+": "+msg)
+	if n.added != nil {
+		close(n.added)
+	}
+	n.added = make(chan struct{})
 	n.mu.Unlock()
 }
+
 func (n *notes) all() string {
+	all, _ := n.get()
+	return all
+}
+
+// get returns the notes so far and a channel closed by the next one.
+func (n *notes) get() (string, <-chan struct{}) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return strings.Join(n.msgs, "\n")
+	if n.added == nil {
+		n.added = make(chan struct{})
+	}
+	return strings.Join(n.msgs, "\n"), n.added
 }
 
 // newEnv builds an engine on a real file store in dir (t.TempDir() if empty)

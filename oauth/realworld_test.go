@@ -38,15 +38,20 @@ func remoteBrowser(urls chan<- string) func(ctx context.Context, u string) error
 
 func waitNote(t *testing.T, v *env, re *regexp.Regexp) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(v.notes.all()); m != nil {
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	for {
+		all, added := v.notes.get()
+		if m := re.FindStringSubmatch(all); m != nil {
 			return m
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-added:
+		case <-timeout.C:
+			t.Fatalf("no note matching %s in:\n%s", re, v.notes.all())
+			return nil
+		}
 	}
-	t.Fatalf("no note matching %s in:\n%s", re, v.notes.all())
-	return nil
 }
 
 func TestPasteFullRedirectURL(t *testing.T) {
@@ -505,10 +510,10 @@ func TestConcurrentAuthorizeSharesOneFlow(t *testing.T) {
 	}
 	// Open the gate once all three were refused (and so are authorizing),
 	// not after a guessed pause.
-	for deadline := time.Now().Add(10 * time.Second); s.Stats().MCPRejected < 3; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of 3 requests reached the MCP server", s.Stats().MCPRejected)
-		}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitStats(ctx, func(st oauthtest.Stats) bool { return st.MCPRejected >= 3 }); err != nil {
+		t.Fatalf("only %d of 3 requests reached the MCP server: %v", s.Stats().MCPRejected, err)
 	}
 	close(gate)
 	for range 3 {

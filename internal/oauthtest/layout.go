@@ -51,6 +51,10 @@ func (s *Server) record(next http.Handler) http.Handler {
 		s.requests = append(s.requests, rec)
 		s.mu.Unlock()
 		next.ServeHTTP(w, r)
+		s.mu.Lock()
+		close(s.answered) // wake WaitStats
+		s.answered = make(chan struct{})
+		s.mu.Unlock()
 	})
 }
 

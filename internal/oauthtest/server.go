@@ -15,6 +15,7 @@
 package oauthtest
 
 import (
+	"context"
 	"crypto"
 	"errors"
 	"fmt"
@@ -309,6 +310,7 @@ type Server struct {
 	failGrants         map[string]string      // grant type ("" every one) → error code
 	secrets            []string               // every secret handed out (Secrets)
 	resource           atomic.Pointer[string] // SetResource; nil is MCPURL
+	answered           chan struct{}          // closed and replaced when a request was answered (WaitStats)
 	tokenNonce         dpopNonce              // DPoP (dpop.go)
 	mcpNonce           dpopNonce
 	proofs             []Proof
@@ -336,6 +338,8 @@ func Start(opts Options) (*Server, error) {
 		access:  make(map[string]*accessToken),
 		refresh: make(map[string]*refreshToken),
 		devices: make(map[string]*deviceRequest),
+
+		answered: make(chan struct{}),
 	}
 	s.stats.TokenRequests = make(map[string]int)
 	s.requiredScope = strings.Fields(opts.RequiredScope)
@@ -492,6 +496,28 @@ func withoutOffline(scopes []string) []string {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.statsLocked()
+}
+
+// WaitStats waits until cond holds for the counters, checking again each
+// time a request has been answered, or until ctx ends.
+func (s *Server) WaitStats(ctx context.Context, cond func(Stats) bool) error {
+	for {
+		s.mu.Lock()
+		st, answered := s.statsLocked(), s.answered
+		s.mu.Unlock()
+		if cond(st) {
+			return nil
+		}
+		select {
+		case <-answered:
+		case <-ctx.Done():
+			return fmt.Errorf("oauthtest: the counters did not reach the condition: %w", ctx.Err())
+		}
+	}
+}
+
+func (s *Server) statsLocked() Stats {
 	st := s.stats
 	st.TokenRequests = maps.Clone(s.stats.TokenRequests)
 	st.LastRegistration.RedirectURIs = slices.Clone(st.LastRegistration.RedirectURIs)
