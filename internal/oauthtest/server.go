@@ -10,6 +10,11 @@
 // protected resource metadata and accepts only bearer tokens issued by the AS
 // for its resource.
 //
+// It is the one fake authorization server of the tests: options reproduce
+// other discovery layouts (layout.go), DPoP (dpop.go), the machine grants
+// and an enterprise IdP (machine.go); Requests, Secrets, Proofs and
+// Problems show a test what the client sent.
+//
 // Everything is in memory; nothing is logged, so tokens and secrets never
 // reach any output.
 package oauthtest
