@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -103,11 +101,15 @@ func TestLogoutReportsRevocation(t *testing.T) {
 func TestLogoutRevocationFailureReported(t *testing.T) {
 	env := signedInEnv(t)
 	ctx := ctxT(t, 30*time.Second)
-	moveIssuer(t, env, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = io.WriteString(w, `{"error":"invalid_client","error_description":"client authentication failed"}`)
-	})
+	// The administrator rotated the client's secret: the AS refuses the
+	// revocation's client authentication.
+	stored, err := openStore(t, env).Load(ctx, "secure0")
+	if err != nil || stored == nil || stored.Client == nil || stored.Client.ClientSecret == "" {
+		t.Fatalf("stored client %+v, %v; want a confidential one", stored, err)
+	}
+	if !env.AS.SetClientSecret(stored.Client.ClientID, "rotated") {
+		t.Fatalf("the AS does not know client %q", stored.Client.ClientID)
+	}
 	st, err := env.Client.Logout(ctx, "secure0")
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +121,7 @@ func TestLogoutRevocationFailureReported(t *testing.T) {
 	if lo.Revoked || !lo.RevocationSupported || !lo.HadTokens || len(lo.RevokedTokens) != 0 {
 		t.Errorf("logout = %+v", lo)
 	}
-	for _, s := range []string{"revoking the refresh_token", "revoking the access_token", "invalid_client", "client authentication failed"} {
+	for _, s := range []string{"revoking the refresh_token", "revoking the access_token", "invalid_client", "wrong client secret"} {
 		if !strings.Contains(lo.RevocationError, s) {
 			t.Errorf("revocationError %q lacks %q", lo.RevocationError, s)
 		}
@@ -134,7 +136,7 @@ func TestLogoutRevocationFailureReported(t *testing.T) {
 		t.Errorf("tokens kept after a failed revocation: %+v", st.Auth)
 	}
 	if n := env.AS.Stats().Revocations; n != 0 {
-		t.Errorf("oauthtest revoked %d tokens, want none (the revocation went to the refusing endpoint)", n)
+		t.Errorf("oauthtest revoked %d tokens, want none (it refused the client)", n)
 	}
 }
 
@@ -143,7 +145,7 @@ func TestLogoutRevocationFailureReported(t *testing.T) {
 func TestLogoutWithoutRevocationEndpoint(t *testing.T) {
 	env := signedInEnv(t)
 	ctx := ctxT(t, 30*time.Second)
-	moveIssuer(t, env, nil)
+	moveIssuer(t, env)
 	st, err := env.Client.Logout(ctx, "secure0")
 	if err != nil {
 		t.Fatal(err)
@@ -164,58 +166,40 @@ func logoutEqual(a *api.LogoutResult, b api.LogoutResult) bool {
 		a.RevocationSkipped == b.RevocationSkipped && a.RevocationError == b.RevocationError && a.Message == b.Message
 }
 
-// moveIssuer makes the stored tokens of secure0 come from another issuer: an
-// httptest server serving env.AS's metadata under its own URL, with its own
-// revocation endpoint running revoke, or with none when revoke is nil.
-func moveIssuer(t *testing.T, env *apitest.Env, revoke http.HandlerFunc) {
+// moveIssuer makes the stored tokens of secure0 come from another issuer:
+// an authorization server without a revocation endpoint (env.AS has one, or
+// the test proves nothing).
+func moveIssuer(t *testing.T, env *apitest.Env) {
 	t.Helper()
 	ctx := ctxT(t, 10*time.Second)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.AS.MetadataURL(), nil)
+	if env.AS.RevocationEndpoint() == "" {
+		t.Fatal("oauthtest serves no revocation_endpoint: the test proves nothing")
+	}
+	other, err := oauthtest.Start(oauthtest.Options{NoRevocation: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta map[string]any
-	err = json.NewDecoder(resp.Body).Decode(&meta)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatalf("AS metadata: %v", err)
-	}
-	if _, ok := meta["revocation_endpoint"]; !ok {
-		t.Fatal("oauthtest advertises no revocation_endpoint: the test proves nothing")
-	}
-	srv := httptest.NewServer(nil)
-	t.Cleanup(srv.Close)
-	meta["issuer"] = srv.URL
-	delete(meta, "revocation_endpoint")
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(meta)
-	})
-	if revoke != nil {
-		meta["revocation_endpoint"] = srv.URL + "/revoke"
-		mux.HandleFunc("POST /revoke", revoke)
-	}
-	srv.Config.Handler = mux
-
-	store, err := authstore.NewFileStore(authstore.FileOptions{Dir: env.StoreDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = store.Update(ctx, "secure0", func(c *authstore.Credentials) (*authstore.Credentials, error) {
+	t.Cleanup(func() { other.Close() })
+	err = openStore(t, env).Update(ctx, "secure0", func(c *authstore.Credentials) (*authstore.Credentials, error) {
 		if c == nil || c.Token == nil {
 			return nil, errors.New("no tokens stored for secure0")
 		}
-		c.Issuer = srv.URL
+		c.Issuer = other.IssuerURL
 		return c, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openStore opens env's credential store.
+func openStore(t *testing.T, env *apitest.Env) authstore.Store {
+	t.Helper()
+	store, err := authstore.NewFileStore(authstore.FileOptions{Dir: env.StoreDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
 
 // TestLogoutResetsAttemptBrake: a tripped sign-in brake does not lock the

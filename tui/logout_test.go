@@ -1,12 +1,7 @@
 package tui
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,8 +91,8 @@ func TestLogoutRevocationFailed(t *testing.T) {
 }
 
 // TestLogoutNoRevocationEndpoint: the tokens' issuer publishes no
-// revocation_endpoint (an httptest server serving oauthtest's metadata
-// without it): nothing is revoked, the tokens are deleted, and the screen
+// revocation_endpoint (another oauthtest server, without one): nothing is
+// revoked, the tokens are deleted, and the screen
 // says so.
 func TestLogoutNoRevocationEndpoint(t *testing.T) {
 	e, h := signedIn(t)
@@ -137,45 +132,20 @@ func TestLogoutNoRevocationEndpoint(t *testing.T) {
 	}
 }
 
-// noRevocationIssuer serves as's authorization server metadata under its own
-// issuer URL, without revocation_endpoint.
+// noRevocationIssuer starts another authorization server, one without a
+// revocation endpoint, and returns its issuer; as must have one, or the
+// test proves nothing.
 func noRevocationIssuer(t *testing.T, as *oauthtest.Server) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, as.MetadataURL(), nil)
+	if as.RevocationEndpoint() == "" {
+		t.Fatal("oauthtest serves no revocation_endpoint: the test proves nothing")
+	}
+	other, err := oauthtest.Start(oauthtest.Options{NoRevocation: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("fetching the AS metadata: %d %v", resp.StatusCode, err)
-	}
-	var meta map[string]any
-	if err := json.Unmarshal(data, &meta); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := meta["revocation_endpoint"]; !ok {
-		t.Fatal("oauthtest advertises no revocation_endpoint: the test proves nothing")
-	}
-	delete(meta, "revocation_endpoint")
-	srv := httptest.NewServer(nil)
-	meta["issuer"] = srv.URL
-	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/.well-known/oauth-authorization-server" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(meta)
-	})
-	t.Cleanup(srv.Close)
-	return srv.URL
+	t.Cleanup(func() { other.Close() })
+	return other.IssuerURL
 }
 
 // TestLogoutMessages: every outcome of a logout, as the model shows it in

@@ -116,7 +116,9 @@ func (s *Server) asHandler() http.Handler {
 	mux.HandleFunc("GET "+p+"/authorize", s.handleAuthorize)
 	mux.HandleFunc("POST "+p+"/authorize/decision", s.handleDecision)
 	mux.HandleFunc("POST "+p+"/token", s.handleToken)
-	mux.HandleFunc("POST "+p+"/revoke", s.handleRevoke)
+	if !s.opts.NoRevocation {
+		mux.HandleFunc("POST "+p+"/revoke", s.handleRevoke)
+	}
 	if s.opts.IdPIDToken != "" {
 		mux.HandleFunc("POST "+p+"/idp/token", s.handleIdPToken)
 	}
@@ -144,8 +146,14 @@ func (s *Server) RegistrationEndpoint() string {
 	return s.IssuerURL + "/register"
 }
 
-// RevocationEndpoint returns the RFC 7009 revocation endpoint URL.
-func (s *Server) RevocationEndpoint() string { return s.IssuerURL + "/revoke" }
+// RevocationEndpoint returns the RFC 7009 revocation endpoint URL, or ""
+// when Options.NoRevocation is set.
+func (s *Server) RevocationEndpoint() string {
+	if s.opts.NoRevocation {
+		return ""
+	}
+	return s.IssuerURL + "/revoke"
+}
 
 // MetadataURL returns the RFC 8414 metadata URL of the AS.
 func (s *Server) MetadataURL() string {
@@ -171,6 +179,10 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.opts.ClientIDMetadataDocuments {
 		m["client_id_metadata_document_supported"] = true
+	}
+	if s.opts.NoRevocation {
+		delete(m, "revocation_endpoint")
+		delete(m, "revocation_endpoint_auth_methods_supported")
 	}
 	if !s.opts.DisableDCR {
 		m["registration_endpoint"] = s.RegistrationEndpoint()

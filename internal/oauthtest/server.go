@@ -196,6 +196,9 @@ type Options struct {
 	// ones at the authorization code grant (default: as requested), like an
 	// AS that grants less than asked.
 	GrantScope func(requested []string) []string
+	// NoRevocation serves no RFC 7009 revocation endpoint and advertises
+	// none (RevocationEndpoint is then "").
+	NoRevocation bool
 	// RegistrationManagement answers registrations with an RFC 7592
 	// registration_access_token and registration_client_uri, and serves
 	// DELETE on that URI (HydraQuirks implies it).
