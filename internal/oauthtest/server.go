@@ -148,8 +148,9 @@ type Options struct {
 	HydraDCRDisabled bool
 
 	// The discovery layout (see layout.go): where the documents are, what
-	// the challenges and the documents say. Each hook is called at every
-	// request, with a fresh document, outside the server's lock.
+	// the challenges and the documents say. The Edit hooks and
+	// AuthorizationResponseIss are called at every request, with a fresh
+	// document, outside the server's lock (they may call its methods).
 
 	// OneOrigin serves the authorization server on the MCP server's origin
 	// (one listener), as servers of the 2025-03-26 revision do: IssuerURL is
@@ -194,7 +195,8 @@ type Options struct {
 	AuthorizationResponseIss func(issuer string) string
 	// GrantScope, when set, decides the scopes granted for the requested
 	// ones at the authorization code grant (default: as requested), like an
-	// AS that grants less than asked.
+	// AS that grants less than asked. It runs under the server's lock and
+	// must not call the Server's methods.
 	GrantScope func(requested []string) []string
 	// NoRevocation serves no RFC 7009 revocation endpoint and advertises
 	// none (RevocationEndpoint is then "").
