@@ -26,8 +26,20 @@ type Request struct {
 // String is "METHOD /path", the shape discovery traces are compared in.
 func (r Request) String() string { return r.Method + " " + r.Path }
 
-// Requests returns every request received so far, in order (both servers;
-// with OneOrigin, one origin's order).
+// maxKept bounds the request log and the secrets list, so that a
+// long-running demo does not grow without bound; tests stay far below it.
+const maxKept = 10000
+
+// keep appends v to list, dropping the oldest entry beyond maxKept.
+func keep[T any](list []T, v T) []T {
+	if len(list) >= maxKept {
+		list = list[1:]
+	}
+	return append(list, v)
+}
+
+// Requests returns the requests both servers received so far (the latest
+// 10,000), in the order they arrived.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -48,7 +60,7 @@ func (s *Server) record(next http.Handler) http.Handler {
 			}
 		}
 		s.mu.Lock()
-		s.requests = append(s.requests, rec)
+		s.requests = keep(s.requests, rec)
 		s.mu.Unlock()
 		next.ServeHTTP(w, r)
 		s.mu.Lock()
@@ -58,9 +70,10 @@ func (s *Server) record(next http.Handler) http.Handler {
 	})
 }
 
-// Secrets returns every secret the servers handed out so far: client
-// secrets, registration access tokens, authorization codes, access and
-// refresh tokens. A test checks that none of them reaches output.
+// Secrets returns every secret the servers handed out so far (the latest
+// 10,000): client secrets, registration access tokens, authorization codes,
+// access and refresh tokens, ID-JAGs. A test checks that none of them
+// reaches output.
 func (s *Server) Secrets() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -69,7 +82,7 @@ func (s *Server) Secrets() []string {
 
 // secretLocked notes a secret for Secrets and returns it.
 func (s *Server) secretLocked(v string) string {
-	s.secrets = append(s.secrets, v)
+	s.secrets = keep(s.secrets, v)
 	return v
 }
 
