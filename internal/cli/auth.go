@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/fix"
 	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
@@ -263,7 +264,8 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 					continue
 				}
 			}
-			return fmt.Sprintf("✓ %s: authenticated; but connecting failed: %s%s", name, st.Status, errSuffix(stateError(st))), errConnectFailed
+			// fix.CLI: auth's --timeout bounds the sign-in, not the connect.
+			return fmt.Sprintf("✓ %s: authenticated; but connecting failed: %s%s", name, st.Status, errSuffix(stateErrorOn(st, fix.CLI))), errConnectFailed
 		}
 	}
 
