@@ -88,7 +88,7 @@ Example client configuration:
 				return usageError("--transport: %w", err)
 			}
 			if err := proxy.ValidatePatterns(opts.IgnoreTools); err != nil {
-				return usageError("%w", err)
+				return usageError("--ignore-tool: %w", err)
 			}
 			if _, err := parseHeaders(opts.Headers); err != nil {
 				return err
@@ -161,7 +161,7 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 		debug.SetGCPercent(50)
 	}
 	mode, _ := proxy.ParseMode(opts.Transport)
-	maxSize, limitHint := e.EffectiveMaxMessageSize(), proxyLimitHint(e)
+	maxSize := e.EffectiveMaxMessageSize()
 	if n, _ := parseSize(opts.MaxMessageSize); n > 0 {
 		maxSize = n
 	}
@@ -175,9 +175,8 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 			f.diag("mcplink proxy: %s: "+format, append([]any{e.Name}, a...)...)
 		},
 		Server:         e.Name,
-		SignInHint:     signInHint(e),
+		Hints:          proxyHints(e),
 		MaxMessageSize: maxSize,
-		LimitHint:      limitHint,
 	}
 	in, out := f.IO.In, f.IO.Out
 	if fi, ok := in.(*os.File); ok {
@@ -250,6 +249,25 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	}
 	return proxy.Run(ctx, in, out, popts)
+}
+
+// proxyHints are the words for the ways out, in the JSON-RPC errors the
+// client gets, that name this command's flags and e's config fields: the
+// proxy package knows what went wrong, not how its settings were given.
+func proxyHints(e *config.Entry) proxy.Hints {
+	h := proxy.Hints{
+		SignIn:      signInHint(e),
+		Limit:       proxyLimitHint(e),
+		AuthTimeout: "--auth-timeout",
+		Headers:     "given with --header",
+		Resource:    "--resource",
+		IgnoreTools: "--ignore-tool",
+	}
+	if e.Source != commandLineSource {
+		h.Headers = fmt.Sprintf("given with --header or in the \"headers\" of %q in %s", e.Name, e.Source)
+		h.Resource = fmt.Sprintf("\"oauth.resource\" of %q in %s", e.Name, e.Source)
+	}
+	return h
 }
 
 // signInHint is the step, named in errors sent to the client, that gives
