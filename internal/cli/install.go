@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -122,6 +123,9 @@ func installRun(opts *InstallOptions, remove bool) error {
 		return usageError("unknown client %q; supported: %s", opts.Client, strings.Join(clients.Names, ", "))
 	}
 	t, err := clients.InstallTarget(opts.Client, opts.Scope, runtime.GOOS, f.Getenv, f.HomeDir, f.WorkDir)
+	if errors.Is(err, clients.ErrNoProjectFile) {
+		return usageError("%v; use --scope user", err)
+	}
 	if err != nil {
 		return usageError("%v", err)
 	}

@@ -150,7 +150,10 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	if err := api.CheckAddr(opts.Addr, token); err != nil {
-		return usageError("%w", err)
+		if errors.Is(err, api.ErrTokenRequired) {
+			return usageError("--addr: %w; set one with --token-file or %s (or listen on 127.0.0.1)", err, api.TokenEnv)
+		}
+		return usageError("--addr: %w", err)
 	}
 	if opts.FlowTimeout <= 0 {
 		return usageError("--flow-timeout must be positive")

@@ -1,5 +1,5 @@
 // Package fix words the way out of a library error for the surface that
-// shows it. The library packages (oauth, callback, manager) return typed
+// shows it. The library packages (oauth, callback, manager, config) return typed
 // errors that carry data — the server, its config file, the port — and say
 // what went wrong in their own terms; the command line, the TUI, the HTTP
 // API and `mcplink proxy` for a URL given on its command line each have
@@ -12,6 +12,7 @@ import (
 	"fmt"
 
 	"github.com/mcplink/mcplink/callback"
+	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -53,7 +54,13 @@ func Hint(err error, s Surface) string {
 	var fe *oauth.FreshTokenRefusedError
 	var be *oauth.BrakeError
 	var te *manager.TimeoutError
+	var ue *config.UnknownServerError
 	switch {
+	case errors.As(err, &ue):
+		if len(ue.Known) == 0 {
+			return "add one with `mcplink add`"
+		}
+		return ""
 	case errors.As(err, &te):
 		return timeoutHint(te, s)
 	case errors.As(err, &pe):
