@@ -46,8 +46,7 @@ func TestProxyEntryForURLs(t *testing.T) {
 	f, _ := proxyTestFactory(t, `{"mcp": {}}`)
 	entry := func(opts ProxyOptions) *config.Entry {
 		t.Helper()
-		opts.F = f
-		e, err := proxyEntry(&opts)
+		e, err := proxyEntry(newProxyOptions(f, opts))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +86,7 @@ func TestProxyEntryConfiguredURL(t *testing.T) {
 		"b-on":  {"type": "remote", "url": "https://mcp.example.com/mcp", "headers": {"X-A": "1"}, "oauth": {"scope": "s"}},
 		"other": {"type": "remote", "url": "https://mcp.example.com/mcp?x=1"}
 	}}`)
-	e, err := proxyEntry(&ProxyOptions{F: f, Target: "https://mcp.example.com/mcp", ClientID: "cid", OAuthFlags: []string{"client-id"}})
+	e, err := proxyEntry(newProxyOptions(f, ProxyOptions{Target: "https://mcp.example.com/mcp", ClientID: "cid", OAuthFlags: []string{"client-id"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,20 +96,20 @@ func TestProxyEntryConfiguredURL(t *testing.T) {
 	if !strings.Contains(stderr.String(), `configured as "b-on"`) {
 		t.Errorf("stderr: %q", stderr)
 	}
-	if e, err := proxyEntry(&ProxyOptions{F: f, Target: "HTTPS://MCP.Example.com:443/mcp"}); err != nil || e.Name != "b-on" {
+	if e, err := proxyEntry(newProxyOptions(f, ProxyOptions{Target: "HTTPS://MCP.Example.com:443/mcp"})); err != nil || e.Name != "b-on" {
 		t.Fatalf("the configured URL written differently: %v, %v", e, err)
 	}
-	if e, err := proxyEntry(&ProxyOptions{F: f, Target: "https://mcp.example.com/mcp/"}); err != nil || e.Source != commandLineSource {
+	if e, err := proxyEntry(newProxyOptions(f, ProxyOptions{Target: "https://mcp.example.com/mcp/"})); err != nil || e.Source != commandLineSource {
 		t.Fatalf("another path: %v, %v; want the URL's own entry", e, err)
 	}
-	e, err = proxyEntry(&ProxyOptions{F: f, Target: "https://mcp.example.com/mcp", Scope: "z", OAuthFlags: []string{"scope"}})
+	e, err = proxyEntry(newProxyOptions(f, ProxyOptions{Target: "https://mcp.example.com/mcp", Scope: "z", OAuthFlags: []string{"scope"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e.Source != commandLineSource || e.OAuth.Scope != "z" {
 		t.Fatalf("with --scope: entry %+v, want the URL's own", e)
 	}
-	_, err = proxyEntry(&ProxyOptions{F: f, Target: "b-on", Scope: "z", OAuthFlags: []string{"scope"}})
+	_, err = proxyEntry(newProxyOptions(f, ProxyOptions{Target: "b-on", Scope: "z", OAuthFlags: []string{"scope"}}))
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != ExitConfig || !strings.Contains(err.Error(), `set "oauth.scope" in its entry instead`) {
 		t.Fatalf("--scope with a configured name: %v", err)
