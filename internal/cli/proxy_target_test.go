@@ -186,3 +186,20 @@ func TestSignInLock(t *testing.T) {
 		t.Errorf("lock file names: %q %q %q", lockFileName("jira/prod"), lockFileName("jira_prod"), lockFileName("jira"))
 	}
 }
+
+// TestProxyHints: the proxy package words its JSON-RPC errors with the
+// hints the proxy command gives it — this command's flags for a URL
+// target, the entry's config fields (and its file) for a configured one;
+// the proxy's own defaults name none (proxy.TestDescribeNamesNoFlags).
+func TestProxyHints(t *testing.T) {
+	url := proxyHints(&config.Entry{Name: "h-1", Source: commandLineSource, OAuth: &config.OAuth{}})
+	if url.AuthTimeout != "--auth-timeout" || url.Resource != "--resource" || url.Headers != "given with --header" ||
+		url.IgnoreTools != "--ignore-tool" || !strings.Contains(url.SignIn, "mcplink logout h-1") || !strings.Contains(url.Limit, "--max-message-size") {
+		t.Errorf("hints for a URL target = %+v", url)
+	}
+	cfg := proxyHints(&config.Entry{Name: "jira", Source: "/p/mcplink.json", OAuth: &config.OAuth{}})
+	if cfg.Resource != `"oauth.resource" of "jira" in /p/mcplink.json` || !strings.Contains(cfg.Headers, `"headers" of "jira" in /p/mcplink.json`) ||
+		!strings.Contains(cfg.SignIn, "mcplink auth jira") || !strings.Contains(cfg.Limit, `"maxMessageSize"`) {
+		t.Errorf("hints for a configured server = %+v", cfg)
+	}
+}
