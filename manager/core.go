@@ -91,7 +91,7 @@ func New(cfg *config.Config, opts Options) *Manager {
 		st := State{Name: name, Type: e.Type, Status: StatusDisconnected}
 		switch {
 		case e.Untrusted != nil:
-			st.Status, st.Error = StatusUntrusted, e.Untrusted.Error()
+			st.Status, st.Error, st.Err = StatusUntrusted, e.Untrusted.Error(), e.Untrusted
 		case !e.Enabled:
 			st.Status = StatusDisabled
 		}
@@ -462,7 +462,7 @@ func (m *Manager) timeoutError(e *config.Entry, d time.Duration) *TimeoutError {
 // attempt connects to e and lists its tools within e's timeout.
 func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome) {
 	if e.Untrusted != nil { // Connect refuses these first; a second gate costs nothing
-		return nil, outcome{status: StatusUntrusted, err: e.Untrusted.Error()}
+		return nil, outcome{status: StatusUntrusted, err: e.Untrusted.Error(), cause: e.Untrusted}
 	}
 	timeout := m.timeout(e)
 	tctx, cancel := context.WithTimeout(ctx, timeout)

@@ -55,7 +55,12 @@ func Hint(err error, s Surface) string {
 	var be *oauth.BrakeError
 	var te *manager.TimeoutError
 	var ue *config.UnknownServerError
+	var ut *config.UntrustedError
 	switch {
+	case errors.As(err, &ut):
+		// The same on every surface: they are all mcplink's, and trusting
+		// is the user's decision at a terminal.
+		return fmt.Sprintf(`review it, then run "mcplink trust" in %s`, ut.Dir)
 	case errors.As(err, &ue):
 		if len(ue.Known) == 0 {
 			return "add one with `mcplink add`"
