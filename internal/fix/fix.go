@@ -28,7 +28,7 @@ const (
 	// for a *manager.TimeoutError names that flag too.
 	CLITimeout
 	// Proxy is `mcplink proxy` for a configured server: its MCP client
-	// sees the error, and the proxy words sign-ins itself (SignInHint).
+	// sees the error, and the proxy words sign-ins itself (proxy.Hints).
 	Proxy
 	// ProxyFlags is `mcplink proxy` for a URL on its command line: the
 	// settings of its entry come from the proxy's flags, not a config file.
