@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -362,5 +363,38 @@ func TestServeAddTarget(t *testing.T) {
 	global := filepath.Join(vars["XDG_CONFIG_HOME"], "mcplink", "mcplink.json")
 	if data, err := os.ReadFile(global); err != nil || !strings.Contains(string(data), `"two"`) {
 		t.Errorf("global file after add: %s, %v", data, err)
+	}
+}
+
+// TestTimeoutStatusNamesNoFlag: a server that does not answer within its
+// "timeout" is failed, and the status error an API client gets (opencode's
+// "error" field) names the entry's "timeout" and its file — never the
+// command line's --timeout, which an API client cannot pass.
+func TestTimeoutStatusNamesNoFlag(t *testing.T) {
+	hung, err := mcptest.StartHTTP(mcptest.HTTPOptions{Hang: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hung.Close)
+	env := start(t, apitest.Options{Plain: 1, Add: true})
+	ctx := ctxT(t, 30*time.Second)
+	all, err := env.Client.Add(ctx, "hung", map[string]any{"type": "remote", "url": hung.URL, "oauth": false, "timeout": 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := all["hung"]
+	if st.Status != "failed" || st.State != "failed" {
+		t.Fatalf("hung server = %+v, want failed", st)
+	}
+	want := fmt.Sprintf(`no response within 300ms: raise "timeout" (in milliseconds) on the MCP server entry "hung" in %s`, env.ConfigFile)
+	if st.Error != want {
+		t.Errorf("error = %q\nwant    %q", st.Error, want)
+	}
+	if strings.Contains(st.Error, "--") {
+		t.Errorf("the API's error names a command-line flag: %q", st.Error)
+	}
+	got, err := env.Client.Get(ctx, "hung")
+	if err != nil || got.Error != st.Error {
+		t.Errorf("GET /mcp/hung error = %q (%v), want the same as POST's", got.Error, err)
 	}
 }

@@ -115,20 +115,40 @@ type cachedBody struct {
 func (s *Server) changed() { s.version.Add(1) }
 
 // CheckAddr validates a listen address before binding: it must be host:port,
-// and a non-loopback host requires a token (ErrTokenRequired).
+// and a non-loopback host requires a token (ErrTokenRequired). A refused
+// address is an *AddrError.
 func CheckAddr(addr, token string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("invalid --addr %q (want host:port, for example %s): %w", addr, DefaultAddr, err)
+		return &AddrError{Addr: addr, Problem: "is not host:port (for example " + DefaultAddr + ")", Err: err}
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return fmt.Errorf("invalid --addr %q: port %q is not a number between 0 and 65535", addr, port)
+		return &AddrError{Addr: addr, Problem: fmt.Sprintf("has port %q, not a number between 0 and 65535", port)}
 	}
 	if !netutil.IsLoopbackHost(host) && token == "" {
-		return fmt.Errorf("--addr %s is not a loopback address: %w; set one with --token-file or %s (or listen on 127.0.0.1)", addr, ErrTokenRequired, TokenEnv)
+		return &AddrError{Addr: addr, Problem: "is not a loopback address", Err: ErrTokenRequired}
 	}
 	return nil
 }
+
+// AddrError is a listen address (Options.Addr) the server refuses. It
+// names no flag: `mcplink serve` adds that its --addr was the address and,
+// for ErrTokenRequired, how to give a token.
+type AddrError struct {
+	Addr    string
+	Problem string // e.g. "is not a loopback address"
+	Err     error  // ErrTokenRequired, or why the address did not parse
+}
+
+func (e *AddrError) Error() string {
+	msg := fmt.Sprintf("listen address %q %s", e.Addr, e.Problem)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *AddrError) Unwrap() error { return e.Err }
 
 // New returns a Server. It starts forwarding the manager's events; Close stops it.
 func New(opts Options) (*Server, error) {
@@ -327,7 +347,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			} else {
 				h.Set("WWW-Authenticate", `Bearer realm="mcplink"`)
 			}
-			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong API token: send \"Authorization: Bearer <token>\" with the token from --token-file or "+TokenEnv)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong API token: send \"Authorization: Bearer <token>\" with the token this server was started with (its token file, or "+TokenEnv+")")
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {

@@ -214,16 +214,17 @@ func busyAddr(err error, fallback string) string {
 // one held by another mcplink process is waited for until ctx ends.
 func (r *Registry) Begin(ctx context.Context, req Request) (*Flow, error) {
 	t, err := parseTarget(req.RedirectURI)
+	if err == nil && req.ListenHost != "" {
+		t, err = t.withHost(req.ListenHost)
+	}
+	if se := (*SettingError)(nil); errors.As(err, &se) {
+		se.Server, se.ConfigFile = req.Server, req.ConfigFile
+	}
 	if err != nil {
 		return nil, err
 	}
 	if req.State == "" {
 		return nil, errors.New("oauth callback: empty state")
-	}
-	if req.ListenHost != "" {
-		if t, err = t.withHost(req.ListenHost); err != nil {
-			return nil, err
-		}
 	}
 	notify := req.Notify
 	if notify == nil {

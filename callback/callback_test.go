@@ -741,6 +741,18 @@ func TestRedirectURI(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.wantIn) {
 			t.Errorf("RedirectURI(%d, %q) error = %v, want it to mention %q", c.port, c.override, err, c.wantIn)
 		}
+		// The error is data: which setting, its value; where it is set
+		// (a config field, a flag) is the caller's to name.
+		var se *SettingError
+		want, value := SettingRedirectURI, c.override
+		if c.override == "" {
+			want, value = SettingPort, fmt.Sprint(c.port)
+		}
+		if !errors.As(err, &se) || se.Setting != want || se.Value != value {
+			t.Errorf("RedirectURI(%d, %q) error = %#v, want a *SettingError for %q", c.port, c.override, err, value)
+		} else if strings.Contains(err.Error(), "oauth.") || strings.Contains(err.Error(), "--") {
+			t.Errorf("RedirectURI(%d, %q) error %q names a config field or a flag", c.port, c.override, err)
+		}
 	}
 	reg := New(Options{})
 	defer reg.Close()

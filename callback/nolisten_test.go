@@ -88,7 +88,9 @@ func TestListenHost(t *testing.T) {
 	if p, err := waitFlow(t, f); err != nil || p.Get("code") != "c" {
 		t.Fatalf("params %v err %v", p, err)
 	}
-	if _, err := reg.Begin(context.Background(), Request{RedirectURI: uriFor(port), State: "s2", ListenHost: "my host"}); err == nil || !strings.Contains(err.Error(), "oauth.callbackHost") {
-		t.Fatalf("bad listen host: %v", err)
+	_, err = reg.Begin(context.Background(), Request{RedirectURI: uriFor(port), State: "s2", ListenHost: "my host", Server: "srv", ConfigFile: "c.json"})
+	var se *SettingError
+	if !errors.As(err, &se) || se.Setting != SettingHost || se.Value != "my host" || se.Server != "srv" || se.ConfigFile != "c.json" || !strings.Contains(err.Error(), `OAuth callback host "my host" is not an IP address`) {
+		t.Fatalf("bad listen host: %#v", err)
 	}
 }

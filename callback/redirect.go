@@ -34,9 +34,72 @@ func hostAddrs(host, port string) (addrs []string, optional string) {
 	return []string{net.JoinHostPort(host, port)}, ""
 }
 
+// Setting names what a *SettingError is about.
+type Setting int
+
+const (
+	// SettingPort is the callback port of the default redirect URI.
+	SettingPort Setting = iota + 1
+	// SettingRedirectURI is a redirect URI given in full.
+	SettingRedirectURI
+	// SettingHost is the address the listener binds to instead of the
+	// redirect URI's host (Request.ListenHost).
+	SettingHost
+)
+
+// SettingError is a callback port, redirect URI or listen host that cannot
+// be used for the loopback callback. It says what is wrong with the value;
+// where the value is set (a config field, a flag) is for the caller that
+// knows to name: the OAuth engine names the entry's field, mcplink's proxy
+// command checks its flags before.
+type SettingError struct {
+	Setting Setting
+	Value   string // as given
+	// Problem is what is wrong with it, e.g. "is out of range".
+	Problem string
+	// Want is what would do, e.g. "a port between 1 and 65535".
+	Want string
+	// Server and ConfigFile name the config entry, when the caller
+	// (Request, or the OAuth engine for RedirectURI) knows it.
+	Server     string
+	ConfigFile string
+	Err        error // url.Parse's error, if any
+}
+
+func (e *SettingError) Error() string {
+	var what string
+	switch e.Setting {
+	case SettingPort:
+		what = "OAuth callback port " + e.Value
+	case SettingHost:
+		what = fmt.Sprintf("OAuth callback host %q", e.Value)
+	default:
+		what = fmt.Sprintf("OAuth redirect URI %q", e.Value)
+	}
+	msg := what + " " + e.Problem
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	if e.Want != "" {
+		msg += " (want " + e.Want + ")"
+	}
+	return msg
+}
+
+func (e *SettingError) Unwrap() error { return e.Err }
+
+// wantLoopback is what a redirect URI should be.
+var wantLoopback = fmt.Sprintf("an http URL on 127.0.0.1, localhost or [::1] with a port, for example http://127.0.0.1:%d%s", DefaultPort, DefaultPath)
+
+// uriError is a *SettingError for redirect URI raw.
+func uriError(raw, problem string, err error) *SettingError {
+	return &SettingError{Setting: SettingRedirectURI, Value: raw, Problem: problem, Want: wantLoopback, Err: err}
+}
+
 // RedirectURI returns the redirect URI for a config entry: override (the
 // entry's oauth.redirectUri) when set, after validation, else the default
-// loopback URI on port (0 selects DefaultPort).
+// loopback URI on port (0 selects DefaultPort). A value that cannot be used
+// is a *SettingError.
 func RedirectURI(port int, override string) (string, error) {
 	if override != "" {
 		if _, err := parseTarget(override); err != nil {
@@ -48,7 +111,7 @@ func RedirectURI(port int, override string) (string, error) {
 		port = DefaultPort
 	}
 	if port < 1 || port > 65535 {
-		return "", fmt.Errorf("oauth callback port %d is out of range; set \"oauth.callbackPort\" to a port between 1 and 65535", port)
+		return "", &SettingError{Setting: SettingPort, Value: strconv.Itoa(port), Problem: "is out of range", Want: "a port between 1 and 65535"}
 	}
 	return fmt.Sprintf("http://127.0.0.1:%d%s", port, DefaultPath), nil
 }
@@ -57,13 +120,13 @@ func RedirectURI(port int, override string) (string, error) {
 func parseTarget(raw string) (target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return target{}, fmt.Errorf("invalid OAuth redirect URI %q: %w", raw, err)
+		return target{}, uriError(raw, "is invalid", err)
 	}
 	if u.Scheme != "http" {
-		return target{}, fmt.Errorf("OAuth redirect URI %q must use http:// on a loopback address (127.0.0.1, localhost or [::1]); fix \"oauth.redirectUri\"", raw)
+		return target{}, uriError(raw, "does not use http://", nil)
 	}
 	if u.User != nil || u.Fragment != "" || u.RawQuery != "" {
-		return target{}, fmt.Errorf("OAuth redirect URI %q must not contain user info, a query or a fragment; fix \"oauth.redirectUri\"", raw)
+		return target{}, uriError(raw, "contains user info, a query or a fragment", nil)
 	}
 	var bindHost string
 	switch host := u.Hostname(); strings.ToLower(host) {
@@ -74,22 +137,22 @@ func parseTarget(raw string) (target, error) {
 	case "::1":
 		bindHost = "::1"
 	default:
-		return target{}, fmt.Errorf("OAuth redirect URI %q has host %q, which is not loopback; use 127.0.0.1, localhost or [::1] in \"oauth.redirectUri\"", raw, host)
+		return target{}, uriError(raw, fmt.Sprintf("has host %q, which is not loopback", host), nil)
 	}
 	ps := u.Port()
 	if ps == "" {
-		return target{}, fmt.Errorf("OAuth redirect URI %q names no port; add one (for example http://127.0.0.1:%d%s)", raw, DefaultPort, DefaultPath)
+		return target{}, uriError(raw, "names no port", nil)
 	}
 	port, err := strconv.Atoi(ps)
 	if err != nil || port < 1 || port > 65535 {
-		return target{}, fmt.Errorf("OAuth redirect URI %q has invalid port %q; use a port between 1 and 65535", raw, ps)
+		return target{}, uriError(raw, fmt.Sprintf("has invalid port %q", ps), nil)
 	}
 	path := u.Path
 	if path == "" {
 		path = "/"
 	}
 	if path == ProbePath {
-		return target{}, fmt.Errorf("OAuth redirect URI %q uses the reserved path %s; choose another path", raw, ProbePath)
+		return target{}, uriError(raw, "uses the reserved path "+ProbePath, nil)
 	}
 	addrs, optional := hostAddrs(bindHost, ps)
 	return target{addrs: addrs, optional: optional, port: port, path: path}, nil
@@ -99,7 +162,7 @@ func parseTarget(raw string) (target, error) {
 func (t target) withHost(host string) (target, error) {
 	h := strings.Trim(host, "[]")
 	if !strings.EqualFold(h, "localhost") && net.ParseIP(h) == nil {
-		return target{}, fmt.Errorf("OAuth callback host %q is not an IP address or \"localhost\"; fix \"oauth.callbackHost\"", host)
+		return target{}, &SettingError{Setting: SettingHost, Value: host, Problem: "is not an IP address or \"localhost\""}
 	}
 	t.addrs, t.optional = hostAddrs(h, strconv.Itoa(t.port))
 	return t, nil

@@ -37,6 +37,10 @@ type Target struct {
 	Type bool
 }
 
+// ErrNoProjectFile is InstallTarget's error for the project scope of a
+// client that reads no project-level file (the user's scope works).
+var ErrNoProjectFile = errors.New("has no project-level MCP file")
+
 // InstallTarget returns where client reads servers without asking the user
 // to approve them: the user's file (scope "user"), or the project's at
 // workDir (scope "project"; Claude Code asks once before it uses a
@@ -52,7 +56,7 @@ func InstallTarget(client, scope, goos string, getenv func(string) string, home,
 	case scope != ScopeUser && scope != ScopeProject:
 		return Target{}, fmt.Errorf("unknown scope %q; use %q or %q", scope, ScopeUser, ScopeProject)
 	case i < 0 && scope == ScopeProject:
-		return Target{}, fmt.Errorf("%s has no project-level MCP file; use --scope user", client)
+		return Target{}, fmt.Errorf("%s %w", client, ErrNoProjectFile)
 	case i < 0:
 		return Target{}, fmt.Errorf("%s's user file is unknown (no home directory)", client)
 	}

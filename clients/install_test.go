@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,13 +27,17 @@ func TestInstallTargets(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ client, scope, want string }{
-		{ClaudeDesktop, ScopeProject, "claude-desktop has no project-level MCP file; use --scope user"},
+		{ClaudeDesktop, ScopeProject, "claude-desktop has no project-level MCP file"},
 		{Codex, ScopeProject, "codex has no project-level MCP file"},
 		{ClaudeCode, "team", `unknown scope "team"`},
 		{"zed", ScopeUser, `unknown client "zed"`},
 	} {
-		if _, err := InstallTarget(c.client, c.scope, "linux", env, "/h", "/w"); err == nil || !strings.Contains(err.Error(), c.want) {
+		_, err := InstallTarget(c.client, c.scope, "linux", env, "/h", "/w")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s %s: %v", c.client, c.scope, err)
+		}
+		if c.scope == ScopeProject && !errors.Is(err, ErrNoProjectFile) || strings.Contains(err.Error(), "--") {
+			t.Errorf("%s %s: %v, want ErrNoProjectFile (naming no flag: the CLI adds --scope)", c.client, c.scope, err)
 		}
 	}
 }

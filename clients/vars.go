@@ -78,7 +78,7 @@ func (r *reader) input(server, what, id, ref string) string {
 		return ref
 	}
 	if r.vars.Translate {
-		r.errorf(server, "%s uses %s, which VS Code asks the user for, so it cannot be copied; put the value in an environment variable and use ${env:NAME} there, or add the server with \"mcplink add\"", what, ref)
+		r.errorf(server, "%s uses %s, which VS Code asks the user for, so it cannot be copied; put the value in an environment variable and use ${env:NAME} there, or add the server by hand", what, ref)
 		return ref
 	}
 	if r.vars.Input == nil {

@@ -305,8 +305,8 @@ func (c *Config) Names() []string {
 }
 
 // Lookup returns the named entry (which may be disabled). When there is no
-// such server the error wraps ErrNotFound and lists the known names, with a
-// suggestion for a likely typo. A placeholder of an untrusted project file
+// such server the error is an *UnknownServerError (matching ErrNotFound),
+// which lists the known names, with a suggestion for a likely typo. A placeholder of an untrusted project file
 // is not returned: the error is its *UntrustedError, naming the server.
 func (c *Config) Lookup(name string) (*Entry, error) {
 	if e, ok := c.Servers[name]; ok {
@@ -315,10 +315,23 @@ func (c *Config) Lookup(name string) (*Entry, error) {
 		}
 		return e, nil
 	}
-	names := c.Names()
-	if len(names) == 0 {
-		return nil, &sentinelError{ErrNotFound, fmt.Sprintf("unknown server %q: no servers are configured; add one with \"mcplink add\"", name)}
-	}
-	return nil, &sentinelError{ErrNotFound, fmt.Sprintf("unknown server %q%s (known servers: %s)",
-		name, didYouMean(name, names), strings.Join(names, ", "))}
+	return nil, &UnknownServerError{Name: name, Known: c.Names()}
 }
+
+// UnknownServerError is a name Lookup found no server for. It matches
+// ErrNotFound. With no servers configured at all, the way to add one is
+// the surface's to name (internal/fix).
+type UnknownServerError struct {
+	Name  string
+	Known []string // the configured names, sorted
+}
+
+func (e *UnknownServerError) Error() string {
+	if len(e.Known) == 0 {
+		return fmt.Sprintf("unknown server %q: no servers are configured", e.Name)
+	}
+	return fmt.Sprintf("unknown server %q%s (known servers: %s)", e.Name, didYouMean(e.Name, e.Known), strings.Join(e.Known, ", "))
+}
+
+// Is makes errors.Is(err, ErrNotFound) hold.
+func (e *UnknownServerError) Is(target error) bool { return target == ErrNotFound }

@@ -340,8 +340,12 @@ func TestLookup(t *testing.T) {
 		t.Errorf("got %v, want %s", err, want)
 	}
 	_, err = (&Config{}).Lookup("a")
-	if want := `unknown server "a": no servers are configured; add one with "mcplink add"`; err == nil || err.Error() != want || !errors.Is(err, ErrNotFound) {
+	if want := `unknown server "a": no servers are configured`; err == nil || err.Error() != want || !errors.Is(err, ErrNotFound) {
 		t.Errorf("got %v, want %s", err, want)
+	}
+	var ue *UnknownServerError
+	if _, err = cfg.Lookup("zzzzzz"); !errors.As(err, &ue) || ue.Name != "zzzzzz" || strings.Join(ue.Known, ",") != "files,github" {
+		t.Errorf("Lookup's error = %#v, want an *UnknownServerError with the known names", err)
 	}
 }
 

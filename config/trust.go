@@ -44,7 +44,8 @@ var ErrUntrusted = errors.New("project config file is not trusted")
 type UntrustedError struct {
 	// Server is the server's name; empty when the error is about the file.
 	Server string
-	// File is the project file, Dir the directory to run `mcplink trust` in.
+	// File is the project file, Dir its directory (where trusting it is
+	// done; the surfaces name how: internal/fix).
 	File, Dir string
 	// Changed is true when the file was trusted with different content.
 	Changed bool
@@ -54,7 +55,8 @@ type UntrustedError struct {
 	SHA256 string
 }
 
-// Error implements error. The wording names the fix.
+// Error implements error. It says what is wrong; the way to trust the file
+// is the surface's to name.
 func (e *UntrustedError) Error() string {
 	var prefix string
 	if e.Server != "" {
@@ -64,8 +66,7 @@ func (e *UntrustedError) Error() string {
 	if e.Changed {
 		why = "changed since it was trusted"
 	}
-	return fmt.Sprintf(`%sproject file %s %s, so its servers are not started or contacted; review it, then run "mcplink trust" in %s`,
-		prefix, e.File, why, e.Dir)
+	return fmt.Sprintf(`%sproject file %s %s, so its servers are not started or contacted`, prefix, e.File, why)
 }
 
 // Is makes errors.Is(err, ErrUntrusted) hold.
@@ -262,7 +263,7 @@ func (s *TrustStore) read() (*trustDoc, error) {
 	path := s.Path()
 	doc := &trustDoc{Version: trustFileVersion, Files: map[string]TrustRecord{}}
 	bad := func(cause error, format string, a ...any) error {
-		return &Error{Pos: Position{File: path}, Msg: fmt.Sprintf(format, a...) + "; fix or delete it, then run \"mcplink trust\" again where needed", Err: cause}
+		return &Error{Pos: Position{File: path}, Msg: fmt.Sprintf(format, a...) + "; fix or delete it (deleted, every project file must be trusted again)", Err: cause}
 	}
 	// Stat first: opening a FIFO would block.
 	fi, err := os.Stat(path)
@@ -340,7 +341,7 @@ func (o editOptions) keepTrusted(path string, before []byte, existed bool, after
 		}
 	}
 	if _, err := o.trust.Trust(path, after); err != nil {
-		return fmt.Errorf("%s was changed but could not be recorded as trusted (run \"mcplink trust\" in %s): %w", path, filepath.Dir(path), err)
+		return fmt.Errorf("%s was changed but could not be recorded as trusted, so it must be trusted again: %w", path, err)
 	}
 	return nil
 }

@@ -82,13 +82,14 @@ func TestUntrustedProjectContributesOnlyPlaceholders(t *testing.T) {
 		t.Errorf("off = %+v, want the global entry, still disabled", off)
 	}
 
-	// Lookup refuses a placeholder with the typed error naming the fix.
+	// Lookup refuses a placeholder with the typed error: the file and its
+	// directory, for the surfaces to word the fix (internal/fix).
 	_, err = cfg.Lookup("evil")
 	var ue *UntrustedError
-	if !errors.As(err, &ue) || !errors.Is(err, ErrUntrusted) || ue.Server != "evil" {
+	if !errors.As(err, &ue) || !errors.Is(err, ErrUntrusted) || ue.Server != "evil" || ue.Dir != l.project {
 		t.Fatalf("Lookup(evil) = %v", err)
 	}
-	want := `server "evil": project file ` + project + ` is not trusted, so its servers are not started or contacted; review it, then run "mcplink trust" in ` + l.project
+	want := `server "evil": project file ` + project + ` is not trusted, so its servers are not started or contacted`
 	if err.Error() != want {
 		t.Errorf("error:\n got %s\nwant %s", err, want)
 	}

@@ -91,7 +91,7 @@ func New(cfg *config.Config, opts Options) *Manager {
 		st := State{Name: name, Type: e.Type, Status: StatusDisconnected}
 		switch {
 		case e.Untrusted != nil:
-			st.Status, st.Error = StatusUntrusted, e.Untrusted.Error()
+			st.Status, st.Error, st.Err = StatusUntrusted, e.Untrusted.Error(), e.Untrusted
 		case !e.Enabled:
 			st.Status = StatusDisabled
 		}
@@ -454,14 +454,15 @@ func (m *Manager) timeout(e *config.Entry) time.Duration {
 	return e.EffectiveTimeout()
 }
 
-func timeoutMessage(d time.Duration) string {
-	return fmt.Sprintf("no response within %v; raise \"timeout\" (ms) on the entry or pass --timeout", d)
+// timeoutError is the *TimeoutError of a connect to e bounded by d.
+func (m *Manager) timeoutError(e *config.Entry, d time.Duration) *TimeoutError {
+	return &TimeoutError{Server: e.Name, Timeout: d, Override: m.opts.Timeout > 0, ConfigFile: e.Source}
 }
 
 // attempt connects to e and lists its tools within e's timeout.
 func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome) {
 	if e.Untrusted != nil { // Connect refuses these first; a second gate costs nothing
-		return nil, outcome{status: StatusUntrusted, err: e.Untrusted.Error()}
+		return nil, outcome{status: StatusUntrusted, err: e.Untrusted.Error(), cause: e.Untrusted}
 	}
 	timeout := m.timeout(e)
 	tctx, cancel := context.WithTimeout(ctx, timeout)
@@ -504,13 +505,15 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 			return l, outcome{status: StatusConnected, transport: TransportStdio, tools: tools, tasks: l.tasks.of(tools)}
 		}
 		var msg string
+		var cause error
 		switch {
 		case p.out.err() != nil:
 			msg = tooLargeMessage(p.out.err())
 		case tctx.Err() == nil && p.waitExit(stdinGrace): // most likely it died
 			msg = p.describeExit()
 		case timedOut():
-			msg = timeoutMessage(timeout)
+			te := m.timeoutError(e, timeout)
+			msg, cause = te.Error(), te
 		case ctx.Err() != nil:
 			msg = "connect cancelled: " + ctx.Err().Error()
 		default:
@@ -518,7 +521,7 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 		}
 		p.stop(0) // it failed the handshake: no grace for stdin
 		l.close()
-		return nil, outcome{status: StatusFailed, err: msg, transport: TransportStdio}
+		return nil, outcome{status: StatusFailed, err: msg, cause: cause, transport: TransportStdio}
 	}
 
 	if e.URL == "" {
@@ -550,14 +553,20 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 		l.close()
 	}
 	connCancel()
-	status, msg, cause := classify(e, err, res, timedOut(), ctx, timeout)
+	var te *TimeoutError
+	if timedOut() {
+		te = m.timeoutError(e, timeout)
+	}
+	status, msg, cause := classify(e, err, res, te, ctx)
 	return nil, outcome{status: status, err: msg, cause: cause}
 }
 
 // classify maps a remote connect error to a status and a message, from typed
 // errors and recorded HTTP statuses only; cause is the typed error behind the
 // message when the manager has one (State.Err).
-func classify(e *config.Entry, err error, res remoteResult, timedOut bool, ctx context.Context, timeout time.Duration) (status Status, msg string, cause error) {
+//
+// timedOut is the connect's *TimeoutError when its bound ended it, else nil.
+func classify(e *config.Entry, err error, res remoteResult, timedOut *TimeoutError, ctx context.Context) (status Status, msg string, cause error) {
 	var tl *limit.TooLargeError
 	if errors.As(err, &tl) {
 		return StatusFailed, err.Error(), tl
@@ -572,7 +581,7 @@ func classify(e *config.Entry, err error, res remoteResult, timedOut bool, ctx c
 			return StatusFailed, he.Error(), he
 		}
 	}
-	st, msg := classifyMessage(e, err, res, timedOut, ctx, timeout)
+	st, msg, te := classifyMessage(e, err, res, timedOut, ctx)
 	var cre *oauth.ClientRegistrationError
 	var nae *oauth.NeedsAuthError
 	var fe *oauth.FreshTokenRefusedError
@@ -589,24 +598,27 @@ func classify(e *config.Entry, err error, res remoteResult, timedOut bool, ctx c
 	case st == StatusNeedsAuth:
 		// The surfaces word how to sign in (internal/fix).
 		return st, msg, &oauth.NeedsAuthError{Server: e.Name, ConfigFile: e.Source, Reason: msg}
+	case te != nil:
+		return st, msg, te
 	}
 	return st, msg, nil
 }
 
-// classifyMessage is classify without the configured-header case.
-func classifyMessage(e *config.Entry, err error, res remoteResult, timedOut bool, ctx context.Context, timeout time.Duration) (Status, string) {
+// classifyMessage is classify without the configured-header case; its
+// error is the *TimeoutError when the bound ended the connect.
+func classifyMessage(e *config.Entry, err error, res remoteResult, timedOut *TimeoutError, ctx context.Context) (Status, string, error) {
 	var cre *oauth.ClientRegistrationError
 	if errors.As(err, &cre) {
-		return StatusNeedsClientRegistration, cre.Error()
+		return StatusNeedsClientRegistration, cre.Error(), nil
 	}
 	var nae *oauth.NeedsAuthError
 	if errors.As(err, &nae) {
 		// The typed error says why and how to fix it; the transport chain
 		// around it adds nothing for the user.
-		return StatusNeedsAuth, nae.Error()
+		return StatusNeedsAuth, nae.Error(), nil
 	}
 	if errors.Is(err, oauth.ErrNeedsAuth) {
-		return StatusNeedsAuth, "authorization required: " + err.Error()
+		return StatusNeedsAuth, "authorization required: " + err.Error(), nil
 	}
 	if res.rec != nil {
 		if code, challenge := res.rec.last(); code == http.StatusUnauthorized {
@@ -614,28 +626,28 @@ func classifyMessage(e *config.Entry, err error, res remoteResult, timedOut bool
 				// The OAuth handler ran and failed without saying why in a
 				// typed error (for example its authorization server was
 				// unreachable): that is a failure, not a missing login.
-				return StatusFailed, "authorization failed: " + err.Error()
+				return StatusFailed, "authorization failed: " + err.Error(), nil
 			}
 			if e.OAuthDisabled {
 				msg := `server answered 401 Unauthorized: it wants credentials; set "headers" on the entry (for example an Authorization header), or remove "oauth": false to use OAuth`
 				if challenge != "" {
 					msg += " (WWW-Authenticate: " + challenge + ")"
 				}
-				return StatusFailed, msg
+				return StatusFailed, msg, nil
 			}
-			return StatusNeedsAuth, "server answered 401 Unauthorized"
+			return StatusNeedsAuth, "server answered 401 Unauthorized", nil
 		}
 	}
 	switch {
-	case timedOut:
-		return StatusFailed, timeoutMessage(timeout)
+	case timedOut != nil:
+		return StatusFailed, timedOut.Error(), timedOut
 	case ctx.Err() != nil:
-		return StatusFailed, "connect cancelled: " + ctx.Err().Error()
+		return StatusFailed, "connect cancelled: " + ctx.Err().Error(), nil
 	}
 	if msg := unreachable(e, err); msg != "" {
-		return StatusFailed, msg
+		return StatusFailed, msg, nil
 	}
-	return StatusFailed, err.Error()
+	return StatusFailed, err.Error(), nil
 }
 
 // unreachable explains a connection that never reached the server (refused,

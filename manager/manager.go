@@ -127,8 +127,9 @@ type State struct {
 	// (every needs_auth state), *oauth.FreshTokenRefusedError and
 	// *oauth.BrakeError (a loop brake stopped it), *limit.TooLargeError (a
 	// message from a remote server crossed the entry's "maxMessageSize"), or
-	// *CwdError (a local server's "cwd" is missing).
-	// Nil otherwise.
+	// *CwdError (a local server's "cwd" is missing), *TimeoutError (no
+	// answer within the connect's bound), or *config.UntrustedError (every
+	// untrusted state). Nil otherwise.
 	Err error
 	// TaskSupport maps the name of each of Tools that declares
 	// "execution.taskSupport" optional or required to that value; nil when

@@ -290,6 +290,7 @@ func TestHungServerDoesNotDelayOthers(t *testing.T) {
 	h.Timeout = 300 * time.Millisecond
 	hl := local(t, "hunglocal", mcptest.ModeHang)
 	hl.Timeout = 300 * time.Millisecond
+	h.Source, hl.Source = "test.json", "test.json"
 	m := newManager(t, manager.Options{}, h, hl, remote("good", good.URL))
 	events, cancel := m.Subscribe(64)
 	defer cancel()
@@ -301,11 +302,20 @@ func TestHungServerDoesNotDelayOthers(t *testing.T) {
 		t.Fatalf("ConnectAll took %v", elapsed)
 	}
 	wantStatus(t, states[0], manager.StatusConnected) // good
-	want := `no response within 300ms; raise "timeout" (ms) on the entry or pass --timeout`
+	// The message says what happened; the typed error carries what a
+	// surface needs to word the fix (internal/fix): no flag, no command.
+	want := `no response within 300ms`
 	for _, st := range states[1:] {
 		wantStatus(t, st, manager.StatusFailed)
 		if st.Error != want {
 			t.Fatalf("%s error = %q, want %q", st.Name, st.Error, want)
+		}
+		var te *manager.TimeoutError
+		if !errors.As(st.Err, &te) || te.Server != st.Name || te.Timeout != 300*time.Millisecond || te.Override || te.ConfigFile != "test.json" {
+			t.Fatalf("%s Err = %#v, want a *TimeoutError for the entry's timeout", st.Name, st.Err)
+		}
+		if !errors.Is(st.Err, context.DeadlineExceeded) {
+			t.Errorf("%s Err does not match context.DeadlineExceeded", st.Name)
 		}
 	}
 	// The good server's connected event came before either hung server's result.
@@ -329,8 +339,12 @@ func TestGlobalTimeoutOverrides(t *testing.T) {
 	hung := startHTTP(t, mcptest.HTTPOptions{Hang: true})
 	m := newManager(t, manager.Options{Timeout: 200 * time.Millisecond}, remote("hung", hung.URL))
 	st, _ := m.Connect(context.Background(), "hung")
-	if !strings.HasPrefix(st.Error, "no response within 200ms;") {
+	if st.Error != "no response within 200ms" {
 		t.Fatalf("error = %q", st.Error)
+	}
+	var te *manager.TimeoutError
+	if !errors.As(st.Err, &te) || !te.Override || te.Timeout != 200*time.Millisecond || te.Server != "hung" {
+		t.Fatalf("Err = %#v, want a *TimeoutError for Options.Timeout", st.Err)
 	}
 }
 

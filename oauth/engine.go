@@ -168,9 +168,23 @@ func redirectURI(entry *config.Entry) (string, error) {
 	o := oauthOf(entry)
 	u, err := callback.RedirectURI(o.CallbackPort, o.RedirectURI)
 	if err != nil {
-		return "", fmt.Errorf("MCP server %q in %s: %w", entry.Name, entry.Source, err)
+		return "", settingError(entry, err)
 	}
 	return u, nil
+}
+
+// settingError names, in err, the config field of entry that a
+// *callback.SettingError's value came from: the callback package sees a
+// port, a URI or a host; the engine made them from the entry's "oauth"
+// object, so it knows which field to name.
+func settingError(entry *config.Entry, err error) error {
+	var se *callback.SettingError
+	if !errors.As(err, &se) {
+		return fmt.Errorf("MCP server %q in %s: %w", entry.Name, entry.Source, err)
+	}
+	se.Server, se.ConfigFile = entry.Name, entry.Source
+	field := map[callback.Setting]string{callback.SettingPort: "callbackPort", callback.SettingRedirectURI: "redirectUri", callback.SettingHost: "callbackHost"}[se.Setting]
+	return fmt.Errorf("MCP server %q in %s, \"oauth.%s\": %w", entry.Name, entry.Source, field, err)
 }
 
 // load returns the stored credentials for entry if they were obtained for

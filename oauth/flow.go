@@ -109,6 +109,9 @@ func (e *Engine) beginFlow(ctx context.Context, entry *config.Entry, d *Discover
 			}
 			return nil, err // its message names the entry, its file and the fix
 		}
+		if se := (*callback.SettingError)(nil); errors.As(err, &se) {
+			return nil, settingError(entry, err) // "oauth.callbackHost"
+		}
 		return nil, fmt.Errorf("MCP server %q: starting the callback listener on %s: %w", entry.Name, redirectURI, err)
 	}
 	noticeListenAddr(e, entry, flow)

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
@@ -53,6 +53,20 @@ func (e *StatusError) Error() string {
 // Unwrap returns why OAuth could not fix the status, if it was asked to.
 func (e *StatusError) Unwrap() error { return e.Err }
 
+// SignInTimeoutError is a sign-in (Options.OAuth's Authorize, run on a 401
+// or 403) that did not finish within Options.AuthTimeout.
+type SignInTimeoutError struct {
+	Server  string        // Options.Server
+	Timeout time.Duration // Options.AuthTimeout
+	Err     error         // the sign-in's error (wraps context.DeadlineExceeded)
+}
+
+func (e *SignInTimeoutError) Error() string {
+	return fmt.Sprintf("the sign-in to %s timed out after %v: %v", e.Server, e.Timeout, e.Err)
+}
+
+func (e *SignInTimeoutError) Unwrap() error { return e.Err }
+
 // statusError returns the StatusError for resp (whose body it does not
 // read) to a request of method to rawURL; authErr is why OAuth did not fix it.
 func statusError(req *http.Request, resp *http.Response, authErr error) *StatusError {
@@ -69,13 +83,15 @@ func statusError(req *http.Request, resp *http.Response, authErr error) *StatusE
 }
 
 // describe is the message the client gets when a call could not be
-// forwarded: what went wrong, and the next step.
+// forwarded: what went wrong, and the next step, in the words of
+// Options.Hints where the step is a setting of the caller's.
 func (p *proxy) describe(err error) string {
 	const prefix = "mcplink proxy: "
-	name := p.opts.Server
-	signIn := p.opts.SignInHint
-	if signIn == "" {
-		signIn = "restart the proxy to sign in again"
+	name, h := p.opts.Server, p.opts.Hints
+	signIn := h.SignIn
+	resource := "check the resource indicator"
+	if h.Resource != "" {
+		resource += " (" + h.Resource + ")"
 	}
 	var se *StatusError
 	isStatus := errors.As(err, &se)
@@ -84,19 +100,16 @@ func (p *proxy) describe(err error) string {
 	var ne *oauth.NeedsAuthError
 	var tl *limit.TooLargeError
 	var re *oauth.RedirectError
+	var te *SignInTimeoutError
 	switch {
 	case errors.As(err, &tl):
-		hint := p.opts.LimitHint
-		if hint == "" {
-			hint = "raise the proxy's message size bound"
-		}
-		return prefix + fmt.Sprintf("%s sent a message larger than the %s limit, so this request failed (the session goes on); if the server's answers are that large, %s (%v)", name, limit.Size(tl.Limit), hint, err)
+		return prefix + fmt.Sprintf("%s sent a message larger than the %s limit, so this request failed (the session goes on); if the server's answers are that large, %s (%v)", name, limit.Size(tl.Limit), h.Limit, err)
 	case errors.As(err, &re):
 		return prefix + fmt.Sprintf("%s answered with a redirect mcplink does not follow: %v", name, re)
 	case errors.Is(err, oauth.ErrFreshTokenRefused):
 		return prefix + fmt.Sprintf("%s refused credentials obtained moments ago the same way as the previous ones, so mcplink is not signing in again for a while, to avoid a sign-in loop: a new sign-in would not help. The account may lack the access or scopes the server wants; check its requirements with the server's administrator (%v)", name, err)
 	case errors.Is(err, oauth.ErrTooManyRefreshes):
-		return prefix + fmt.Sprintf("%s kept refusing refreshed tokens (HTTP 401), so mcplink stopped refreshing them for a while, to avoid a sign-in loop; retry the request later, and check the resource indicator (--resource, \"oauth.resource\") (%v)", name, err)
+		return prefix + fmt.Sprintf("%s kept refusing refreshed tokens (HTTP 401), so mcplink stopped refreshing them for a while, to avoid a sign-in loop; retry the request later, and %s (%v)", name, resource, err)
 	case errors.Is(err, oauth.ErrTooManyAttempts):
 		return prefix + fmt.Sprintf("too many sign-in attempts for %s in a short time, so mcplink stopped for a while, to avoid a sign-in loop; retry the request later, and check that the account you sign in with may use the scopes the server asks for (%v)", name, err)
 	case errors.Is(err, oauth.ErrInsufficientScope),
@@ -109,12 +122,16 @@ func (p *proxy) describe(err error) string {
 		return prefix + fmt.Sprintf("the sign-in to %s was refused by the authorization server (%v); retry the request to sign in again", name, err)
 	case errors.Is(err, oauth.ErrNeedsAuth):
 		return prefix + fmt.Sprintf("%s needs a sign-in; %s (%v)", name, signIn, err)
-	case isStatus && se.Err != nil && errors.Is(se.Err, context.DeadlineExceeded):
-		return prefix + fmt.Sprintf("no sign-in to %s completed within %s (--auth-timeout); retry the request to start a new sign-in and finish it in the browser (%v)", name, p.opts.AuthTimeout, err)
+	case errors.As(err, &te):
+		within := te.Timeout.String()
+		if h.AuthTimeout != "" {
+			within += " (" + h.AuthTimeout + ")"
+		}
+		return prefix + fmt.Sprintf("no sign-in to %s completed within %s; retry the request to start a new sign-in and finish it in the browser (%v)", name, within, err)
 	case isStatus && se.Code == http.StatusUnauthorized && se.Err == nil && p.opts.OAuth == nil:
-		return prefix + fmt.Sprintf("%s refused the credentials (HTTP 401 Unauthorized); check the Authorization header given with --header or in the server's \"headers\" (%v)", name, err)
+		return prefix + fmt.Sprintf("%s refused the credentials (HTTP 401 Unauthorized); check the Authorization header %s (%v)", name, h.Headers, err)
 	case isStatus && se.Code == http.StatusUnauthorized && se.Err == nil:
-		return prefix + fmt.Sprintf("%s refused the credentials (HTTP 401 Unauthorized) even fresh ones; %s, and check the resource indicator (--resource, \"oauth.resource\") (%v)", name, signIn, err)
+		return prefix + fmt.Sprintf("%s refused the credentials (HTTP 401 Unauthorized) even fresh ones; %s, and %s (%v)", name, signIn, resource, err)
 	case isStatus && se.Code == http.StatusForbidden && p.opts.OAuth == nil:
 		return prefix + fmt.Sprintf("%s refused access (HTTP 403 Forbidden): the credentials in the Authorization header are valid but not allowed to do this; use other credentials or ask the server's administrator (%v)", name, err)
 	case isStatus && se.Code == http.StatusForbidden:

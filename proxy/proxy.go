@@ -63,15 +63,29 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("%q: %w", s, ErrBadMode)
 }
 
-// ValidatePatterns checks --ignore-tool glob patterns (path.Match syntax).
+// ValidatePatterns checks IgnoreTools glob patterns (path.Match syntax): the
+// first bad one is a *PatternError.
 func ValidatePatterns(patterns []string) error {
 	for _, p := range patterns {
 		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("--ignore-tool %q: %w", p, err)
+			return &PatternError{Pattern: p, Err: err}
 		}
 	}
 	return nil
 }
+
+// PatternError is a tool name pattern (Options.IgnoreTools) that is not
+// valid path.Match syntax.
+type PatternError struct {
+	Pattern string
+	Err     error // path.ErrBadPattern
+}
+
+func (e *PatternError) Error() string {
+	return fmt.Sprintf("tool name pattern %q: %v", e.Pattern, e.Err)
+}
+
+func (e *PatternError) Unwrap() error { return e.Err }
 
 // Options configure Run.
 type Options struct {
@@ -96,10 +110,6 @@ type Options struct {
 	// SSE event); 0 means limit.DefaultMessageSize. Past it, the request
 	// gets a JSON-RPC error and the session goes on.
 	MaxMessageSize int64
-	// LimitHint is the step, named in the error the client gets when a
-	// message crossed MaxMessageSize, that raises the bound (default:
-	// "raise the proxy's message size bound").
-	LimitHint string
 	// IgnoreTools are path.Match patterns of tool names hidden from tools/list
 	// results and refused in tools/call.
 	IgnoreTools []string
@@ -111,10 +121,56 @@ type Options struct {
 	// Server names the server in the error messages the client gets
 	// (default: the URL's host).
 	Server string
-	// SignInHint is the step, named in those messages, that gives the proxy
-	// fresh credentials, e.g. "run `mcplink auth jira`, then retry"
-	// (default: "restart the proxy to sign in again").
-	SignInHint string
+	// Hints word, in those messages, the steps that depend on how the
+	// proxy was set up (its settings' names, how to sign in again); the
+	// zero value names none of the caller's flags or files.
+	Hints Hints
+}
+
+// Hints are the caller's words for the ways out that the proxy's error
+// messages name: the proxy knows what went wrong, the program that set it
+// up knows what its user can change (mcplink's proxy command names its
+// flags and config fields here). Each empty field has a default that names
+// no flag, command or file.
+type Hints struct {
+	// SignIn is the step that gives the proxy fresh credentials, e.g.
+	// "run `mcplink auth jira`, then restart the proxy" (default: "restart
+	// the proxy to sign in again").
+	SignIn string
+	// Limit is the step that raises MaxMessageSize (default: "raise the
+	// proxy's message size bound").
+	Limit string
+	// AuthTimeout names the setting of AuthTimeout, shown after the bound
+	// when no sign-in finished within it, e.g. "--auth-timeout" (default:
+	// none).
+	AuthTimeout string
+	// Headers says where the Headers come from, e.g. "given with --header
+	// or in the server's \"headers\"" (default: "the proxy sends").
+	Headers string
+	// Resource names where the RFC 8707 resource indicator is set, e.g.
+	// "--resource, \"oauth.resource\"" (default: none).
+	Resource string
+	// IgnoreTools names the setting of IgnoreTools, in the error a call to
+	// a hidden tool gets, e.g. "--ignore-tool" (default: "the proxy's
+	// ignored tools").
+	IgnoreTools string
+}
+
+// withDefaults returns h with its empty fields set to the defaults.
+func (h Hints) withDefaults() Hints {
+	if h.SignIn == "" {
+		h.SignIn = "restart the proxy to sign in again"
+	}
+	if h.Limit == "" {
+		h.Limit = "raise the proxy's message size bound"
+	}
+	if h.Headers == "" {
+		h.Headers = "the proxy sends"
+	}
+	if h.IgnoreTools == "" {
+		h.IgnoreTools = "the proxy's ignored tools"
+	}
+	return h
 }
 
 // Client-visible JSON-RPC error codes.
@@ -250,6 +306,7 @@ func newProxy(opts Options, out io.Writer) (*proxy, error) {
 	if opts.AuthTimeout <= 0 {
 		opts.AuthTimeout = 5 * time.Minute
 	}
+	opts.Hints = opts.Hints.withDefaults()
 	if opts.MaxMessageSize <= 0 {
 		opts.MaxMessageSize = limit.DefaultMessageSize
 	}
@@ -520,7 +577,7 @@ func (p *proxy) fromClient(msg jsonrpc.Message) bool {
 					Name string `json:"name"`
 				}
 				if json.Unmarshal(req.Params, &params) == nil && p.ignored(params.Name) {
-					p.reply(req.ID, codeInvalidParams, fmt.Sprintf("unknown tool %q (hidden by --ignore-tool)", params.Name))
+					p.reply(req.ID, codeInvalidParams, fmt.Sprintf("unknown tool %q (hidden by %s)", params.Name, p.opts.Hints.IgnoreTools))
 					return false
 				}
 			}

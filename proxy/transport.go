@@ -58,6 +58,11 @@ func newRoundTripper(opts Options, base http.RoundTripper, logf func(string, ...
 			} else {
 				err = authorize(ctx)
 			}
+			if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded) {
+				// The bound ran out, not the caller's context (which
+				// would have ended ctx with its own error first).
+				err = &SignInTimeoutError{Server: opts.Server, Timeout: opts.AuthTimeout, Err: err}
+			}
 			if err != nil {
 				logf("authorization failed: %v", err)
 			}

@@ -16,7 +16,19 @@ import (
 
 // AddOptions are the options of `mcplink add`.
 type AddOptions struct {
-	F            *Factory
+	IO     *IOStreams
+	Config configFunc
+	Diag   diagFunc
+	// EditFile is the file add and remove edit (Factory.EditFile);
+	// EditOptions the options of an edit of path (lock, trust kept).
+	EditFile    func(global bool) string
+	EditOptions func(path string) []config.EditOption
+	// OpencodeDefinition is where opencode's config defines name ("" if
+	// nowhere); NoteUntrusted says that an edited project file is not
+	// trusted yet.
+	OpencodeDefinition func(name string) string
+	NoteUntrusted      func(path string)
+
 	Name         string
 	URL          string
 	Headers      []string
@@ -36,7 +48,8 @@ type AddOptions struct {
 
 // NewCmdAdd builds `mcplink add`.
 func NewCmdAdd(f *Factory, runF func(context.Context, *AddOptions) error) *cobra.Command {
-	opts := &AddOptions{F: f}
+	opts := &AddOptions{IO: f.IO, Config: f.Config, Diag: f.diag, EditFile: f.EditFile, EditOptions: f.editOptions,
+		OpencodeDefinition: f.opencodeDefinition, NoteUntrusted: f.noteUntrusted}
 	cmd := &cobra.Command{
 		Use:   "add <name> (--url URL | -- command [args...])",
 		Short: "Add a server to the project (or --global) config, keeping comments",
@@ -108,12 +121,12 @@ func addRun(opts *AddOptions) error {
 	// (file:line:col, exit 2) and nothing changes. A config file that does
 	// not exist yet is fine: add creates it. (remove is allowed on a broken
 	// configuration: taking the broken entry out is a way to fix it.)
-	if _, err := opts.F.Config(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if _, err := opts.Config(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	path := opts.F.EditFile(opts.Global)
-	shadowed := opts.F.opencodeDefinition(opts.Name) // add never edits opencode's files
-	if err := config.AddEntry(path, opts.Name, e, opts.Force, opts.F.editOptions(path)...); err != nil {
+	path := opts.EditFile(opts.Global)
+	shadowed := opts.OpencodeDefinition(opts.Name) // add never edits opencode's files
+	if err := config.AddEntry(path, opts.Name, e, opts.Force, opts.EditOptions(path)...); err != nil {
 		if errors.Is(err, config.ErrExists) {
 			return usageError("%w (pass --force to replace it, or 'mcplink remove %s' first)", err, opts.Name)
 		}
@@ -123,11 +136,11 @@ func addRun(opts *AddOptions) error {
 	if e.Type == config.TypeLocal {
 		what = strings.Join(e.Command, " ")
 	}
-	fmt.Fprintf(opts.F.IO.ErrOut, "Added %s server %q (%s) to %s\n", e.Type, opts.Name, what, path)
+	fmt.Fprintf(opts.IO.ErrOut, "Added %s server %q (%s) to %s\n", e.Type, opts.Name, what, path)
 	if shadowed != "" {
-		opts.F.diag("note: for mcplink it takes the place of %q from opencode's config at %s (that file is unchanged)", opts.Name, shadowed)
+		opts.Diag("note: for mcplink it takes the place of %q from opencode's config at %s (that file is unchanged)", opts.Name, shadowed)
 	}
-	opts.F.noteUntrusted(path)
+	opts.NoteUntrusted(path)
 	return nil
 }
 
@@ -198,14 +211,19 @@ func kvPairs(flag string, pairs []string) (map[string]string, error) {
 
 // RemoveOptions are the options of `mcplink remove`.
 type RemoveOptions struct {
-	F      *Factory
+	IO                 *IOStreams
+	EditFile           func(global bool) string
+	EditOptions        func(path string) []config.EditOption
+	OpencodeDefinition func(name string) string
+	NoteUntrusted      func(path string)
+
 	Name   string
 	Global bool
 }
 
 // NewCmdRemove builds `mcplink remove`.
 func NewCmdRemove(f *Factory, runF func(context.Context, *RemoveOptions) error) *cobra.Command {
-	opts := &RemoveOptions{F: f}
+	opts := &RemoveOptions{IO: f.IO, EditFile: f.EditFile, EditOptions: f.editOptions, OpencodeDefinition: f.opencodeDefinition, NoteUntrusted: f.noteUntrusted}
 	cmd := &cobra.Command{
 		Use:     "remove <name>",
 		Aliases: []string{"rm"},
@@ -224,17 +242,17 @@ func NewCmdRemove(f *Factory, runF func(context.Context, *RemoveOptions) error) 
 }
 
 func removeRun(opts *RemoveOptions) error {
-	path := opts.F.EditFile(opts.Global)
-	if err := config.RemoveEntry(path, opts.Name, opts.F.editOptions(path)...); err != nil {
+	path := opts.EditFile(opts.Global)
+	if err := config.RemoveEntry(path, opts.Name, opts.EditOptions(path)...); err != nil {
 		if errors.Is(err, config.ErrNotFound) {
-			if at := opts.F.opencodeDefinition(opts.Name); at != "" {
+			if at := opts.OpencodeDefinition(opts.Name); at != "" {
 				return usageError("%w; it is defined in opencode's config at %s, which mcplink does not edit (opencode reads it too): remove it there, or switch it off for mcplink with \"%s\": {\"enabled\": false} in %s", err, at, opts.Name, path)
 			}
 			return usageError("%w", err)
 		}
 		return err
 	}
-	fmt.Fprintf(opts.F.IO.ErrOut, "Removed %q from %s\n", opts.Name, path)
-	opts.F.noteUntrusted(path)
+	fmt.Fprintf(opts.IO.ErrOut, "Removed %q from %s\n", opts.Name, path)
+	opts.NoteUntrusted(path)
 	return nil
 }

@@ -12,16 +12,15 @@ import (
 // askAdd fills opts from the guided form `mcplink add` shows on a terminal
 // when it gets no arguments (tui.AskAdd).
 func askAdd(ctx context.Context, opts *AddOptions) error {
-	f := opts.F
 	taken := func(name string) error {
-		if cfg, err := f.Config(); err == nil {
+		if cfg, err := opts.Config(); err == nil {
 			if e, ok := cfg.Servers[name]; ok {
 				return fmt.Errorf("%q is already configured in %s; choose another name", name, e.Source)
 			}
 		}
 		return nil
 	}
-	a, err := tui.AskAdd(ctx, tui.RunOptions{In: f.IO.In, Out: f.IO.ErrOut}, taken)
+	a, err := tui.AskAdd(ctx, tui.RunOptions{In: opts.IO.In, Out: opts.IO.ErrOut}, taken)
 	if err != nil {
 		return pickError(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/fix"
 	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
@@ -115,7 +116,20 @@ func addAuthCommands(root *cobra.Command, f *Factory) {
 
 // AuthOptions are the options of `mcplink auth`.
 type AuthOptions struct {
-	F         *Factory
+	IO         *IOStreams
+	Config     configFunc
+	Diag       diagFunc
+	NewManager newManagerFunc
+	// Engine returns the OAuth engine, opening the browser or not, and
+	// its closer (Factory.engine); OpenURL is nil when no browser can be
+	// opened (then the redirect is pasted).
+	Engine  func(openBrowser bool) (*oauth.Engine, func(), error)
+	OpenURL func(url string) error
+	// PickSignIn asks which of names to sign in to (on a terminal);
+	// Spinner shows msg until stop is called.
+	PickSignIn func(ctx context.Context, names []string) ([]string, error)
+	Spinner    func(msg string) (stop func())
+
 	Name      string
 	NoBrowser bool
 	Device    bool
@@ -125,7 +139,8 @@ type AuthOptions struct {
 
 // NewCmdAuth builds `mcplink auth`.
 func NewCmdAuth(f *Factory, runF func(context.Context, *AuthOptions) error) *cobra.Command {
-	opts := &AuthOptions{F: f}
+	opts := &AuthOptions{IO: f.IO, Config: f.Config, Diag: f.diag, NewManager: f.newManager, Engine: f.engine,
+		OpenURL: f.OpenURL, PickSignIn: f.pickSignIn, Spinner: f.spinner}
 	cmd := &cobra.Command{
 		Use:   "auth [server]",
 		Short: "Sign in to a server with OAuth (every server that needs it when no name is given)",
@@ -167,8 +182,7 @@ server offers it: open the verification URI shown on any device and enter the co
 }
 
 func authRun(ctx context.Context, opts *AuthOptions) error {
-	f := opts.F
-	cfg, err := f.Config()
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
@@ -193,11 +207,11 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 			}
 		}
 		if len(names) == 0 {
-			fmt.Fprintln(f.IO.ErrOut, "No remote server uses OAuth.")
+			fmt.Fprintln(opts.IO.ErrOut, "No remote server uses OAuth.")
 			return nil
 		}
 	default:
-		m, _, closeM, err := f.newManager(cfg, 0)
+		m, _, closeM, err := opts.NewManager(cfg, 0)
 		if err != nil {
 			return err
 		}
@@ -208,22 +222,22 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 		}
 		closeM()
 		if len(names) == 0 {
-			fmt.Fprintln(f.IO.ErrOut, "No server needs authentication.")
+			fmt.Fprintln(opts.IO.ErrOut, "No server needs authentication.")
 			return nil
 		}
-		if names, err = f.pickSignIn(ctx, names); err != nil {
+		if names, err = opts.PickSignIn(ctx, names); err != nil {
 			return err
 		}
 	}
 
-	eng, closeEng, err := f.engine(!opts.NoBrowser && !opts.Device)
+	eng, closeEng, err := opts.Engine(!opts.NoBrowser && !opts.Device)
 	if err != nil {
 		return err
 	}
 	defer closeEng()
 	aopts := oauth.AuthOptions{Device: opts.Device}
-	if !opts.Device && (opts.NoBrowser || f.OpenURL == nil) {
-		lines, stopPaste := pasteLines(f.IO.In)
+	if !opts.Device && (opts.NoBrowser || opts.OpenURL == nil) {
+		lines, stopPaste := pasteLines(opts.IO.In)
 		defer stopPaste()
 		aopts.Paste = lines
 	}
@@ -245,7 +259,7 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 				return "", err
 			}
 			// Connect with the new token and report the tool count.
-			m, _, closeM, err := f.newManager(cfg, 0)
+			m, _, closeM, err := opts.NewManager(cfg, 0)
 			if err != nil {
 				return "", err
 			}
@@ -259,16 +273,17 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 			// sign-in asks for them too. Once.
 			if attempt == 0 && st.Status == manager.StatusNeedsAuth {
 				if as, err := eng.Status(ctx, e); err == nil && len(as.RequiredScopes) > 0 {
-					f.diag("%s: the server requires more scopes (%s); signing in again to request them", name, strings.Join(as.RequiredScopes, " "))
+					opts.Diag("%s: the server requires more scopes (%s); signing in again to request them", name, strings.Join(as.RequiredScopes, " "))
 					continue
 				}
 			}
-			return fmt.Sprintf("✓ %s: authenticated; but connecting failed: %s%s", name, st.Status, errSuffix(stateError(st))), errConnectFailed
+			// fix.CLI: auth's --timeout bounds the sign-in, not the connect.
+			return fmt.Sprintf("✓ %s: authenticated; but connecting failed: %s%s", name, st.Status, errSuffix(stateErrorOn(st, fix.CLI))), errConnectFailed
 		}
 	}
 
 	// No spinner while the user may be typing (paste) or reading a code.
-	spin := f.spinner
+	spin := opts.Spinner
 	if aopts.Paste != nil || aopts.Device {
 		spin = func(string) func() { return func() {} }
 	}
@@ -298,14 +313,14 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 		}
 		for _, n := range names {
 			r := byName[n]
-			failed = reportSignIn(f, n, r.line, r.err, failed)
+			failed = reportSignIn(opts.IO, opts.Diag, n, r.line, r.err, failed)
 		}
 	} else {
 		for _, name := range names {
 			stop := spin(fmt.Sprintf("Waiting for the sign-in to %s in the browser…", name))
 			line, err := signIn(name)
 			stop()
-			failed = reportSignIn(f, name, line, err, failed)
+			failed = reportSignIn(opts.IO, opts.Diag, name, line, err, failed)
 			if err != nil && ctx.Err() != nil {
 				break
 			}
@@ -321,17 +336,17 @@ func authRun(ctx context.Context, opts *AuthOptions) error {
 var errConnectFailed = errors.New("connecting after sign-in failed")
 
 // reportSignIn prints one sign-in outcome and returns failed, extended on failure.
-func reportSignIn(f *Factory, name, line string, err error, failed []string) []string {
+func reportSignIn(ios *IOStreams, diag diagFunc, name, line string, err error, failed []string) []string {
 	switch {
 	case err == nil:
-		fmt.Fprintln(f.IO.Out, termtext.Clean(line))
+		fmt.Fprintln(ios.Out, termtext.Clean(line))
 	case errors.Is(err, errConnectFailed):
-		fmt.Fprintln(f.IO.Out, termtext.Clean(line))
+		fmt.Fprintln(ios.Out, termtext.Clean(line))
 		failed = append(failed, name)
 	case errors.Is(err, oauth.ErrNotProtected):
-		fmt.Fprintf(f.IO.Out, "- %s: does not require OAuth\n", name)
+		fmt.Fprintf(ios.Out, "- %s: does not require OAuth\n", name)
 	default:
-		f.diag("✗ %s: %v", name, err)
+		diag("✗ %s: %v", name, err)
 		failed = append(failed, name)
 	}
 	return failed
@@ -395,13 +410,17 @@ func (f *Factory) spinner(msg string) (stop func()) {
 
 // AuthStatusOptions are the options of `mcplink auth status`.
 type AuthStatusOptions struct {
-	F    *Factory
+	IO         *IOStreams
+	Config     configFunc
+	Engine     func(openBrowser bool) (*oauth.Engine, func(), error)
+	AuthStates func(context.Context, *oauth.Engine, *config.Config) map[string]*authJSON
+
 	JSON bool
 }
 
 // NewCmdAuthStatus builds `mcplink auth status`.
 func NewCmdAuthStatus(f *Factory, runF func(context.Context, *AuthStatusOptions) error) *cobra.Command {
-	opts := &AuthStatusOptions{F: f}
+	opts := &AuthStatusOptions{IO: f.IO, Config: f.Config, Engine: f.engine, AuthStates: f.authStates}
 	cmd := &cobra.Command{
 		Use:     "status",
 		Aliases: []string{"list"},
@@ -419,19 +438,18 @@ func NewCmdAuthStatus(f *Factory, runF func(context.Context, *AuthStatusOptions)
 }
 
 func authStatusRun(ctx context.Context, opts *AuthStatusOptions) error {
-	f := opts.F
-	cfg, err := f.Config()
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
-	eng, closeEng, err := f.engine(false)
+	eng, closeEng, err := opts.Engine(false)
 	if err != nil {
 		return err
 	}
 	defer closeEng()
-	states := f.authStates(ctx, eng, cfg)
+	states := opts.AuthStates(ctx, eng, cfg)
 	if opts.JSON {
-		return writeJSON(f.IO.Out, states)
+		return writeJSON(opts.IO.Out, states)
 	}
 	names := make([]string, 0, len(states))
 	for n := range states {
@@ -439,7 +457,7 @@ func authStatusRun(ctx context.Context, opts *AuthStatusOptions) error {
 	}
 	sort.Strings(names)
 	if len(names) == 0 {
-		fmt.Fprintln(f.IO.ErrOut, "No remote server uses OAuth.")
+		fmt.Fprintln(opts.IO.ErrOut, "No remote server uses OAuth.")
 		return nil
 	}
 	for _, n := range names {
@@ -461,14 +479,22 @@ func authStatusRun(ctx context.Context, opts *AuthStatusOptions) error {
 		if len(a.RequiredScopes) > 0 {
 			line += "  requires: " + strings.Join(a.RequiredScopes, " ")
 		}
-		fmt.Fprintln(f.IO.Out, termtext.Clean(line))
+		fmt.Fprintln(opts.IO.Out, termtext.Clean(line))
 	}
 	return nil
 }
 
 // LogoutOptions are the options of `mcplink logout`.
 type LogoutOptions struct {
-	F         *Factory
+	IO     *IOStreams
+	Config configFunc
+	Diag   diagFunc
+	Engine func(openBrowser bool) (*oauth.Engine, func(), error)
+	// SignedIn lists the servers with stored credentials; PickLogout asks
+	// which of names to log out of (on a terminal).
+	SignedIn   func(ctx context.Context, cfg *config.Config) ([]string, error)
+	PickLogout func(ctx context.Context, cfg *config.Config, names []string) ([]string, error)
+
 	Name      string
 	All       bool
 	LocalOnly bool
@@ -476,7 +502,7 @@ type LogoutOptions struct {
 
 // NewCmdLogout builds `mcplink logout`.
 func NewCmdLogout(f *Factory, runF func(context.Context, *LogoutOptions) error) *cobra.Command {
-	opts := &LogoutOptions{F: f}
+	opts := &LogoutOptions{IO: f.IO, Config: f.Config, Diag: f.diag, Engine: f.engine, SignedIn: f.signedIn, PickLogout: f.pickLogout}
 	cmd := &cobra.Command{
 		Use:   "logout [server] [--all] [--local-only]",
 		Short: "Revoke and forget the tokens of a server (or --all)",
@@ -509,31 +535,30 @@ asks which server with stored tokens to log out of.`,
 }
 
 func logoutRun(ctx context.Context, opts *LogoutOptions) error {
-	f := opts.F
-	eng, closeEng, err := f.engine(false)
+	eng, closeEng, err := opts.Engine(false)
 	if err != nil {
 		return err
 	}
 	defer closeEng()
 	// The config supplies pre-registered clients for revocation; logging out
 	// must work even when it does not load.
-	cfg, cerr := f.Config()
+	cfg, cerr := opts.Config()
 	if cerr != nil {
-		f.diag("warning: %v", cerr)
+		opts.Diag("warning: %v", cerr)
 	}
 	names := []string{opts.Name}
 	if opts.All || opts.Name == "" {
-		if names, err = f.signedIn(ctx, cfg); err != nil {
+		if names, err = opts.SignedIn(ctx, cfg); err != nil {
 			return err
 		}
 	}
 	if !opts.All && opts.Name == "" {
-		if names, err = f.pickLogout(ctx, cfg, names); err != nil {
+		if names, err = opts.PickLogout(ctx, cfg, names); err != nil {
 			return err
 		}
 	}
 	if opts.Name != "" && !opts.All {
-		if err := knownForLogout(ctx, f, cfg, opts.Name); err != nil {
+		if err := knownForLogout(ctx, opts.SignedIn, cfg, opts.Name); err != nil {
 			return err
 		}
 	}
@@ -550,13 +575,13 @@ func logoutRun(ctx context.Context, opts *LogoutOptions) error {
 		}
 		switch {
 		case res.RevocationErr != nil:
-			f.diag("✗ %s: revoking the tokens failed: %v", n, res.RevocationErr)
-			f.diag("Logged out of %s locally (tokens deleted; client registration kept), but the authorization server may still accept them; retry later or revoke them in the provider's settings", n)
+			opts.Diag("✗ %s: revoking the tokens failed: %v", n, res.RevocationErr)
+			opts.Diag("Logged out of %s locally (tokens deleted; client registration kept), but the authorization server may still accept them; retry later or revoke them in the provider's settings", n)
 			failed = append(failed, n)
 		case !res.HadTokens:
-			f.diag("%s: no tokens stored (client registration kept)", n)
+			opts.Diag("%s: no tokens stored (client registration kept)", n)
 		case len(res.Revoked) > 0:
-			f.diag("Logged out of %s: revoked %s at the authorization server; local tokens deleted (client registration kept)", n, strings.Join(res.Revoked, " and "))
+			opts.Diag("Logged out of %s: revoked %s at the authorization server; local tokens deleted (client registration kept)", n, strings.Join(res.Revoked, " and "))
 		case len(res.NotRevocable) > 0:
 			// Handled after the switch.
 		default:
@@ -564,17 +589,17 @@ func logoutRun(ctx context.Context, opts *LogoutOptions) error {
 			if opts.LocalOnly {
 				why = "--local-only"
 			}
-			f.diag("Logged out of %s: local tokens deleted (client registration kept); not revoked: %s", n, why)
+			opts.Diag("Logged out of %s: local tokens deleted (client registration kept); not revoked: %s", n, why)
 		}
 		if res.RevocationErr == nil && len(res.NotRevocable) > 0 {
 			if len(res.Revoked) == 0 {
-				f.diag("Logged out of %s: local tokens deleted (client registration kept)", n)
+				opts.Diag("Logged out of %s: local tokens deleted (client registration kept)", n)
 			}
-			f.diag("  note: the authorization server does not revoke the %s (unsupported_token_type, e.g. a self-contained JWT); it stays valid until it expires", strings.Join(res.NotRevocable, " and "))
+			opts.Diag("  note: the authorization server does not revoke the %s (unsupported_token_type, e.g. a self-contained JWT); it stays valid until it expires", strings.Join(res.NotRevocable, " and "))
 		}
 	}
 	if len(names) == 0 {
-		fmt.Fprintln(f.IO.ErrOut, "No stored credentials.")
+		fmt.Fprintln(opts.IO.ErrOut, "No stored credentials.")
 	}
 	if len(failed) > 0 {
 		return &exitError{code: ExitError, err: fmt.Errorf("revocation failed for %s: %w", strings.Join(failed, ", "), errReported)}
@@ -607,13 +632,13 @@ func openBrowser(getenv func(string) string) func(string) error {
 // `<host>-<hash>` name, say): a typo must not pass as "nothing to log out".
 // When the config does not load, every name is taken (logout is the way
 // out of a broken setup).
-func knownForLogout(ctx context.Context, f *Factory, cfg *config.Config, name string) error {
+func knownForLogout(ctx context.Context, signedIn func(context.Context, *config.Config) ([]string, error), cfg *config.Config, name string) error {
 	if cfg == nil || cfg.Servers[name] != nil {
 		return nil
 	}
 	// Every stored name (a client registration alone included), and
 	// opencode's sign-ins mcplink may use.
-	stored, err := f.signedIn(ctx, cfg)
+	stored, err := signedIn(ctx, cfg)
 	if err != nil || slices.Contains(stored, name) {
 		return err
 	}

@@ -17,7 +17,10 @@ import (
 
 // CallOptions are the options of `mcplink call`.
 type CallOptions struct {
-	F        *Factory
+	IO         *IOStreams
+	Config     configFunc
+	NewManager newManagerFunc
+
 	Server   string
 	Tool     string
 	Pairs    []string // key=value
@@ -38,7 +41,7 @@ const defaultCallTimeout = 2 * time.Minute
 
 // NewCmdCall builds `mcplink call`.
 func NewCmdCall(f *Factory, runF func(context.Context, *CallOptions) error) *cobra.Command {
-	opts := &CallOptions{F: f}
+	opts := &CallOptions{IO: f.IO, Config: f.Config, NewManager: f.newManager}
 	cmd := &cobra.Command{
 		Use:   "call <server> <tool> [key=value ...]",
 		Short: "Call a tool and print its result",
@@ -88,7 +91,6 @@ A tool result with isError exits with status 1.`,
 }
 
 func callRun(ctx context.Context, opts *CallOptions) error {
-	f := opts.F
 	args := map[string]any{}
 	if opts.ArgsJSON != "" {
 		if err := json.Unmarshal([]byte(opts.ArgsJSON), &args); err != nil {
@@ -100,7 +102,7 @@ func callRun(ctx context.Context, opts *CallOptions) error {
 			return usageError("argument %q is not key=value (use --args for JSON)", p)
 		}
 	}
-	cfg, err := f.Config()
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
@@ -111,7 +113,7 @@ func callRun(ctx context.Context, opts *CallOptions) error {
 	if opts.TimeoutSet {
 		connectTimeout = opts.Timeout
 	}
-	m, _, closeM, err := f.newManager(cfg, connectTimeout)
+	m, _, closeM, err := opts.NewManager(cfg, connectTimeout)
 	if err != nil {
 		return err
 	}
@@ -158,7 +160,7 @@ func callRun(ctx context.Context, opts *CallOptions) error {
 
 	cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	res, err := callTool(cctx, f, m, opts.Server, opts.Tool, args, opts.Progress)
+	res, err := callTool(cctx, opts.IO, m, opts.Server, opts.Tool, args, opts.Progress)
 	if err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
@@ -173,11 +175,11 @@ func callRun(ctx context.Context, opts *CallOptions) error {
 		return fmt.Errorf("calling %s on %s: %w", opts.Tool, opts.Server, err)
 	}
 	if opts.JSON {
-		if err := writeJSON(f.IO.Out, res); err != nil {
+		if err := writeJSON(opts.IO.Out, res); err != nil {
 			return err
 		}
 	} else {
-		printContent(f, res)
+		printContent(opts.IO, res)
 	}
 	if res.IsError {
 		return &exitError{code: ExitError, err: fmt.Errorf("tool %s on %s returned an error: %w", opts.Tool, opts.Server, errReported)}
@@ -203,10 +205,10 @@ func parseArgValue(schema map[string]any, key, v string) any {
 
 // printContent prints a tool result for a person. The text is the server's:
 // it goes out without terminal controls (termtext); --json keeps it exact.
-func printContent(f *Factory, res *mcp.CallToolResult) {
-	w := f.IO.Out
+func printContent(ios *IOStreams, res *mcp.CallToolResult) {
+	w := ios.Out
 	if res.IsError {
-		w = f.IO.ErrOut
+		w = ios.ErrOut
 	}
 	w = termtext.Writer(w)
 	for _, c := range res.Content {

@@ -43,13 +43,16 @@ func (f *Factory) opencodeOptions() *config.OpencodeOptions {
 
 // ConfigOptions are the options of `mcplink config`.
 type ConfigOptions struct {
-	F    *Factory
+	IO     *IOStreams
+	Config configFunc
+	Diag   diagFunc
+
 	JSON bool
 }
 
 // NewCmdConfig builds `mcplink config`.
 func NewCmdConfig(f *Factory, runF func(context.Context, *ConfigOptions) error) *cobra.Command {
-	opts := &ConfigOptions{F: f}
+	opts := &ConfigOptions{IO: f.IO, Config: f.Config, Diag: f.diag}
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Show which config files were read, in which order, and where each server comes from",
@@ -114,8 +117,7 @@ type configWarnJSON struct {
 }
 
 func configRun(opts *ConfigOptions) error {
-	f := opts.F
-	cfg, err := f.Config()
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
@@ -142,9 +144,9 @@ func configRun(opts *ConfigOptions) error {
 		out.Warnings = append(out.Warnings, configWarnJSON{File: w.Pos.File, Line: w.Pos.Line, Column: w.Pos.Col, Message: w.Msg})
 	}
 	if opts.JSON {
-		return writeJSON(f.IO.Out, out)
+		return writeJSON(opts.IO.Out, out)
 	}
-	w := f.IO.Out
+	w := opts.IO.Out
 	if len(out.Files) == 0 {
 		fmt.Fprintln(w, "No config files found.")
 	} else {
@@ -183,7 +185,7 @@ func configRun(opts *ConfigOptions) error {
 		}
 	}
 	for _, wj := range out.Warnings {
-		f.diag("warning: %s:%d:%d: %s", wj.File, wj.Line, wj.Column, wj.Message)
+		opts.Diag("warning: %s:%d:%d: %s", wj.File, wj.Line, wj.Column, wj.Message)
 	}
 	return nil
 }

@@ -22,7 +22,13 @@ import (
 
 // DebugOptions are the options of `mcplink debug`.
 type DebugOptions struct {
-	F    *Factory
+	IO     *IOStreams
+	Config configFunc
+	Diag   diagFunc
+	Store  func() (authstore.Store, error)
+	// Engine returns the OAuth engine and its closer (Factory.engine).
+	Engine func(openBrowser bool) (*oauth.Engine, func(), error)
+
 	Name string
 	// Timeout bounds the whole run (discovery and the request with the
 	// stored token); 0 means the server's "timeout".
@@ -31,7 +37,7 @@ type DebugOptions struct {
 
 // NewCmdDebug builds `mcplink debug`.
 func NewCmdDebug(f *Factory, runF func(context.Context, *DebugOptions) error) *cobra.Command {
-	opts := &DebugOptions{F: f}
+	opts := &DebugOptions{IO: f.IO, Config: f.Config, Diag: f.diag, Store: f.Store, Engine: f.engine}
 	cmd := &cobra.Command{
 		Use:   "debug <server|url>",
 		Short: "Show every step of a remote server's auth discovery, the stored token (masked) and what the server says to it",
@@ -62,8 +68,7 @@ credentials 'mcplink proxy <url>' keeps for it.`,
 }
 
 func debugRun(ctx context.Context, opts *DebugOptions) error {
-	f := opts.F
-	cfg, err := f.Config()
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
@@ -71,13 +76,13 @@ func debugRun(ctx context.Context, opts *DebugOptions) error {
 	if u, ok := targetURL(opts.Name); ok {
 		// A URL: the configured server with that URL, else what
 		// `mcplink proxy <url>` stores its credentials as.
-		if e, err = urlEntry(&ProxyOptions{F: f, Target: opts.Name}, u); err != nil {
+		if e, err = urlEntry(opts.proxyOptions(opts.Name), u); err != nil {
 			return err
 		}
 	} else if e, err = cfg.Lookup(opts.Name); err != nil {
 		// Not configured: it may name the credentials of a proxied URL
 		// (host-<hash>), as brake messages do.
-		if pe := proxiedEntry(ctx, f, opts.Name); pe != nil {
+		if pe := proxiedEntry(ctx, opts, opts.Name); pe != nil {
 			e, err = pe, nil
 		} else {
 			return usageError("%w (or give the server's URL)", err)
@@ -85,7 +90,7 @@ func debugRun(ctx context.Context, opts *DebugOptions) error {
 	}
 	// Much of what follows quotes servers (discovery errors, metadata,
 	// challenges): every line goes out without terminal controls.
-	w := termtext.Writer(f.IO.Out)
+	w := termtext.Writer(opts.IO.Out)
 	fmt.Fprintf(w, "server:   %s (%s, from %s)\n", e.Name, e.Type, e.Source)
 	if e.Type != config.TypeRemote {
 		fmt.Fprintf(w, "command:  %s\n", strings.Join(e.Command, " "))
@@ -104,7 +109,7 @@ func debugRun(ctx context.Context, opts *DebugOptions) error {
 		fmt.Fprintln(w, "oauth:    false (OAuth is never used for this server)")
 		return nil
 	}
-	eng, closeEng, err := f.engine(false)
+	eng, closeEng, err := opts.Engine(false)
 	if err != nil {
 		return err
 	}
@@ -182,7 +187,7 @@ func debugRun(ctx context.Context, opts *DebugOptions) error {
 	}
 
 	fmt.Fprintln(w, "\nStored credentials:")
-	store, err := f.Store()
+	store, err := opts.Store()
 	if err != nil {
 		return err
 	}
@@ -432,10 +437,16 @@ func orDash(s string) string {
 	return s
 }
 
+// proxyOptions are the options of `mcplink proxy target` as far as the
+// entry of its target goes (urlEntry).
+func (opts *DebugOptions) proxyOptions(target string) *ProxyOptions {
+	return &ProxyOptions{Config: opts.Config, Diag: opts.Diag, Target: target}
+}
+
 // proxiedEntry returns the entry `mcplink proxy <url>` used for the
 // credentials stored as name, or nil when name is not such a record.
-func proxiedEntry(ctx context.Context, f *Factory, name string) *config.Entry {
-	store, err := f.Store()
+func proxiedEntry(ctx context.Context, opts *DebugOptions, name string) *config.Entry {
+	store, err := opts.Store()
 	if err != nil {
 		return nil
 	}
@@ -447,7 +458,7 @@ func proxiedEntry(ctx context.Context, f *Factory, name string) *config.Entry {
 	if !ok {
 		return nil
 	}
-	e, err := urlEntry(&ProxyOptions{F: f, Target: c.ServerURL}, u)
+	e, err := urlEntry(opts.proxyOptions(c.ServerURL), u)
 	if err != nil || e.Name != name {
 		return nil
 	}

@@ -16,14 +16,21 @@ import (
 
 // DemoOptions are the options of `mcplink demo`.
 type DemoOptions struct {
-	F       *Factory
+	IO *IOStreams
+	// Executable is this binary (the demo's local server runs it).
+	Executable string
+	// Run runs an mcplink command line in the demo's own world: its
+	// config file, its data directory, and its browser (nil: the demo
+	// follows the authorization URL itself).
+	Run func(ctx context.Context, env demoEnv, args []string) int
+
 	Browser bool
 	Keep    bool
 }
 
 // NewCmdDemo builds `mcplink demo`.
 func NewCmdDemo(f *Factory, runF func(context.Context, *DemoOptions) error) *cobra.Command {
-	opts := &DemoOptions{F: f}
+	opts := &DemoOptions{IO: f.IO, Executable: f.Executable, Run: f.runDemoStep}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a guided tour against embedded MCP and OAuth servers (no network needed)",
@@ -46,9 +53,33 @@ browser or network is needed: the demo follows the authorization URL itself unle
 	return cmd
 }
 
+// demoEnv is where the demo's commands run.
+type demoEnv struct {
+	ConfigFile, DataDir string
+	// OpenURL opens the sign-in URL; nil uses the real browser.
+	OpenURL func(url string) error
+}
+
+// runDemoStep runs args as mcplink would, but against env's config file
+// and data directory, with env's browser.
+func (f *Factory) runDemoStep(ctx context.Context, env demoEnv, args []string) int {
+	df := *f
+	df.store = nil // the demo has its own data directory
+	df.ConfigFile = env.ConfigFile
+	df.Getenv = func(k string) string {
+		if k == "MCPLINK_DATA_DIR" {
+			return env.DataDir
+		}
+		return f.Getenv(k)
+	}
+	if env.OpenURL != nil {
+		df.OpenURL = env.OpenURL
+	}
+	return Run(ctx, &df, args)
+}
+
 func demoRun(ctx context.Context, opts *DemoOptions) error {
-	f := opts.F
-	out := f.IO.Out
+	out := opts.IO.Out
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 
 	dir, err := os.MkdirTemp("", "mcplink-demo-")
@@ -96,26 +127,15 @@ func demoRun(ctx context.Context, opts *DemoOptions) error {
     },
   },
 }
-`, plain.URL, f.Executable, as.MCPURL, port)
+`, plain.URL, opts.Executable, as.MCPURL, port)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return fmt.Errorf("writing the demo config: %w", err)
 	}
 	say("\nConfig (%s):\n%s", cfgPath, indent(cfgText))
 
-	df := *f
-	df.store = nil // the demo has its own data directory
-	df.ConfigFile = cfgPath
-	dataDir := filepath.Join(dir, "data")
-	df.Getenv = func(k string) string {
-		if k == "MCPLINK_DATA_DIR" {
-			return dataDir
-		}
-		return f.Getenv(k)
-	}
-	if opts.Browser {
-		df.OpenURL = f.OpenURL
-	} else {
-		df.OpenURL = func(u string) error { return oauthtest.FollowRedirects(ctx, u) }
+	env := demoEnv{ConfigFile: cfgPath, DataDir: filepath.Join(dir, "data")}
+	if !opts.Browser {
+		env.OpenURL = func(u string) error { return oauthtest.FollowRedirects(ctx, u) }
 	}
 
 	steps := []struct {
@@ -133,7 +153,7 @@ func demoRun(ctx context.Context, opts *DemoOptions) error {
 	for _, s := range steps {
 		say("\n# %s", s.note)
 		say("$ mcplink %s", shellJoin(s.args))
-		if code := Run(ctx, &df, s.args); code != ExitOK {
+		if code := opts.Run(ctx, env, s.args); code != ExitOK {
 			return fmt.Errorf("demo step 'mcplink %s' failed with exit status %d", shellJoin(s.args), code)
 		}
 	}

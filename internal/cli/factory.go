@@ -19,6 +19,7 @@ import (
 	"github.com/mcplink/mcplink/internal/paths"
 	"github.com/mcplink/mcplink/internal/termtext"
 	"github.com/mcplink/mcplink/manager"
+	"github.com/mcplink/mcplink/oauth"
 )
 
 // IOStreams are the process's standard streams: data goes to Out, diagnostics to ErrOut.
@@ -50,6 +51,22 @@ type Factory struct {
 	// (shell completion).
 	noPrompt bool
 }
+
+// The dependencies that commands' Options take from the Factory, in the
+// cli/cli layout: each NewCmdX fills its Options with the few it uses, so
+// a command's Options say what it touches and the Factory stays the one
+// place that builds them.
+type (
+	// configFunc loads the configuration (Factory.Config).
+	configFunc = func() (*config.Config, error)
+	// newManagerFunc returns a one-shot manager over the stored
+	// credentials, its engine and its closer (Factory.newManager).
+	newManagerFunc = func(*config.Config, time.Duration) (*manager.Manager, *oauth.Engine, func(), error)
+	// connectOneFunc connects one configured server (Factory.connectOne).
+	connectOneFunc = func(context.Context, string, time.Duration) (*manager.Manager, func(), error)
+	// diagFunc writes one diagnostic line on stderr (Factory.diag).
+	diagFunc = func(format string, a ...any)
+)
 
 // NewFactory returns a Factory for the real process environment.
 func NewFactory(stdin io.Reader, stdout, stderr io.Writer) *Factory {

@@ -17,7 +17,22 @@ import (
 
 // ImportOptions are the options of `mcplink import`.
 type ImportOptions struct {
-	F      *Factory
+	IO   *IOStreams
+	Diag diagFunc
+	// For opencode's credentials: the config, opencode's auth file, and
+	// mcplink's store.
+	Config       configFunc
+	OpencodeAuth func() clients.OpencodeAuth
+	Store        func() (authstore.Store, error)
+	// For other clients' servers: where their files are, the variables
+	// they use, and the config file to write.
+	Getenv      func(string) string
+	LookupEnv   func(string) (string, bool)
+	HomeDir     string
+	WorkDir     string
+	EditFile    func(global bool) string
+	EditOptions func(path string) []config.EditOption
+
 	Client string
 	DryRun bool
 	JSON   bool
@@ -29,7 +44,8 @@ type ImportOptions struct {
 
 // NewCmdImport builds `mcplink import`.
 func NewCmdImport(f *Factory, runF func(context.Context, *ImportOptions) error) *cobra.Command {
-	opts := &ImportOptions{F: f}
+	opts := &ImportOptions{IO: f.IO, Diag: f.diag, Config: f.Config, OpencodeAuth: f.opencodeAuth, Store: f.Store,
+		Getenv: f.Getenv, LookupEnv: f.lookupEnv, HomeDir: f.HomeDir, WorkDir: f.WorkDir, EditFile: f.EditFile, EditOptions: f.editOptions}
 	cmd := &cobra.Command{
 		Use:   "import <client>",
 		Short: "Copy another MCP client's servers (or opencode's sign-ins) into mcplink",
@@ -110,24 +126,23 @@ type importJSON struct {
 }
 
 func importRun(ctx context.Context, opts *ImportOptions) error {
-	f := opts.F
-	cfg, err := f.Config()
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
-	file := f.opencodeAuth().File
+	file := opts.OpencodeAuth().File
 	entries, bad, err := clients.ReadOpencodeAuth(file)
 	if err != nil {
 		return err
 	}
 	if _, serr := os.Stat(file); serr != nil {
-		f.diag("No opencode credentials at %s; nothing to import.", file)
+		opts.Diag("No opencode credentials at %s; nothing to import.", file)
 		if opts.JSON {
-			return writeJSON(f.IO.Out, []importJSON{})
+			return writeJSON(opts.IO.Out, []importJSON{})
 		}
 		return nil
 	}
-	st, err := f.Store()
+	st, err := opts.Store()
 	if err != nil {
 		return err
 	}
@@ -141,15 +156,15 @@ func importRun(ctx context.Context, opts *ImportOptions) error {
 		r.Name = name
 		out = append(out, r)
 	}
-	return printImport(f, out, opts.JSON, 10)
+	return printImport(opts.IO, out, opts.JSON, 10)
 }
 
 // printImport writes import's report: --json, or one line per entry (its
 // action in a column of actionWidth, its name, then the reason or the file
 // it came from).
-func printImport(f *Factory, out []importJSON, asJSON bool, actionWidth int) error {
+func printImport(ios *IOStreams, out []importJSON, asJSON bool, actionWidth int) error {
 	if asJSON {
-		return writeJSON(f.IO.Out, out)
+		return writeJSON(ios.Out, out)
 	}
 	w := 0
 	for _, r := range out {
@@ -163,7 +178,7 @@ func printImport(f *Factory, out []importJSON, asJSON bool, actionWidth int) err
 		case r.From != "":
 			line += "  from " + r.From
 		}
-		fmt.Fprintln(f.IO.Out, line)
+		fmt.Fprintln(ios.Out, line)
 	}
 	return nil
 }

@@ -30,9 +30,8 @@ type importedServer struct {
 // importServersRun copies the servers of opts.Client's files into
 // mcplink's config file.
 func importServersRun(opts *ImportOptions) error {
-	f := opts.F
-	files, _ := clients.Files(opts.Client, runtime.GOOS, f.Getenv, f.HomeDir, f.WorkDir)
-	v := clients.Vars{Getenv: f.lookupEnv, Home: f.HomeDir, WorkDir: f.WorkDir, Translate: true}
+	files, _ := clients.Files(opts.Client, runtime.GOOS, opts.Getenv, opts.HomeDir, opts.WorkDir)
+	v := clients.Vars{Getenv: opts.LookupEnv, Home: opts.HomeDir, WorkDir: opts.WorkDir, Translate: true}
 	found := map[string]importedServer{}
 	skipped := map[string]importJSON{}
 	read := 0
@@ -69,13 +68,13 @@ func importServersRun(opts *ImportOptions) error {
 				paths = append(paths, file.Path)
 			}
 		}
-		f.diag("No %s MCP server files found (looked for %v); nothing to import.", opts.Client, paths)
+		opts.Diag("No %s MCP server files found (looked for %v); nothing to import.", opts.Client, paths)
 		if opts.JSON {
-			return writeJSON(f.IO.Out, []importJSON{})
+			return writeJSON(opts.IO.Out, []importJSON{})
 		}
 		return nil
 	}
-	target := f.EditFile(opts.Global)
+	target := opts.EditFile(opts.Global)
 	existing, err := entriesIn(target)
 	if err != nil {
 		return err
@@ -106,7 +105,7 @@ func importServersRun(opts *ImportOptions) error {
 				r.Action = map[bool]string{false: "would add", true: "would replace"}[exists]
 				break
 			}
-			if err := writeImported(f, target, s.entry, exists); err != nil {
+			if err := writeImported(opts.EditOptions(target), target, s.entry, exists); err != nil {
 				return err
 			}
 			wrote = true
@@ -114,25 +113,25 @@ func importServersRun(opts *ImportOptions) error {
 		out = append(out, r)
 	}
 	if opts.JSON {
-		return printImport(f, out, true, 0)
+		return printImport(opts.IO, out, true, 0)
 	}
-	if err := printImport(f, out, false, 13); err != nil {
+	if err := printImport(opts.IO, out, false, 13); err != nil {
 		return err
 	}
 	if wrote {
-		f.diag("Config file: %s", target)
+		opts.Diag("Config file: %s", target)
 	}
 	return nil
 }
 
 // writeImported adds e to target (replacing an entry of its name), then
 // switches it off when the client had it off.
-func writeImported(f *Factory, target string, e *config.Entry, replace bool) error {
-	if err := config.AddEntry(target, e.Name, e, replace, f.editOptions(target)...); err != nil {
+func writeImported(eopts []config.EditOption, target string, e *config.Entry, replace bool) error {
+	if err := config.AddEntry(target, e.Name, e, replace, eopts...); err != nil {
 		return err
 	}
 	if !e.Enabled {
-		return config.SetEnabled(target, e.Name, false, f.editOptions(target)...)
+		return config.SetEnabled(target, e.Name, false, eopts...)
 	}
 	return nil
 }

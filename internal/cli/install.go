@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -16,7 +17,15 @@ import (
 
 // InstallOptions are the options of `mcplink install` and `uninstall`.
 type InstallOptions struct {
-	F              *Factory
+	IO     *IOStreams
+	Config configFunc
+	Diag   diagFunc
+	// Target is where the client reads servers (clients.InstallTarget for
+	// this machine); ProxyEntry the entry that runs `mcplink proxy`
+	// (Factory.proxyEntry).
+	Target     func(client, scope string) (clients.Target, error)
+	ProxyEntry func(cfg *config.Config, entry *config.Entry, scope string) clients.StdioEntry
+
 	Client, Server string
 	Scope          string
 	DryRun, Force  bool
@@ -24,7 +33,7 @@ type InstallOptions struct {
 
 // NewCmdInstall builds `mcplink install`.
 func NewCmdInstall(f *Factory) *cobra.Command {
-	opts := &InstallOptions{F: f}
+	opts := newInstallOptions(f)
 	cmd := &cobra.Command{
 		Use:   "install <client> <server>",
 		Short: "Register a server in another MCP client as `mcplink proxy <server>`",
@@ -63,7 +72,7 @@ once.`,
 
 // NewCmdUninstall builds `mcplink uninstall`.
 func NewCmdUninstall(f *Factory) *cobra.Command {
-	opts := &InstallOptions{F: f}
+	opts := newInstallOptions(f)
 	cmd := &cobra.Command{
 		Use:   "uninstall <client> <server>",
 		Short: "Remove a server `mcplink install` registered in another MCP client",
@@ -82,6 +91,15 @@ name that is not an mcplink proxy is left alone unless --force.`,
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print what would be removed; write nothing")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "remove an entry of that name that is not an mcplink proxy")
 	return cmd
+}
+
+// newInstallOptions returns install's and uninstall's Options with their
+// dependencies taken from f.
+func newInstallOptions(f *Factory) *InstallOptions {
+	return &InstallOptions{IO: f.IO, Config: f.Config, Diag: f.diag, ProxyEntry: f.proxyEntry,
+		Target: func(client, scope string) (clients.Target, error) {
+			return clients.InstallTarget(client, scope, runtime.GOOS, f.Getenv, f.HomeDir, f.WorkDir)
+		}}
 }
 
 func installCompletion(f *Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -117,11 +135,13 @@ func isProxyEntry(e *config.Entry) bool {
 }
 
 func installRun(opts *InstallOptions, remove bool) error {
-	f := opts.F
 	if !clients.Known(opts.Client) {
 		return usageError("unknown client %q; supported: %s", opts.Client, strings.Join(clients.Names, ", "))
 	}
-	t, err := clients.InstallTarget(opts.Client, opts.Scope, runtime.GOOS, f.Getenv, f.HomeDir, f.WorkDir)
+	t, err := opts.Target(opts.Client, opts.Scope)
+	if errors.Is(err, clients.ErrNoProjectFile) {
+		return usageError("%v; use --scope user", err)
+	}
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -136,19 +156,19 @@ func installRun(opts *InstallOptions, remove bool) error {
 	if remove {
 		switch {
 		case cur == nil:
-			f.diag("%s has no server %q; nothing to remove.", t.Path, opts.Server)
+			opts.Diag("%s has no server %q; nothing to remove.", t.Path, opts.Server)
 			return nil
 		case opts.DryRun:
-			fmt.Fprintf(f.IO.Out, "Would remove %q from %s\n", opts.Server, t.Path)
+			fmt.Fprintf(opts.IO.Out, "Would remove %q from %s\n", opts.Server, t.Path)
 			return nil
 		}
 		if _, err := t.Uninstall(opts.Server); err != nil {
 			return err
 		}
-		fmt.Fprintf(f.IO.Out, "Removed %q from %s\n", opts.Server, t.Path)
+		fmt.Fprintf(opts.IO.Out, "Removed %q from %s\n", opts.Server, t.Path)
 		return nil
 	}
-	cfg, err := f.Config()
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
@@ -159,9 +179,9 @@ func installRun(opts *InstallOptions, remove bool) error {
 	if entry.Type != config.TypeRemote {
 		return usageError("server %q is a local server; register its command in %s directly (install is for remote servers, through mcplink proxy)", opts.Server, opts.Client)
 	}
-	e := f.proxyEntry(cfg, entry, opts.Scope)
+	e := opts.ProxyEntry(cfg, entry, opts.Scope)
 	if opts.DryRun {
-		fmt.Fprintf(f.IO.Out, "Would write to %s:\n%s\n", t.Path, strings.TrimRight(string(t.Marshal(opts.Server, e)), "\n"))
+		fmt.Fprintf(opts.IO.Out, "Would write to %s:\n%s\n", t.Path, strings.TrimRight(string(t.Marshal(opts.Server, e)), "\n"))
 		return nil
 	}
 	changed, err := t.Install(opts.Server, e)
@@ -169,10 +189,10 @@ func installRun(opts *InstallOptions, remove bool) error {
 		return err
 	}
 	if !changed {
-		fmt.Fprintf(f.IO.Out, "%q is already installed in %s\n", opts.Server, t.Path)
+		fmt.Fprintf(opts.IO.Out, "%q is already installed in %s\n", opts.Server, t.Path)
 		return nil
 	}
-	fmt.Fprintf(f.IO.Out, "Installed %q in %s: %s %s\n", opts.Server, t.Path, e.Command, strings.Join(e.Args, " "))
+	fmt.Fprintf(opts.IO.Out, "Installed %q in %s: %s %s\n", opts.Server, t.Path, e.Command, strings.Join(e.Args, " "))
 	return nil
 }
 

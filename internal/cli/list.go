@@ -20,14 +20,19 @@ import (
 
 // ListOptions are the options of `mcplink list`.
 type ListOptions struct {
-	F       *Factory
+	IO         *IOStreams
+	Config     configFunc
+	OfferTrust func(context.Context, *config.Config) (bool, error)
+	NewManager newManagerFunc
+	AuthStates func(context.Context, *oauth.Engine, *config.Config) map[string]*authJSON
+
 	JSON    bool
 	Timeout time.Duration
 }
 
 // NewCmdList builds `mcplink list`.
 func NewCmdList(f *Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
-	opts := &ListOptions{F: f}
+	opts := &ListOptions{IO: f.IO, Config: f.Config, OfferTrust: f.offerTrust, NewManager: f.newManager, AuthStates: f.authStates}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
@@ -66,28 +71,27 @@ type serverJSON struct {
 }
 
 func listRun(ctx context.Context, opts *ListOptions) error {
-	f := opts.F
-	cfg, err := f.Config()
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
 	if !opts.JSON {
 		// On a terminal, offer to trust an untrusted project file (default no).
-		if trusted, err := f.offerTrust(ctx, cfg); err != nil {
+		if trusted, err := opts.OfferTrust(ctx, cfg); err != nil {
 			return err
 		} else if trusted {
-			if cfg, err = f.Config(); err != nil {
+			if cfg, err = opts.Config(); err != nil {
 				return err
 			}
 		}
 	}
-	m, eng, closeM, err := f.newManager(cfg, opts.Timeout)
+	m, eng, closeM, err := opts.NewManager(cfg, opts.Timeout)
 	if err != nil {
 		return err
 	}
 	defer closeM()
 	states := m.ConnectAll(ctx)
-	auth := f.authStates(ctx, eng, cfg)
+	auth := opts.AuthStates(ctx, eng, cfg)
 	for _, s := range states {
 		if s.Status == manager.StatusDisabled {
 			// Nothing connects to a disabled server: no auth state (AUTH
@@ -102,13 +106,13 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		for _, s := range states {
 			out = append(out, toServerJSON(s, auth[s.Name]))
 		}
-		return writeJSON(f.IO.Out, out)
+		return writeJSON(opts.IO.Out, out)
 	}
 	if len(states) == 0 {
-		fmt.Fprintln(f.IO.ErrOut, "No MCP servers configured. Add one with 'mcplink add <name> --url URL' or 'mcplink add <name> -- command args'.")
+		fmt.Fprintln(opts.IO.ErrOut, "No MCP servers configured. Add one with 'mcplink add <name> --url URL' or 'mcplink add <name> -- command args'.")
 		return nil
 	}
-	printStates(f.IO.Out, states, auth)
+	printStates(opts.IO.Out, states, auth)
 	return nil
 }
 

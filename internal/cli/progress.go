@@ -37,19 +37,19 @@ func isTerminal(w io.Writer) bool {
 // Ctrl-C (ctx cancelled by the interrupt) makes the manager send
 // notifications/cancelled for the call; callTool then returns an exit-130
 // error at once instead of waiting for an answer that will not come.
-func callTool(ctx context.Context, f *Factory, m *manager.Manager, server, tool string, args map[string]any, force bool) (*mcp.CallToolResult, error) {
-	tty := isTerminal(f.IO.ErrOut)
+func callTool(ctx context.Context, ios *IOStreams, m *manager.Manager, server, tool string, args map[string]any, force bool) (*mcp.CallToolResult, error) {
+	tty := isTerminal(ios.ErrOut)
 	var onProgress func(manager.Progress)
 	var stop func()
 	switch {
 	case tty:
-		onProgress, stop = startProgressLine(f.IO.ErrOut)
+		onProgress, stop = startProgressLine(ios.ErrOut)
 	case force:
 		var mu sync.Mutex
 		onProgress = func(p manager.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
-			fmt.Fprintf(f.IO.ErrOut, "progress: %s\n", progressText(p, 200))
+			fmt.Fprintf(ios.ErrOut, "progress: %s\n", progressText(p, 200))
 		}
 		stop = func() {}
 	default:

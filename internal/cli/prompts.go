@@ -16,7 +16,9 @@ import (
 
 // PromptsOptions are the options of `mcplink prompts`.
 type PromptsOptions struct {
-	F       *Factory
+	IO         *IOStreams
+	ConnectOne connectOneFunc
+
 	Server  string
 	Prompt  string   // empty: list
 	Pairs   []string // key=value
@@ -26,7 +28,7 @@ type PromptsOptions struct {
 
 // NewCmdPrompts builds `mcplink prompts`.
 func NewCmdPrompts(f *Factory, runF func(context.Context, *PromptsOptions) error) *cobra.Command {
-	opts := &PromptsOptions{F: f}
+	opts := &PromptsOptions{IO: f.IO, ConnectOne: f.connectOne}
 	cmd := &cobra.Command{
 		Use:   "prompts <server> [name] [key=value ...]",
 		Short: "List a server's prompts, or render one",
@@ -66,8 +68,7 @@ print its messages, each under its role.`,
 }
 
 func promptsRun(ctx context.Context, opts *PromptsOptions) error {
-	f := opts.F
-	m, closeM, err := f.connectOne(ctx, opts.Server, opts.Timeout)
+	m, closeM, err := opts.ConnectOne(ctx, opts.Server, opts.Timeout)
 	if err != nil {
 		return err
 	}
@@ -82,9 +83,9 @@ func promptsRun(ctx context.Context, opts *PromptsOptions) error {
 			if ps == nil {
 				ps = []*mcp.Prompt{}
 			}
-			return writeJSON(f.IO.Out, ps)
+			return writeJSON(opts.IO.Out, ps)
 		}
-		w := f.IO.Out
+		w := opts.IO.Out
 		fmt.Fprintf(w, "%s (%d prompts)\n", termtext.Line(opts.Server), len(ps))
 		for _, p := range ps {
 			fmt.Fprintf(w, "  %s", termtext.Line(p.Name))
@@ -144,9 +145,9 @@ func promptsRun(ctx context.Context, opts *PromptsOptions) error {
 		return err
 	}
 	if opts.JSON {
-		return writeJSON(f.IO.Out, res)
+		return writeJSON(opts.IO.Out, res)
 	}
-	w := termtext.Writer(f.IO.Out)
+	w := termtext.Writer(opts.IO.Out)
 	if res.Description != "" {
 		fmt.Fprintf(w, "# %s\n", termtext.Line(res.Description))
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/rawio"
 	"github.com/mcplink/mcplink/oauth"
@@ -20,7 +21,16 @@ import (
 
 // ProxyOptions are the options of `mcplink proxy`.
 type ProxyOptions struct {
-	F *Factory
+	IO     *IOStreams
+	Getenv func(string) string
+	Config configFunc
+	Diag   diagFunc
+	Store  func() (authstore.Store, error)
+	// Engine is the proxy's OAuth engine for an entry (Factory.proxyEngine);
+	// SignInLock the cross-process lock around signing in to a server.
+	Engine     func(e *config.Entry, noBrowser bool) (*oauth.Engine, func(), error)
+	SignInLock func(name string, waiting func()) *signInLock
+
 	// Target is a configured server name or an http(s) URL.
 	Target       string
 	Headers      []string // K:V
@@ -45,7 +55,7 @@ type ProxyOptions struct {
 
 // NewCmdProxy builds `mcplink proxy`.
 func NewCmdProxy(f *Factory, runF func(context.Context, *ProxyOptions) error) *cobra.Command {
-	opts := &ProxyOptions{F: f}
+	opts := newProxyOptions(f, ProxyOptions{})
 	cmd := &cobra.Command{
 		Use:   "proxy <server|url>",
 		Short: "Serve a remote MCP server on stdin/stdout, for stdio-only clients",
@@ -88,7 +98,7 @@ Example client configuration:
 				return usageError("--transport: %w", err)
 			}
 			if err := proxy.ValidatePatterns(opts.IgnoreTools); err != nil {
-				return usageError("%w", err)
+				return usageError("--ignore-tool: %w", err)
 			}
 			if _, err := parseHeaders(opts.Headers); err != nil {
 				return err
@@ -142,26 +152,32 @@ func usesOAuth(e *config.Entry) bool {
 	return true
 }
 
+// newProxyOptions returns o with the dependencies taken from f.
+func newProxyOptions(f *Factory, o ProxyOptions) *ProxyOptions {
+	o.IO, o.Getenv, o.Config, o.Diag, o.Store, o.Engine = f.IO, f.Getenv, f.Config, f.diag, f.Store, f.proxyEngine
+	o.SignInLock = func(name string, waiting func()) *signInLock { return newSignInLock(f, name, waiting) }
+	return &o
+}
+
 func proxyRun(ctx context.Context, opts *ProxyOptions) error {
-	f := opts.F
 	e, err := proxyEntry(opts)
 	if err != nil {
 		return err
 	}
 	oauthOn := usesOAuth(e)
 	if e.Source == commandLineSource && oauthOn {
-		if store, err := f.Store(); err == nil {
-			adoptLegacyCredentials(ctx, f, store, e, opts.Target)
+		if store, err := opts.Store(); err == nil {
+			adoptLegacyCredentials(ctx, opts.Diag, store, e, opts.Target)
 		}
 	}
 	// A long-running proxy with a tiny heap: collect more often to keep the
 	// resident set small (the SDK allocates a fresh buffer per decoded
 	// message). An explicit GOGC wins.
-	if f.Getenv("GOGC") == "" {
+	if opts.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}
 	mode, _ := proxy.ParseMode(opts.Transport)
-	maxSize, limitHint := e.EffectiveMaxMessageSize(), proxyLimitHint(e)
+	maxSize := e.EffectiveMaxMessageSize()
 	if n, _ := parseSize(opts.MaxMessageSize); n > 0 {
 		maxSize = n
 	}
@@ -172,14 +188,13 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 		AuthTimeout: opts.AuthTimeout,
 		IgnoreTools: opts.IgnoreTools,
 		Logf: func(format string, a ...any) {
-			f.diag("mcplink proxy: %s: "+format, append([]any{e.Name}, a...)...)
+			opts.Diag("mcplink proxy: %s: "+format, append([]any{e.Name}, a...)...)
 		},
 		Server:         e.Name,
-		SignInHint:     signInHint(e),
+		Hints:          proxyHints(e),
 		MaxMessageSize: maxSize,
-		LimitHint:      limitHint,
 	}
-	in, out := f.IO.In, f.IO.Out
+	in, out := opts.IO.In, opts.IO.Out
 	if fi, ok := in.(*os.File); ok {
 		if rf, err := rawio.Reopen(fi); err == nil {
 			defer rf.Close()
@@ -199,13 +214,13 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 		}
 	}
 	if oauthOn {
-		eng, closeEng, err := f.proxyEngine(e, opts.NoBrowser)
+		eng, closeEng, err := opts.Engine(e, opts.NoBrowser)
 		if err != nil {
 			return err
 		}
 		defer closeEng()
-		lock := newSignInLock(f, e.Name, func() {
-			f.diag("mcplink proxy: another mcplink is signing in to %s; waiting for it", e.Name)
+		lock := opts.SignInLock(e.Name, func() {
+			opts.Diag("mcplink proxy: another mcplink is signing in to %s; waiting for it", e.Name)
 		})
 		// A proxy never outlives its client: while it signs in before
 		// serving, stdin is watched, and its end (or a signal) cancels
@@ -221,16 +236,16 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 			case <-sctx.Done():
 			}
 		}()
-		err = signInFirst(sctx, f, eng, e, lock, opts.AuthTimeout, opts.Device)
+		err = signInFirst(sctx, opts.Diag, eng, e, lock, opts.AuthTimeout, opts.Device)
 		gone := errors.Is(context.Cause(sctx), errClientGone)
 		cancel(nil)
 		in = w.resume()
 		switch {
 		case err != nil && gone:
-			f.diag("mcplink proxy: %s: the client closed stdin before the sign-in finished; exiting", e.Name)
+			opts.Diag("mcplink proxy: %s: the client closed stdin before the sign-in finished; exiting", e.Name)
 			return nil
 		case err != nil && ctx.Err() != nil:
-			f.diag("mcplink proxy: %s: stopped before the sign-in finished", e.Name)
+			opts.Diag("mcplink proxy: %s: stopped before the sign-in finished", e.Name)
 			return nil
 		case err != nil:
 			return err
@@ -246,10 +261,29 @@ func proxyRun(ctx context.Context, opts *ProxyOptions) error {
 	// pipes reopened with descriptions of their own and read and written
 	// with raw system calls, as are the connections to the server
 	// (internal/rawio). GOMAXPROCS set by the user wins.
-	if f.Getenv("GOMAXPROCS") == "" {
+	if opts.Getenv("GOMAXPROCS") == "" {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	}
 	return proxy.Run(ctx, in, out, popts)
+}
+
+// proxyHints are the words for the ways out, in the JSON-RPC errors the
+// client gets, that name this command's flags and e's config fields: the
+// proxy package knows what went wrong, not how its settings were given.
+func proxyHints(e *config.Entry) proxy.Hints {
+	h := proxy.Hints{
+		SignIn:      signInHint(e),
+		Limit:       proxyLimitHint(e),
+		AuthTimeout: "--auth-timeout",
+		Headers:     "given with --header",
+		Resource:    "--resource",
+		IgnoreTools: "--ignore-tool",
+	}
+	if e.Source != commandLineSource {
+		h.Headers = fmt.Sprintf("given with --header or in the \"headers\" of %q in %s", e.Name, e.Source)
+		h.Resource = fmt.Sprintf("\"oauth.resource\" of %q in %s", e.Name, e.Source)
+	}
+	return h
 }
 
 // signInHint is the step, named in errors sent to the client, that gives

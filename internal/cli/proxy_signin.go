@@ -180,7 +180,7 @@ func signedIn(ctx context.Context, eng *oauth.Engine, e *config.Entry) (bool, er
 // The sign-in runs under lock, so that of several proxies for one server
 // started together one signs in and the others wait, then use what it
 // stored.
-func signInFirst(ctx context.Context, f *Factory, eng *oauth.Engine, e *config.Entry, lock *signInLock, timeout time.Duration, device bool) error {
+func signInFirst(ctx context.Context, diag diagFunc, eng *oauth.Engine, e *config.Entry, lock *signInLock, timeout time.Duration, device bool) error {
 	ok, err := signedIn(ctx, eng, e)
 	if err != nil || ok {
 		return err
@@ -197,14 +197,14 @@ func signInFirst(ctx context.Context, f *Factory, eng *oauth.Engine, e *config.E
 	defer release()
 	if ok, err := signedIn(actx, eng, e); err != nil || ok {
 		if ok {
-			f.diag("mcplink proxy: %s: another mcplink process signed in; using its credentials", e.Name)
+			diag("mcplink proxy: %s: another mcplink process signed in; using its credentials", e.Name)
 		}
 		return err
 	}
 	_, err = eng.AuthenticateWith(actx, e, oauth.AuthOptions{Device: device})
 	switch {
 	case err == nil:
-		f.diag("mcplink proxy: %s: signed in", e.Name)
+		diag("mcplink proxy: %s: signed in", e.Name)
 		return nil
 	case errors.Is(err, oauth.ErrNotProtected):
 		return nil

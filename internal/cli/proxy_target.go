@@ -93,7 +93,7 @@ func proxyEntry(opts *ProxyOptions) (*config.Entry, error) {
 			return nil, err
 		}
 	} else {
-		cfg, err := opts.F.Config()
+		cfg, err := opts.Config()
 		if err != nil {
 			return nil, err
 		}
@@ -118,18 +118,17 @@ func proxyEntry(opts *ProxyOptions) (*config.Entry, error) {
 
 // urlEntry is the entry for a URL target (see proxyEntry).
 func urlEntry(opts *ProxyOptions, u *url.URL) (*config.Entry, error) {
-	f := opts.F
 	canon := canonicalTargetURL(u)
 	name := urlEntryName(canon)
-	if cfg, err := f.Config(); err != nil {
-		f.diag("mcplink proxy: warning: not looking for a configured server with this URL: %v", err)
+	if cfg, err := opts.Config(); err != nil {
+		opts.Diag("mcplink proxy: warning: not looking for a configured server with this URL: %v", err)
 	} else if found := configuredForURL(cfg, opts.Target); found != nil {
 		fl := entryOnlyFlag(opts)
 		if fl == "" {
-			f.diag("mcplink proxy: %s is configured as %q in %s; using that entry and its credentials", opts.Target, found.Name, found.Source)
+			opts.Diag("mcplink proxy: %s is configured as %q in %s; using that entry and its credentials", opts.Target, found.Name, found.Source)
 			return configuredEntry(opts, found), nil
 		}
-		f.diag("mcplink proxy: not using the configured server %q (same URL) because --%s was given; these credentials are kept as %q", found.Name, fl, name)
+		opts.Diag("mcplink proxy: not using the configured server %q (same URL) because --%s was given; these credentials are kept as %q", found.Name, fl, name)
 	}
 	o := &config.OAuth{
 		ClientID:     opts.ClientID,
@@ -270,7 +269,7 @@ var errKeep = errors.New("keep the stored entry")
 // nothing is stored there yet, so upgrading does not ask for a new sign-in.
 // Credentials under legacy for another URL on the same host stay where they
 // are. Failures only cost that sign-in; they are reported, not returned.
-func adoptLegacyCredentials(ctx context.Context, f *Factory, store authstore.Store, e *config.Entry, rawURL string) {
+func adoptLegacyCredentials(ctx context.Context, diag diagFunc, store authstore.Store, e *config.Entry, rawURL string) {
 	u, ok := targetURL(rawURL)
 	if !ok {
 		return
@@ -291,7 +290,7 @@ func adoptLegacyCredentials(ctx context.Context, f *Factory, store authstore.Sto
 		return &c, nil
 	})
 	if err != nil && !errors.Is(err, errKeep) {
-		f.diag("mcplink proxy: warning: moving the credentials stored as %q to %q: %v", legacy, e.Name, err)
+		diag("mcplink proxy: warning: moving the credentials stored as %q to %q: %v", legacy, e.Name, err)
 		return
 	}
 	if !moved {
@@ -304,8 +303,8 @@ func adoptLegacyCredentials(ctx context.Context, f *Factory, store authstore.Sto
 		return nil, nil // delete
 	})
 	if err != nil && !errors.Is(err, errKeep) {
-		f.diag("mcplink proxy: warning: removing the old credentials entry %q: %v", legacy, err)
+		diag("mcplink proxy: warning: removing the old credentials entry %q: %v", legacy, err)
 		return
 	}
-	f.diag("mcplink proxy: %s: moved the credentials stored as %q (earlier versions keyed them by host only)", e.Name, legacy)
+	diag("mcplink proxy: %s: moved the credentials stored as %q (earlier versions keyed them by host only)", e.Name, legacy)
 }

@@ -46,8 +46,7 @@ func TestProxyEntryForURLs(t *testing.T) {
 	f, _ := proxyTestFactory(t, `{"mcp": {}}`)
 	entry := func(opts ProxyOptions) *config.Entry {
 		t.Helper()
-		opts.F = f
-		e, err := proxyEntry(&opts)
+		e, err := proxyEntry(newProxyOptions(f, opts))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +86,7 @@ func TestProxyEntryConfiguredURL(t *testing.T) {
 		"b-on":  {"type": "remote", "url": "https://mcp.example.com/mcp", "headers": {"X-A": "1"}, "oauth": {"scope": "s"}},
 		"other": {"type": "remote", "url": "https://mcp.example.com/mcp?x=1"}
 	}}`)
-	e, err := proxyEntry(&ProxyOptions{F: f, Target: "https://mcp.example.com/mcp", ClientID: "cid", OAuthFlags: []string{"client-id"}})
+	e, err := proxyEntry(newProxyOptions(f, ProxyOptions{Target: "https://mcp.example.com/mcp", ClientID: "cid", OAuthFlags: []string{"client-id"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,20 +96,20 @@ func TestProxyEntryConfiguredURL(t *testing.T) {
 	if !strings.Contains(stderr.String(), `configured as "b-on"`) {
 		t.Errorf("stderr: %q", stderr)
 	}
-	if e, err := proxyEntry(&ProxyOptions{F: f, Target: "HTTPS://MCP.Example.com:443/mcp"}); err != nil || e.Name != "b-on" {
+	if e, err := proxyEntry(newProxyOptions(f, ProxyOptions{Target: "HTTPS://MCP.Example.com:443/mcp"})); err != nil || e.Name != "b-on" {
 		t.Fatalf("the configured URL written differently: %v, %v", e, err)
 	}
-	if e, err := proxyEntry(&ProxyOptions{F: f, Target: "https://mcp.example.com/mcp/"}); err != nil || e.Source != commandLineSource {
+	if e, err := proxyEntry(newProxyOptions(f, ProxyOptions{Target: "https://mcp.example.com/mcp/"})); err != nil || e.Source != commandLineSource {
 		t.Fatalf("another path: %v, %v; want the URL's own entry", e, err)
 	}
-	e, err = proxyEntry(&ProxyOptions{F: f, Target: "https://mcp.example.com/mcp", Scope: "z", OAuthFlags: []string{"scope"}})
+	e, err = proxyEntry(newProxyOptions(f, ProxyOptions{Target: "https://mcp.example.com/mcp", Scope: "z", OAuthFlags: []string{"scope"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e.Source != commandLineSource || e.OAuth.Scope != "z" {
 		t.Fatalf("with --scope: entry %+v, want the URL's own", e)
 	}
-	_, err = proxyEntry(&ProxyOptions{F: f, Target: "b-on", Scope: "z", OAuthFlags: []string{"scope"}})
+	_, err = proxyEntry(newProxyOptions(f, ProxyOptions{Target: "b-on", Scope: "z", OAuthFlags: []string{"scope"}}))
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != ExitConfig || !strings.Contains(err.Error(), `set "oauth.scope" in its entry instead`) {
 		t.Fatalf("--scope with a configured name: %v", err)
@@ -185,5 +184,22 @@ func TestSignInLock(t *testing.T) {
 	}
 	if lockFileName("jira/prod") == lockFileName("jira_prod") || lockFileName("jira") != "jira" {
 		t.Errorf("lock file names: %q %q %q", lockFileName("jira/prod"), lockFileName("jira_prod"), lockFileName("jira"))
+	}
+}
+
+// TestProxyHints: the proxy package words its JSON-RPC errors with the
+// hints the proxy command gives it — this command's flags for a URL
+// target, the entry's config fields (and its file) for a configured one;
+// the proxy's own defaults name none (proxy.TestDescribeNamesNoFlags).
+func TestProxyHints(t *testing.T) {
+	url := proxyHints(&config.Entry{Name: "h-1", Source: commandLineSource, OAuth: &config.OAuth{}})
+	if url.AuthTimeout != "--auth-timeout" || url.Resource != "--resource" || url.Headers != "given with --header" ||
+		url.IgnoreTools != "--ignore-tool" || !strings.Contains(url.SignIn, "mcplink logout h-1") || !strings.Contains(url.Limit, "--max-message-size") {
+		t.Errorf("hints for a URL target = %+v", url)
+	}
+	cfg := proxyHints(&config.Entry{Name: "jira", Source: "/p/mcplink.json", OAuth: &config.OAuth{}})
+	if cfg.Resource != `"oauth.resource" of "jira" in /p/mcplink.json` || !strings.Contains(cfg.Headers, `"headers" of "jira" in /p/mcplink.json`) ||
+		!strings.Contains(cfg.SignIn, "mcplink auth jira") || !strings.Contains(cfg.Limit, `"maxMessageSize"`) {
+		t.Errorf("hints for a configured server = %+v", cfg)
 	}
 }

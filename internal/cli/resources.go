@@ -18,7 +18,10 @@ import (
 
 // ResourcesOptions are the options of `mcplink resources`.
 type ResourcesOptions struct {
-	F       *Factory
+	IO         *IOStreams
+	ConnectOne connectOneFunc
+	Diag       diagFunc
+
 	Server  string
 	URI     string // empty: list
 	Output  string // -o FILE
@@ -28,7 +31,7 @@ type ResourcesOptions struct {
 
 // NewCmdResources builds `mcplink resources`.
 func NewCmdResources(f *Factory, runF func(context.Context, *ResourcesOptions) error) *cobra.Command {
-	opts := &ResourcesOptions{F: f}
+	opts := &ResourcesOptions{IO: f.IO, ConnectOne: f.connectOne, Diag: f.diag}
 	cmd := &cobra.Command{
 		Use:   "resources <server> [uri]",
 		Short: "List a server's resources, or read one",
@@ -101,14 +104,13 @@ type resourceListJSON struct {
 }
 
 func resourcesRun(ctx context.Context, opts *ResourcesOptions) error {
-	f := opts.F
-	m, closeM, err := f.connectOne(ctx, opts.Server, opts.Timeout)
+	m, closeM, err := opts.ConnectOne(ctx, opts.Server, opts.Timeout)
 	if err != nil {
 		return err
 	}
 	defer closeM()
 	if opts.URI != "" {
-		return readResource(ctx, f, m, opts)
+		return readResource(ctx, m, opts)
 	}
 	res, tmpls, err := m.Resources(ctx, opts.Server)
 	if err != nil {
@@ -123,9 +125,9 @@ func resourcesRun(ctx context.Context, opts *ResourcesOptions) error {
 		if tmpls == nil {
 			tmpls = []*mcp.ResourceTemplate{}
 		}
-		return writeJSON(f.IO.Out, resourceListJSON{Resources: res, ResourceTemplates: tmpls})
+		return writeJSON(opts.IO.Out, resourceListJSON{Resources: res, ResourceTemplates: tmpls})
 	}
-	w := f.IO.Out
+	w := opts.IO.Out
 	fmt.Fprintf(w, "%s (%d resources, %d templates)\n", termtext.Line(opts.Server), len(res), len(tmpls))
 	for _, r := range res {
 		fmt.Fprintf(w, "  %s%s\n", termtext.Line(r.URI), resourceNote(r.Name, r.Title, r.Description, r.MIMEType))
@@ -167,7 +169,7 @@ func resourceNote(name, title, desc, mime string) string {
 	return " — " + termtext.Line(s)
 }
 
-func readResource(ctx context.Context, f *Factory, m *manager.Manager, opts *ResourcesOptions) error {
+func readResource(ctx context.Context, m *manager.Manager, opts *ResourcesOptions) error {
 	res, err := m.ReadResource(ctx, opts.Server, opts.URI)
 	if err != nil {
 		return unsupported(err)
@@ -185,27 +187,27 @@ func readResource(ctx context.Context, f *Factory, m *manager.Manager, opts *Res
 			return err
 		}
 		if opts.JSON {
-			return writeJSON(f.IO.Out, res)
+			return writeJSON(opts.IO.Out, res)
 		}
-		f.diag("wrote %d bytes (%s) to %s", len(data), orUnknown(c.MIMEType), opts.Output)
+		opts.Diag("wrote %d bytes (%s) to %s", len(data), orUnknown(c.MIMEType), opts.Output)
 		return nil
 	}
 	if opts.JSON {
-		return writeJSON(f.IO.Out, res)
+		return writeJSON(opts.IO.Out, res)
 	}
 	for _, c := range res.Contents {
-		if c.Blob != nil && isTerminal(f.IO.Out) {
+		if c.Blob != nil && isTerminal(opts.IO.Out) {
 			return usageError("resource %s is binary (%s, %d bytes): not printing it on a terminal; save it with -o FILE, or use --json", c.URI, orUnknown(c.MIMEType), len(c.Blob))
 		}
 	}
 	for _, c := range res.Contents {
 		if c.Blob != nil {
-			if _, err := f.IO.Out.Write(c.Blob); err != nil { // stdout is a file or a pipe: the exact bytes
+			if _, err := opts.IO.Out.Write(c.Blob); err != nil { // stdout is a file or a pipe: the exact bytes
 				return err
 			}
 			continue
 		}
-		w := termtext.Writer(f.IO.Out)
+		w := termtext.Writer(opts.IO.Out)
 		fmt.Fprint(w, c.Text)
 		if c.Text != "" && c.Text[len(c.Text)-1] != '\n' {
 			fmt.Fprintln(w)

@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcplink/mcplink/api"
+	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/callback"
+	"github.com/mcplink/mcplink/clients"
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/safefile"
 	"github.com/mcplink/mcplink/manager"
@@ -23,7 +25,23 @@ import (
 
 // ServeOptions are the options of `mcplink serve`.
 type ServeOptions struct {
-	F           *Factory
+	IO     *IOStreams
+	Getenv func(string) string
+	Config configFunc
+	Diag   diagFunc
+	Store  func() (authstore.Store, error)
+	// OpencodeAuth is opencode's credentials file (read for servers
+	// mcplink has none for); ManagerOptions completes a manager's options
+	// (Factory.managerOptions); OpenURL opens a browser (nil: none).
+	OpencodeAuth   func() clients.OpencodeAuth
+	ManagerOptions func(manager.Options) manager.Options
+	OpenURL        func(url string) error
+	// For POST /mcp: the file it writes (Factory.addTarget) and how
+	// {env:}/{file:} are resolved in the entry it validates.
+	AddTarget func() (string, []config.EditOption, error)
+	HomeDir   string
+	LookupEnv func(string) (string, bool)
+
 	Addr        string
 	TokenFile   string
 	FlowTimeout time.Duration
@@ -35,7 +53,9 @@ type ServeOptions struct {
 
 // NewCmdServe builds `mcplink serve`.
 func NewCmdServe(f *Factory, runF func(context.Context, *ServeOptions) error) *cobra.Command {
-	opts := &ServeOptions{F: f}
+	opts := &ServeOptions{IO: f.IO, Getenv: f.Getenv, Config: f.Config, Diag: f.diag, Store: f.Store,
+		OpencodeAuth: f.opencodeAuth, ManagerOptions: f.managerOptions, OpenURL: f.OpenURL,
+		AddTarget: f.addTarget, HomeDir: f.HomeDir, LookupEnv: f.lookupEnv}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the HTTP API and status page for editors, agents and web UIs",
@@ -77,7 +97,7 @@ func (opts *ServeOptions) apiToken() (string, error) {
 		}
 		return tok, nil
 	}
-	return strings.TrimSpace(opts.F.Getenv(api.TokenEnv)), nil
+	return strings.TrimSpace(opts.Getenv(api.TokenEnv)), nil
 }
 
 // maxTokenFile bounds the --token-file read.
@@ -144,22 +164,24 @@ func (f *Factory) addTarget() (string, []config.EditOption, error) {
 }
 
 func serveRun(ctx context.Context, opts *ServeOptions) error {
-	f := opts.F
 	token, err := opts.apiToken()
 	if err != nil {
 		return err
 	}
 	if err := api.CheckAddr(opts.Addr, token); err != nil {
-		return usageError("%w", err)
+		if errors.Is(err, api.ErrTokenRequired) {
+			return usageError("--addr: %w; set one with --token-file or %s (or listen on 127.0.0.1)", err, api.TokenEnv)
+		}
+		return usageError("--addr: %w", err)
 	}
 	if opts.FlowTimeout <= 0 {
 		return usageError("--flow-timeout must be positive")
 	}
-	cfg, err := f.Config()
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
-	store, err := f.Store()
+	store, err := opts.Store()
 	if err != nil {
 		return err
 	}
@@ -170,18 +192,18 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		Store:       store,
 		Callbacks:   reg,
 		FlowTimeout: opts.FlowTimeout,
-		Fallback:    f.opencodeAuth(),
+		Fallback:    opts.OpencodeAuth(),
 		Notify: func(server, msg string) {
-			f.diag("%s: %s", server, msg)
+			opts.Diag("%s: %s", server, msg)
 			events.Notify(server, msg)
 		},
 	})
-	m := manager.New(cfg, f.managerOptions(manager.Options{OAuth: eng}))
+	m := manager.New(cfg, opts.ManagerOptions(manager.Options{OAuth: eng}))
 	defer m.Close()
 
 	var open func(ctx context.Context, u string) error
-	if !opts.NoBrowser && f.OpenURL != nil {
-		open = func(ctx context.Context, u string) error { return f.OpenURL(u) }
+	if openURL := opts.OpenURL; !opts.NoBrowser && openURL != nil {
+		open = func(ctx context.Context, u string) error { return openURL(u) }
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
@@ -191,13 +213,13 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		Addr: ln.Addr().String(), Token: token,
 		Config: cfg, Manager: m, Engine: eng, Callbacks: reg, Events: events, OpenURL: open,
 		FlowTTL: opts.FlowTimeout,
-		Logf:    func(format string, a ...any) { f.diag(format, a...) },
+		Logf:    func(format string, a ...any) { opts.Diag(format, a...) },
 		Add: &api.AddOptions{
-			Target:  f.addTarget,
-			HomeDir: f.HomeDir,
-			Getenv:  f.lookupEnv,
+			Target:  opts.AddTarget,
+			HomeDir: opts.HomeDir,
+			Getenv:  opts.LookupEnv,
 			NewManager: func(c *config.Config) *manager.Manager {
-				return manager.New(c, f.managerOptions(manager.Options{OAuth: eng}))
+				return manager.New(c, opts.ManagerOptions(manager.Options{OAuth: eng}))
 			},
 		},
 	})
@@ -206,7 +228,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		return usageError("%w", err)
 	}
 	url := "http://" + ln.Addr().String()
-	fmt.Fprintf(f.IO.ErrOut, "mcplink API listening on %s (status page: %s/, OpenAPI: %s/openapi.json)\n", url, url, url)
+	fmt.Fprintf(opts.IO.ErrOut, "mcplink API listening on %s (status page: %s/, OpenAPI: %s/openapi.json)\n", url, url, url)
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr().String())
 	}

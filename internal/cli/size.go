@@ -58,11 +58,19 @@ func tooLargeHint(tl *limit.TooLargeError, server string) string {
 }
 
 // stateError is a server state's error with its fix (internal/fix) or,
-// when a message crossed its size bound, the way to raise it.
+// when a message crossed its size bound, the way to raise it, for the
+// commands whose --timeout bounds the connect (list, tools, call,
+// resources, prompts).
 func stateError(st manager.State) string {
+	return stateErrorOn(st, fix.CLITimeout)
+}
+
+// stateErrorOn is stateError for surface s: fix.CLI for a command without
+// a connect --timeout.
+func stateErrorOn(st manager.State, s fix.Surface) string {
 	var tl *limit.TooLargeError
 	if !errors.As(st.Err, &tl) {
-		return fix.State(st, fix.CLI)
+		return fix.State(st, s)
 	}
 	return st.Error + "; " + tooLargeHint(tl, st.Name)
 }

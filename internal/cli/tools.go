@@ -18,7 +18,11 @@ import (
 
 // ToolsOptions are the options of `mcplink tools`.
 type ToolsOptions struct {
-	F       *Factory
+	IO         *IOStreams
+	Config     configFunc
+	Diag       diagFunc
+	NewManager newManagerFunc
+
 	Server  string
 	JSON    bool
 	Timeout time.Duration
@@ -26,7 +30,7 @@ type ToolsOptions struct {
 
 // NewCmdTools builds `mcplink tools`.
 func NewCmdTools(f *Factory, runF func(context.Context, *ToolsOptions) error) *cobra.Command {
-	opts := &ToolsOptions{F: f}
+	opts := &ToolsOptions{IO: f.IO, Config: f.Config, Diag: f.diag, NewManager: f.newManager}
 	cmd := &cobra.Command{
 		Use:   "tools [server]",
 		Short: "List tools with their descriptions and input schemas",
@@ -60,12 +64,11 @@ type toolJSON struct {
 }
 
 func toolsRun(ctx context.Context, opts *ToolsOptions) error {
-	f := opts.F
-	cfg, err := f.Config()
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
-	m, _, closeM, err := f.newManager(cfg, opts.Timeout)
+	m, _, closeM, err := opts.NewManager(cfg, opts.Timeout)
 	if err != nil {
 		return err
 	}
@@ -89,7 +92,7 @@ func toolsRun(ctx context.Context, opts *ToolsOptions) error {
 			if st.Status == manager.StatusConnected {
 				states = append(states, st)
 			} else if st.Status != manager.StatusDisabled {
-				f.diag("%s: %s%s", st.Name, st.Status, errSuffix(stateError(st)))
+				opts.Diag("%s: %s%s", st.Name, st.Status, errSuffix(stateError(st)))
 			}
 		}
 	}
@@ -111,12 +114,12 @@ func toolsRun(ctx context.Context, opts *ToolsOptions) error {
 		names = append(names, st.Name)
 	}
 	if opts.JSON {
-		return writeJSON(f.IO.Out, byServer)
+		return writeJSON(opts.IO.Out, byServer)
 	}
 	sort.Strings(names)
 	// Everything below is the servers' text: one line per tool, no
 	// terminal controls (termtext); --json above keeps it exact.
-	w := f.IO.Out
+	w := opts.IO.Out
 	for i, name := range names {
 		if i > 0 {
 			fmt.Fprintln(w)

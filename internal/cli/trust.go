@@ -19,7 +19,12 @@ import (
 
 // TrustOptions are the options of `mcplink trust`.
 type TrustOptions struct {
-	F      *Factory
+	IO         *IOStreams
+	Diag       diagFunc
+	TrustStore func() *config.TrustStore
+	// WorkDir is where relative files and discovery start.
+	WorkDir string
+
 	File   string
 	List   bool
 	Forget bool
@@ -28,7 +33,7 @@ type TrustOptions struct {
 
 // NewCmdTrust builds `mcplink trust`.
 func NewCmdTrust(f *Factory, runF func(context.Context, *TrustOptions) error) *cobra.Command {
-	opts := &TrustOptions{F: f}
+	opts := &TrustOptions{IO: f.IO, Diag: f.diag, TrustStore: f.trustStore, WorkDir: f.WorkDir}
 	cmd := &cobra.Command{
 		Use:   "trust [FILE]",
 		Short: "Trust the project config file here (its servers may then run and be contacted)",
@@ -83,12 +88,11 @@ type trustJSON struct {
 }
 
 func trustRun(opts *TrustOptions) error {
-	f := opts.F
-	ts := f.trustStore()
+	ts := opts.TrustStore()
 	if opts.List {
-		return trustList(f, ts, opts.JSON)
+		return trustList(opts, ts)
 	}
-	files, err := trustTargets(f, opts.File)
+	files, err := trustTargets(opts.WorkDir, opts.File)
 	if err != nil {
 		return err
 	}
@@ -99,9 +103,9 @@ func trustRun(opts *TrustOptions) error {
 				return err
 			}
 			if found {
-				f.diag("No longer trusted: %s", file)
+				opts.Diag("No longer trusted: %s", file)
 			} else {
-				f.diag("%s was not trusted; nothing to forget", file)
+				opts.Diag("%s was not trusted; nothing to forget", file)
 			}
 			continue
 		}
@@ -113,23 +117,23 @@ func trustRun(opts *TrustOptions) error {
 		if err != nil {
 			return err
 		}
-		f.diag("Trusted %s (sha256 %s); its servers may now run and be contacted. Any change to it needs 'mcplink trust' again.", file, rec.SHA256)
+		opts.Diag("Trusted %s (sha256 %s); its servers may now run and be contacted. Any change to it needs 'mcplink trust' again.", file, rec.SHA256)
 	}
 	return nil
 }
 
 // trustTargets returns the file named on the command line (relative to the
 // working directory), or the project files discovery finds from it.
-func trustTargets(f *Factory, file string) ([]string, error) {
+func trustTargets(workDir, file string) ([]string, error) {
 	if file != "" {
 		if !filepath.IsAbs(file) {
-			file = filepath.Join(f.WorkDir, file)
+			file = filepath.Join(workDir, file)
 		}
 		return []string{filepath.Clean(file)}, nil
 	}
-	files := config.ProjectFiles(f.WorkDir)
+	files := config.ProjectFiles(workDir)
 	if len(files) == 0 {
-		return nil, usageError("trust: no project config file (mcplink.json, mcplink.jsonc, opencode.json or opencode.jsonc) in %s or its parents; name the file to trust", f.WorkDir)
+		return nil, usageError("trust: no project config file (mcplink.json, mcplink.jsonc, opencode.json or opencode.jsonc) in %s or its parents; name the file to trust", workDir)
 	}
 	return files, nil
 }
@@ -155,7 +159,7 @@ func readTrustTarget(file string) ([]byte, error) {
 	return data, nil
 }
 
-func trustList(f *Factory, ts *config.TrustStore, asJSON bool) error {
+func trustList(opts *TrustOptions, ts *config.TrustStore) error {
 	recs, err := ts.List()
 	if err != nil {
 		return err
@@ -174,11 +178,11 @@ func trustList(f *Factory, ts *config.TrustStore, asJSON bool) error {
 		}
 		out = append(out, trustJSON{File: r.File, SHA256: r.SHA256, TrustedAt: r.TrustedAt, State: state})
 	}
-	if asJSON {
-		return writeJSON(f.IO.Out, out)
+	if opts.JSON {
+		return writeJSON(opts.IO.Out, out)
 	}
 	if len(out) == 0 {
-		f.diag("No trusted project files. Run 'mcplink trust' in a project directory to trust its mcplink.json.")
+		opts.Diag("No trusted project files. Run 'mcplink trust' in a project directory to trust its mcplink.json.")
 		return nil
 	}
 	w := 0
@@ -186,7 +190,7 @@ func trustList(f *Factory, ts *config.TrustStore, asJSON bool) error {
 		w = max(w, len(r.State))
 	}
 	for _, r := range out {
-		fmt.Fprintf(f.IO.Out, "%-*s  %s  %s\n", w, r.State, r.SHA256[:min(12, len(r.SHA256))], termtext.Line(r.File))
+		fmt.Fprintf(opts.IO.Out, "%-*s  %s  %s\n", w, r.State, r.SHA256[:min(12, len(r.SHA256))], termtext.Line(r.File))
 	}
 	return nil
 }

@@ -3,12 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/callback"
+	"github.com/mcplink/mcplink/clients"
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
@@ -17,7 +20,12 @@ import (
 
 // TUIOptions are the options of `mcplink tui`.
 type TUIOptions struct {
-	F           *Factory
+	IO     *IOStreams
+	Getenv func(string) string
+	// Deps returns what the dashboard uses, writing its diagnostics to
+	// errOut: they are held while the dashboard is on the screen.
+	Deps func(errOut io.Writer) tuiDeps
+
 	Timeout     time.Duration
 	FlowTimeout time.Duration
 	NoBrowser   bool
@@ -25,7 +33,7 @@ type TUIOptions struct {
 
 // NewCmdTUI builds `mcplink tui`.
 func NewCmdTUI(f *Factory, runF func(context.Context, *TUIOptions) error) *cobra.Command {
-	opts := &TUIOptions{F: f}
+	opts := &TUIOptions{IO: f.IO, Getenv: f.Getenv, Deps: f.tuiDeps}
 	cmd := &cobra.Command{
 		Use:   "tui",
 		Short: "Terminal dashboard: every server's state live, auth/logout/reconnect one key away",
@@ -55,30 +63,49 @@ NO_COLOR is honoured.`,
 	return cmd
 }
 
+// tuiDeps are the dashboard's dependencies (see TUIOptions.Deps).
+type tuiDeps struct {
+	Config         configFunc
+	Store          func() (authstore.Store, error)
+	OpencodeAuth   func() clients.OpencodeAuth
+	Diag           diagFunc
+	ManagerOptions func(manager.Options) manager.Options
+	OpenURL        func(url string) error
+	EditOptions    func(path string) []config.EditOption
+	EditFile       func(e *config.Entry) string
+}
+
+// tuiDeps returns the dashboard's dependencies from a copy of f whose
+// diagnostics go to errOut.
+func (f *Factory) tuiDeps(errOut io.Writer) tuiDeps {
+	tf := *f
+	tf.IO = &IOStreams{In: f.IO.In, Out: f.IO.Out, ErrOut: errOut}
+	return tuiDeps{Config: tf.Config, Store: tf.Store, OpencodeAuth: tf.opencodeAuth, Diag: tf.diag,
+		ManagerOptions: tf.managerOptions, OpenURL: tf.OpenURL, EditOptions: tf.editOptions, EditFile: tf.toggleFile}
+}
+
 func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	// Diagnostics (store notices, OAuth progress) would scribble over the
 	// screen: hold them and print them once the dashboard is gone. What the
 	// user must see while it runs (a logout's revocation result) reaches the
 	// dashboard through the backend's return values instead.
-	if !tui.IsTerminal(opts.F.IO.Out) {
+	if !tui.IsTerminal(opts.IO.Out) {
 		return tui.ErrNotTerminal
 	}
 	held := &lockedBuffer{}
 	defer func() {
 		if held.Len() > 0 {
-			_, _ = opts.F.IO.ErrOut.Write(held.Bytes())
+			_, _ = opts.IO.ErrOut.Write(held.Bytes())
 		}
 	}()
-	tf := *opts.F
-	tf.IO = &IOStreams{In: opts.F.IO.In, Out: opts.F.IO.Out, ErrOut: held}
-	f := &tf
-	cfg, err := f.Config()
+	d := opts.Deps(held)
+	cfg, err := d.Config()
 	if err != nil {
 		return err
 	}
-	// The engine is built here rather than by f.engine: its flow timeout is
-	// the dashboard's --auth-timeout.
-	store, err := f.Store()
+	// The engine is built here rather than by Factory.engine: its flow
+	// timeout is the dashboard's --auth-timeout.
+	store, err := d.Store()
 	if err != nil {
 		return err
 	}
@@ -86,31 +113,31 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	defer reg.Close()
 	eng := oauth.New(oauth.Options{
 		Store: store, Callbacks: reg, FlowTimeout: opts.FlowTimeout,
-		Fallback: f.opencodeAuth(),
-		Notify:   func(server, msg string) { f.diag("%s: %s", server, msg) },
+		Fallback: d.OpencodeAuth(),
+		Notify:   func(server, msg string) { d.Diag("%s: %s", server, msg) },
 	})
 	var open func(string) error
 	if !opts.NoBrowser {
-		open = f.OpenURL
+		open = d.OpenURL
 	}
 	b, err := tui.NewBackend(tui.BackendOptions{
 		Config: cfg,
 		NewManager: func(c *config.Config) *manager.Manager {
-			return manager.New(c, f.managerOptions(manager.Options{Timeout: opts.Timeout, OAuth: eng}))
+			return manager.New(c, d.ManagerOptions(manager.Options{Timeout: opts.Timeout, OAuth: eng}))
 		},
 		Engine:      eng,
-		Reload:      f.Config,
+		Reload:      d.Config,
 		OpenURL:     open,
-		EditOptions: f.editOptions,
-		EditFile:    f.toggleFile,
+		EditOptions: d.EditOptions,
+		EditFile:    d.EditFile,
 	})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	noColor := f.Getenv("NO_COLOR") != "" // https://no-color.org: any non-empty value
+	noColor := opts.Getenv("NO_COLOR") != "" // https://no-color.org: any non-empty value
 	return tui.Run(ctx, b, tui.Options{FlowTimeout: opts.FlowTimeout, NoColor: noColor},
-		tui.RunOptions{In: f.IO.In, Out: f.IO.Out})
+		tui.RunOptions{In: opts.IO.In, Out: opts.IO.Out})
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writers.

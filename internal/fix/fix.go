@@ -1,5 +1,5 @@
 // Package fix words the way out of a library error for the surface that
-// shows it. The library packages (oauth, callback, manager) return typed
+// shows it. The library packages (oauth, callback, manager, config) return typed
 // errors that carry data — the server, its config file, the port — and say
 // what went wrong in their own terms; the command line, the TUI, the HTTP
 // API and `mcplink proxy` for a URL given on its command line each have
@@ -12,6 +12,7 @@ import (
 	"fmt"
 
 	"github.com/mcplink/mcplink/callback"
+	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -22,8 +23,12 @@ type Surface int
 const (
 	// CLI is mcplink's commands, for a server from a config file.
 	CLI Surface = iota
+	// CLITimeout is CLI for a command whose --timeout bounds each
+	// server's connect (list, tools, call, resources, prompts): the fix
+	// for a *manager.TimeoutError names that flag too.
+	CLITimeout
 	// Proxy is `mcplink proxy` for a configured server: its MCP client
-	// sees the error, and the proxy words sign-ins itself (SignInHint).
+	// sees the error, and the proxy words sign-ins itself (proxy.Hints).
 	Proxy
 	// ProxyFlags is `mcplink proxy` for a URL on its command line: the
 	// settings of its entry come from the proxy's flags, not a config file.
@@ -48,7 +53,21 @@ func Hint(err error, s Surface) string {
 	var he *manager.HeaderRefusedError
 	var fe *oauth.FreshTokenRefusedError
 	var be *oauth.BrakeError
+	var te *manager.TimeoutError
+	var ue *config.UnknownServerError
+	var ut *config.UntrustedError
 	switch {
+	case errors.As(err, &ut):
+		// The same on every surface: they are all mcplink's, and trusting
+		// is the user's decision at a terminal.
+		return fmt.Sprintf(`review it, then run "mcplink trust" in %s`, ut.Dir)
+	case errors.As(err, &ue):
+		if len(ue.Known) == 0 {
+			return "add one with `mcplink add`"
+		}
+		return ""
+	case errors.As(err, &te):
+		return timeoutHint(te, s)
 	case errors.As(err, &pe):
 		return portHint(pe, s)
 	case errors.As(err, &le):
@@ -154,4 +173,20 @@ func clientHint(ce *oauth.ClientRegistrationError, s Surface) string {
 		return "register a client with the provider and pass it to `mcplink proxy` with --client-id (and --client-secret, if it has one)"
 	}
 	return fmt.Sprintf("register a client with the provider and add it to %s:\n  \"oauth\": {\"clientId\": \"<client id>\", \"clientSecret\": \"<client secret, if any>\"}", entryName(ce.Server, ce.ConfigFile))
+}
+
+// timeoutHint is how to give a server more time to answer. Only the
+// commands with a connect --timeout name it; the TUI, the API and the
+// proxy name the entry's "timeout" alone (the TUI's bound for every server
+// comes from how it was started, which it cannot change).
+func timeoutHint(te *manager.TimeoutError, s Surface) string {
+	switch {
+	case te.Override && s == CLITimeout:
+		return "pass a longer --timeout"
+	case te.Override:
+		return fmt.Sprintf("this mcplink gives every server %v to answer, whatever its \"timeout\"", te.Timeout)
+	case s == CLITimeout:
+		return fmt.Sprintf("raise \"timeout\" (in milliseconds) on %s, or pass --timeout", entryName(te.Server, te.ConfigFile))
+	}
+	return fmt.Sprintf("raise \"timeout\" (in milliseconds) on %s", entryName(te.Server, te.ConfigFile))
 }

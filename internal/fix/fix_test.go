@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/manager"
@@ -37,6 +38,11 @@ func TestMessages(t *testing.T) {
 		{&oauth.FreshTokenRefusedError{Server: "srv"}, CLI, "check the server's scope requirements with its admin, or run `mcplink debug srv`"},
 		{&manager.HeaderRefusedError{Server: "h", Status: 401, Headers: []string{"Authorization"}}, CLI, "remove it to let mcplink sign in with OAuth: run `mcplink auth h`"},
 		{&manager.HeaderRefusedError{Server: "h", Status: 401, Headers: []string{"Authorization"}, OAuthDisabled: true}, CLI, `(and remove "oauth": false)`},
+		{&manager.TimeoutError{Server: "h", Timeout: time.Second, ConfigFile: "/c/mcplink.json"}, CLITimeout, `no response within 1s: raise "timeout" (in milliseconds) on the MCP server entry "h" in /c/mcplink.json, or pass --timeout`},
+		{&manager.TimeoutError{Server: "h", Timeout: time.Second, Override: true}, CLITimeout, "no response within 1s: pass a longer --timeout"},
+		{&manager.TimeoutError{Server: "h", Timeout: time.Second, ConfigFile: "/c/mcplink.json"}, CLI, `no response within 1s: raise "timeout" (in milliseconds) on the MCP server entry "h" in /c/mcplink.json`},
+		{&manager.TimeoutError{Server: "h", Timeout: time.Second, ConfigFile: "/c/mcplink.json"}, API, `no response within 1s: raise "timeout" (in milliseconds) on the MCP server entry "h" in /c/mcplink.json`},
+		{&manager.TimeoutError{Server: "h", Timeout: time.Second, Override: true}, TUI, `no response within 1s: this mcplink gives every server 1s to answer, whatever its "timeout"`},
 		{errors.New("plain"), CLI, "plain"},
 	} {
 		got := Message(c.err, c.s)
@@ -72,5 +78,17 @@ func TestState(t *testing.T) {
 	}
 	if State(manager.State{}, CLI) != "" {
 		t.Error("State of no error is not empty")
+	}
+}
+
+// TestNoFlagsOffTheCommandLine: the fix the TUI and the API show for a
+// timeout names no command-line flag (their users cannot pass one).
+func TestNoFlagsOffTheCommandLine(t *testing.T) {
+	for _, te := range []*manager.TimeoutError{{Server: "h", Timeout: time.Second}, {Server: "h", Timeout: time.Second, Override: true}} {
+		for _, s := range []Surface{TUI, API, Proxy} {
+			if got := Message(te, s); strings.Contains(got, "--") || got == te.Error() {
+				t.Errorf("Message(%+v, %d) = %q, want a fix without a flag", te, s, got)
+			}
+		}
 	}
 }
