@@ -21,6 +21,7 @@ import (
 	"github.com/mcplink/mcplink/api/client"
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 func TestMain(m *testing.M) {
@@ -251,17 +252,15 @@ func redirectOf(t *testing.T, ctx context.Context, authURL string) string {
 // portFreeWithin binds port (then releases it) within d, or fails.
 func portFreeWithin(t *testing.T, port int, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
+	var err error
+	if !testwait.Until(d, func() bool {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			ln.Close()
-			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("callback port %d still busy %s after the last flow ended: %v", port, d, err)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return err == nil
+	}) {
+		t.Fatalf("callback port %d still busy %s after the last flow ended: %v", port, d, err)
 	}
 }
 

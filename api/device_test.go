@@ -13,6 +13,7 @@ import (
 	"github.com/mcplink/mcplink/api"
 	"github.com/mcplink/mcplink/api/apitest"
 	"github.com/mcplink/mcplink/internal/mcptest"
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 // deviceStarted matches the started event of the device flow with userCode.
@@ -29,14 +30,40 @@ func devicePhase(server, phase, userCode string) func(api.Event) bool {
 	}
 }
 
-// pollsStop fails unless the authorization server sees no device polls in
-// a window of more than two polling intervals (1 s each).
-func pollsStop(t *testing.T, env *apitest.Env) {
+// deviceGrant is the function that polls the token endpoint for a device
+// code (oauth's RFC 8628 loop).
+const deviceGrant = "mcplink/oauth.(*Engine).deviceFlow("
+
+// devicePollers returns the stacks of the goroutines running the device
+// grant's polling loop.
+func devicePollers() string {
+	var buf bytes.Buffer
+	_ = pprof.Lookup("goroutine").WriteTo(&buf, 2)
+	var out []string
+	for _, g := range strings.Split(buf.String(), "\n\n") {
+		if strings.Contains(g, deviceGrant) {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
+
+// pollingNow fails unless a goroutine runs the device grant: the control
+// for pollsStop, which would pass vacuously if the loop were renamed.
+func pollingNow(t *testing.T) {
 	t.Helper()
-	before := env.AS.Stats().DevicePolls
-	time.Sleep(2500 * time.Millisecond)
-	if after := env.AS.Stats().DevicePolls; after != before {
-		t.Fatalf("the API still polls the token endpoint after the flow ended: %d polls, then %d", before, after)
+	if devicePollers() == "" {
+		t.Fatalf("no goroutine runs %s while a device flow is pending", deviceGrant)
+	}
+}
+
+// pollsStop fails unless the device grant's polling loop has returned
+// within 5 s of the flow's end: then nothing is left that could poll the
+// token endpoint for the code.
+func pollsStop(t *testing.T) {
+	t.Helper()
+	if !testwait.Until(5*time.Second, func() bool { return devicePollers() == "" }) {
+		t.Fatalf("the API still polls the token endpoint 5s after the flow ended:\n%s", devicePollers())
 	}
 }
 
@@ -95,13 +122,8 @@ func TestDeviceAuthLogoutCancels(t *testing.T) {
 	}
 	next("device flow started", deviceStarted("secure0", ds.UserCode))
 	// The API polls (every second) while the user has not approved.
-	deadline := time.Now().Add(5 * time.Second)
-	for env.AS.Stats().DevicePolls == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the API did not poll the token endpoint within 5s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the API's first poll of the token endpoint", func() bool { return env.AS.Stats().DevicePolls > 0 })
+	pollingNow(t)
 	st, err := env.Client.Logout(ctx, "secure0")
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +139,7 @@ func TestDeviceAuthLogoutCancels(t *testing.T) {
 	if !env.AS.ApproveDevice(ds.UserCode) {
 		t.Fatal("the device request vanished from the authorization server")
 	}
-	pollsStop(t, env)
+	pollsStop(t)
 	if st, err := env.Client.Get(ctx, "secure0"); err != nil || st.Status == "connected" || st.Auth.State != "not_authenticated" {
 		t.Fatalf("a cancelled device flow signed in: %+v %+v, %v", st, st.Auth, err)
 	}
@@ -234,6 +256,7 @@ func TestCloseEndsFlowsAndStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pollingNow(t)
 	hub, unsubscribe := env.Server.Events().Subscribe(1024)
 	defer unsubscribe()
 	closed := make(chan error, 1)
@@ -269,18 +292,10 @@ func TestCloseEndsFlowsAndStreams(t *testing.T) {
 	}
 	// Every goroutine of the Server (flows, watchers, forwarding, the event
 	// stream's handler) has ended.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		left := serverGoroutines()
-		if left == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines of the Server left 5s after Close:\n%s", left)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testwait.Until(5*time.Second, func() bool { return serverGoroutines() == "" }) {
+		t.Fatalf("goroutines of the Server left 5s after Close:\n%s", serverGoroutines())
 	}
-	pollsStop(t, env)
+	pollsStop(t)
 }
 
 // serverGoroutines returns the stacks of goroutines running code of
