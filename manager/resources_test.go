@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
+	"github.com/mcplink/mcplink/internal/testwait"
 	"github.com/mcplink/mcplink/manager"
 )
 
@@ -154,11 +155,7 @@ func TestCallToolProgress(t *testing.T) {
 	}
 	// It was sent before CallToolProgress returned; over HTTP it is a POST
 	// of its own, which the server may handle after the ping's.
-	deadline := time.Now().Add(2 * time.Second)
-	for !slices.Contains(s.Methods(), "notifications/cancelled") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the server got no notifications/cancelled: %q", s.Methods())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testwait.Until(2*time.Second, func() bool { return slices.Contains(s.Methods(), "notifications/cancelled") }) {
+		t.Fatalf("the server got no notifications/cancelled: %q", s.Methods())
 	}
 }

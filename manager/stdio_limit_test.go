@@ -97,6 +97,8 @@ func TestStdioBoundFromConfigOnConnectAndCall(t *testing.T) {
 
 	st, _ = m.Connect(context.Background(), "ok")
 	wantStatus(t, st, manager.StatusConnected)
+	events, cancel := m.Subscribe(16)
+	defer cancel()
 	small := strings.Repeat("x", 32<<10)
 	res, err := m.CallTool(context.Background(), "ok", mcptest.ToolEcho, map[string]any{"text": small})
 	if err != nil || res.IsError {
@@ -112,15 +114,17 @@ func TestStdioBoundFromConfigOnConnectAndCall(t *testing.T) {
 	}
 	// The stream cannot be resynchronized: the connection ends, and the
 	// state says why.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, _ = m.State("ok")
-		if st.Status == manager.StatusFailed || time.Now().After(deadline) {
-			break
+	timeout := time.After(10 * time.Second)
+	for st.Status != manager.StatusFailed {
+		select {
+		case ev := <-events:
+			if ev.Server == "ok" && ev.Kind == manager.EventStatus {
+				st = ev.State
+			}
+		case <-timeout:
+			t.Fatalf("no failed status within 10s after the oversized answer; state %s", st.Status)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	wantStatus(t, st, manager.StatusFailed)
 	if !strings.Contains(st.Error, "exceeds the 64 KiB limit") || !strings.Contains(st.Error, "maxMessageSize") {
 		t.Errorf("state error %q does not explain the closed connection", st.Error)
 	}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/mcptest"
@@ -47,6 +46,8 @@ func TestUntrustedNeverStartedOrContacted(t *testing.T) {
 	}
 	m := manager.New(cfg, manager.Options{})
 	defer m.Close()
+	events, cancel := m.Subscribe(64)
+	defer cancel()
 	ctx := context.Background()
 
 	for _, st := range m.ConnectAll(ctx) {
@@ -73,7 +74,15 @@ func TestUntrustedNeverStartedOrContacted(t *testing.T) {
 			t.Errorf("after Disconnect: %s", st.Status)
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // a process started by mistake would have touched the file by now
+	// Close returns once every connect attempt has ended and every process
+	// the manager started has been stopped, and it closes the subscription:
+	// after it, the events are the whole story. Any attempt would have
+	// reported connecting; a local attempt ends only once its process
+	// answered or exited (sh ran touch).
+	m.Close()
+	for ev := range events {
+		t.Errorf("event for an untrusted server: %s %s %q", ev.Server, ev.State.Status, ev.State.Error)
+	}
 	if _, err := os.Stat(pwned); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the untrusted command ran (stat: %v)", err)
 	}
@@ -83,7 +92,6 @@ func TestUntrustedNeverStartedOrContacted(t *testing.T) {
 	if envRead {
 		t.Error("an environment variable was read for the untrusted file")
 	}
-	m.Close()
 
 	// Trusted: the same file runs and connects.
 	if _, err := ts.Trust(project, []byte(content)); err != nil {
