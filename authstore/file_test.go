@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 // TestMain lets tests re-exec the test binary as a helper process.
@@ -370,7 +372,14 @@ func TestContextCancelWhileLocked(t *testing.T) {
 		defer cancel()
 		done <- s.Delete(ctx, "a")
 	}()
-	time.Sleep(30 * time.Millisecond)
+	// The writer holds the in-process semaphore only while it waits for
+	// (or holds) the file lock, which other has: it is waiting.
+	testwait.For(t, 5*time.Second, "Delete to wait for the file lock", func() bool { return len(s.docs.sem) == 1 })
+	select {
+	case err := <-done:
+		t.Fatalf("Delete returned while another holder had the lock: %v", err)
+	default:
+	}
 	if err := other.Unlock(); err != nil {
 		t.Fatal(err)
 	}

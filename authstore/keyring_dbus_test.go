@@ -27,6 +27,7 @@ import (
 	"github.com/zalando/go-keyring"
 
 	"github.com/mcplink/mcplink/internal/testenv"
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 // Keyring tests that need a particular D-Bus environment run in a re-exec'd
@@ -118,17 +119,10 @@ func startSecretService(t testing.TB) string {
 	t.Cleanup(func() { _ = gk.Process.Kill(); _ = gk.Wait() })
 
 	// Ready when the unlocked login collection is on the bus.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		err := checkLoginCollection(addr)
-		if err == nil {
-			return addr
-		}
-		if time.Now().After(deadline) {
-			skipOrFail(t, fmt.Sprintf("gnome-keyring-daemon did not come up: %v; output: %s", err, gkOut.String()))
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testwait.Until(15*time.Second, func() bool { err = checkLoginCollection(addr); return err == nil }) {
+		skipOrFail(t, fmt.Sprintf("gnome-keyring-daemon did not come up: %v; output: %s", err, gkOut.String()))
 	}
+	return addr
 }
 
 // checkLoginCollection reports whether the Secret Service at addr has an
@@ -537,11 +531,8 @@ func TestKeyringProbeTimeoutChild(t *testing.T) {
 	inChild(t)
 	base := runtime.NumGoroutine()
 	testFallback(t, 400*time.Millisecond, 400*time.Millisecond+500*time.Millisecond)
-	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > base {
+	if !testwait.Until(3*time.Second, func() bool { return runtime.NumGoroutine() <= base }) {
+		n := runtime.NumGoroutine()
 		buf := make([]byte, 1<<16)
 		t.Errorf("%d goroutines left after the probe (was %d):\n%s", n, base, buf[:runtime.Stack(buf, true)])
 	}
@@ -684,19 +675,18 @@ func startBus(t testing.TB) string {
 	}
 	t.Cleanup(func() { _ = bus.Process.Kill(); _ = bus.Wait() })
 	addr := "unix:path=" + sock
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	if !testwait.Until(10*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn, err := dbus.Connect(addr, dbus.WithContext(ctx))
-		if err == nil {
+		defer cancel()
+		var conn *dbus.Conn
+		if conn, err = dbus.Connect(addr, dbus.WithContext(ctx)); err == nil {
 			conn.Close()
-			cancel()
-			return addr
 		}
-		cancel()
-		if time.Now().After(deadline) {
-			skipOrFail(t, fmt.Sprintf("private dbus-daemon did not come up: %v; output: %s", err, &out))
-		}
+		return err == nil
+	}) {
+		skipOrFail(t, fmt.Sprintf("private dbus-daemon did not come up: %v; output: %s", err, &out))
 	}
+	return addr
 }
 
 // TestKeyringCallTimeout: when the keyring hangs after the preflight passed,
@@ -754,11 +744,8 @@ func TestKeyringCallTimeoutChild(t *testing.T) {
 	if _, ok := st.(*FileStore); err != nil || !ok || len(n.all()) != 1 || !strings.Contains(n.all()[0], "did not answer in time") {
 		t.Errorf("auto against a hanging keyring: %T, %v, notices %q", st, err, n.all())
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := runtime.NumGoroutine(); got > base {
+	if !testwait.Until(3*time.Second, func() bool { return runtime.NumGoroutine() <= base }) {
+		got := runtime.NumGoroutine()
 		buf := make([]byte, 1<<16)
 		t.Errorf("%d goroutines left after aborted keyring calls (was %d):\n%s", got, base, buf[:runtime.Stack(buf, true)])
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/testenv"
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 const (
@@ -177,10 +178,7 @@ func TestKilledWriterLeavesValidFile(t *testing.T) {
 		}
 		// Wait until this child has written at least one entry, then kill
 		// it at a random moment.
-		deadline := time.Now().Add(10 * time.Second)
-		for countEntries(t, s.Path()) <= prev && time.Now().Before(deadline) {
-			time.Sleep(2 * time.Millisecond)
-		}
+		testwait.Until(10*time.Second, func() bool { return countEntries(t, s.Path()) > prev })
 		// Until the random kill moment, keep reading: a reader must never
 		// see a partial file either.
 		killAt := time.Now().Add(time.Duration(rand.IntN(60_000)) * time.Microsecond)
