@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/testenv"
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 func TestMain(m *testing.M) {
@@ -195,7 +196,7 @@ func TestLatency(t *testing.T) {
 
 func TestHangAndCloseLeaksNothing(t *testing.T) {
 	before := runtime.NumGoroutine()
-	for _, opts := range []mcptest.HTTPOptions{{Hang: true}, {}, {SSEOnly: true}} {
+	for _, opts := range []mcptest.HTTPOptions{{Hang: true, RecordHeaders: true}, {}, {SSEOnly: true}} {
 		s, err := mcptest.StartHTTP(opts)
 		if err != nil {
 			t.Fatal(err)
@@ -214,7 +215,8 @@ func TestHangAndCloseLeaksNothing(t *testing.T) {
 				}
 				done <- err
 			}()
-			time.Sleep(50 * time.Millisecond)
+			// The server records a request before it hangs on it.
+			testwait.For(t, 5*time.Second, "the second request to reach the server", func() bool { return len(s.Requests()) == 2 })
 			begin := time.Now()
 			s.Close()
 			if d := time.Since(begin); d > 2*time.Second {
@@ -240,11 +242,8 @@ func TestHangAndCloseLeaksNothing(t *testing.T) {
 		cs.Close()
 	}
 	http.DefaultClient.CloseIdleConnections()
-	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > before+1 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before+1 {
+	if !testwait.Until(3*time.Second, func() bool { return runtime.NumGoroutine() <= before+1 }) {
+		n := runtime.NumGoroutine()
 		buf := make([]byte, 1<<16)
 		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
