@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
 	"github.com/mcplink/mcplink/internal/testenv"
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 // envBrowser makes the test binary act as $BROWSER: it follows the
@@ -75,30 +76,42 @@ func (ts *tmuxSession) capture() string {
 	return out
 }
 
+// waitFor polls the pane until ok holds (the dashboard draws in another
+// process: nothing but the screen tells what it has done) and returns it.
 func (ts *tmuxSession) waitFor(what string, d time.Duration, ok func(string) bool) string {
 	ts.t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		s := ts.capture()
-		if ok(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(ts.browserLog)
-			ts.t.Fatalf("timed out waiting for %s; pane:\n%s\nbrowser: %s", what, s, b)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var s string
+	if !testwait.Until(d, func() bool { s = ts.capture(); return ok(s) }) {
+		b, _ := os.ReadFile(ts.browserLog)
+		ts.t.Fatalf("timed out waiting for %s; pane:\n%s\nbrowser: %s", what, s, b)
 	}
+	return s
 }
 
+// keys sends keys to the dashboard; the caller waits for what they do.
 func (ts *tmuxSession) keys(keys ...string) {
 	ts.t.Helper()
 	for _, k := range keys {
 		if out, err := ts.tm("send-keys", "-t", "t", k); err != nil {
 			ts.t.Fatalf("send-keys %s: %v\n%s", k, err, out)
 		}
-		time.Sleep(150 * time.Millisecond)
 	}
+}
+
+// key sends one key and waits until the pane shows want.
+func (ts *tmuxSession) key(k, want string) {
+	ts.t.Helper()
+	ts.keys(k)
+	ts.waitFor(fmt.Sprintf("%q after %s", want, k), 10*time.Second, func(s string) bool { return strings.Contains(s, want) })
+}
+
+// filter types / and text, then enter: the filter is kept, and the list
+// shows the servers it matches.
+func (ts *tmuxSession) filter(text string) {
+	ts.t.Helper()
+	ts.key("/", "▏  (enter keeps the filter, esc clears it)")
+	ts.key(text, "/"+text+"▏")
+	ts.key("Enter", "filter: "+text+" (esc clears)")
 }
 
 func rowHas(s, name, word string) bool {
@@ -169,30 +182,19 @@ func (ts *tmuxSession) quit() {
 	t := ts.t
 	t.Helper()
 	ts.keys("q")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, err := os.ReadFile(ts.exitFile)
-		if err == nil && strings.TrimSpace(string(b)) != "" {
-			if code := strings.TrimSpace(string(b)); code != "0" {
-				t.Fatalf("mcplink tui exited with %s", code)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mcplink tui did not exit after q; pane:\n%s", ts.capture())
-		}
-		time.Sleep(50 * time.Millisecond)
+	var code string
+	if !testwait.Until(10*time.Second, func() bool {
+		b, _ := os.ReadFile(ts.exitFile)
+		code = strings.TrimSpace(string(b))
+		return code != ""
+	}) {
+		t.Fatalf("mcplink tui did not exit after q; pane:\n%s", ts.capture())
 	}
-	deadline = time.Now().Add(5 * time.Second)
-	for {
-		pids := processesOf(ts.bin)
-		if len(pids) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes left after quit: %v", pids)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if code != "0" {
+		t.Fatalf("mcplink tui exited with %s", code)
+	}
+	if !testwait.Until(5*time.Second, func() bool { return len(processesOf(ts.bin)) == 0 }) {
+		t.Fatalf("processes left after quit: %v", processesOf(ts.bin))
 	}
 }
 
@@ -216,12 +218,8 @@ func TestEndToEndTmux(t *testing.T) {
 		t.Fatalf("demo row lacks its tool count (mcptest serves 7):\n%s", s)
 	}
 	// Select protected with the filter and sign in.
-	for _, k := range []string{"/", "prot", "Enter", "a"} {
-		if out, err := tm("send-keys", "-t", "t", k); err != nil {
-			t.Fatalf("send-keys %s: %v\n%s", k, err, out)
-		}
-		time.Sleep(150 * time.Millisecond)
-	}
+	ts.filter("prot")
+	ts.keys("a")
 	s = waitFor("the sign-in", 20*time.Second, func(s string) bool {
 		return rowHas(s, "protected", "connected") && strings.Contains(s, "expires in")
 	})
@@ -274,22 +272,18 @@ func TestEndToEndTmuxPaste(t *testing.T) {
 	ts.waitFor("the initial rows", 20*time.Second, func(s string) bool {
 		return strings.Contains(s, "5 servers · 2 connected · 1 needs auth · 1 failed · 1 disabled")
 	})
-	ts.keys("/", "prot", "Enter", "a")
+	ts.filter("prot")
+	ts.keys("a")
 	ts.waitFor("the busy-port notice", 20*time.Second, func(s string) bool {
 		return strings.Contains(s, "listener could not start") && strings.Contains(s, "p paste")
 	})
 	var redirect string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := os.ReadFile(redirectFile)
-		if err == nil {
-			redirect = string(b)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the browser never reached the callback redirect; pane:\n%s", ts.capture())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testwait.Until(20*time.Second, func() bool {
+		b, err := os.ReadFile(redirectFile) // written by rename: whole or absent
+		redirect = string(b)
+		return err == nil
+	}) {
+		t.Fatalf("the browser never reached the callback redirect; pane:\n%s", ts.capture())
 	}
 	if !strings.HasPrefix(redirect, "http://127.0.0.1:") {
 		t.Fatalf("browser: %s", redirect)
@@ -302,7 +296,9 @@ func TestEndToEndTmuxPaste(t *testing.T) {
 	if out, err := ts.tm("paste-buffer", "-p", "-b", "url", "-t", "t"); err != nil { // -p: bracketed
 		t.Fatalf("tmux paste-buffer: %v\n%s", err, out)
 	}
-	time.Sleep(150 * time.Millisecond)
+	// The input shows the end of what was pasted (the cursor is there).
+	tail := redirect[len(redirect)-20:]
+	ts.waitFor("the end of the pasted URL in the input", 10*time.Second, func(s string) bool { return strings.Contains(s, tail) })
 	ts.keys("Enter")
 	s := ts.waitFor("the sign-in", 20*time.Second, func(s string) bool {
 		return rowHas(s, "protected", "connected") && strings.Contains(s, "expires in")
