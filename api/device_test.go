@@ -36,17 +36,7 @@ const deviceGrant = "mcplink/oauth.(*Engine).deviceFlow("
 
 // devicePollers returns the stacks of the goroutines running the device
 // grant's polling loop.
-func devicePollers() string {
-	var buf bytes.Buffer
-	_ = pprof.Lookup("goroutine").WriteTo(&buf, 2)
-	var out []string
-	for _, g := range strings.Split(buf.String(), "\n\n") {
-		if strings.Contains(g, deviceGrant) {
-			out = append(out, g)
-		}
-	}
-	return strings.Join(out, "\n\n")
-}
+func devicePollers() string { return testwait.Stacks(deviceGrant) }
 
 // pollingNow fails unless a goroutine runs the device grant: the control
 // for pollsStop, which would pass vacuously if the loop were renamed.

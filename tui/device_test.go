@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testwait"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -31,6 +32,10 @@ func setupDevice(t *testing.T, asOpts oauthtest.Options) (*env, *harness) {
 }
 
 // startDevice selects protected, presses d and waits for the device code.
+// deviceGrant is the function that polls the token endpoint for a device
+// code (oauth's RFC 8628 loop).
+const deviceGrant = "mcplink/oauth.(*Engine).deviceFlow("
+
 func startDevice(t *testing.T, h *harness) oauth.DeviceCode {
 	t.Helper()
 	h.selectServer("protected")
@@ -120,6 +125,9 @@ func TestDeviceCancel(t *testing.T) {
 	e, h := setupDevice(t, oauthtest.Options{DeviceFlow: true})
 	dc := startDevice(t, h)
 	f := h.m.flow.flow
+	if testwait.Stacks(deviceGrant) == "" { // the control for the check below
+		t.Fatalf("no goroutine runs %s while the device flow is pending", deviceGrant)
+	}
 	h.press("esc")
 	if h.m.flow != nil {
 		t.Fatal("esc left the flow in place")
@@ -137,8 +145,13 @@ func TestDeviceCancel(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Wait blocks after Close")
 	}
+	// Nothing polls for the code any more: no goroutine runs the grant.
+	if !testwait.Until(5*time.Second, func() bool { return testwait.Stacks(deviceGrant) == "" }) {
+		t.Fatalf("the device grant still runs after the flow was cancelled:\n%s", testwait.Stacks(deviceGrant))
+	}
 	e.as.ApproveDevice(dc.UserCode)
-	h.settle(1500 * time.Millisecond)
+	h.until("the cancelled flow's answer", 10*time.Second, func() bool { return h.seen["tui.authDoneMsg"] > 0 })
+	h.idle()
 	if h.m.auth["protected"].st.State == oauth.StateAuthenticated || h.status("protected") == manager.StatusConnected {
 		t.Fatal("protected signed in after the device flow was cancelled")
 	}

@@ -154,13 +154,14 @@ type harness struct {
 	msgs chan tea.Msg
 	done chan struct{}
 	wg   sync.WaitGroup
-	// seen records every message of interest returned by commands.
+	// seen counts the messages Update got, by type ("tui.authDoneMsg").
+	seen      map[string]int
 	quit      bool
 	clipboard []string
 }
 
 func newHarness(t *testing.T, b Backend, opts Options) *harness {
-	h := &harness{t: t, m: New(b, opts), msgs: make(chan tea.Msg, 64), done: make(chan struct{})}
+	h := &harness{t: t, m: New(b, opts), msgs: make(chan tea.Msg, 64), done: make(chan struct{}), seen: map[string]int{}}
 	t.Cleanup(func() {
 		h.m.Shutdown()
 		close(h.done)
@@ -208,6 +209,7 @@ func (h *harness) send(msg tea.Msg) {
 		h.clipboard = append(h.clipboard, fmt.Sprint(msg))
 		return
 	}
+	h.seen[fmt.Sprintf("%T", msg)]++
 	_, cmd := h.m.Update(msg)
 	h.run(cmd)
 }
@@ -261,17 +263,12 @@ func (h *harness) until(what string, timeout time.Duration, cond func() bool) {
 	}
 }
 
-// settle processes messages for d.
-func (h *harness) settle(d time.Duration) {
-	deadline := time.After(d)
-	for {
-		select {
-		case msg := <-h.msgs:
-			h.send(msg)
-		case <-deadline:
-			return
-		}
-	}
+// idle processes messages until every command the model tracks (m.ops:
+// connects, auth-status loads, logouts, …) has answered. A flow's op lasts
+// as long as the flow, so idle is for when none is pending.
+func (h *harness) idle() {
+	h.t.Helper()
+	h.until("the model's commands to answer", 10*time.Second, func() bool { return len(h.m.ops) == 0 })
 }
 
 func (h *harness) status(name string) manager.Status {

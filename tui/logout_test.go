@@ -183,12 +183,12 @@ func TestLogoutMessages(t *testing.T) {
 		if !strings.Contains(ansi.Strip(h.screen()), "Signed out of protected") {
 			t.Errorf("%s: status line lacks the outcome:\n%s", c.name, h.screen())
 		}
-		h.settle(50 * time.Millisecond)
+		h.idle() // its reload and reconnect
 	}
 	// A failed local deletion is an error of its own.
 	h.send(logoutMsg{name: "protected", err: errors.New("forgetting credentials for \"protected\": disk full")})
 	if !h.m.msgErr || h.m.message != `logout of protected failed: forgetting credentials for "protected": disk full` {
 		t.Fatalf("message = %q (error %v)", h.m.message, h.m.msgErr)
 	}
-	h.settle(200 * time.Millisecond)
+	h.idle()
 }

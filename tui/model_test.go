@@ -11,6 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testwait"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -135,14 +136,11 @@ func TestAuthEscCancelsAndFreesPort(t *testing.T) {
 		t.Fatal("flow still active after esc")
 	}
 	mustContain(t, h.m.message, "cancelled")
-	deadline := time.Now().Add(3 * time.Second)
-	for !portFree(e.port) {
-		if time.Now().After(deadline) {
-			t.Fatal("callback port still bound after esc")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	h.settle(300 * time.Millisecond)
+	testwait.For(t, 3*time.Second, "the callback port to be free after esc", func() bool { return portFree(e.port) })
+	// The cancelled flow's Wait answers; nothing it leaves behind may
+	// change the server or bring the flow back.
+	h.until("the cancelled flow's answer", 10*time.Second, func() bool { return h.seen["tui.authDoneMsg"] > 0 })
+	h.idle()
 	if h.status("protected") != manager.StatusNeedsAuth || h.m.flow != nil {
 		t.Fatalf("after cancel: status %s flow %v", h.status("protected"), h.m.flow)
 	}
@@ -357,23 +355,14 @@ func TestQuitKeys(t *testing.T) {
 			h.press("a")
 			h.until("the flow", 10*time.Second, func() bool { return h.m.flow != nil && h.m.flow.flow != nil })
 			h.press(k)
-			h.settle(50 * time.Millisecond)
-			if !h.quit {
-				t.Fatalf("%s did not quit", k)
-			}
+			h.until(k+" to quit", 5*time.Second, func() bool { return h.quit })
 			if h.m.flow != nil || len(h.m.ops) != 0 {
 				t.Fatalf("flow or ops left: %v %d", h.m.flow, len(h.m.ops))
 			}
 			if h.m.Render() != "" {
 				t.Fatal("screen not cleared on quit")
 			}
-			deadline := time.Now().Add(3 * time.Second)
-			for !portFree(e.port) {
-				if time.Now().After(deadline) {
-					t.Fatal("callback port still bound after quit")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			testwait.For(t, 3*time.Second, "the callback port to be free after quit", func() bool { return portFree(e.port) })
 		})
 	}
 }

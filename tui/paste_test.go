@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testwait"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -121,7 +122,8 @@ func TestPasteRedirect(t *testing.T) {
 		}
 		h.press("esc")
 	}
-	h.settle(100 * time.Millisecond)
+	// Each refusal came back (pasteErr) with the flow still waiting; had a
+	// refused paste ended it, its Wait would fail the sign-in below.
 	if h.m.flow == nil || h.status("protected") != manager.StatusNeedsAuth {
 		t.Fatal("a refused paste ended the flow")
 	}
@@ -203,11 +205,5 @@ func TestPasteEscCancelsFlowAfterClosingInput(t *testing.T) {
 	if h.m.flow != nil {
 		t.Fatal("second esc did not cancel the flow")
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for !portFree(e.port) {
-		if time.Now().After(deadline) {
-			t.Fatal("callback port still bound after esc")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 3*time.Second, "the callback port to be free after esc", func() bool { return portFree(e.port) })
 }

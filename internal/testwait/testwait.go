@@ -1,11 +1,14 @@
 // Package testwait is the one poll of the test suites, for the waits no
 // channel, event or callback can signal: another process's side effect (a
 // file it writes, a terminal it draws), the kernel releasing a port, the
-// runtime ending goroutines. Where the code under test can tell, tests wait
-// on that instead.
+// runtime ending goroutines (Stacks finds them). Where the code under test
+// can tell, tests wait on that instead.
 package testwait
 
 import (
+	"bytes"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,4 +41,19 @@ func For(t testing.TB, d time.Duration, what string, cond func() bool) {
 	if !Until(d, cond) {
 		t.Fatalf("timed out after %s waiting for %s", d, what)
 	}
+}
+
+// Stacks returns the stacks of the goroutines whose stack contains s (a
+// function's qualified name, say "mcplink/oauth.(*Engine).deviceFlow("),
+// separated by blank lines; "" when there are none.
+func Stacks(s string) string {
+	var buf bytes.Buffer
+	_ = pprof.Lookup("goroutine").WriteTo(&buf, 2)
+	var out []string
+	for _, g := range strings.Split(buf.String(), "\n\n") {
+		if strings.Contains(g, s) {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }

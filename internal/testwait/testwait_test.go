@@ -40,3 +40,18 @@ func TestUntilChecksAgainAtTheDeadline(t *testing.T) {
 		t.Fatal("a condition that holds at the deadline was not seen")
 	}
 }
+
+func parkedForStacksTest(stop <-chan struct{}) { <-stop }
+
+func TestStacks(t *testing.T) {
+	const fn = "testwait.parkedForStacksTest("
+	if s := Stacks(fn); s != "" {
+		t.Fatalf("a goroutine runs %s before the test started one:\n%s", fn, s)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { parkedForStacksTest(stop); close(done) }()
+	For(t, 5*time.Second, "the goroutine to show in Stacks", func() bool { return Stacks(fn) != "" })
+	close(stop)
+	<-done
+	For(t, 5*time.Second, "the goroutine to leave Stacks", func() bool { return Stacks(fn) == "" })
+}
