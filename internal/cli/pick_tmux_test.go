@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
 	"github.com/mcplink/mcplink/internal/testenv"
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 // TestPickersInTmux runs `mcplink logout` and `mcplink auth` without a server
@@ -93,24 +94,32 @@ func TestPickersInTmux(t *testing.T) {
 	run := func(session, command string) {
 		tm("new-session", "-d", "-s", session, "-x", "100", "-y", "20", "-c", dir, "sh", "-c", command+"; echo EXIT=$?; sleep 30")
 	}
-	waitFor := func(session, what string) string {
+	// The commands draw in another process: the pane is the only signal.
+	waitFor := func(session string, want ...string) string {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			s := tm("capture-pane", "-p", "-t", session)
-			if strings.Contains(s, what) {
-				return s
+		var s string
+		if !testwait.Until(20*time.Second, func() bool {
+			s = tm("capture-pane", "-p", "-t", session)
+			for _, w := range want {
+				if !strings.Contains(s, w) {
+					return false
+				}
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %q; pane:\n%s", what, s)
-			}
-			time.Sleep(100 * time.Millisecond)
+			return true
+		}) {
+			t.Fatalf("timed out waiting for %q; pane:\n%s", want, s)
 		}
+		return s
 	}
-	keys := func(session string, ks ...string) {
-		for _, k := range ks {
-			tm("send-keys", "-t", session, k)
-			time.Sleep(150 * time.Millisecond)
+	// key sends k and waits until the pane shows want. Keys typed into one
+	// field need no wait (the terminal keeps their order); a key that moves
+	// the focus does: huh moves it in a command of its own, and a key sent
+	// before the next field has the focus (┃) goes elsewhere.
+	key := func(session, k string, want ...string) {
+		t.Helper()
+		tm("send-keys", "-t", session, k)
+		if len(want) > 0 {
+			waitFor(session, want...)
 		}
 	}
 
@@ -121,7 +130,8 @@ func TestPickersInTmux(t *testing.T) {
 		t.Fatalf("logout picker:\n%s", s)
 	}
 	t.Logf("logout picker:\n%s", s)
-	keys("lo", "Down", "Enter")
+	key("lo", "Down", "> beta")
+	key("lo", "Enter")
 	s = waitFor("lo", "EXIT=")
 	if !strings.Contains(s, "Logged out of beta") || !strings.Contains(s, "EXIT=0") || strings.Contains(s, "alpha:") {
 		t.Fatalf("after choosing beta:\n%s", s)
@@ -134,7 +144,9 @@ func TestPickersInTmux(t *testing.T) {
 		t.Fatalf("auth picker:\n%s", s)
 	}
 	t.Logf("auth picker:\n%s", s)
-	keys("au", "Down", "Down", "Enter") // gamma
+	key("au", "Down", "> beta")
+	key("au", "Down", "> gamma")
+	key("au", "Enter")
 	s = waitFor("au", "EXIT=")
 	t.Logf("after the sign-in:\n%s", s)
 	if !strings.Contains(s, "gamma: authenticated") || !strings.Contains(s, "EXIT=0") || strings.Contains(s, "beta: authenticated") {
@@ -144,15 +156,16 @@ func TestPickersInTmux(t *testing.T) {
 	// add without arguments: the guided form. A remote server with a header.
 	run("add", "mcplink add")
 	waitFor("add", "Server name")
-	keys("add", "tools", "Enter", "Enter", "Enter") // name; remote (default); this project
-	waitFor("add", "URL")
-	keys("add", as.MCPURL+"/x", "Enter") // URL
-	// The Authentication select takes keys once it has the focus (huh moves
-	// it in a command of its own): its help line says so.
-	waitFor("add", "filter")
-	keys("add", "Down", "Enter") // "a header"
-	waitFor("add", "Header")
-	keys("add", "X-Api-Key: {env:K}", "Enter")
+	key("add", "tools", "┃ > tools")
+	key("add", "Enter", "┃ Type", "/ filter") // a select's help line offers the filter
+	key("add", "Enter", "┃ Save in")          // remote (the default)
+	key("add", "Enter", "┃ URL")              // this project
+	key("add", as.MCPURL+"/x", "┃ > "+as.MCPURL+"/x")
+	key("add", "Enter", "┃ Authentication", "/ filter")
+	key("add", "Down", "┃ > a header")
+	key("add", "Enter", "┃ Header")
+	key("add", "X-Api-Key: {env:K}", "┃ > X-Api-Key: {env:K}")
+	key("add", "Enter")
 	s = waitFor("add", "EXIT=")
 	if !strings.Contains(s, `Added remote server "tools"`) || !strings.Contains(s, "EXIT=0") {
 		t.Fatalf("guided add:\n%s", s)
@@ -178,11 +191,18 @@ func TestPickersInTmux(t *testing.T) {
 	// A local one, and a taken name is refused in the form.
 	run("add2", "mcplink add")
 	waitFor("add2", "Server name")
-	keys("add2", "alpha", "Enter")
-	waitFor("add2", "already configured")
-	keys("add2", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace", "fs", "Enter", "Down", "Enter", "Enter")
-	waitFor("add2", "Command")
-	keys("add2", "npx -y server-fs /tmp", "Enter")
+	key("add2", "alpha", "┃ > alpha")
+	key("add2", "Enter", "already configured")
+	for range len("alpha") {
+		key("add2", "BSpace")
+	}
+	key("add2", "fs", "┃ > fs")
+	key("add2", "Enter", "┃ Type", "/ filter")
+	key("add2", "Down", "┃ > local")
+	key("add2", "Enter", "┃ Save in")
+	key("add2", "Enter", "┃ Command")
+	key("add2", "npx -y server-fs /tmp", "┃ > npx -y server-fs /tmp")
+	key("add2", "Enter")
 	s = waitFor("add2", "EXIT=")
 	if !strings.Contains(s, `Added local server "fs" (npx -y server-fs /tmp)`) || !strings.Contains(s, "EXIT=0") {
 		t.Fatalf("guided add of a local server:\n%s", s)
@@ -191,7 +211,7 @@ func TestPickersInTmux(t *testing.T) {
 	// Esc leaves without doing anything (exit 2: nothing chosen).
 	run("esc", "mcplink logout")
 	waitFor("esc", "Log out of which MCP server?")
-	keys("esc", "Escape")
+	key("esc", "Escape")
 	if s = waitFor("esc", "EXIT="); !strings.Contains(s, "nothing chosen") || !strings.Contains(s, "EXIT=2") {
 		t.Fatalf("after Esc:\n%s", s)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/testenv"
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 // TestVSCodeInputInTmux reads a VS Code mcp.json with --config in a real
@@ -73,17 +74,11 @@ func TestVSCodeInputInTmux(t *testing.T) {
 	defer tm("kill-server")
 	waitFor := func(what string) string {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			s := tm("capture-pane", "-p", "-t", "vs")
-			if strings.Contains(s, what) {
-				return s
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %q; pane:\n%s", what, s)
-			}
-			time.Sleep(100 * time.Millisecond)
+		var s string
+		if !testwait.Until(20*time.Second, func() bool { s = tm("capture-pane", "-p", "-t", "vs"); return strings.Contains(s, what) }) {
+			t.Fatalf("timed out waiting for %q; pane:\n%s", what, s)
 		}
+		return s
 	}
 	tm("new-session", "-d", "-s", "vs", "-x", "120", "-y", "20", "-c", dir, "sh", "-c",
 		"mcplink --config .vscode/mcp.json list; echo EXIT=$?; sleep 30")
