@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/testenv"
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 const holderEnv = "MCPLINK_CALLBACK_TEST_HOLDER"
@@ -123,18 +124,23 @@ func checkPageHeaders(t *testing.T, r resp) {
 // waitBindable asserts that the test itself can bind port within 100 ms.
 func waitBindable(t *testing.T, port int) {
 	t.Helper()
-	deadline := time.Now().Add(100 * time.Millisecond)
-	for {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			ln.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("port %d still bound 100 ms after the last flow ended: %v", port, err)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := bindableWithin(fmt.Sprintf("127.0.0.1:%d", port), 100*time.Millisecond); err != nil {
+		t.Fatalf("port %d still bound 100 ms after the last flow ended: %v", port, err)
 	}
+}
+
+// bindableWithin reports nil once addr can be bound (the kernel releases a
+// closed listener's port: nothing signals it), else the last error after d.
+func bindableWithin(addr string, d time.Duration) error {
+	var err error
+	testwait.Until(d, func() bool {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			ln.Close()
+		}
+		return err == nil
+	})
+	return err
 }
 
 func assertBound(t *testing.T, port int) {
@@ -824,13 +830,9 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	reg.Close()
 	ka.CloseIdleConnections()
-	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testwait.Until(3*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 	}
 }
 

@@ -226,17 +226,8 @@ func TestLocalhostBindsBothFamilies(t *testing.T) {
 		// Both addresses are released after the last flow.
 		waitBindable(t, port)
 		if has6 {
-			deadline := time.Now().Add(time.Second)
-			for {
-				ln, err := net.Listen("tcp", v6)
-				if err == nil {
-					ln.Close()
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s still bound after the flow ended: %v", v6, err)
-				}
-				time.Sleep(5 * time.Millisecond)
+			if err := bindableWithin(v6, time.Second); err != nil {
+				t.Fatalf("%s still bound after the flow ended: %v", v6, err)
 			}
 		}
 	})
