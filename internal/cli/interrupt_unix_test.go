@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/testenv"
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 // interruptEnv runs the real mcplink (this test binary, first on PATH via
@@ -28,6 +29,7 @@ type interruptEnv struct {
 	env     []string
 	web     *mcptest.HTTPServer
 	methods string // the local server's record
+	hung    string // the hang server's record (what it read)
 }
 
 func newInterruptEnv(t *testing.T) *interruptEnv {
@@ -38,18 +40,18 @@ func newInterruptEnv(t *testing.T) *interruptEnv {
 	}
 	t.Cleanup(web.Close)
 	dir := t.TempDir()
-	methods := filepath.Join(dir, "methods.txt")
+	methods, hung := filepath.Join(dir, "methods.txt"), filepath.Join(dir, "hung.txt")
 	cfg := filepath.Join(dir, "mcplink.json")
 	body := fmt.Sprintf(`{"mcp": {
   "web": {"type": "remote", "url": %q},
   "local": {"type": "local", "command": ["mcptest-child", "stdio"], "environment": {%q: %q}},
-  "hang": {"type": "local", "command": ["mcptest-child", "hang"]}
-}}`, web.URL, mcptest.EnvMethodsFile, methods)
+  "hang": {"type": "local", "command": ["mcptest-child", "hang"], "environment": {%[2]q: %[4]q}}
+}}`, web.URL, mcptest.EnvMethodsFile, methods, hung)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// PATH: testscript.Main put mcplink and mcptest-child first.
-	return &interruptEnv{dir: dir, web: web, methods: methods, env: testenv.Env(t, "MCPLINK_CONFIG="+cfg)}
+	return &interruptEnv{dir: dir, web: web, methods: methods, hung: hung, env: testenv.Env(t, "MCPLINK_CONFIG="+cfg)}
 }
 
 func (e *interruptEnv) command(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
@@ -66,18 +68,16 @@ func (e *interruptEnv) localMethods() []string {
 	return strings.Fields(string(b))
 }
 
-// waitFor polls got until it holds want, for at most d.
+// hungMethods returns what the hang server read, over every run so far.
+func (e *interruptEnv) hungMethods() []string {
+	b, _ := os.ReadFile(e.hung)
+	return strings.Fields(string(b))
+}
+
+// waitFor polls got (another process's record) until it holds want, for at
+// most d.
 func waitFor(got func() []string, want string, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if slices.Contains(got(), want) {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return testwait.Until(d, func() bool { return slices.Contains(got(), want) })
 }
 
 // TestCallCtrlCCancels: Ctrl-C (SIGINT) during a long tool call makes
@@ -137,11 +137,18 @@ func TestCtrlCWhileConnecting(t *testing.T) {
 		t.Run(args[0], func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
+			before := len(e.hungMethods())
 			c, _, errb := e.command(ctx, args...)
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(300 * time.Millisecond) // it is connecting: the server never answers
+			// It is connecting once the server read its initialize (which
+			// it never answers).
+			if !testwait.Until(15*time.Second, func() bool { return slices.Contains(e.hungMethods()[before:], "initialize") }) {
+				_ = c.Process.Kill()
+				_ = c.Wait()
+				t.Fatalf("the hang server never read initialize; stderr:\n%s", errb)
+			}
 			sent := time.Now()
 			if err := c.Process.Signal(os.Interrupt); err != nil {
 				t.Fatal(err)

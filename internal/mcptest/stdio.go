@@ -41,8 +41,9 @@ const (
 	EnvChild = "MCPTEST_CHILD"
 	// EnvPIDFile is where ModeGrandchild writes the grandchild's pid.
 	EnvPIDFile = "MCPTEST_PID_FILE"
-	// EnvMethodsFile, when set, makes ModeStdio append the method of every
-	// JSON-RPC message it reads to this file, one per line, as it reads it.
+	// EnvMethodsFile, when set, makes ModeStdio and ModeHang append the
+	// method of every JSON-RPC message they read to this file, one per line,
+	// as they read it.
 	EnvMethodsFile = "MCPTEST_METHODS_FILE"
 )
 
@@ -145,7 +146,17 @@ func RunChild(mode string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case ModeHugeLine:
 		return serveStatus(writeHugeLine(ctx, stdin, stdout, hugeLineBytes()), stderr)
 	case ModeHang:
-		go func() { _, _ = io.Copy(io.Discard, stdin) }()
+		in := stdin
+		if path := os.Getenv(EnvMethodsFile); path != "" {
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+			if err != nil {
+				fmt.Fprintln(stderr, "mcptest:", err)
+				return 2
+			}
+			defer f.Close()
+			in = &methodRecorder{r: stdin, w: f}
+		}
+		go func() { _, _ = io.Copy(io.Discard, in) }()
 		<-ctx.Done()
 		return 0
 	default:
