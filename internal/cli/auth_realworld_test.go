@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
 	"github.com/mcplink/mcplink/internal/testenv"
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 // These tests run the real mcplink binary (this test binary, found on the
@@ -123,16 +124,13 @@ func slowBrowser(t *testing.T, delay string) string {
 
 func waitListening(t *testing.T, port int) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
+	testwait.For(t, 15*time.Second, fmt.Sprintf("a listener on callback port %d", port), func() bool {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 100*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("nothing listens on callback port %d", port)
+		return err == nil
+	})
 }
 
 // TestTwoProcessesSameCallbackPort: two mcplink processes sign in to two
@@ -396,11 +394,10 @@ func BenchmarkAuthCLI(b *testing.B) {
 		}
 		totals = append(totals, time.Since(start))
 		// The browser outlives mcplink by a moment: wait for its stamp.
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			if data, _ := os.ReadFile(stamps); len(strings.Fields(string(data))) == len(totals) {
-				break
-			}
-		}
+		testwait.Until(5*time.Second, func() bool {
+			data, _ := os.ReadFile(stamps)
+			return len(strings.Fields(string(data))) == len(totals)
+		})
 	}
 	data, _ := os.ReadFile(stamps)
 	var browserNs []int64

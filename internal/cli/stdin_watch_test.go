@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 // TestStdinWatchKeepsWhatItRead: what the client sends while the watcher
@@ -33,19 +35,11 @@ func TestStdinWatchKeepsWhatItRead(t *testing.T) {
 			if _, err := io.WriteString(w, "initialize\n"); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			testwait.For(t, 5*time.Second, "the watcher to read what the client sent", func() bool {
 				sw.mu.Lock()
-				n := len(sw.buf)
-				sw.mu.Unlock()
-				if n == len("initialize\n") {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the watcher did not read what the client sent")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+				defer sw.mu.Unlock()
+				return len(sw.buf) == len("initialize\n")
+			})
 			in := sw.resume()
 			if _, isWatch := in.(*stdinWatch); isWatch == pollable {
 				t.Fatalf("resume returned %T for a %s", in, t.Name())
