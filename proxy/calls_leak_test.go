@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 // leakServer is a minimal Streamable HTTP server on a loopback socket whose
@@ -196,16 +198,12 @@ func TestNoCallLeftBehind(t *testing.T) {
 	}
 	// Its writer lets go of it (else closing the session would interrupt
 	// the write, and the writer would send it again on the new session).
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+	if !testwait.Until(10*time.Second, func() bool {
 		p.calls.mu.Lock()
-		c := p.calls.calls[callID(t, 4)]
-		p.calls.mu.Unlock()
-		if !c.writing {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the call accepted 202 is still being written after 10s")
-		}
+		defer p.calls.mu.Unlock()
+		return !p.calls.calls[callID(t, 4)].writing
+	}) {
+		t.Fatal("the call accepted 202 is still being written after 10s")
 	}
 	srv.expire()
 	send(`{"jsonrpc":"2.0","id":5,"method":"ping"}`)
