@@ -30,30 +30,31 @@ func devicePhase(server, phase, userCode string) func(api.Event) bool {
 	}
 }
 
-// deviceGrant is the function that polls the token endpoint for a device
-// code (oauth's RFC 8628 loop).
-const deviceGrant = "mcplink/oauth.(*Engine).deviceFlow("
-
-// devicePollers returns the stacks of the goroutines running the device
-// grant's polling loop.
-func devicePollers() string { return testwait.Stacks(deviceGrant) }
+// engineWork is in the stack of every goroutine doing sign-in work of the
+// OAuth engine, from its first instruction (a goroutine about to start a
+// sign-in shows its entry point); deviceGrant is the device grant's polling
+// loop among them (RFC 8628).
+const (
+	engineWork  = "mcplink/oauth.(*Engine)."
+	deviceGrant = engineWork + "deviceFlow("
+)
 
 // pollingNow fails unless a goroutine runs the device grant: the control
-// for pollsStop, which would pass vacuously if the loop were renamed.
+// for pollsStop, which would pass vacuously if the engine's names changed.
 func pollingNow(t *testing.T) {
 	t.Helper()
-	if devicePollers() == "" {
+	if testwait.Stacks(deviceGrant) == "" {
 		t.Fatalf("no goroutine runs %s while a device flow is pending", deviceGrant)
 	}
 }
 
-// pollsStop fails unless the device grant's polling loop has returned
-// within 5 s of the flow's end: then nothing is left that could poll the
+// pollsStop fails unless, within 5 s of the flow's end, no goroutine does
+// sign-in work of the engine: then nothing is left that could poll the
 // token endpoint for the code.
 func pollsStop(t *testing.T) {
 	t.Helper()
-	if !testwait.Until(5*time.Second, func() bool { return devicePollers() == "" }) {
-		t.Fatalf("the API still polls the token endpoint 5s after the flow ended:\n%s", devicePollers())
+	if !testwait.Until(5*time.Second, func() bool { return testwait.Stacks(engineWork) == "" }) {
+		t.Fatalf("the API still works on a sign-in 5s after the flow ended:\n%s", testwait.Stacks(engineWork))
 	}
 }
 

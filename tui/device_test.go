@@ -32,9 +32,14 @@ func setupDevice(t *testing.T, asOpts oauthtest.Options) (*env, *harness) {
 }
 
 // startDevice selects protected, presses d and waits for the device code.
-// deviceGrant is the function that polls the token endpoint for a device
-// code (oauth's RFC 8628 loop).
-const deviceGrant = "mcplink/oauth.(*Engine).deviceFlow("
+// engineWork is in the stack of every goroutine doing sign-in work of the
+// OAuth engine, from its first instruction (a goroutine about to start a
+// sign-in shows its entry point); deviceGrant is the device grant's polling
+// loop among them (RFC 8628).
+const (
+	engineWork  = "mcplink/oauth.(*Engine)."
+	deviceGrant = engineWork + "deviceFlow("
+)
 
 func startDevice(t *testing.T, h *harness) oauth.DeviceCode {
 	t.Helper()
@@ -145,9 +150,9 @@ func TestDeviceCancel(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Wait blocks after Close")
 	}
-	// Nothing polls for the code any more: no goroutine runs the grant.
-	if !testwait.Until(5*time.Second, func() bool { return testwait.Stacks(deviceGrant) == "" }) {
-		t.Fatalf("the device grant still runs after the flow was cancelled:\n%s", testwait.Stacks(deviceGrant))
+	// Nothing polls for the code any more: no goroutine does sign-in work.
+	if !testwait.Until(5*time.Second, func() bool { return testwait.Stacks(engineWork) == "" }) {
+		t.Fatalf("the engine still works on a sign-in after the flow was cancelled:\n%s", testwait.Stacks(engineWork))
 	}
 	e.as.ApproveDevice(dc.UserCode)
 	h.until("the cancelled flow's answer", 10*time.Second, func() bool { return h.seen["tui.authDoneMsg"] > 0 })
