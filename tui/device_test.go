@@ -31,7 +31,6 @@ func setupDevice(t *testing.T, asOpts oauthtest.Options) (*env, *harness) {
 	return e, h
 }
 
-// startDevice selects protected, presses d and waits for the device code.
 // engineWork is in the stack of every goroutine doing sign-in work of the
 // OAuth engine, from its first instruction (a goroutine about to start a
 // sign-in shows its entry point); deviceGrant is the device grant's polling
@@ -41,6 +40,7 @@ const (
 	deviceGrant = engineWork + "deviceFlow("
 )
 
+// startDevice selects protected, presses d and waits for the device code.
 func startDevice(t *testing.T, h *harness) oauth.DeviceCode {
 	t.Helper()
 	h.selectServer("protected")
