@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mcplink/mcplink/internal/testenv"
+	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 // reopen is Reopen, failing t on an error.
@@ -114,12 +115,7 @@ func blockingDescriptorChild(t *testing.T) {
 	go func() {
 		// Write once the reader waits in the poller; had its read
 		// blocked the thread, this goroutine would never run.
-		buf := make([]byte, 1<<20)
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			if bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("[IO wait")) {
-				break
-			}
-		}
+		testwait.Until(10*time.Second, func() bool { return testwait.Stacks("[IO wait") != "" })
 		w.Write([]byte("ping"))
 	}()
 	b := make([]byte, 4)
