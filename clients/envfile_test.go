@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/envfile"
 )
 
 // TestReadEnvFile reads the envFile samples: VS Code's
@@ -51,32 +52,12 @@ func TestReadEnvFile(t *testing.T) {
 	}
 }
 
-// TestParseEnvFile covers what the sample does not: line endings,
-// separators, escaped quotes, later lines winning, nothing expanded.
-func TestParseEnvFile(t *testing.T) {
-	got, err := parseEnvFile([]byte("A=1\r\nB: two\rexport  C = 3\n  # indented comment\nD=\"say \\\"hi\\\"\"\nA=again\nE=${HOME}/x\n=novalue\nF='it''s'\nG=\"\\r\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"A": "again", "B": "two", "C": "3", "D": `say \"hi\"`, "E": "${HOME}/x", "F": "it''s", "G": "\r"}
-	if !maps.Equal(got, want) {
-		t.Errorf("got %q\nwant %q", got, want)
-	}
-	if _, err := parseEnvFile([]byte("A=1\nB=x\x00y\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
-		t.Errorf("NUL: err = %v", err)
-	}
-	if got, err := parseEnvFile(nil); err != nil || len(got) != 0 {
-		t.Errorf("empty: %v, %v", got, err)
-	}
-}
-
 // TestEnvFileErrors: a missing file, one over the bound and a directory
-// are errors naming the server and the file, and import refuses to copy
-// an envFile (its values would land in mcplink's config).
+// are errors naming the server and the file.
 func TestEnvFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big.env")
-	if err := os.WriteFile(big, []byte("A="+strings.Repeat("x", maxEnvFile)), 0o600); err != nil {
+	if err := os.WriteFile(big, []byte("A="+strings.Repeat("x", envfile.MaxSize)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	file := filepath.Join(dir, ".vscode", "mcp.json")
@@ -88,7 +69,6 @@ func TestEnvFileErrors(t *testing.T) {
 		{big, big + " is larger than 1048576 bytes", Vars{}},
 		{".", dir + " is a directory, not a regular file", Vars{}},
 		{"${env:NOPE}/x.env", "the environment variable NOPE is not set", Vars{}},
-		{"${workspaceFolder}/.env", `"envFile" cannot be copied`, Vars{Translate: true}},
 	} {
 		data := `{"servers": {"s": {"command": "x", "envFile": "` + filepath.ToSlash(c.envFile) + `"}}}`
 		res, err := Read(file, []byte(data), c.vars)
@@ -106,5 +86,37 @@ func TestEnvFileErrors(t *testing.T) {
 	res, err := Read(file, []byte(`{"servers": {"r": {"type": "http", "url": "https://x/mcp", "envFile": "missing.env"}}}`), Vars{})
 	if err != nil || len(res.Servers) != 1 || len(res.Problems) != 0 {
 		t.Errorf("remote with envFile: %+v, %v", res, err)
+	}
+}
+
+// TestImportEnvFileReference: for import (Vars.Translate) an envFile is
+// copied as a reference — the absolute path, resolved as --config resolves
+// it, in Entry.EnvFile — and never read (a path that does not exist is
+// fine), so none of its values reach Environment; a reference import keeps
+// ({env:X}) is left unresolved. A VS Code null in "env", which removes a
+// variable of the file, cannot be said in mcplink's config: skipped, named.
+func TestImportEnvFileReference(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, ".vscode", "mcp.json")
+	vars := Vars{Translate: true, Home: "/home/u", Getenv: envOf("SECRET_DIR", "/never/used")}
+	for _, c := range []struct{ envFile, want string }{
+		{"${workspaceFolder}/.env", filepath.Join(dir, ".env")},
+		{"conf/../x.env", filepath.Join(dir, "x.env")},
+		{"~/.env", filepath.Join("/home/u", ".env")},
+		{"${env:SECRET_DIR}/.env", "{env:SECRET_DIR}/.env"},
+	} {
+		data := `{"servers": {"s": {"command": "x", "env": {"A": "1"}, "envFile": "` + c.envFile + `"}}}`
+		res, err := Read(file, []byte(data), vars)
+		if err != nil || len(res.Problems) != 0 || len(res.Servers) != 1 {
+			t.Fatalf("%s: %+v, %v", c.envFile, res, err)
+		}
+		e := res.Servers[0]
+		if e.EnvFile != c.want || !maps.Equal(e.Environment, map[string]string{"A": "1"}) {
+			t.Errorf("%s: EnvFile %q, Environment %q; want %q and only A", c.envFile, e.EnvFile, e.Environment, c.want)
+		}
+	}
+	res, err := Read(file, []byte(`{"servers": {"s": {"command": "x", "env": {"B": null, "A": null}, "envFile": ".env"}}}`), vars)
+	if err != nil || len(res.Servers) != 0 || !strings.Contains(res.Skipped["s"], `"env" "A" is null, which removes the envFile's value`) {
+		t.Errorf("null with envFile: %+v, %v", res, err)
 	}
 }

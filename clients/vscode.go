@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -85,6 +86,11 @@ func (r *reader) vscode(root map[string]json.RawMessage) []*config.Entry {
 			e = r.local(name, s.Command, s.Args, env, s.Cwd, base)
 			if e != nil && s.EnvFile != "" {
 				if !r.withEnvFile(e, name, s.EnvFile, base) {
+					continue
+				}
+				if r.vars.Translate && len(unset) > 0 {
+					sort.Strings(unset)
+					r.errorf(name, `"env" %q is null, which removes the envFile's value; mcplink's "environment" cannot remove a variable of its "envFile" — drop the null or the variable from the file, then import again`, unset[0])
 					continue
 				}
 				for _, k := range unset { // null in "env" unsets the envFile's value too

@@ -9,7 +9,8 @@
 //	  "mcp": {
 //	    // a local server: a subprocess speaking MCP over stdio
 //	    "files": {"type": "local", "command": ["npx", "-y", "some-server"],
-//	              "environment": {"TOKEN": "{env:FILES_TOKEN}"}, "cwd": "tools"},
+//	              "environment": {"TOKEN": "{env:FILES_TOKEN}"}, "cwd": "tools",
+//	              "envFile": ".env"},
 //	    // a remote server: Streamable HTTP (SSE fallback), OAuth when needed
 //	    "jira": {"type": "remote", "url": "https://jira.example.com/mcp",
 //	             "headers": {"X-Team": "core"}, "oauth": {"clientId": "abc"},
@@ -27,8 +28,8 @@
 // ProjectFile), later files winning by server name. A project entry replaces the global entry of the
 // same name as a whole; an entry holding only "enabled" toggles the inherited
 // entry and keeps its settings. An explicit file (LoadOptions.File) is used
-// alone. Relative "cwd" values resolve against the directory of the file that
-// defines them.
+// alone. Relative "cwd" and "envFile" values resolve against the directory
+// of the file that defines them.
 //
 // A project file is used only once the user trusted its exact content (see
 // TrustStore and LoadOptions.Trust); until then its servers are placeholders
@@ -111,6 +112,12 @@ type Entry struct {
 	Command     []string
 	Environment map[string]string
 	Cwd         string // after load: relative paths resolved against the config file's directory ("~/" expanded)
+	// EnvFile is a file of KEY=VALUE lines (VS Code's dotenv rules, see
+	// internal/envfile) whose variables the server gets under
+	// Environment, which wins. Resolved like Cwd; read by the manager each
+	// time the server starts, never at load, so its values are never part
+	// of the config (and a changed file applies on the next start).
+	EnvFile string
 
 	// Remote servers: the MCP endpoint, and headers sent on every request to
 	// its origin (never to another; see oauth.Transport).

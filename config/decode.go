@@ -24,7 +24,7 @@ import (
 // Field names of an entry, by server type.
 var (
 	commonFields = []string{"type", "enabled", "timeout", "maxMessageSize"}
-	localFields  = []string{"command", "environment", "cwd"}
+	localFields  = []string{"command", "environment", "cwd", "envFile"}
 	remoteFields = []string{"url", "headers", "oauth"}
 	oauthFields  = []string{"clientId", "clientSecret", "scope", "callbackPort", "redirectUri", "clientMetadataUrl", "callbackHost", "resource",
 		"grant", "privateKeyFile", "privateKeyId", "assertionFile", "assertionCommand", "dpop", "idp"}
@@ -368,18 +368,32 @@ func (d *decoder) local(fe *fileEntry, m *hujson.ObjectMember, fields map[string
 		e.Environment = d.stringMap(fe, "environment", v)
 	}
 	if v := fields["cwd"]; v != nil {
-		if s, ok := d.str(fe, `"cwd"`, v); ok && s != "" {
-			p, ok := d.expandHome(s)
-			if !ok {
-				d.errorf(v.StartOffset, `"cwd" %q starts with ~ but the home directory is unknown; use an absolute path`, s)
-			} else {
-				if !filepath.IsAbs(p) {
-					p = filepath.Join(filepath.Dir(d.src.path), p)
-				}
-				e.Cwd = filepath.Clean(p)
-			}
-		}
+		e.Cwd = d.localPath(fe, "cwd", v)
 	}
+	if v := fields["envFile"]; v != nil {
+		// Only the path: the manager reads the file when it starts the
+		// server, so its values never enter the config.
+		e.EnvFile = d.localPath(fe, "envFile", v)
+	}
+}
+
+// localPath reads a path field ("cwd", "envFile"): substituted, "~/"
+// expanded, relative to the config file's directory, cleaned; "" when
+// empty or after reporting a problem.
+func (d *decoder) localPath(fe *fileEntry, field string, v *hujson.Value) string {
+	s, ok := d.str(fe, `"`+field+`"`, v)
+	if !ok || s == "" {
+		return ""
+	}
+	p, ok := d.expandHome(s)
+	if !ok {
+		d.errorf(v.StartOffset, `%q %q starts with ~ but the home directory is unknown; use an absolute path`, field, s)
+		return ""
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(d.src.path), p)
+	}
+	return filepath.Clean(p)
 }
 
 func (d *decoder) remote(fe *fileEntry, m *hujson.ObjectMember, fields map[string]*hujson.Value) {

@@ -201,6 +201,9 @@ func entryJSON(e *Entry) ([]byte, error) {
 		if e.Cwd != "" {
 			w.str("cwd", e.Cwd)
 		}
+		if e.EnvFile != "" {
+			w.str("envFile", e.EnvFile)
+		}
 	case TypeRemote:
 		w.str("url", e.URL)
 		if len(e.Headers) > 0 {

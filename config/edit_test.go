@@ -196,7 +196,7 @@ func TestAddEntryRoundTrip(t *testing.T) {
 	p := filepath.Join(dir, "mcplink.json")
 	entries := map[string]*Entry{
 		"loc": {Type: TypeLocal, Enabled: false, Timeout: 3 * time.Second, Command: []string{"npx", "-y", `we"ird\arg`},
-			Environment: map[string]string{"A": "1", "B": ""}, Cwd: filepath.Join(dir, "run")},
+			Environment: map[string]string{"A": "1", "B": ""}, Cwd: filepath.Join(dir, "run"), EnvFile: filepath.Join(dir, "run", ".env")},
 		"rem": {Type: TypeRemote, Enabled: true, URL: "https://r.example/mcp", Headers: map[string]string{"H": "v"},
 			OAuth: &OAuth{ClientID: "c", ClientSecret: "s", Scope: "x", CallbackPort: 9, RedirectURI: "http://127.0.0.1:9/cb", ClientMetadataURL: "https://r.example/m"}},
 		"nooauth": {Type: TypeRemote, Enabled: true, URL: "http://localhost:1/", OAuthDisabled: true},

@@ -417,6 +417,49 @@ func TestLoadMaxMessageSize(t *testing.T) {
 	}
 }
 
+// TestLoadEnvFile: "envFile" is a path resolved as "cwd" is (substituted,
+// "~/" expanded, relative to the file's directory, cleaned); Load never
+// reads it — a missing file loads fine, and the values stay out of the
+// entry (the manager reads it when it starts the server).
+func TestLoadEnvFile(t *testing.T) {
+	l := newLayout(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "sub/.env", "SECRET=never-in-the-config\n")
+	f := writeFile(t, dir, "m.json", `{"mcp": {
+  "rel": {"type": "local", "command": ["s"], "envFile": "sub/../sub/.env", "environment": {"A": "1"}},
+  "home": {"type": "local", "command": ["s"], "envFile": "~/x.env"},
+  "subst": {"type": "local", "command": ["s"], "envFile": "{env:ENVDIR}/.env"},
+  "missing": {"type": "local", "command": ["s"], "envFile": "/nonexistent/.env"},
+  "abs": {"type": "local", "command": ["s"], "envFile": "` + filepath.ToSlash(filepath.Join(dir, "sub", ".env")) + `"}
+}}`)
+	opts := l.opts(map[string]string{"ENVDIR": "conf"})
+	opts.File = f
+	cfg, err := Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"rel":     filepath.Join(dir, "sub", ".env"),
+		"home":    filepath.Join(l.home, "x.env"),
+		"subst":   filepath.Join(dir, "conf", ".env"),
+		"missing": filepath.Clean("/nonexistent/.env"),
+		"abs":     filepath.Join(dir, "sub", ".env"),
+	} {
+		e := cfg.Servers[name]
+		if e.EnvFile != want {
+			t.Errorf("%s: EnvFile = %q, want %q", name, e.EnvFile, want)
+		}
+		for k, v := range e.Environment {
+			if k == "SECRET" || v == "never-in-the-config" {
+				t.Errorf("%s: the envFile was read at load: %q", name, e.Environment)
+			}
+		}
+	}
+	if got := cfg.Servers["rel"].Environment; !reflect.DeepEqual(got, map[string]string{"A": "1"}) {
+		t.Errorf("rel environment = %q", got)
+	}
+}
+
 // LoadOptions.Foreign is offered the explicit file only; its entries are
 // used as given, its errors reported with the file's.
 func TestLoadForeign(t *testing.T) {

@@ -33,6 +33,8 @@ func mergeOpencode(base, over *fileEntry) *fileEntry {
 			m.Command = o.Command
 		case "cwd":
 			m.Cwd = o.Cwd
+		case "envFile":
+			m.EnvFile = o.EnvFile
 		case "url":
 			m.URL = o.URL
 		case "environment":

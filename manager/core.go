@@ -488,11 +488,7 @@ func (m *Manager) attempt(ctx context.Context, e *config.Entry) (*live, outcome)
 	if e.Type == config.TypeLocal {
 		p, err := startProcess(e)
 		if err != nil {
-			var cause error
-			if ce := (*CwdError)(nil); errors.As(err, &ce) {
-				cause = ce
-			}
-			return nil, outcome{status: StatusFailed, err: err.Error(), cause: cause, transport: TransportStdio}
+			return nil, outcome{status: StatusFailed, err: err.Error(), cause: startCause(err), transport: TransportStdio}
 		}
 		l.proc = p
 		cs, err := client.Connect(tctx, taskTransport{Transport: p.transport(), tasks: l.tasks}, m.opts.sessionOptions())

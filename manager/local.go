@@ -5,15 +5,18 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/mcplink/mcplink/config"
+	"github.com/mcplink/mcplink/internal/envfile"
+	"github.com/mcplink/mcplink/internal/safefile"
 )
 
 // Grace periods for stopping a local server: after its stdin is closed it
@@ -88,20 +91,65 @@ func (e *CwdError) Error() string {
 
 func (e *CwdError) Unwrap() error { return e.Err }
 
+// EnvFileError reports a local server's "envFile" that could not be read
+// when the server was started: missing (Err wraps fs.ErrNotExist), not a
+// regular file (*safefile.NotRegularError: a FIFO is never opened), over
+// envfile.MaxSize (*safefile.TooLargeError), or holding a NUL byte
+// (*envfile.NULError). Only that server fails.
+type EnvFileError struct {
+	// File is the envFile, resolved against the config file's directory.
+	File string
+	// Server is the entry's name.
+	Server string
+	// Source is the config file the entry came from ("" for one built in code).
+	Source string
+	Err    error
+}
+
+func (e *EnvFileError) Error() string {
+	var what string
+	var nr *safefile.NotRegularError
+	var tl *safefile.TooLargeError
+	switch {
+	case errors.Is(e.Err, fs.ErrNotExist):
+		what = "does not exist"
+	case errors.As(e.Err, &nr):
+		what = "is " + safefile.Kind(nr.Mode) + ", not a regular file"
+	case errors.As(e.Err, &tl):
+		what = fmt.Sprintf("is larger than %d bytes", tl.Limit)
+	case errors.As(e.Err, new(*envfile.NULError)):
+		what = "cannot be used: " + e.Err.Error()
+	default:
+		what = "cannot be read: " + e.Err.Error()
+	}
+	msg := fmt.Sprintf("env file %s of server %q %s", e.File, e.Server, what)
+	if e.Source != "" {
+		msg += fmt.Sprintf(`; fix "envFile" in %s`, e.Source)
+	}
+	return msg
+}
+
+func (e *EnvFileError) Unwrap() error { return e.Err }
+
+// startCause is the typed error behind a failed start, for State.Err:
+// *CwdError or *EnvFileError; nil for others.
+func startCause(err error) error {
+	if ce := (*CwdError)(nil); errors.As(err, &ce) {
+		return ce
+	}
+	if ee := (*EnvFileError)(nil); errors.As(err, &ee) {
+		return ee
+	}
+	return nil
+}
+
 // startProcess starts entry's command with the inherited environment plus
-// entry.Environment, in entry.Cwd, as the leader of a new process group.
+// the variables of entry.EnvFile (read now, on every start) plus
+// entry.Environment (which wins over the file), in entry.Cwd, as the leader
+// of a new process group.
 func startProcess(e *config.Entry) (*process, error) {
 	if len(e.Command) == 0 || e.Command[0] == "" {
 		return nil, errors.New(`no "command" set on the entry`)
-	}
-	env := os.Environ()
-	keys := make([]string, 0, len(e.Environment))
-	for k := range e.Environment {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		env = append(env, k+"="+e.Environment[k])
 	}
 	if e.Cwd != "" {
 		// Checked first: exec reports a missing working directory as
@@ -110,6 +158,19 @@ func startProcess(e *config.Entry) (*process, error) {
 		if fi, err := os.Stat(e.Cwd); err != nil || !fi.IsDir() {
 			return nil, &CwdError{Dir: e.Cwd, Source: e.Source, Err: err}
 		}
+	}
+	vars := map[string]string{}
+	if e.EnvFile != "" {
+		fromFile, err := envfile.Read(e.EnvFile)
+		if err != nil {
+			return nil, &EnvFileError{File: e.EnvFile, Server: e.Name, Source: e.Source, Err: err}
+		}
+		vars = fromFile
+	}
+	maps.Copy(vars, e.Environment)
+	env := os.Environ()
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		env = append(env, k+"="+vars[k]) // exec keeps the last of duplicate keys
 	}
 	cmd, err := command(e.Command, env, e.Cwd)
 	if err != nil {

@@ -127,7 +127,8 @@ type State struct {
 	// (every needs_auth state), *oauth.FreshTokenRefusedError and
 	// *oauth.BrakeError (a loop brake stopped it), *limit.TooLargeError (a
 	// message from a remote server crossed the entry's "maxMessageSize"), or
-	// *CwdError (a local server's "cwd" is missing), *TimeoutError (no
+	// *CwdError (a local server's "cwd" is missing), *EnvFileError (its
+	// "envFile" could not be read at start), *TimeoutError (no
 	// answer within the connect's bound), or *config.UntrustedError (every
 	// untrusted state). Nil otherwise.
 	Err error
