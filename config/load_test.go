@@ -430,7 +430,7 @@ func TestLoadEnvFile(t *testing.T) {
   "home": {"type": "local", "command": ["s"], "envFile": "~/x.env"},
   "subst": {"type": "local", "command": ["s"], "envFile": "{env:ENVDIR}/.env"},
   "missing": {"type": "local", "command": ["s"], "envFile": "/nonexistent/.env"},
-  "abs": {"type": "local", "command": ["s"], "envFile": "` + filepath.ToSlash(filepath.Join(dir, "sub", ".env")) + `"}
+  "abs": {"type": "local", "command": ["s"], "envFile": "`+filepath.ToSlash(filepath.Join(dir, "sub", ".env"))+`"}
 }}`)
 	opts := l.opts(map[string]string{"ENVDIR": "conf"})
 	opts.File = f
