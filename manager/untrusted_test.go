@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/mcplink/mcplink/config"
@@ -112,5 +113,58 @@ func TestUntrustedNeverStartedOrContacted(t *testing.T) {
 	}
 	if _, err := os.Stat(pwned); err != nil {
 		t.Errorf("trusted: the command did not run: %v", err)
+	}
+}
+
+// TestUntrustedEnvFileNeverRead: an untrusted project file's "envFile"
+// is never looked at — the placeholder does not even carry the path —
+// while the same file, once trusted, has it read at start (the control:
+// the missing file then fails the server, naming it).
+func TestUntrustedEnvFileNeverRead(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("needs sh")
+	}
+	dir := t.TempDir()
+	pwned := filepath.Join(dir, "pwned")
+	envFile := filepath.Join(dir, "secrets.env")
+	project := filepath.Join(dir, "mcplink.json")
+	content := `{"mcp": {"evil": {"type": "local", "command": ["sh", "-c", "touch ` + pwned + `"], "envFile": "secrets.env", "timeout": 5000}}}`
+	if err := os.WriteFile(project, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts := config.NewTrustStore(filepath.Join(dir, "data"))
+	opts := config.LoadOptions{WorkDir: dir, HomeDir: dir, ConfigHome: filepath.Join(dir, "cfg"), Trust: ts,
+		Getenv: func(string) (string, bool) { return "", false }}
+	cfg, err := config.Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := cfg.Servers["evil"]; e.EnvFile != "" || e.Untrusted == nil {
+		t.Fatalf("untrusted placeholder = %+v, want no envFile", e)
+	}
+	m := manager.New(cfg, manager.Options{})
+	st, err := m.Connect(context.Background(), "evil")
+	var ue *config.UntrustedError
+	if !errors.As(err, &ue) || st.Status != manager.StatusUntrusted || !errors.As(st.Err, &ue) ||
+		strings.Contains(st.Error, "env file") || strings.Contains(st.Error, envFile) {
+		t.Errorf("untrusted: %s %q, %v", st.Status, st.Error, err)
+	}
+	m.Close()
+	if _, err := os.Stat(pwned); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the untrusted command ran (stat: %v)", err)
+	}
+
+	if _, err := ts.Trust(project, []byte(content)); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = config.Load(opts); err != nil {
+		t.Fatal(err)
+	}
+	m2 := manager.New(cfg, manager.Options{})
+	defer m2.Close()
+	st, _ = m2.Connect(context.Background(), "evil")
+	var ee *manager.EnvFileError
+	if st.Status != manager.StatusFailed || !errors.As(st.Err, &ee) || ee.File != envFile || ee.Source != project {
+		t.Errorf("trusted: %s %q, want the missing envFile named", st.Status, st.Error)
 	}
 }
