@@ -37,7 +37,7 @@
 //
 // # Substitution
 //
-// Every string value (command arguments, environment and header values, cwd, url,
+// Every string value (command arguments, environment and header values, cwd, envFile, url,
 // oauth fields) may contain {env:VAR} (an environment variable, which must be set)
 // and {file:path} (a file's content with surrounding whitespace trimmed; relative
 // paths are relative to the config file's directory and "~/" is the home

@@ -70,7 +70,8 @@ Variable references are copied as references ({env:VAR}), never their
 values. Each server is reported as added, unchanged (already there, the
 same), or skipped with the reason: a server of that name already in the
 file with other settings (--force replaces it), or one that cannot be
-copied (a VS Code ${input:...}, an envFile). Running it again changes
+copied (a VS Code ${input:...}); an envFile is copied as its path, never its
+values, and read when the server starts. Running it again changes
 nothing.
 
 "import opencode" instead copies the OAuth credentials opencode stored for
