@@ -13,7 +13,7 @@ import (
 // seedConfigs seeds FuzzEdit; FuzzLoad's seeds are the files under
 // testdata/fuzz/FuzzLoad (the same texts plus broken ones).
 var seedConfigs = []string{
-	`{"mcp": {"a": {"type": "local", "command": ["x", "{env:A}"], "environment": {"K": "{file:secret.txt}"}, "cwd": "~/w", "timeout": 10}}}`,
+	`{"mcp": {"a": {"type": "local", "command": ["x", "{env:A}"], "environment": {"K": "{file:secret.txt}"}, "cwd": "~/w", "envFile": "e/../.env", "timeout": 10}}}`,
 	"// c\n{\n  \"mcp\": {\n    \"r\": {\"type\": \"remote\", \"url\": \"https://x/mcp\", \"oauth\": {\"clientId\": \"c\", \"callbackPort\": 1, \"redirectUri\": \"http://127.0.0.1:1/cb\"}}, // t\n  },\n}\n",
 	`{"theme": 1, "mcp": {"a": {"enabled": false}, "b": {"type": "remote", "url": "http://[::1]:9/", "oauth": false, "headers": {"h": "v"}}}}`,
 	"{\"mcp\": {\n  /* x */ \"a\": {\"type\": \"local\", \"command\": [\"a\"],},\n  // y\n}}",
@@ -64,7 +64,7 @@ func checkLoadResult(t *testing.T, path string, data []byte, cfg *Config, err er
 		}
 		switch e.Type {
 		case TypeLocal:
-			if len(e.Command) == 0 || (e.Cwd != "" && !filepath.IsAbs(e.Cwd)) {
+			if len(e.Command) == 0 || (e.Cwd != "" && !filepath.IsAbs(e.Cwd)) || (e.EnvFile != "" && !filepath.IsAbs(e.EnvFile)) {
 				t.Fatalf("bad local entry %+v", e)
 			}
 		case TypeRemote:
