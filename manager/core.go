@@ -311,38 +311,10 @@ func (m *Manager) TaskSupport(name, tool string) TaskSupport {
 	return TaskForbidden
 }
 
-// CallTool calls a tool on a connected server. A tool that fails reports it
-// in the result (IsError); err is for protocol and transport failures. With
-// Options.OneShot it returns once the answer's HTTP response is drained (at
-// most one round trip later), so a caller that cancels ctx right after does
-// not cost the connection (see Options.OneShot).
+// CallTool calls a tool on a connected server: CallToolProgress without
+// progress.
 func (m *Manager) CallTool(ctx context.Context, name, tool string, args map[string]any) (*mcp.CallToolResult, error) {
-	cs, ok := m.Session(name)
-	if !ok {
-		m.mu.Lock()
-		_, err := m.connectedLocked(name)
-		m.mu.Unlock()
-		if err == nil {
-			err = fmt.Errorf("%w: %q", ErrNotConnected, name)
-		}
-		return nil, err
-	}
-	if m.TaskSupport(name, tool) == TaskRequired {
-		return nil, &TaskRequiredError{Server: name, Tool: tool}
-	}
-	if args == nil {
-		args = map[string]any{}
-	}
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
-	if err != nil {
-		return nil, fmt.Errorf("call %s on %s: %w", tool, name, withTooLarge(err, m.recorder(name)))
-	}
-	if m.opts.OneShot {
-		if c := m.connOf(name); c != nil {
-			c.settle(ctx) // before the caller cancels ctx (see connTransport.settle)
-		}
-	}
-	return res, nil
+	return m.CallToolProgress(ctx, name, tool, args, nil)
 }
 
 // Session returns a connected server's session, for operations the manager

@@ -86,5 +86,9 @@ func TestDeleteBound(t *testing.T) {
 		if got := ct.deleteBound(); got != c.want {
 			t.Errorf("rtt %v cap %v: bound %v, want %v", c.rtt, c.cap, got, c.want)
 		}
+		// Waiting for an answer's stream to end has a floor of its own.
+		if got, want := ct.bound(settleFloor), max(c.want, settleFloor); got != want {
+			t.Errorf("rtt %v cap %v: settle bound %v, want %v", c.rtt, c.cap, got, want)
+		}
 	}
 }

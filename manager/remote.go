@@ -133,6 +133,14 @@ const (
 	// connection that answered in microseconds still has time to be
 	// dialled and written if the kept-alive connection is gone.
 	deleteFloor = 20 * time.Millisecond
+	// settleFloor is the shortest wait for the server to end an answer's
+	// event stream (settle, and before the DELETE): the stream's end
+	// follows its last event at once from a server that behaves, but on a
+	// loaded machine it can lag the loopback round trip by tens of
+	// milliseconds, and giving up then costs the kept-alive connection. Only
+	// a server that keeps the stream open after the answer (the spec says
+	// it SHOULD close it) makes a one-shot command wait that long.
+	settleFloor = 100 * time.Millisecond
 	// deleteFlushGrace follows the request's WroteRequest trace event, which
 	// net/http fires just before it flushes its buffered writer to the
 	// socket: cancelling right at the event could close the connection
@@ -231,7 +239,7 @@ func (b *openBodies) closed() <-chan struct{} {
 // that window closes the kept-alive connection, so the session DELETE
 // would need a new one (a TCP and TLS handshake, more than its bound).
 func (t *connTransport) settle(ctx context.Context) {
-	tm := time.NewTimer(t.deleteBound())
+	tm := time.NewTimer(t.bound(settleFloor))
 	defer tm.Stop()
 	select {
 	case <-t.bodies.closed():
@@ -256,7 +264,11 @@ func (t *connTransport) noteRTT(d time.Duration) {
 // deleteBound is how long a one-shot DELETE may hold Close: one round
 // trip (the fastest POST of this connection), within [deleteFloor,
 // deleteCap].
-func (t *connTransport) deleteBound() time.Duration {
+func (t *connTransport) deleteBound() time.Duration { return t.bound(deleteFloor) }
+
+// bound is one round trip (the fastest POST of this connection), within
+// [floor, deleteCap].
+func (t *connTransport) bound(floor time.Duration) time.Duration {
 	c := t.deleteCap
 	if c <= 0 {
 		c = deleteCapDefault
@@ -265,7 +277,7 @@ func (t *connTransport) deleteBound() time.Duration {
 	if d <= 0 || d > c {
 		d = c
 	}
-	return max(d, deleteFloor)
+	return max(d, floor)
 }
 
 // roundTripDelete sends a one-shot connection's session DELETE and returns
@@ -290,14 +302,16 @@ func (t *connTransport) roundTripDelete(ctx context.Context, cancel context.Canc
 			}
 		},
 	})
-	bound := time.NewTimer(t.deleteBound())
-	defer bound.Stop()
+	settled := time.NewTimer(t.bound(settleFloor))
+	defer settled.Stop()
 	select { // let the last answer's connection go back to the idle pool
 	case <-t.bodies.closed():
-	case <-bound.C:
+	case <-settled.C:
 		cancel()
 		return nil, errDeleteUnanswered
 	}
+	bound := time.NewTimer(t.deleteBound())
+	defer bound.Stop()
 	type result struct {
 		resp *http.Response
 		err  error

@@ -146,10 +146,14 @@ type Progress struct {
 // cancelled, for the server to have been told (notifications/cancelled).
 const cancelFlush = 500 * time.Millisecond
 
-// CallToolProgress is CallTool with a progress token: every
-// notifications/progress the server sends for this call is passed to
-// onProgress (on the session's goroutine; it must not block). A nil
-// onProgress sends no token.
+// CallToolProgress calls a tool on a connected server with a progress
+// token: every notifications/progress the server sends for this call is
+// passed to onProgress (on the session's goroutine; it must not block). A
+// nil onProgress sends no token. A tool that fails reports it in the result
+// (IsError); err is for protocol and transport failures. With
+// Options.OneShot it returns once the answer's HTTP response is drained (at
+// most one round trip later, settleFloor on a fast connection), so a caller
+// that cancels ctx right after does not cost the connection.
 //
 // When ctx is cancelled the SDK retires the call and sends
 // notifications/cancelled from a goroutine of its own, and returns at once.
@@ -185,6 +189,11 @@ func (m *Manager) CallToolProgress(ctx context.Context, name, tool string, args 
 			return nil, fmt.Errorf("call %s on %s: %w", tool, name, ctx.Err())
 		}
 		return nil, fmt.Errorf("call %s on %s: %w", tool, name, withTooLarge(err, m.recorder(name)))
+	}
+	if m.opts.OneShot {
+		if c := m.connOf(name); c != nil {
+			c.settle(ctx) // before the caller cancels ctx (see connTransport.settle)
+		}
 	}
 	return res, nil
 }
