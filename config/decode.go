@@ -600,6 +600,9 @@ func (d *decoder) stringMap(fe *fileEntry, field string, v *hujson.Value) map[st
 		d.errorf(v.StartOffset, "%q must be an object of strings, got %s", field, kindName(v))
 		return nil
 	}
+	if len(obj.Members) == 0 {
+		return nil // {} says nothing: as if absent (and written back so)
+	}
 	out := make(map[string]string, len(obj.Members))
 	for i := range obj.Members {
 		m := &obj.Members[i]
