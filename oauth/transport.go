@@ -52,9 +52,11 @@ type TransportOptions struct {
 	// may take, and its diagnostics. Calls are serialised by the transport.
 	// status is the HTTP status (401 or 403) that asked for it.
 	SignIn func(ctx context.Context, status int, authorize func(context.Context) error) error
-	// Header, when set, adds per-request headers to requests on the
-	// server's origin (the proxy's negotiated Mcp-Protocol-Version).
-	Header func(http.Header)
+	// Header, when set, returns headers set on each request to the
+	// server's origin that does not carry them already (the proxy's
+	// negotiated Mcp-Protocol-Version), after Headers. It is called once per
+	// request and what it returns is not modified; nil adds nothing.
+	Header func() http.Header
 	// OnResponse, when set, sees every response the transport returns
 	// (each redirect hop included) before its body is read, and every 401
 	// or 403 its handler could not fix (its body already consumed). A 401
@@ -89,10 +91,13 @@ type TransportOptions struct {
 type Transport struct {
 	opts   TransportOptions
 	origin string
-	base   http.RoundTripper // sends requests to other origins
-	signed http.RoundTripper // base behind the handler's DPoP wrapper
-	limit  int64
-	strip  []string // header names never sent to another origin
+	// scheme and host of ServerURL as configured: a request URL spelled
+	// the same is on the origin without normalising it (see SameOrigin).
+	scheme, host string
+	base         http.RoundTripper // sends requests to other origins
+	signed       http.RoundTripper // base behind the handler's DPoP wrapper
+	limit        int64
+	strip        []string // header names never sent to another origin
 
 	authMu sync.Mutex // serialises Authorize
 	// ts caches the handler's token source (nil inside: nothing stored)
@@ -112,7 +117,7 @@ func NewTransport(opts TransportOptions) (*Transport, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	t := &Transport{opts: opts, origin: Origin(u), base: base, signed: base, limit: opts.MaxMessageSize}
+	t := &Transport{opts: opts, origin: Origin(u), scheme: u.Scheme, host: u.Host, base: base, signed: base, limit: opts.MaxMessageSize}
 	if t.limit == 0 {
 		t.limit = limit.DefaultMessageSize
 	}
@@ -155,7 +160,14 @@ func Origin(u *url.URL) string {
 }
 
 // SameOrigin reports whether u is on the configured server's origin.
-func (t *Transport) SameOrigin(u *url.URL) bool { return Origin(u) == t.origin }
+func (t *Transport) SameOrigin(u *url.URL) bool {
+	if u.Scheme == t.scheme && u.Host == t.host {
+		// Origin depends on nothing else: the common case costs no
+		// normalised string per request.
+		return true
+	}
+	return Origin(u) == t.origin
+}
 
 // RedirectError is a redirect the transport's client refused to follow.
 type RedirectError struct {
@@ -349,13 +361,15 @@ func (t *Transport) authorize(ctx context.Context, req *http.Request, resp *http
 	return err
 }
 
-// prepare clones req with body, the configured headers and the current
-// token. Without a usable token (none stored, or a refresh refused with
-// invalid_grant) the request goes without one, and its 401 leads to
-// Authorize.
+// prepare returns req to send with body, the configured headers and the
+// current token: a clone with those added, or req itself when it carries
+// body and there is nothing to add (no token, every configured header
+// present already) — net/http forbids changing the caller's request, and a
+// clone per request is most of what a tokenless request costs here. Without
+// a usable token (none stored, or a refresh refused with invalid_grant) the
+// request goes without one, and its 401 leads to Authorize.
 func (t *Transport) prepare(req *http.Request, body io.ReadCloser) (*http.Request, error) {
-	r := req.Clone(req.Context())
-	r.Body = body
+	var token string
 	if h := t.opts.Handler; h != nil {
 		cs := t.ts.Load()
 		if cs == nil {
@@ -371,22 +385,60 @@ func (t *Transport) prepare(req *http.Request, body io.ReadCloser) (*http.Reques
 			var re *oauth2.RetrieveError
 			switch {
 			case err == nil && tok != nil:
-				r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+				token = tok.AccessToken
 			case errors.As(err, &re) && re.ErrorCode == "invalid_grant":
 			case err != nil:
 				return nil, err
 			}
 		}
 	}
+	var extra http.Header
+	if t.opts.Header != nil {
+		extra = t.opts.Header()
+	}
+	if token == "" && body == req.Body && !lacksAny(req.Header, t.opts.Headers) && !lacksAnyOf(req.Header, extra) {
+		return req, nil
+	}
+	r := req.Clone(req.Context())
+	r.Body = body
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
 	for k, v := range t.opts.Headers {
 		if r.Header.Get(k) == "" {
 			r.Header.Set(k, v)
 		}
 	}
-	if t.opts.Header != nil {
-		t.opts.Header(r.Header)
+	for k, vs := range extra {
+		if len(vs) > 0 && r.Header.Get(k) == "" {
+			r.Header.Set(k, vs[0])
+			for _, v := range vs[1:] {
+				r.Header.Add(k, v)
+			}
+		}
 	}
 	return r, nil
+}
+
+// lacksAny reports whether h lacks (has empty) any of the headers named in
+// want, which prepare then sets.
+func lacksAny(h http.Header, want map[string]string) bool {
+	for k := range want {
+		if h.Get(k) == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// lacksAnyOf is lacksAny for a header set with values.
+func lacksAnyOf(h http.Header, want http.Header) bool {
+	for k, vs := range want {
+		if len(vs) > 0 && h.Get(k) == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // sameOrigin reports whether the URLs a and b have one origin (see Origin);

@@ -14,9 +14,8 @@ import (
 // (and tooLarge, when set, is told); what was read before is not returned
 // again. Close closes body.
 func BoundBody(body io.ReadCloser, contentType string, max int64, tooLarge func(*limit.TooLargeError)) io.ReadCloser {
-	mt, _, _ := mime.ParseMediaType(contentType)
 	b := &boundBody{rc: body, max: max, tooLarge: tooLarge, lineStart: true}
-	switch mt {
+	switch mediaType(contentType) {
 	case "text/event-stream":
 		b.sse = true
 		b.what = "SSE event"
@@ -87,3 +86,15 @@ func (b *boundBody) fail() error {
 }
 
 func (b *boundBody) Close() error { return b.rc.Close() }
+
+// mediaType is the media type of a Content-Type value, lower-case and
+// without parameters, as mime.ParseMediaType returns it ("" when it does not
+// parse); the two values MCP servers send are returned without parsing.
+func mediaType(contentType string) string {
+	switch contentType {
+	case "application/json", "text/event-stream":
+		return contentType
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt
+}

@@ -1,8 +1,11 @@
 package proxy_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"io"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -76,4 +79,69 @@ func BenchmarkCall(b *testing.B) {
 	proxied.Close()
 	pw.Close()
 	wg.Wait()
+}
+
+// BenchmarkForward measures the proxy alone on the forwarding path: the
+// client side writes pre-encoded tools/call lines and reads the answer lines
+// (no go-sdk client, allocation-free), so allocs/op and B/op are the proxy's
+// plus the in-process server's. The server's share is the same before and
+// after a change to the proxy; `-memprofile` with pprof's -focus on
+// net/http.(*conn).serve separates it.
+func BenchmarkForward(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		json bool
+	}{{"sse", false}, {"json", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			s, err := mcptest.StartHTTP(mcptest.HTTPOptions{JSONResponse: tc.json})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cr, pw := io.Pipe()
+			pr, cw := io.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				done <- proxy.Run(ctx, cr, cw, proxy.Options{URL: s.URL})
+				cw.Close()
+			}()
+			answers := bufio.NewReader(pr)
+			call := func(line []byte) []byte {
+				if _, err := pw.Write(line); err != nil {
+					b.Fatal(err)
+				}
+				for {
+					ans, err := answers.ReadSlice('\n')
+					if err != nil {
+						b.Fatal(err)
+					}
+					if bytes.Contains(ans, []byte(`"id"`)) { // not a notification
+						return ans
+					}
+				}
+			}
+			call([]byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"` + legacy + `","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}` + "\n"))
+			if _, err := pw.Write([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized","params":{}}` + "\n")); err != nil {
+				b.Fatal(err)
+			}
+			var line []byte
+			id := 0
+			for b.Loop() {
+				id++
+				line = append(line[:0], `{"jsonrpc":"2.0","id":`...)
+				line = strconv.AppendInt(line, int64(id), 10)
+				line = append(line, `,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`+"\n"...)
+				if ans := call(line); !bytes.Contains(ans, []byte(`"hi"`)) {
+					b.Fatalf("answer %s", ans)
+				}
+			}
+			b.StopTimer()
+			pw.Close()
+			if err := <-done; err != nil {
+				b.Error(err)
+			}
+		})
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -428,7 +429,7 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 	p.mu.Unlock()
 
 	type lineResult struct {
-		msgs []inMessage
+		msgs lineMessages
 		err  error
 	}
 	// The reader reads ahead of the loop (up to readAhead messages), so
@@ -461,6 +462,7 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 	// message costs no context of its own). Both are the loop's own.
 	var cur *session
 	var curCtx context.Context
+	sent := make(chan struct{}, 1) // see dispatch
 	for {
 		var r lineResult
 		select {
@@ -485,7 +487,11 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 			}
 			return fmt.Errorf("reading from the client: %w", r.err)
 		}
-		for _, m := range r.msgs {
+		msgs := r.msgs.batch
+		if msgs == nil {
+			msgs = []inMessage{r.msgs.one}
+		}
+		for _, m := range msgs {
 			if !p.fromClient(m.msg) {
 				continue
 			}
@@ -495,7 +501,9 @@ func (p *proxy) run(ctx context.Context, in io.Reader) error {
 					curCtx = s.bind(ctx) // ends when s closes, as every session does
 				}
 			}
-			p.dispatch(ctx, curCtx, cur, m)
+			if !p.dispatch(ctx, curCtx, cur, m, sent) {
+				sent = make(chan struct{}, 1)
+			}
 		}
 		if err := p.out.failed(); err != nil {
 			return err
@@ -517,7 +525,12 @@ func (p *proxy) connect(ctx context.Context, kind Mode) (*session, error) {
 		}
 	} else {
 		// Streamable HTTP needs no connect step: the first POST opens the session.
-		conn = newStreamConn(p.opts.URL, p.hc, p.opts.MaxMessageSize)
+		sc := newStreamConn(p.opts.URL, p.hc, p.opts.MaxMessageSize)
+		if !configured(p.opts.Headers, protocolVersionHeader) {
+			// (A configured one goes first, as oauth.Transport sets it.)
+			sc.header = p.rt.header
+		}
+		conn = sc
 	}
 	s := &session{conn: conn, gen: p.calls.newSession(), kind: kind, done: sctx.Done(), cancel: cancel}
 	if sc, ok := conn.(*streamConn); ok {
@@ -532,6 +545,16 @@ func (p *proxy) connect(ctx context.Context, kind Mode) (*session, error) {
 		p.readRemote(ctx, sctx, s)
 	}()
 	return s, nil
+}
+
+// configured reports whether headers has one named name (any case).
+func configured(headers map[string]string, name string) bool {
+	for k := range headers {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *proxy) current() *session {
@@ -623,30 +646,73 @@ func (p *proxy) ignored(name string) bool {
 // messages leave in the order the client sent them while a slow response
 // does not hold up the next message. ctx is the proxy's lifetime; s is the
 // current session and sctx its lifetime (nil, nil while shutting down).
-func (p *proxy) dispatch(ctx, sctx context.Context, s *session, m inMessage) {
-	sent := make(chan struct{})
-	var once sync.Once
-	markSent := func() { once.Do(func() { close(sent) }) }
+//
+// sent is the loop's channel (buffered, 1) on which the message's goroutine
+// says it is written, once; it is empty when dispatch is called. dispatch
+// reports false when it stopped waiting before that (the proxy or stdin
+// ended): a late signal may still fill sent, so the loop takes a new one.
+// One channel for all messages, rather than a channel, a sync.Once and
+// their closures for each, is what keeps a message's cost to one
+// allocation besides its goroutine and trace.
+func (p *proxy) dispatch(ctx, sctx context.Context, s *session, m inMessage, sent chan struct{}) bool {
+	o := &outgoing{sent: sent}
 	// A request may go on once it is written: its answer comes later. A
 	// notification (or a response to the server) is only accepted with the
 	// HTTP answer (202), and the server may handle two POSTs in either
 	// order, so the next message waits for that: notifications/initialized
 	// then reaches the server before the tools/list written right after it.
-	onWritten := markSent
-	if req, ok := m.msg.(*jsonrpc.Request); !ok || !req.ID.IsValid() {
-		onWritten = nil
+	if req, ok := m.msg.(*jsonrpc.Request); ok && req.ID.IsValid() {
+		o.wrote = func(httptrace.WroteRequestInfo) { o.tell() }
 	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		defer markSent()
-		p.forward(ctx, sctx, s, m, onWritten)
+		defer o.tell()
+		p.forward(ctx, sctx, s, m, o)
 	}()
 	select {
 	case <-sent:
+		return true
 	case <-ctx.Done():
 	case <-p.stdinEnded: // the client is gone: stop waiting (see EOFGrace)
 	}
+	return false
+}
+
+// outgoing is how the goroutine forwarding one client message tells
+// dispatch that it is written.
+type outgoing struct {
+	sent  chan<- struct{}
+	told  atomic.Bool
+	wrote func(httptrace.WroteRequestInfo) // tell, as a trace hook; nil: told when forward returns
+	// trace is the first write's trace (a write after a re-initialization
+	// gets one of its own: httptrace may have composed this one with a
+	// trace of ctx's).
+	trace  httptrace.ClientTrace
+	traced bool // trace is in use (only forward's goroutine writes)
+}
+
+// tell signals sent, once. It never blocks: sent holds one signal and gets
+// at most this one until dispatch has taken it (see dispatch).
+func (o *outgoing) tell() {
+	if o.told.CompareAndSwap(false, true) {
+		o.sent <- struct{}{}
+	}
+}
+
+// withTrace returns ctx with a trace that tells o once the HTTP request is
+// written, or ctx itself when o is told only when forward returns.
+func (o *outgoing) withTrace(ctx context.Context) context.Context {
+	if o == nil || o.wrote == nil {
+		return ctx
+	}
+	t := &o.trace
+	if o.traced {
+		t = &httptrace.ClientTrace{}
+	}
+	o.traced = true
+	t.WroteRequest = o.wrote
+	return httptrace.WithClientTrace(ctx, t)
 }
 
 // forward writes msg to the remote session s (the current one when msg was
@@ -655,7 +721,7 @@ func (p *proxy) dispatch(ctx, sctx context.Context, s *session, m inMessage) {
 // re-initializes once and writes msg again; when Streamable HTTP turns out
 // to be unsupported at the first message (ModeHTTPFirst) it falls back to
 // SSE.
-func (p *proxy) forward(ctx, sctx context.Context, s *session, msg inMessage, markSent func()) {
+func (p *proxy) forward(ctx, sctx context.Context, s *session, msg inMessage, o *outgoing) {
 	req, isReq := msg.msg.(*jsonrpc.Request)
 	if s == nil { // shutting down
 		if isReq && req.IsCall() {
@@ -664,7 +730,7 @@ func (p *proxy) forward(ctx, sctx context.Context, s *session, msg inMessage, ma
 		return
 	}
 	ws := s // the session msg was last written on
-	err := p.write(sctx, s, msg, markSent)
+	err := p.write(sctx, s, msg, o)
 	if err != nil && ctx.Err() == nil {
 		first := isReq && (req.Method == "initialize" || req.Method == "server/discover")
 		switch {
@@ -687,13 +753,13 @@ func (p *proxy) forward(ctx, sctx context.Context, s *session, msg inMessage, ma
 				break
 			}
 			ws = ns
-			err = p.write(ns.bind(ctx), ns, msg, markSent)
+			err = p.write(ns.bind(ctx), ns, msg, o)
 		case first && s.kind == ModeHTTPOnly && p.opts.Mode == ModeHTTPFirst && fallbackStatus(int(p.rt.last.Load())):
 			var ns *session
 			ns, err = p.fallback(ctx, s, err)
 			if err == nil {
 				ws = ns
-				err = p.write(ns.bind(ctx), ns, msg, markSent)
+				err = p.write(ns.bind(ctx), ns, msg, o)
 			}
 		}
 	}
@@ -754,14 +820,10 @@ func fallbackStatus(code int) bool {
 }
 
 // write sends msg on s within ctx, which must end when s does (the session's
-// context, or one from s.bind); markSent is called once the HTTP request is
-// written.
-func (p *proxy) write(ctx context.Context, s *session, msg inMessage, markSent func()) error {
-	if markSent != nil {
-		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-			WroteRequest: func(httptrace.WroteRequestInfo) { markSent() },
-		})
-	}
+// context, or one from s.bind); o, when not nil, is told once the HTTP
+// request is written.
+func (p *proxy) write(ctx context.Context, s *session, msg inMessage, o *outgoing) error {
+	ctx = o.withTrace(ctx)
 	if sc, ok := s.conn.(*streamConn); ok && msg.raw != nil {
 		return sc.writeRaw(ctx, msg.raw, msg.msg) // the client's bytes, not re-encoded
 	}

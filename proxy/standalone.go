@@ -115,7 +115,7 @@ func (p *proxy) sessionLost(ctx context.Context, s *session) {
 // is sctx, and returns the last event ID seen.
 func (p *proxy) readEvents(sctx context.Context, s *session, resp *http.Response, lastID string) string {
 	defer drain(resp.Body)
-	err := scanSSE(resp.Body, p.opts.MaxMessageSize, func(ev sseEvent) error {
+	err := scanSSE(resp.Body, p.opts.MaxMessageSize, nil, func(ev sseEvent) error {
 		if ev.id != "" {
 			lastID = ev.id
 		}

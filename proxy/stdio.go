@@ -42,16 +42,23 @@ func (m inMessage) full() (jsonrpc.Message, error) {
 	return decodeMessage(m.raw)
 }
 
+// lineMessages are the messages of one line: one message, or a batch's.
+// (One message needs no slice of its own.)
+type lineMessages struct {
+	one   inMessage
+	batch []inMessage // a batch line's messages; nil for one message
+}
+
 // next returns the messages of the next non-empty line (a batch line gives
 // several); full(method) names the requests to decode whole (see
 // decodeHead). A *badLineError means that line was not JSON-RPC or was
 // longer than MaxLineLength: it was skipped, and reading may go on. Any other
 // error (io.EOF included) ends the stream.
-func (l *lineReader) next(full func(string) bool) ([]inMessage, error) {
+func (l *lineReader) next(full func(string) bool) (lineMessages, error) {
 	for {
 		line, err := l.readLine()
 		if err != nil {
-			return nil, err
+			return lineMessages{}, err
 		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
@@ -60,23 +67,23 @@ func (l *lineReader) next(full func(string) bool) ([]inMessage, error) {
 		if line[0] == '[' {
 			var raws []json.RawMessage
 			if err := json.Unmarshal(line, &raws); err != nil {
-				return nil, &badLineError{err}
+				return lineMessages{}, &badLineError{err}
 			}
 			msgs := make([]inMessage, 0, len(raws))
 			for _, raw := range raws {
 				m, light, err := decodeHead(raw, full)
 				if err != nil {
-					return nil, &badLineError{err}
+					return lineMessages{}, &badLineError{err}
 				}
 				msgs = append(msgs, inMessage{m, raw, light})
 			}
-			return msgs, nil
+			return lineMessages{batch: msgs}, nil
 		}
 		m, light, err := decodeHead(line, full)
 		if err != nil {
-			return nil, &badLineError{err}
+			return lineMessages{}, &badLineError{err}
 		}
-		return []inMessage{{m, line, light}}, nil
+		return lineMessages{one: inMessage{m, line, light}}, nil
 	}
 }
 
@@ -136,11 +143,18 @@ func decodeMessage(data []byte) (jsonrpc.Message, error) {
 // there, as json.RawMessage's presence does in wireMessage.
 type headMessage struct {
 	JSONRPC string          `json:"jsonrpc"`
-	ID      json.RawMessage `json:"id"`
+	ID      rawRef          `json:"id"`
 	Method  string          `json:"method"`
 	Result  seen            `json:"result"`
 	Error   json.RawMessage `json:"error"`
 }
+
+// rawRef is a JSON value as it stands in the data being decoded, not
+// copied (json.RawMessage copies): valid only as long as that data is
+// unchanged. decodeHead parses the ID it holds before returning.
+type rawRef []byte
+
+func (r *rawRef) UnmarshalJSON(b []byte) error { *r = b; return nil }
 
 // seen records that a field was present (null included), without its value.
 type seen bool
@@ -169,7 +183,7 @@ func decodeHead(data []byte, full func(method string) bool) (msg jsonrpc.Message
 	if h.JSONRPC != "2.0" {
 		return nil, false, fmt.Errorf("jsonrpc is %q, want \"2.0\"", h.JSONRPC)
 	}
-	id, err := parseID(h.ID)
+	id, err := parseID(json.RawMessage(h.ID))
 	if err != nil {
 		return nil, false, err
 	}

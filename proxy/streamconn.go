@@ -35,6 +35,20 @@ type streamConn struct {
 
 	mu        sync.Mutex
 	sessionID string
+	sidValue  []string // sessionID as a header value (guarded by mu)
+
+	// Header values set on every POST, shared by its requests (net/http
+	// and oauth.Transport replace or copy header values, never change
+	// them), so that a POST's headers cost no allocation each.
+	contentType, accept []string
+
+	// header, when set, returns headers set on every POST (the proxy's
+	// protocol version): set here, they spare oauth.Transport a clone of
+	// the request to add them. What it returns is not modified.
+	header func() http.Header
+
+	// bufs holds *sseBuffers between answers.
+	bufs sync.Pool
 
 	// deliver, when set, receives each message from the server in the
 	// goroutine that read it (saving a hand-off through incoming and Read);
@@ -55,7 +69,8 @@ const (
 )
 
 func newStreamConn(url string, hc *http.Client, max int64) *streamConn {
-	return &streamConn{url: url, hc: hc, max: max, incoming: make(chan jsonrpc.Message, 64), closed: make(chan struct{})}
+	return &streamConn{url: url, hc: hc, max: max, incoming: make(chan jsonrpc.Message, 64), closed: make(chan struct{}),
+		contentType: []string{"application/json"}, accept: []string{"application/json, text/event-stream"}}
 }
 
 // SessionID returns the Mcp-Session-Id the server assigned, if any.
@@ -63,6 +78,13 @@ func (c *streamConn) SessionID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sessionID
+}
+
+// session returns the Mcp-Session-Id and its header value (nil without one).
+func (c *streamConn) session() (string, []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessionID, c.sidValue
 }
 
 // Read returns the next message from the server.
@@ -106,11 +128,16 @@ func (c *streamConn) writeRaw(ctx context.Context, data []byte, msg jsonrpc.Mess
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	sid := c.SessionID()
+	req.Header["Content-Type"] = c.contentType
+	req.Header["Accept"] = c.accept
+	sid, sidValue := c.session()
 	if sid != "" {
-		req.Header.Set("Mcp-Session-Id", sid)
+		req.Header["Mcp-Session-Id"] = sidValue
+	}
+	if c.header != nil {
+		for k, vs := range c.header() {
+			req.Header[k] = vs
+		}
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -120,7 +147,7 @@ func (c *streamConn) writeRaw(ctx context.Context, data []byte, msg jsonrpc.Mess
 		if got := resp.Header.Get("Mcp-Session-Id"); got != "" {
 			c.mu.Lock()
 			if c.sessionID == "" {
-				c.sessionID = got
+				c.sessionID, c.sidValue = got, []string{got}
 			}
 			c.mu.Unlock()
 		}
@@ -139,19 +166,20 @@ func (c *streamConn) writeRaw(ctx context.Context, data []byte, msg jsonrpc.Mess
 		se.Body = string(bytes.TrimSpace(body))
 		return se
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	ct := mediaType(resp.Header.Get("Content-Type"))
 	var call *jsonrpc.Request
 	if r, ok := msg.(*jsonrpc.Request); ok && r.IsCall() {
 		call = r
 	}
 	switch ct {
 	case "application/json":
-		defer drain(resp.Body)
 		// The transport bounds the body (a *limit.TooLargeError past c.max).
 		body, err := io.ReadAll(resp.Body)
 		if err != nil {
+			drain(resp.Body)
 			return fmt.Errorf("reading the answer from %s: %w", c.url, err)
 		}
+		_ = resp.Body.Close() // read to its end: nothing to drain
 		return c.deliverJSON(body)
 	case "text/event-stream":
 		return c.readStream(ctx, resp, call)
@@ -230,8 +258,13 @@ func (c *streamConn) readStream(ctx context.Context, resp *http.Response, call *
 	var lastID string
 	retry := 500 * time.Millisecond
 	answered := false
+	bufs, _ := c.bufs.Get().(*sseBuffers)
+	if bufs == nil {
+		bufs = new(sseBuffers)
+	}
+	defer c.bufs.Put(bufs)
 	for attempt := 0; ; attempt++ {
-		err := scanSSE(resp.Body, c.max, func(ev sseEvent) error {
+		err := scanSSE(resp.Body, c.max, bufs, func(ev sseEvent) error {
 			if ev.id != "" {
 				lastID = ev.id
 			}
@@ -247,7 +280,11 @@ func (c *streamConn) readStream(ctx context.Context, resp *http.Response, call *
 			}
 			return err
 		})
-		drain(resp.Body)
+		if err == nil {
+			_ = resp.Body.Close() // read to its end: nothing to drain
+		} else {
+			drain(resp.Body)
+		}
 		if answered || call == nil || ctx.Err() != nil || errors.Is(err, mcp.ErrConnectionClosed) {
 			return nil
 		}
@@ -319,13 +356,40 @@ type sseEvent struct {
 	retry time.Duration
 }
 
+// sseBuffers are scanSSE's line and data buffers, kept between the answers
+// of a streamConn (its bufs) so that reading one allocates none.
+type sseBuffers struct {
+	line []byte
+	data bytes.Buffer
+}
+
+// keptBuffer is the largest data buffer sseBuffers keeps after an answer:
+// a large message's buffer is not kept.
+const keptBuffer = 64 << 10
+
 // scanSSE calls fn for every event of an SSE stream until it ends or fn
 // fails. r is bounded per event (oauth.BoundBody, max bytes), which bounds
 // what scanSSE buffers: one line and one event's data, each at most max.
-func scanSSE(r io.Reader, max int64, fn func(sseEvent) error) error {
+// bufs, when not nil, supplies the buffers (one scanSSE at a time); an
+// event's data is valid only during fn.
+func scanSSE(r io.Reader, max int64, bufs *sseBuffers, fn func(sseEvent) error) error {
+	if bufs == nil {
+		bufs = new(sseBuffers)
+	}
+	if bufs.line == nil {
+		bufs.line = make([]byte, 4096)
+	}
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), scanBuffer(max))
-	var data bytes.Buffer
+	// A longer line makes the scanner allocate a larger buffer of its own;
+	// bufs.line stays the small one.
+	sc.Buffer(bufs.line[:0], scanBuffer(max))
+	data := &bufs.data
+	data.Reset()
+	defer func() {
+		if data.Cap() > keptBuffer {
+			*data = bytes.Buffer{}
+		}
+	}()
 	var ev sseEvent
 	for sc.Scan() {
 		line := sc.Bytes()
@@ -371,4 +435,16 @@ func scanBuffer(max int64) int {
 		return math.MaxInt32
 	}
 	return int(max) + 1
+}
+
+// mediaType is the media type of a Content-Type value, lower-case and
+// without parameters, as mime.ParseMediaType returns it ("" when it does not
+// parse); the two values MCP servers send are returned without parsing.
+func mediaType(contentType string) string {
+	switch contentType {
+	case "application/json", "text/event-stream":
+		return contentType
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt
 }

@@ -20,9 +20,10 @@ const protocolVersionHeader = "Mcp-Protocol-Version"
 // fallback), and turns a final 401 or 403 into a *StatusError, whichever
 // transport sent the request.
 type roundTripper struct {
-	inner   *oauth.Transport
-	version atomic.Pointer[string] // negotiated protocol version, once known
-	last    atomic.Int64           // last non-2xx status seen (for transport fallback)
+	inner *oauth.Transport
+	// version holds the negotiated protocol version header, once known.
+	version atomic.Pointer[http.Header]
+	last    atomic.Int64 // last non-2xx status seen (for transport fallback)
 }
 
 // newRoundTripper returns the proxy's transport for opts over base.
@@ -36,11 +37,7 @@ func newRoundTripper(opts Options, base http.RoundTripper, logf func(string, ...
 		Base:           base,
 		MaxMessageSize: opts.MaxMessageSize,
 		OnResponse:     t.record,
-		Header: func(h http.Header) {
-			if v := t.version.Load(); v != nil && h.Get(protocolVersionHeader) == "" {
-				h.Set(protocolVersionHeader, *v)
-			}
-		},
+		Header:         t.header,
 		SignIn: func(ctx context.Context, status int, authorize func(context.Context) error) error {
 			if ctx.Value(endingSession{}) != nil {
 				// The DELETE that ends a session, sent as the proxy
@@ -80,31 +77,49 @@ func newRoundTripper(opts Options, base http.RoundTripper, logf func(string, ...
 // (streamConn.Close): a 401 to it starts no sign-in.
 type endingSession struct{}
 
+// header returns the headers the proxy sets on every request to the server
+// (the negotiated protocol version, once known), not to be modified.
+func (t *roundTripper) header() http.Header {
+	if h := t.version.Load(); h != nil {
+		return *h
+	}
+	return nil
+}
+
 func (t *roundTripper) setVersion(v string) {
 	if v != "" {
-		t.version.Store(&v)
+		h := http.Header{protocolVersionHeader: {v}}
+		t.version.Store(&h)
 	}
 }
 
 func (t *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.inner.RoundTrip(req)
-	var ae *oauth.AuthorizeError
-	switch {
-	case errors.As(err, &ae):
-		se := &StatusError{Method: ae.Method, URL: ae.URL, Code: ae.Status, Err: ae.Err}
-		if ae.Challenge != nil {
-			se.Challenge, se.Scope = ae.Challenge.Error, ae.Challenge.Scope
-		}
-		return nil, se
-	case err != nil:
-		return nil, err
-	case authStatus(resp.StatusCode) && t.inner.SameOrigin(req.URL):
+	if err != nil {
+		return nil, t.roundTripError(err)
+	}
+	if authStatus(resp.StatusCode) && t.inner.SameOrigin(req.URL) {
 		// Nothing fixed it (no OAuth, a body that cannot be replayed, or
 		// the retry was refused too): a typed error says which status it
 		// was.
 		return nil, refusedError(req, resp)
 	}
 	return resp, nil
+}
+
+// roundTripError is RoundTrip's error for the inner transport's err: a
+// *StatusError for a refusal the OAuth handler could not fix. (Apart, so
+// that a request that went well pays for no errors.As target.)
+func (t *roundTripper) roundTripError(err error) error {
+	var ae *oauth.AuthorizeError
+	if errors.As(err, &ae) {
+		se := &StatusError{Method: ae.Method, URL: ae.URL, Code: ae.Status, Err: ae.Err}
+		if ae.Challenge != nil {
+			se.Challenge, se.Scope = ae.Challenge.Error, ae.Challenge.Scope
+		}
+		return se
+	}
+	return err
 }
 
 // authStatus reports whether code is one OAuth may fix: 401 or 403.
