@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -228,16 +227,5 @@ func TestConcurrentCallsKeepTheirAnswers(t *testing.T) {
 	pw.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)
-	}
-}
-
-// mediaType answers as mime.ParseMediaType does, with or without its fast path.
-func TestMediaType(t *testing.T) {
-	for _, ct := range []string{"application/json", "text/event-stream", "Text/Event-Stream", "application/json; charset=utf-8",
-		"text/event-stream;charset=UTF-8", " application/json", "", "text/plain", "garbage;;", "application/json "} {
-		want, _, _ := mime.ParseMediaType(ct)
-		if got := mediaType(ct); got != want {
-			t.Errorf("mediaType(%q) = %q, want %q", ct, got, want)
-		}
 	}
 }

@@ -651,9 +651,8 @@ func (p *proxy) ignored(name string) bool {
 // says it is written, once; it is empty when dispatch is called. dispatch
 // reports false when it stopped waiting before that (the proxy or stdin
 // ended): a late signal may still fill sent, so the loop takes a new one.
-// One channel for all messages, rather than a channel, a sync.Once and
-// their closures for each, is what keeps a message's cost to one
-// allocation besides its goroutine and trace.
+// One channel for all messages spares each a channel, a sync.Once and
+// their closures: a message costs its outgoing, its goroutine and its trace.
 func (p *proxy) dispatch(ctx, sctx context.Context, s *session, m inMessage, sent chan struct{}) bool {
 	o := &outgoing{sent: sent}
 	// A request may go on once it is written: its answer comes later. A

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"mime"
 	"net/http"
 	"strconv"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/limit"
+	"github.com/mcplink/mcplink/oauth"
 )
 
 // streamConn is a lean Streamable HTTP client connection (an mcp.Connection)
@@ -42,9 +42,9 @@ type streamConn struct {
 	// them), so that a POST's headers cost no allocation each.
 	contentType, accept []string
 
-	// header, when set, returns headers set on every POST (the proxy's
-	// protocol version): set here, they spare oauth.Transport a clone of
-	// the request to add them. What it returns is not modified.
+	// header, when set, returns headers (canonical keys) set on every POST
+	// (the proxy's protocol version): set here, they spare oauth.Transport
+	// a clone of the request to add them. What it returns is not modified.
 	header func() http.Header
 
 	// bufs holds *sseBuffers between answers.
@@ -166,7 +166,7 @@ func (c *streamConn) writeRaw(ctx context.Context, data []byte, msg jsonrpc.Mess
 		se.Body = string(bytes.TrimSpace(body))
 		return se
 	}
-	ct := mediaType(resp.Header.Get("Content-Type"))
+	ct := oauth.MediaType(resp.Header.Get("Content-Type"))
 	var call *jsonrpc.Request
 	if r, ok := msg.(*jsonrpc.Request); ok && r.IsCall() {
 		call = r
@@ -435,16 +435,4 @@ func scanBuffer(max int64) int {
 		return math.MaxInt32
 	}
 	return int(max) + 1
-}
-
-// mediaType is the media type of a Content-Type value, lower-case and
-// without parameters, as mime.ParseMediaType returns it ("" when it does not
-// parse); the two values MCP servers send are returned without parsing.
-func mediaType(contentType string) string {
-	switch contentType {
-	case "application/json", "text/event-stream":
-		return contentType
-	}
-	mt, _, _ := mime.ParseMediaType(contentType)
-	return mt
 }
