@@ -109,38 +109,76 @@ func (p *Pending) ListenError() error { return p.flow.ListenError() }
 // RFC 9207 iss checks of the listener apply before anything is delivered, so
 // a wrong paste returns an error and leaves the flow pending; a bare code has
 // no iss to check (the user vouches for it).
+//
+// Input is read as a redirect only when it looks like one (see
+// looksLikeRedirect): a code may contain "=" (base64 padding), and such a
+// code is a code. Where the input is known to be a code, use PasteCode.
 func (p *Pending) Paste(input string) error {
 	in := strings.TrimSpace(input)
 	if in == "" {
 		return errors.New("nothing was pasted; paste the full URL from the browser's address bar after signing in (or just the code)")
 	}
-	var params url.Values
-	state := p.State
-	if strings.Contains(in, "=") || strings.Contains(in, "://") {
-		var err error
-		if params, err = callback.ParseRedirect(in); err != nil {
-			return err
-		}
-		state = params.Get("state")
-		if state == p.State && params.Get("error") == "" {
-			if err := checkIss(params, p.d.Issuer, p.d.AuthServer.AuthorizationResponseIssParameterSupported); err != nil {
-				return err
-			}
-		}
-	} else {
+	if !looksLikeRedirect(in) {
 		if !plausibleCode(in) {
 			return errors.New("that is not a URL or an authorization code; paste the full URL from the browser's address bar after signing in (or just the code)")
 		}
-		p.bareCode.Store(&in)
-		params = url.Values{"code": {in}}
+		return p.deliverCode(in)
 	}
+	params, err := callback.ParseRedirect(in)
+	if err != nil {
+		return err
+	}
+	state := params.Get("state")
+	if state == p.State && params.Get("error") == "" {
+		if err := checkIss(params, p.d.Issuer, p.d.AuthServer.AuthorizationResponseIssParameterSupported); err != nil {
+			return err
+		}
+	}
+	return p.deliver(state, params)
+}
+
+// PasteCode completes the flow with code, known to be an authorization code
+// (an API's {"code"}): it is delivered for this flow's state exactly as
+// given, never read as a redirect URL. Like a bare pasted code it has no
+// RFC 9207 iss to check. A refused code leaves the flow pending.
+func (p *Pending) PasteCode(code string) error {
+	if code == "" {
+		return errors.New("the authorization code is empty")
+	}
+	if !plausibleCode(code) {
+		return errors.New("that is not an authorization code: a code is at most 4096 printable ASCII characters without spaces")
+	}
+	return p.deliverCode(code)
+}
+
+// deliverCode delivers a bare code for p's state, noting it so Wait skips
+// the iss check it cannot have.
+func (p *Pending) deliverCode(code string) error {
+	p.bareCode.Store(&code)
+	return p.deliver(p.State, url.Values{"code": {code}})
+}
+
+// deliver hands params to the flow of state.
+func (p *Pending) deliver(state string, params url.Values) error {
 	if err := p.e.opts.Callbacks.Deliver(state, params); err != nil {
 		if errors.Is(err, callback.ErrUnknownState) {
-			return fmt.Errorf("the pasted redirect belongs to no pending sign-in (wrong or old state); paste the URL of the latest sign-in: %w", err)
+			return fmt.Errorf("the pasted redirect belongs to no pending sign-in (wrong or old state, or the sign-in already ended); paste the URL of the latest sign-in: %w", err)
 		}
 		return fmt.Errorf("the pasted redirect was not accepted: %w", err)
 	}
 	return nil
+}
+
+// looksLikeRedirect reports whether pasted text is a redirect rather than a
+// bare code: it has a scheme ("http://…"), or it parses as a query with a
+// "code" or "error" parameter ("code=…&state=…", "?error=…"). A code with
+// "=" in it (base64 padding, "abc==") is neither.
+func looksLikeRedirect(in string) bool {
+	if strings.Contains(in, "://") {
+		return true
+	}
+	q, err := url.ParseQuery(strings.TrimPrefix(in, "?"))
+	return err == nil && (q.Has("code") || q.Has("error"))
 }
 
 // plausibleCode reports whether s can be an authorization code: printable

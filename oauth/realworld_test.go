@@ -65,8 +65,9 @@ func TestPasteFullRedirectURL(t *testing.T) {
 		u := <-urls
 		for _, line := range []string{
 			"   ",              // ignored
-			"not a redirect=1", // no code: reported, still pending
-			strings.Replace(u, "state=", "state=X", 1), // another flow's state
+			"not a redirect=1", // neither a redirect nor a code: reported, still pending
+			"http://127.0.0.1:9/mcp/oauth/callback?state=S", // a URL without a code: reported
+			strings.Replace(u, "state=", "state=X", 1),      // another flow's state
 			u,
 		} {
 			select {
@@ -84,7 +85,7 @@ func TestPasteFullRedirectURL(t *testing.T) {
 		t.Fatalf("stored credentials = %+v", c)
 	}
 	n := v.notes.all()
-	for _, want := range []string{"paste the full URL it was redirected to", "neither a code nor an error", "belongs to no pending sign-in"} {
+	for _, want := range []string{"paste the full URL it was redirected to", "not a URL or an authorization code", "neither a code nor an error", "belongs to no pending sign-in"} {
 		if !strings.Contains(n, want) {
 			t.Errorf("notes lack %q:\n%s", want, n)
 		}
