@@ -87,15 +87,11 @@ func (e *Events) Close() {
 	}
 }
 
-// forward turns the events of manager from into API events until ch is
-// closed; ctx bounds reading stored credentials for their status. Events of
-// a server that another manager now owns (one added with POST /mcp in place
-// of a configured one) are dropped.
-func (s *Server) forward(ctx context.Context, from *manager.Manager, ch <-chan manager.Event) {
+// forward turns the manager's events (servers added with POST /mcp
+// included) into API events until ch is closed; ctx bounds reading stored
+// credentials for their status.
+func (s *Server) forward(ctx context.Context, ch <-chan manager.Event) {
 	for ev := range ch {
-		if s.mgr(ev.Server) != from {
-			continue
-		}
 		s.changed()
 		typ := EventStatus
 		if ev.Kind == manager.EventTools {
@@ -130,7 +126,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush()
 	}
-	for _, st := range s.states() {
+	for _, st := range s.m.States() {
 		ss := s.status(r.Context(), st)
 		if write(Event{Type: EventStatus, Server: st.Name, Status: &ss}) != nil {
 			return

@@ -276,7 +276,7 @@ func (s *Server) flowFailed(f *flow, phase string, err error, ev FlowEvent) {
 	f.err = err
 	ev.Phase, ev.Message = phase, fix.Message(err, fix.API)
 	s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &ev})
-	f.status, _ = s.mgr(f.server).State(f.server)
+	f.status, _ = s.m.State(f.server)
 }
 
 // flowSucceeded publishes f's success (ev with phase and message set) and
@@ -285,10 +285,10 @@ func (s *Server) flowSucceeded(ctx context.Context, f *flow, ev FlowEvent) {
 	s.invalidateAuth(f.server)
 	ev.Phase, ev.Message = FlowSucceeded, "signed in to "+f.server+"; connecting"
 	s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &ev})
-	st, cerr := s.mgr(f.server).Connect(ctx, f.server)
+	st, cerr := s.m.Connect(ctx, f.server)
 	s.changed()
 	if cerr != nil {
-		st, _ = s.mgr(f.server).State(f.server)
+		st, _ = s.m.State(f.server)
 	}
 	f.status = st
 }

@@ -47,8 +47,8 @@ func OpencodeStatus(st manager.Status) string {
 }
 
 // AddOptions enables POST /mcp (opencode's mcp.add), which writes a new
-// server to a config file and connects it. Without them POST /mcp answers
-// 400 saying adding is not available.
+// server to a config file and runs it in Options.Manager (manager.Add).
+// Without them POST /mcp answers 400 saying adding is not available.
 type AddOptions struct {
 	// Target returns the config file a new server is written to and the
 	// edit options for it (config.KeepTrusted for a project file); an error
@@ -60,104 +60,73 @@ type AddOptions struct {
 	// variable is set.
 	HomeDir string
 	Getenv  func(string) (string, bool)
-	// NewManager returns a manager for cfg with the same options as
-	// Options.Manager; the API owns it and closes it on Close.
-	NewManager func(cfg *config.Config) *manager.Manager
 }
 
-// added is a server added with POST /mcp while the API runs. The manager
-// given to New cannot take new servers, so each added server has a manager
-// of its own; it takes precedence over an entry of the same name in Config.
-type added struct {
-	entry *config.Entry
-	m     *manager.Manager
-	stop  func() // ends the event forwarding of m
-}
-
-// addedServers holds the servers added while the API runs.
+// addedServers holds the names of the servers added with POST /mcp while
+// the API runs. Their entries are the manager's (manager.Entry); an added
+// server takes the place of a configured one of the same name.
 type addedServers struct {
-	mu     sync.RWMutex
-	byName map[string]*added
-	closed bool
+	mu    sync.RWMutex
+	names map[string]bool
 }
 
-func (a *addedServers) get(name string) *added {
+func (a *addedServers) has(name string) bool {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.byName[name]
+	return a.names[name]
 }
 
-// mgr returns the manager that owns server name.
-func (s *Server) mgr(name string) *manager.Manager {
-	if ad := s.added.get(name); ad != nil {
-		return ad.m
+func (a *addedServers) add(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.names == nil {
+		a.names = map[string]bool{}
 	}
-	return s.m
+	a.names[name] = true
 }
 
-// lookup returns the entry of a server (added or configured), like
-// config.Config.Lookup.
-func (s *Server) lookup(name string) (*config.Entry, error) {
-	if ad := s.added.get(name); ad != nil {
-		return ad.entry, nil
-	}
-	e, err := s.cfg.Lookup(name)
-	if err != nil && errors.Is(err, config.ErrNotFound) {
-		if names := s.addedNames(); len(names) > 0 {
-			err = fmt.Errorf("%w (added through the API: %s)", err, strings.Join(names, ", "))
-		}
-	}
-	return e, err
-}
-
-// entryOf returns the entry of name, or nil.
-func (s *Server) entryOf(name string) *config.Entry {
-	if ad := s.added.get(name); ad != nil {
-		return ad.entry
-	}
-	return s.cfg.Servers[name]
-}
-
-func (s *Server) addedNames() []string {
-	s.added.mu.RLock()
-	defer s.added.mu.RUnlock()
-	out := make([]string, 0, len(s.added.byName))
-	for n := range s.added.byName {
+func (a *addedServers) list() []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]string, 0, len(a.names))
+	for n := range a.names {
 		out = append(out, n)
 	}
 	sort.Strings(out)
 	return out
 }
 
-// states returns the state of every server, sorted by name: the configured
-// ones, with added servers in place of configured ones of the same name.
-func (s *Server) states() []manager.State {
-	s.added.mu.RLock()
-	out := make([]manager.State, 0, len(s.added.byName))
-	for _, ad := range s.added.byName {
-		out = append(out, ad.m.States()...)
+// lookup returns the entry of a server (added or configured), like
+// config.Config.Lookup.
+func (s *Server) lookup(name string) (*config.Entry, error) {
+	if e := s.addedEntry(name); e != nil {
+		return e, nil
 	}
-	s.added.mu.RUnlock()
-	for _, st := range s.m.States() {
-		if s.added.get(st.Name) == nil {
-			out = append(out, st)
+	e, err := s.cfg.Lookup(name)
+	if err != nil && errors.Is(err, config.ErrNotFound) {
+		if names := s.added.list(); len(names) > 0 {
+			err = fmt.Errorf("%w (added through the API: %s)", err, strings.Join(names, ", "))
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return e, err
 }
 
-// closeAdded closes the managers of added servers (on Close).
-func (s *Server) closeAdded() {
-	s.added.mu.Lock()
-	s.added.closed = true
-	all := s.added.byName
-	s.added.byName = map[string]*added{}
-	s.added.mu.Unlock()
-	for _, ad := range all {
-		ad.stop()
-		_ = ad.m.Close()
+// addedEntry returns the entry of server name if it was added through the
+// API, else nil.
+func (s *Server) addedEntry(name string) *config.Entry {
+	if !s.added.has(name) {
+		return nil
 	}
+	e, _ := s.m.Entry(name)
+	return e
+}
+
+// entryOf returns the entry of name, or nil.
+func (s *Server) entryOf(name string) *config.Entry {
+	if e := s.addedEntry(name); e != nil {
+		return e
+	}
+	return s.cfg.Servers[name]
 }
 
 // addTimeout bounds connecting a server added with POST /mcp.
@@ -170,7 +139,7 @@ const addTimeout = 2 * time.Minute
 // answer, the status map of every server.
 func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 	ao := s.opts.Add
-	if ao == nil || ao.Target == nil || ao.NewManager == nil {
+	if ao == nil || ao.Target == nil {
 		fail(w, errorf(http.StatusBadRequest, "add_unavailable", "this API server does not add servers; add one with \"mcplink add\" and restart \"mcplink serve\""))
 		return
 	}
@@ -206,18 +175,12 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 		fail(w, errorf(http.StatusInternalServerError, "config_write_failed", "writing %s: %v", path, err))
 		return
 	}
-	if err := s.install(req.Name, e); err != nil {
-		fail(w, err)
+	if !s.install(r.Context(), req.Name, e) {
+		fail(w, errShuttingDown())
 		return
 	}
-	if e.Enabled {
-		ctx, cancel := context.WithTimeout(r.Context(), addTimeout)
-		_, _ = s.mgr(req.Name).Connect(ctx, req.Name) // the outcome is in the status
-		cancel()
-		s.changed()
-	}
 	out := map[string]ServerStatus{}
-	for _, st := range s.states() {
+	for _, st := range s.m.States() {
 		out[st.Name] = s.status(r.Context(), st)
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -395,42 +358,22 @@ func configMessages(err error, tmp string) string {
 	}
 }
 
-// install makes e the running server name: a new manager for it replaces
-// an earlier added one or, in the API's view, a configured one (which is
-// disconnected).
-func (s *Server) install(name string, e *config.Entry) error {
-	m := s.opts.Add.NewManager(&config.Config{Servers: map[string]*config.Entry{name: e}, Files: []string{e.Source}})
-	ch, unsubscribe := m.Subscribe(256)
-	done := make(chan struct{})
-	ad := &added{entry: e, m: m, stop: func() { unsubscribe(); <-done }}
-	s.added.mu.Lock()
-	if s.added.closed {
-		s.added.mu.Unlock()
-		unsubscribe()
-		_ = m.Close()
-		return errShuttingDown()
+// install makes e the running server name in place of an earlier added or
+// a configured one (manager.Add) and connects it when it is enabled; the
+// outcome is in its status. It reports false when the API is closing.
+func (s *Server) install(ctx context.Context, name string, e *config.Entry) bool {
+	select {
+	case <-s.closing:
+		return false
+	default:
 	}
-	if s.added.byName == nil {
-		s.added.byName = map[string]*added{}
-	}
-	old := s.added.byName[name]
-	s.added.byName[name] = ad
-	s.wg.Add(1)
-	s.added.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		defer close(done)
-		ctx, cancel := s.closingContext(context.Background())
-		defer cancel()
-		s.forward(ctx, m, ch)
-	}()
-	if old != nil {
-		old.stop()
-		_ = old.m.Close()
-	} else {
-		_ = s.m.Disconnect(name) // a configured server of that name stops; unknown is fine
-	}
+	s.added.add(name)
 	s.invalidateAuth(name)
 	s.changed()
-	return nil
+	ctx, cancel := context.WithTimeout(ctx, addTimeout)
+	defer cancel()
+	_, err := s.m.Add(ctx, name, e) // the outcome is in the status
+	s.invalidateAuth(name)
+	s.changed()
+	return !errors.Is(err, manager.ErrClosed)
 }

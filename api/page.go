@@ -29,7 +29,7 @@ const pageCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; styl
 
 func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 	var rows []pageRow
-	for _, st := range s.states() {
+	for _, st := range s.m.States() {
 		ss := s.status(r.Context(), st)
 		row := pageRow{ServerStatus: ss, CanAuth: ss.Auth != nil}
 		if ss.Auth != nil {

@@ -81,7 +81,7 @@ func readJSON(r *http.Request, v any, strict bool) error {
 
 // state returns the named server's state or an unknown_server error.
 func (s *Server) state(name string) (manager.State, error) {
-	st, ok := s.mgr(name).State(name)
+	st, ok := s.m.State(name)
 	if !ok {
 		if _, err := s.lookup(name); err != nil {
 			return st, err
@@ -97,7 +97,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		writeBody(w, c.data)
 		return
 	}
-	states := s.states()
+	states := s.m.States()
 	out := make(map[string]ServerStatus, len(states))
 	for _, st := range states {
 		out[st.Name] = s.status(r.Context(), st)
@@ -125,11 +125,31 @@ func writeBody(w http.ResponseWriter, data []byte) {
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	st, err := s.state(r.PathValue("name"))
+	s.answerState(w, r, st, err)
+}
+
+// answerState answers with the status of st, or fails with err.
+func (s *Server) answerState(w http.ResponseWriter, r *http.Request, st manager.State, err error) {
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+}
+
+// answerFlow answers a request that delivered the redirect of flow f (err
+// is the delivery's error) or opened its browser: the refusal, or the
+// server's status once the flow ended.
+func (s *Server) answerFlow(w http.ResponseWriter, r *http.Request, f *flow, err error) {
+	if errors.Is(err, callback.ErrUnknownState) {
+		err = errorf(http.StatusBadRequest, "unknown_state", "the authorization for %q already finished; start a new one with POST /mcp/%s/auth", f.server, f.server)
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	st, err := s.waitFlow(r.Context(), f)
+	s.answerState(w, r, st, err)
 }
 
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
@@ -140,7 +160,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	// As opencode: true once the attempt ended, whatever its outcome (the
 	// status says it).
-	_, err := s.mgr(name).Connect(r.Context(), name)
+	_, err := s.m.Connect(r.Context(), name)
 	s.changed()
 	if err != nil {
 		fail(w, err)
@@ -155,7 +175,7 @@ func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	err := s.mgr(name).Disconnect(name)
+	err := s.m.Disconnect(name)
 	s.changed()
 	if err != nil {
 		fail(w, err)
@@ -211,7 +231,13 @@ func (s *Server) handleAuthCallback(w http.ResponseWriter, r *http.Request) {
 				e.Name, s.opts.FlowTTL, e.Name))
 			return
 		}
-		s.finishWithCode(w, r, f, req.Code)
+		// A code, delivered as one: never read as a URL, however many "="
+		// it has. There is no iss to check, as for a pasted bare code.
+		err := f.p.PasteCode(req.Code)
+		if err != nil && !errors.Is(err, callback.ErrUnknownState) {
+			err = errorf(http.StatusBadRequest, "bad_code", "%v", err)
+		}
+		s.answerFlow(w, r, f, err)
 		return
 	case req.Code != "" && req.State != "":
 		params = url.Values{"code": {req.Code}, "state": {req.State}}
@@ -230,40 +256,7 @@ func (s *Server) handleAuthCallback(w http.ResponseWriter, r *http.Request) {
 			e.Name, s.opts.FlowTTL, e.Name))
 		return
 	}
-	if err := s.opts.Callbacks.Deliver(state, params); err != nil {
-		if errors.Is(err, callback.ErrUnknownState) {
-			err = errorf(http.StatusBadRequest, "unknown_state", "the authorization for %q with this state already finished; start a new one with POST /mcp/%s/auth", e.Name, e.Name)
-		}
-		fail(w, err)
-		return
-	}
-	st, err := s.waitFlow(r.Context(), f)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
-}
-
-// finishWithCode completes the pending browser flow f with a bare
-// authorization code (the way `mcplink auth` takes a pasted code) and
-// answers with the server's status.
-func (s *Server) finishWithCode(w http.ResponseWriter, r *http.Request, f *flow, code string) {
-	if err := f.p.Paste(code); err != nil {
-		if errors.Is(err, callback.ErrUnknownState) {
-			err = errorf(http.StatusBadRequest, "unknown_state", "the authorization for %q already finished; start a new one with POST /mcp/%s/auth", f.server, f.server)
-		} else {
-			err = errorf(http.StatusBadRequest, "bad_code", "%v", err)
-		}
-		fail(w, err)
-		return
-	}
-	st, err := s.waitFlow(r.Context(), f)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+	s.answerFlow(w, r, f, s.opts.Callbacks.Deliver(state, params))
 }
 
 func (s *Server) handleAuthenticate(w http.ResponseWriter, r *http.Request) {
@@ -292,12 +285,7 @@ func (s *Server) handleAuthenticate(w http.ResponseWriter, r *http.Request) {
 		s.events.Publish(Event{Type: EventFlow, Server: f.server, Flow: &FlowEvent{Phase: FlowBrowserFailed, State: f.state, AuthorizationURL: f.authURL,
 			Message: fmt.Sprintf("the browser could not be opened (%s); open this URL to sign in to %s: %s", why, f.server, f.authURL)}})
 	}
-	st, err := s.waitFlow(r.Context(), f)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.status(r.Context(), st))
+	s.answerFlow(w, r, f, nil)
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
@@ -318,7 +306,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.invalidateAuth(e.Name)
-	err = s.mgr(e.Name).Disconnect(e.Name)
+	err = s.m.Disconnect(e.Name)
 	s.changed()
 	if err != nil {
 		fail(w, err)
@@ -367,7 +355,7 @@ func (s *Server) handleTools(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	m := s.mgr(name)
+	m := s.m
 	tools, err := m.Tools(r.Context(), name)
 	if err != nil {
 		fail(w, err)
@@ -403,7 +391,7 @@ func (s *Server) handleCallTool(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	tools, err := s.mgr(name).Tools(r.Context(), name)
+	tools, err := s.m.Tools(r.Context(), name)
 	if err != nil {
 		fail(w, err)
 		return
@@ -422,7 +410,7 @@ func (s *Server) handleCallTool(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(toolCallTimeout + 10*time.Second))
 	ctx, cancel := context.WithTimeout(r.Context(), toolCallTimeout)
 	defer cancel()
-	res, err := s.mgr(name).CallTool(ctx, name, tool, args)
+	res, err := s.m.CallTool(ctx, name, tool, args)
 	if err != nil {
 		ae := toAPIError(err)
 		if ae.code == "upstream_error" {

@@ -200,7 +200,7 @@ func New(opts Options) (*Server, error) {
 	s.wg.Go(func() {
 		ctx, cancel := s.closingContext(context.Background())
 		defer cancel()
-		s.forward(ctx, s.m, ch)
+		s.forward(ctx, ch)
 	})
 	return s, nil
 }
@@ -323,7 +323,6 @@ func (s *Server) Close() error {
 	for _, f := range s.flows.closeAll() {
 		f.stop()
 	}
-	s.closeAdded()
 	s.wg.Wait()
 	s.events.Close()
 	return nil

@@ -202,10 +202,9 @@ func Start(opts Options) (_ *Env, err error) {
 	var add *api.AddOptions
 	if opts.Add {
 		add = &api.AddOptions{
-			Target:     func() (string, []config.EditOption, error) { return e.ConfigFile, nil, nil },
-			HomeDir:    e.tmp,
-			Getenv:     func(string) (string, bool) { return "", false },
-			NewManager: func(c *config.Config) *manager.Manager { return manager.New(c, manager.Options{OAuth: e.Engine}) },
+			Target:  func() (string, []config.EditOption, error) { return e.ConfigFile, nil, nil },
+			HomeDir: e.tmp,
+			Getenv:  func(string) (string, bool) { return "", false },
 		}
 	}
 	e.Server, err = api.New(api.Options{

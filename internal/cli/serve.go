@@ -218,9 +218,6 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 			Target:  opts.AddTarget,
 			HomeDir: opts.HomeDir,
 			Getenv:  opts.LookupEnv,
-			NewManager: func(c *config.Config) *manager.Manager {
-				return manager.New(c, opts.ManagerOptions(manager.Options{OAuth: eng}))
-			},
 		},
 	})
 	if err != nil {
