@@ -542,6 +542,9 @@ func (s *Server) parseScope(scope string, allowed, def []string) ([]string, *oau
 // approve issues a code for req and redirects to the client.
 func (s *Server) approve(w http.ResponseWriter, r *http.Request, req *authRequest, status int) {
 	code := randomToken("code-")
+	if s.opts.PaddedCodes {
+		code += "=="
+	}
 	s.mu.Lock()
 	s.secretLocked(code)
 	s.pruneLocked()

@@ -193,6 +193,10 @@ type Options struct {
 	// authorization responses instead of the issuer ("" sends none), while
 	// the metadata still advertises RFC 9207 unless NoIss is set.
 	AuthorizationResponseIss func(issuer string) string
+	// PaddedCodes issues authorization codes that end in base64 padding
+	// ("=="), as some servers do: a client that takes text with "=" for
+	// a redirect URL misreads them.
+	PaddedCodes bool
 	// GrantScope, when set, decides the scopes granted for the requested
 	// ones at the authorization code grant (default: as requested), like an
 	// AS that grants less than asked. It runs under the server's lock and
