@@ -21,6 +21,7 @@ import (
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/cli"
 	"github.com/mcplink/mcplink/internal/mcptest"
+	"github.com/mcplink/mcplink/internal/oauthtest"
 	"github.com/mcplink/mcplink/manager"
 )
 
@@ -396,5 +397,48 @@ func TestTimeoutStatusNamesNoFlag(t *testing.T) {
 	got, err := env.Client.Get(ctx, "hung")
 	if err != nil || got.Error != st.Error {
 		t.Errorf("GET /mcp/hung error = %q (%v), want the same as POST's", got.Error, err)
+	}
+}
+
+// TestCallbackWithPaddedCode: {code} is a code, whatever it holds. An
+// authorization server whose codes end in "==" (base64 padding) completes
+// through opencode's {code} (it used to be taken for a redirect URL and
+// refused); something that cannot be a code is bad_code and leaves the flow
+// pending; {url} with such a code is a redirect as before.
+func TestCallbackWithPaddedCode(t *testing.T) {
+	as, err := oauthtest.Start(oauthtest.Options{PaddedCodes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { as.Close() })
+	env := start(t, apitest.Options{Secure: 2, AS: as})
+	ctx := ctxT(t, 30*time.Second)
+
+	f, err := env.Client.StartAuth(ctx, "secure0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(redirectOf(t, ctx, f.AuthorizationURL))
+	code := u.Query().Get("code")
+	if !strings.HasSuffix(code, "==") {
+		t.Fatalf("the AS issued %q, want a code ending in ==", code)
+	}
+	_, err = env.Client.Callback(ctx, "secure0", api.CallbackRequest{Code: "not a code"})
+	wantAPIError(t, err, 400, "bad_code")
+	st, err := env.Client.Callback(ctx, "secure0", api.CallbackRequest{Code: code})
+	if err != nil || st.Status != "connected" || st.Auth.State != "authenticated" {
+		t.Fatalf("callback {code: %q} = %+v, %v", code, st, err)
+	}
+	// The same code again: its flow is over.
+	_, err = env.Client.Callback(ctx, "secure0", api.CallbackRequest{Code: code})
+	wantAPIError(t, err, 400, "no_pending_flow")
+
+	f, err = env.Client.StartAuth(ctx, "secure1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = env.Client.Callback(ctx, "secure1", api.CallbackRequest{URL: redirectOf(t, ctx, f.AuthorizationURL)})
+	if err != nil || st.Status != "connected" {
+		t.Fatalf("callback {url} with a padded code = %+v, %v", st, err)
 	}
 }
