@@ -88,14 +88,14 @@ func TestPasteRedirect(t *testing.T) {
 	}
 	mustContain(t, ansi.Strip(h.screen()), "Paste the URL the browser ended on")
 	// Typing goes into the input, q included (it does not quit).
-	h.press("x", "=", "q", "z", "backspace")
-	if h.quit || h.m.flow.input.Value() != "x=q" {
+	h.press("x", " ", "q", "z", "backspace")
+	if h.quit || h.m.flow.input.Value() != "x q" {
 		t.Fatalf("typing: quit %v value %q", h.quit, h.m.flow.input.Value())
 	}
 	// Garbage is refused with the reason; the flow stays pending.
 	h.press("enter")
 	h.until("the refusal", 5*time.Second, func() bool { return h.m.flow.pasteErr != "" })
-	mustContain(t, nospace(flatDetails(h)), "Notaccepted", "neitheracode")
+	mustContain(t, nospace(flatDetails(h)), "Notaccepted", "notaURLoranauthorizationcode")
 	if h.m.flow == nil || h.m.mode.kind != modePaste {
 		t.Fatal("garbage ended the flow or closed the input")
 	}
