@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/manager"
@@ -49,9 +50,13 @@ type Backend interface {
 type AuthFlow interface {
 	// URL is the authorization URL the user must open.
 	URL() string
-	// BrowserError is why the browser could not be opened (nil if it was, or
-	// if there is no browser to open).
+	// BrowserError is why the browser could not be opened: nil if it was,
+	// if there is no browser to open, or while it is still being opened
+	// (the browser opens concurrently; see BrowserDone).
 	BrowserError() error
+	// BrowserDone is closed once opening the browser ended (at once when no
+	// browser is opened); BrowserError is final then.
+	BrowserDone() <-chan struct{}
 	// Wait blocks until the redirect arrived and tokens were stored, or ctx ends.
 	Wait(ctx context.Context) error
 	// Close abandons the flow and frees its callback port. It is idempotent.
@@ -97,8 +102,11 @@ type BackendOptions struct {
 	Engine *oauth.Engine
 	// Reload loads the configuration again after an edit. Required for SetEnabled.
 	Reload func() (*config.Config, error)
-	// OpenURL opens a URL in a browser; nil when none can be opened.
-	OpenURL func(url string) error
+	// OpenURL opens a URL in a browser; nil when none can be opened. It may
+	// block (a $BROWSER that returns when closed): BeginAuth runs it
+	// concurrently, and closing the flow cancels ctx, on which it must
+	// return.
+	OpenURL func(ctx context.Context, url string) error
 	// EditOptions returns the options for editing a config file (such as
 	// config.KeepTrusted, so a trusted project file stays trusted); nil: none.
 	EditOptions func(file string) []config.EditOption
@@ -263,26 +271,73 @@ func (b *ManagerBackend) BeginAuth(ctx context.Context, name string) (AuthFlow, 
 	if err != nil {
 		return nil, err
 	}
-	f := &engineFlow{p: p}
-	if b.opts.OpenURL != nil {
-		if err := b.opts.OpenURL(p.AuthorizationURL); err != nil {
+	f := &engineFlow{p: p, opened: make(chan struct{})}
+	if b.opts.OpenURL == nil {
+		close(f.opened)
+		return f, nil
+	}
+	// The browser opens while the flow is shown: an opener that returns
+	// only when the browser closes (cli/browser waits for its launcher; a
+	// $BROWSER like lynx runs until quit) must not keep the URL and the
+	// paste input from the user. The goroutine is the flow's: Close
+	// cancels it and waits for it.
+	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f.stopOpen = cancel
+	open := b.opts.OpenURL
+	go func() {
+		defer close(f.opened)
+		if err := open(octx, p.AuthorizationURL); err != nil && octx.Err() == nil {
 			f.openErr = err
 		}
-	}
+	}()
 	return f, nil
 }
 
+// openerWait bounds how long closing a flow waits for its browser opener to
+// return after cancelling it (an opener that ignores its context is left
+// to end by itself).
+const openerWait = 2 * time.Second
+
+// engineFlow is the AuthFlow of ManagerBackend: an oauth.Pending and the
+// goroutine opening the browser.
 type engineFlow struct {
-	p       *oauth.Pending
-	openErr error
-	once    sync.Once
+	p        *oauth.Pending
+	stopOpen context.CancelFunc // cancels the opener; nil without one
+	opened   chan struct{}      // closed when the opener returned
+	openErr  error              // set before opened is closed
+	once     sync.Once
 }
 
-func (f *engineFlow) URL() string              { return f.p.AuthorizationURL }
-func (f *engineFlow) BrowserError() error      { return f.openErr }
-func (f *engineFlow) ListenError() error       { return f.p.ListenError() }
-func (f *engineFlow) Paste(input string) error { return f.p.Paste(input) }
-func (f *engineFlow) Close()                   { f.once.Do(f.p.Close) }
+func (f *engineFlow) URL() string                  { return f.p.AuthorizationURL }
+func (f *engineFlow) BrowserDone() <-chan struct{} { return f.opened }
+func (f *engineFlow) ListenError() error           { return f.p.ListenError() }
+func (f *engineFlow) Paste(input string) error     { return f.p.Paste(input) }
+
+func (f *engineFlow) BrowserError() error {
+	select {
+	case <-f.opened:
+		return f.openErr
+	default:
+		return nil
+	}
+}
+
+func (f *engineFlow) Close() {
+	f.once.Do(func() {
+		f.p.Close()
+		if f.stopOpen == nil {
+			return
+		}
+		f.stopOpen()
+		t := time.NewTimer(openerWait)
+		defer t.Stop()
+		select {
+		case <-f.opened:
+		case <-t.C:
+		}
+	})
+}
+
 func (f *engineFlow) Wait(ctx context.Context) error {
 	_, err := f.p.Wait(ctx)
 	return err
@@ -299,7 +354,8 @@ func (b *ManagerBackend) BeginDeviceAuth(ctx context.Context, name string) (Auth
 	}
 	codes := make(chan oauth.DeviceCode, 1)
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	f := &deviceFlow{cancel: cancel, done: make(chan struct{})}
+	f := &deviceFlow{cancel: cancel, done: make(chan struct{}), noBrowser: make(chan struct{})}
+	close(f.noBrowser)
 	eng := b.opts.Engine
 	go func() {
 		defer close(f.done)
@@ -340,10 +396,13 @@ type deviceFlow struct {
 	done   chan struct{}
 	err    error // set before done is closed
 	once   sync.Once
+	// noBrowser is closed: a device sign-in opens no browser (BrowserDone).
+	noBrowser chan struct{}
 }
 
 func (f *deviceFlow) DeviceCode() oauth.DeviceCode { return f.code }
 func (f *deviceFlow) BrowserError() error          { return nil }
+func (f *deviceFlow) BrowserDone() <-chan struct{} { return f.noBrowser }
 func (f *deviceFlow) ListenError() error           { return nil }
 func (f *deviceFlow) Paste(string) error           { return ErrDevicePaste }
 

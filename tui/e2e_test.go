@@ -29,6 +29,12 @@ func runBrowser(args []string) int {
 	if len(args) == 0 {
 		return 2
 	}
+	if os.Getenv(envBrowserBlock) != "" {
+		// A browser that runs until it is closed (lynx, a browser's own
+		// process): only a kill ends it.
+		time.Sleep(10 * time.Minute)
+		return 0
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if out := os.Getenv(envBrowserRedirect); out != "" {

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -118,8 +119,19 @@ func (e *env) load() (*config.Config, error) {
 	return config.Load(config.LoadOptions{File: e.cfgPath, WorkDir: e.dir, ConfigHome: e.dir, HomeDir: e.dir, Getenv: e.getenv})
 }
 
-// backend builds the real ManagerBackend over e. open is the "browser".
+// backend builds the real ManagerBackend over e. open is the "browser"; it
+// runs concurrently with the flow (wait for BrowserDone before reading what
+// it recorded).
 func (e *env) backend(t *testing.T, open func(string) error) *ManagerBackend {
+	t.Helper()
+	if open == nil {
+		return e.backendCtx(t, nil)
+	}
+	return e.backendCtx(t, func(_ context.Context, u string) error { return open(u) })
+}
+
+// backendCtx is backend with an opener that takes the flow's context.
+func (e *env) backendCtx(t *testing.T, open func(context.Context, string) error) *ManagerBackend {
 	t.Helper()
 	cfg, err := e.load()
 	if err != nil {

@@ -68,6 +68,12 @@ type (
 		id  int
 		err error
 	}
+	// browserMsg reports that opening the browser of sign-in id failed
+	// (it opens concurrently, so this may come while the flow waits).
+	browserMsg struct {
+		id  int
+		err error
+	}
 	logoutMsg struct {
 		op   int
 		name string
@@ -455,6 +461,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.authBegun(msg)
 	case authDoneMsg:
 		return m.authDone(msg)
+	case browserMsg:
+		m.browserFailed(msg)
+		return nil
 	case logoutMsg:
 		m.endOp(msg.op)
 		delete(m.busy, msg.name)
@@ -846,8 +855,6 @@ func (m *Model) authBegun(msg authBegunMsg) tea.Cmd {
 		}
 	} else if err := msg.flow.ListenError(); err != nil {
 		m.fail("Callback port busy: sign in, then press p and paste the URL the browser ends on")
-	} else if err := msg.flow.BrowserError(); err != nil {
-		m.fail("Could not open a browser (%v); open the URL below or press c to copy it", err)
 	} else {
 		m.info("Waiting for the sign-in to %s in the browser…", m.flow.name)
 	}
@@ -856,9 +863,29 @@ func (m *Model) authBegun(msg authBegunMsg) tea.Cmd {
 	prev := m.ops[m.flow.op]
 	m.ops[m.flow.op] = func() { cancel(); prev() }
 	f, id := msg.flow, msg.id
-	return func() tea.Msg {
+	return tea.Batch(func() tea.Msg {
 		return authDoneMsg{id: id, err: f.Wait(ctx)}
+	}, func() tea.Msg {
+		// The browser opens concurrently; a failure is shown when it comes.
+		select {
+		case <-f.BrowserDone():
+			if err := f.BrowserError(); err != nil {
+				return browserMsg{id: id, err: err}
+			}
+		case <-ctx.Done():
+		}
+		return nil
+	})
+}
+
+// browserFailed says that the browser of the current sign-in could not be
+// opened, unless the sign-in is over or the busy callback port's advice
+// (paste) is shown: that advice holds either way.
+func (m *Model) browserFailed(msg browserMsg) {
+	if m.flow == nil || m.flow.id != msg.id || m.flow.flow == nil || m.flow.flow.ListenError() != nil {
+		return
 	}
+	m.fail("Could not open a browser (%v); open the URL below or press c to copy it", msg.err)
 }
 
 func (m *Model) authDone(msg authDoneMsg) tea.Cmd {

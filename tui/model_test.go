@@ -123,6 +123,7 @@ func TestAuthEscCancelsAndFreesPort(t *testing.T) {
 	h.selectServer("protected")
 	h.press("a")
 	h.until("the flow", 10*time.Second, func() bool { return h.m.flow != nil && h.m.flow.flow != nil })
+	browserOpened(t, h)
 	if len(opened) != 1 || opened[0] != h.m.flow.flow.URL() {
 		t.Fatalf("browser opened %q", opened)
 	}

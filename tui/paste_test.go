@@ -25,6 +25,7 @@ func startFlow(t *testing.T, h *harness) string {
 	h.selectServer("protected")
 	h.press("a")
 	h.until("the authorization URL", 10*time.Second, func() bool { return h.m.flow != nil && h.m.flow.flow != nil })
+	browserOpened(t, h)
 	return h.m.flow.flow.URL()
 }
 

@@ -116,9 +116,9 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 		Fallback: d.OpencodeAuth(),
 		Notify:   func(server, msg string) { d.Diag("%s: %s", server, msg) },
 	})
-	var open func(string) error
-	if !opts.NoBrowser {
-		open = d.OpenURL
+	var open func(context.Context, string) error
+	if !opts.NoBrowser && d.OpenURL != nil {
+		open = func(_ context.Context, u string) error { return d.OpenURL(u) }
 	}
 	b, err := tui.NewBackend(tui.BackendOptions{
 		Config: cfg,
