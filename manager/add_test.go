@@ -82,14 +82,7 @@ func TestAdd(t *testing.T) {
 			break
 		}
 	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := readPID(t, pidFile)
 
 	// Replacing the local server with a remote one ends its process group
 	// before Add returns.
@@ -213,6 +206,20 @@ func TestAddConcurrent(t *testing.T) {
 	}
 	for range events { // Close closed it: this ends
 	}
+}
+
+// readPID returns the pid mcptest.ModeGrandchild wrote to pidFile.
+func readPID(t *testing.T, pidFile string) int {
+	t.Helper()
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }
 
 func stateNames(m *manager.Manager) []string {

@@ -2,9 +2,7 @@ package manager_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -25,18 +23,12 @@ func TestCloseKillsProcessGroup(t *testing.T) {
 			m := newManager(t, manager.Options{}, e)
 			st, _ := m.Connect(context.Background(), "tree")
 			wantStatus(t, st, manager.StatusConnected)
-			b, err := os.ReadFile(pidFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pid, err := strconv.Atoi(string(b))
-			if err != nil {
-				t.Fatal(err)
-			}
+			pid := readPID(t, pidFile)
 			if gone(pid) {
 				t.Fatal("grandchild not running before close")
 			}
 			start := time.Now()
+			var err error
 			if how == "close" {
 				err = m.Close()
 			} else {
