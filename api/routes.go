@@ -153,29 +153,27 @@ func (s *Server) answerFlow(w http.ResponseWriter, r *http.Request, f *flow, err
 }
 
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if _, err := s.state(name); err != nil {
-		fail(w, err)
-		return
-	}
 	// As opencode: true once the attempt ended, whatever its outcome (the
 	// status says it).
-	_, err := s.m.Connect(r.Context(), name)
-	s.changed()
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, true)
+	s.answerTrue(w, r, func(name string) error {
+		_, err := s.m.Connect(r.Context(), name)
+		return err
+	})
 }
 
 func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
+	s.answerTrue(w, r, s.m.Disconnect)
+}
+
+// answerTrue runs op on the server the path names, if it exists, and
+// answers true (opencode's connect and disconnect) or op's error.
+func (s *Server) answerTrue(w http.ResponseWriter, r *http.Request, op func(name string) error) {
 	name := r.PathValue("name")
 	if _, err := s.state(name); err != nil {
 		fail(w, err)
 		return
 	}
-	err := s.m.Disconnect(name)
+	err := op(name)
 	s.changed()
 	if err != nil {
 		fail(w, err)
