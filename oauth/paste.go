@@ -138,10 +138,12 @@ func (p *Pending) Paste(input string) error {
 }
 
 // PasteCode completes the flow with code, known to be an authorization code
-// (an API's {"code"}): it is delivered for this flow's state exactly as
-// given, never read as a redirect URL. Like a bare pasted code it has no
-// RFC 9207 iss to check. A refused code leaves the flow pending.
+// (an API's {"code"}): it is delivered for this flow's state as given (white
+// space around it dropped: a code cannot contain any), never read as a
+// redirect URL. Like a bare pasted code it has no RFC 9207 iss to check. A
+// refused code leaves the flow pending.
 func (p *Pending) PasteCode(code string) error {
+	code = strings.TrimSpace(code)
 	if code == "" {
 		return errors.New("the authorization code is empty")
 	}

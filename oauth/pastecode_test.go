@@ -62,7 +62,7 @@ func TestPastePaddedCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _ := codeOf(redirect)
-	for _, bad := range []string{"", "a code with spaces", code + "\n"} {
+	for _, bad := range []string{"", " \n", "a code with spaces", code + "\x00"} {
 		if err := p.PasteCode(bad); err == nil {
 			t.Fatalf("PasteCode(%q) accepted", bad)
 		}
@@ -73,7 +73,7 @@ func TestPastePaddedCode(t *testing.T) {
 	default:
 	}
 	tokensBefore := s.Stats().TokenRequests["authorization_code"]
-	if err := p.PasteCode(code); err != nil {
+	if err := p.PasteCode(code + "\n"); err != nil { // as copied, with its line's end
 		t.Fatalf("PasteCode(%q): %v", code, err)
 	}
 	c, err := p.Wait(ctxT(t))
