@@ -79,7 +79,7 @@ func newServer(name string, e *config.Entry) *server {
 	st := State{Name: name, Type: e.Type, Status: StatusDisconnected}
 	switch {
 	case e.Untrusted != nil:
-		st.Status, st.Error = StatusUntrusted, e.Untrusted.Error()
+		st.Status, st.Error, st.Err = StatusUntrusted, e.Untrusted.Error(), e.Untrusted
 	case !e.Enabled:
 		st.Status = StatusDisabled
 	}

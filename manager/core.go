@@ -88,21 +88,7 @@ func New(cfg *config.Config, opts Options) *Manager {
 		if e == nil {
 			continue
 		}
-		st := State{Name: name, Type: e.Type, Status: StatusDisconnected}
-		switch {
-		case e.Untrusted != nil:
-			st.Status, st.Error, st.Err = StatusUntrusted, e.Untrusted.Error(), e.Untrusted
-		case !e.Enabled:
-			st.Status = StatusDisabled
-		}
-		switch e.Type {
-		case config.TypeLocal:
-			st.Command = slices.Clone(e.Command)
-			st.Transport = TransportStdio
-		default:
-			st.URL = e.URL
-		}
-		m.servers[name] = &server{entry: e, state: st}
+		m.servers[name] = newServer(name, e)
 	}
 	return m
 }
