@@ -48,7 +48,7 @@ func (f *Factory) engine(openBrowser bool) (*oauth.Engine, func(), error) {
 	reg := callback.New(callback.Options{})
 	var open func(ctx context.Context, u string) error
 	if openBrowser && f.OpenURL != nil {
-		open = func(ctx context.Context, u string) error { return f.OpenURL(u) }
+		open = f.OpenURL
 	}
 	eng := oauth.New(oauth.Options{
 		Store:     store,
@@ -124,7 +124,7 @@ type AuthOptions struct {
 	// its closer (Factory.engine); OpenURL is nil when no browser can be
 	// opened (then the redirect is pasted).
 	Engine  func(openBrowser bool) (*oauth.Engine, func(), error)
-	OpenURL func(url string) error
+	OpenURL func(ctx context.Context, url string) error
 	// PickSignIn asks which of names to sign in to (on a terminal);
 	// Spinner shows msg until stop is called.
 	PickSignIn func(ctx context.Context, names []string) ([]string, error)
@@ -609,12 +609,11 @@ func logoutRun(ctx context.Context, opts *LogoutOptions) error {
 
 // openBrowser returns the browser opener: $BROWSER first, then the platform
 // opener. It returns nil when no browser can be opened (no display).
-func openBrowser(getenv func(string) string) func(string) error {
+func openBrowser(getenv func(string) string) func(context.Context, string) error {
 	if b := getenv("BROWSER"); strings.TrimSpace(b) != "" {
 		// launchBrowser notices a $BROWSER that cannot start or fails at
 		// once (within browserGrace), so the user is told to open the URL.
-		open := launchBrowser(b)
-		return func(u string) error { return open(context.Background(), u) }
+		return launchBrowser(b)
 	}
 	if runtime.GOOS == "linux" && getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
 		return nil
@@ -624,7 +623,7 @@ func openBrowser(getenv func(string) string) func(string) error {
 	if runtime.GOOS != "linux" && (getenv("SSH_CONNECTION") != "" || getenv("SSH_TTY") != "") {
 		return nil
 	}
-	return browser.OpenURL
+	return func(_ context.Context, u string) error { return browser.OpenURL(u) }
 }
 
 // knownForLogout returns a usage error (exit 2) for a name that is neither

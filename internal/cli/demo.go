@@ -57,7 +57,7 @@ browser or network is needed: the demo follows the authorization URL itself unle
 type demoEnv struct {
 	ConfigFile, DataDir string
 	// OpenURL opens the sign-in URL; nil uses the real browser.
-	OpenURL func(url string) error
+	OpenURL func(ctx context.Context, url string) error
 }
 
 // runDemoStep runs args as mcplink would, but against env's config file
@@ -135,7 +135,7 @@ func demoRun(ctx context.Context, opts *DemoOptions) error {
 
 	env := demoEnv{ConfigFile: cfgPath, DataDir: filepath.Join(dir, "data")}
 	if !opts.Browser {
-		env.OpenURL = func(u string) error { return oauthtest.FollowRedirects(ctx, u) }
+		env.OpenURL = func(fctx context.Context, u string) error { return oauthtest.FollowRedirects(fctx, u) }
 	}
 
 	steps := []struct {

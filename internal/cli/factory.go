@@ -44,7 +44,7 @@ type Factory struct {
 	// Executable is the path of the running mcplink binary (for the demo's local server).
 	Executable string
 	// OpenURL opens a URL in a browser; nil when none can be opened.
-	OpenURL func(url string) error
+	OpenURL func(ctx context.Context, url string) error
 
 	store authstore.Store // opened on first use by Store
 	// noPrompt: never ask on the terminal while loading the config

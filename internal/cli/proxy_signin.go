@@ -78,7 +78,7 @@ func proxyBrowser(f *Factory) (func(ctx context.Context, u string) error, string
 		}
 		return nil, "this is an SSH session and $BROWSER is not set"
 	}
-	return func(_ context.Context, u string) error { return f.OpenURL(u) }, ""
+	return f.OpenURL, ""
 }
 
 // launchBrowser runs the $BROWSER command line with the URL and waits up to

@@ -35,7 +35,7 @@ type ServeOptions struct {
 	// (Factory.managerOptions); OpenURL opens a browser (nil: none).
 	OpencodeAuth   func() clients.OpencodeAuth
 	ManagerOptions func(manager.Options) manager.Options
-	OpenURL        func(url string) error
+	OpenURL        func(ctx context.Context, url string) error
 	// For POST /mcp: the file it writes (Factory.addTarget) and how
 	// {env:}/{file:} are resolved in the entry it validates.
 	AddTarget func() (string, []config.EditOption, error)
@@ -202,8 +202,8 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	defer m.Close()
 
 	var open func(ctx context.Context, u string) error
-	if openURL := opts.OpenURL; !opts.NoBrowser && openURL != nil {
-		open = func(ctx context.Context, u string) error { return openURL(u) }
+	if !opts.NoBrowser {
+		open = opts.OpenURL
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {

@@ -70,7 +70,7 @@ type tuiDeps struct {
 	OpencodeAuth   func() clients.OpencodeAuth
 	Diag           diagFunc
 	ManagerOptions func(manager.Options) manager.Options
-	OpenURL        func(url string) error
+	OpenURL        func(ctx context.Context, url string) error
 	EditOptions    func(path string) []config.EditOption
 	EditFile       func(e *config.Entry) string
 }
@@ -118,7 +118,7 @@ func tuiRun(ctx context.Context, opts *TUIOptions) error {
 	})
 	var open func(context.Context, string) error
 	if !opts.NoBrowser && d.OpenURL != nil {
-		open = func(_ context.Context, u string) error { return d.OpenURL(u) }
+		open = d.OpenURL
 	}
 	b, err := tui.NewBackend(tui.BackendOptions{
 		Config: cfg,
