@@ -104,6 +104,10 @@ func (s *Server) Run(name string, width, height int, command string) *Pane {
 	return s.Session(name, width, height, command+"; echo EXIT=$?; sleep 30")
 }
 
+// Pane is the terminal of the session name, started by Session, Run or a
+// tmux command of the test's own (a script's `exec tmux new-session`).
+func (s *Server) Pane(name string) *Pane { return &Pane{s: s, name: name} }
+
 // Pane is the terminal of one session.
 type Pane struct {
 	s    *Server
