@@ -42,22 +42,12 @@ func startAuthAS(t *testing.T, o oauthtest.Options) *oauthtest.Server {
 	return s
 }
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // newAuthEnv writes a config with one remote server per URL (named s0, s1,
 // ...), all on the same callback port.
 func newAuthEnv(t *testing.T, browser string, urls ...string) *authEnv {
 	t.Helper()
 	dir := t.TempDir()
-	a := &authEnv{dir: dir, port: freeTCPPort(t)}
+	a := &authEnv{dir: dir, port: testenv.FreePort(t)}
 	var entries []string
 	for i, u := range urls {
 		entries = append(entries, fmt.Sprintf(`"s%d": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d}}`, i, u, a.port))
@@ -371,15 +361,7 @@ func BenchmarkAuthCLI(b *testing.B) {
 	if err := os.WriteFile(browser, []byte(script), 0o755); err != nil {
 		b.Fatal(err)
 	}
-	port := 0
-	{
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		port = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-	}
+	port := testenv.FreePort(b)
 	cfg := filepath.Join(dir, "mcplink.json")
 	_ = os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d}}}}`, s.MCPURL, port)), 0o600)
 	env := testenv.Env(b, "MCPLINK_DATA_DIR=", "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, ".data"), "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"),

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,12 +27,7 @@ type debugEnv struct {
 func newDebugEnv(t *testing.T, serverURL string) *debugEnv {
 	t.Helper()
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testenv.FreePort(t)
 	cfg := filepath.Join(dir, "mcplink.json")
 	entry := fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "headers": {"X-Debug-Check": "on"}, "oauth": {"callbackPort": %d}}}}`, serverURL, port)
 	if err := os.WriteFile(cfg, []byte(entry), 0o600); err != nil {

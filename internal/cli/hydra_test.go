@@ -29,7 +29,7 @@ func newHydraEnv(t *testing.T, mcpURL string) *hydraEnv {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "mcplink.json")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcp": {"h": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d}}}}`, mcpURL, freeTCPPort(t))), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcp": {"h": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d}}}}`, mcpURL, testenv.FreePort(t))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// PATH: testscript.Main put mcplink and follow-redirects first.

@@ -3,13 +3,13 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // TestPickersInTmux runs `mcplink logout` and `mcplink auth` without a server
@@ -25,12 +25,7 @@ func TestPickersInTmux(t *testing.T) {
 	}
 	defer as.Close()
 	// Two servers signed in with opencode, one not signed in.
-	l, err := net.Listen("tcp", "127.0.0.1:0") // a free callback port (not the shared default)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testenv.FreePort(t) // a free callback port (not the shared default)
 	cfg := fmt.Sprintf(`{"mcp": {"alpha": {"type": "remote", "url": %[1]q}, "beta": {"type": "remote", "url": %[1]q, "oauth": {"callbackPort": %[2]d}},
   "gamma": {"type": "remote", "url": %[1]q, "oauth": {"callbackPort": %[2]d}}}}`, as.MCPURL, port)
 	write := func(name string, data []byte) {

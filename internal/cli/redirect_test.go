@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -73,12 +72,7 @@ type redirectEnv struct {
 func newRedirectEnv(t *testing.T, serverURL string) *redirectEnv {
 	t.Helper()
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testenv.FreePort(t)
 	cfg := filepath.Join(dir, "mcplink.json")
 	entry := fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "timeout": 10000, "headers": {"X-Api-Key": %q}, "oauth": {"callbackPort": %d}}}}`, serverURL, redirAPIKey, port)
 	if err := os.WriteFile(cfg, []byte(entry), 0o600); err != nil {
