@@ -21,6 +21,7 @@ import (
 // credentials go to the file store, and vars (K=V) are added.
 func tmuxHere(t *testing.T, dir string, names []string, vars ...string) *tmuxtest.Server {
 	t.Helper()
+	tmux := tmuxtest.Find(t)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -34,11 +35,9 @@ func tmuxHere(t *testing.T, dir string, names []string, vars ...string) *tmuxtes
 			t.Fatal(err)
 		}
 	}
-	return tmuxtest.Start(t, dir, append([]string{"MCPLINK_DATA_DIR=",
-		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "HOME=" + dir,
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), "XDG_DATA_HOME=" + filepath.Join(dir, ".data"),
-		"MCPLINK_CREDENTIALS_STORE=file",
-	}, vars...)...)
+	env := homeEnv(t, dir, append([]string{"TERM=xterm-256color",
+		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")}, vars...)...)
+	return tmuxtest.StartEnv(t, tmux, dir, env)
 }
 
 // scriptT is a script as a tmuxtest.T: its Fatalf ends the script, its

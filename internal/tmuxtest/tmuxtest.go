@@ -44,12 +44,9 @@ type Server struct {
 	Explain func() string
 }
 
-// Start starts a tmux server whose socket is in dir, the working directory
-// of its commands and sessions. Their environment is testenv.Env with
-// TERM=xterm-256color and vars (K=V, later ones win). Without tmux the test
-// is skipped, or fails when CI is set. The server is killed when the test
-// ends, and with it whatever its sessions still run.
-func Start(t testing.TB, dir string, vars ...string) *Server {
+// Find returns the tmux binary. Without one the test is skipped, or fails
+// when CI is set.
+func Find(t testing.TB) string {
 	t.Helper()
 	tmux, err := exec.LookPath("tmux")
 	if err != nil {
@@ -58,11 +55,21 @@ func Start(t testing.TB, dir string, vars ...string) *Server {
 		}
 		t.Skip("tmux not installed (apt-get install -y tmux)")
 	}
-	return StartEnv(t, tmux, dir, testenv.Env(t, append([]string{"TERM=xterm-256color"}, vars...)...))
+	return tmux
 }
 
-// StartEnv is Start with the tmux binary found and the whole environment
-// given (a testscript's, which testenv built).
+// Start starts a tmux server whose socket is in dir, the working directory
+// of its commands and sessions. Their environment is testenv.Env with
+// TERM=xterm-256color and vars (K=V, later ones win). Without tmux the test
+// is skipped, or fails when CI is set (Find). The server is killed when
+// the test ends, and with it whatever its sessions still run.
+func Start(t testing.TB, dir string, vars ...string) *Server {
+	t.Helper()
+	return StartEnv(t, Find(t), dir, testenv.Env(t, append([]string{"TERM=xterm-256color"}, vars...)...))
+}
+
+// StartEnv is Start with the tmux binary (Find) and the whole environment
+// given, built by testenv (a testscript's, say).
 func StartEnv(t T, tmux, dir string, env []string) *Server {
 	s := &Server{t: t, tmux: tmux, sock: filepath.Join(dir, "tmux.sock"), dir: dir, env: env}
 	t.Cleanup(func() { _, _ = s.Command("kill-server") })
