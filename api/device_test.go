@@ -30,34 +30,6 @@ func devicePhase(server, phase, userCode string) func(api.Event) bool {
 	}
 }
 
-// engineWork is in the stack of every goroutine doing sign-in work of the
-// OAuth engine, from its first instruction (a goroutine about to start a
-// sign-in shows its entry point); deviceGrant is the device grant's polling
-// loop among them (RFC 8628).
-const (
-	engineWork  = "mcplink/oauth.(*Engine)."
-	deviceGrant = engineWork + "deviceFlow("
-)
-
-// pollingNow fails unless a goroutine runs the device grant: the control
-// for pollsStop, which would pass vacuously if the engine's names changed.
-func pollingNow(t *testing.T) {
-	t.Helper()
-	if testwait.Stacks(deviceGrant) == "" {
-		t.Fatalf("no goroutine runs %s while a device flow is pending", deviceGrant)
-	}
-}
-
-// pollsStop fails unless, within 5 s of the flow's end, no goroutine does
-// sign-in work of the engine: then nothing is left that could poll the
-// token endpoint for the code.
-func pollsStop(t *testing.T) {
-	t.Helper()
-	if !testwait.Until(5*time.Second, func() bool { return testwait.Stacks(engineWork) == "" }) {
-		t.Fatalf("the API still works on a sign-in 5s after the flow ended:\n%s", testwait.Stacks(engineWork))
-	}
-}
-
 func TestDeviceAuth(t *testing.T) {
 	env := start(t, apitest.Options{Secure: 1, DeviceFlow: true})
 	ctx := ctxT(t, 30*time.Second)
@@ -114,7 +86,7 @@ func TestDeviceAuthLogoutCancels(t *testing.T) {
 	next("device flow started", deviceStarted("secure0", ds.UserCode))
 	// The API polls (every second) while the user has not approved.
 	testwait.For(t, 5*time.Second, "the API's first poll of the token endpoint", func() bool { return env.AS.Stats().DevicePolls > 0 })
-	pollingNow(t)
+	testwait.DeviceGrantRuns(t)
 	st, err := env.Client.Logout(ctx, "secure0")
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +102,7 @@ func TestDeviceAuthLogoutCancels(t *testing.T) {
 	if !env.AS.ApproveDevice(ds.UserCode) {
 		t.Fatal("the device request vanished from the authorization server")
 	}
-	pollsStop(t)
+	testwait.NoSignInWork(t, 5*time.Second)
 	if st, err := env.Client.Get(ctx, "secure0"); err != nil || st.Status == "connected" || st.Auth.State != "not_authenticated" {
 		t.Fatalf("a cancelled device flow signed in: %+v %+v, %v", st, st.Auth, err)
 	}
@@ -247,7 +219,7 @@ func TestCloseEndsFlowsAndStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pollingNow(t)
+	testwait.DeviceGrantRuns(t)
 	hub, unsubscribe := env.Server.Events().Subscribe(1024)
 	defer unsubscribe()
 	closed := make(chan error, 1)
@@ -286,7 +258,7 @@ func TestCloseEndsFlowsAndStreams(t *testing.T) {
 	if !testwait.Until(5*time.Second, func() bool { return serverGoroutines() == "" }) {
 		t.Fatalf("goroutines of the Server left 5s after Close:\n%s", serverGoroutines())
 	}
-	pollsStop(t)
+	testwait.NoSignInWork(t, 5*time.Second)
 }
 
 // serverGoroutines returns the stacks of goroutines running code of

@@ -370,25 +370,9 @@ func TestKeyringSession(t *testing.T) {
 	t.Run("ConcurrentProcesses", func(t *testing.T) {
 		const procs, rounds = 6, 3
 		dir := t.TempDir()
-		start := time.Now().Add(300 * time.Millisecond).UnixNano()
-		cmds := make([]*exec.Cmd, procs)
-		outs := make([]*strings.Builder, procs)
-		for i := range procs {
-			// This runs in the child runChildTest started: its bus is the
-			// test's own Secret Service, which the helpers share.
-			cmds[i] = helperCmd(t, "keyring-rmw", dir, dbusEnv+"="+os.Getenv(dbusEnv), serviceEnv+"="+service,
-				idEnv+"="+strconv.Itoa(i), roundsEnv+"="+strconv.Itoa(rounds), startEnv+"="+strconv.FormatInt(start, 10))
-			outs[i] = &strings.Builder{}
-			cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
-			if err := cmds[i].Start(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for i, c := range cmds {
-			if err := c.Wait(); err != nil {
-				t.Errorf("process %d: %v: %s", i, err, outs[i])
-			}
-		}
+		// This runs in the child runChildTest started: its bus is the
+		// test's own Secret Service, which the helpers share.
+		runRounds(t, "keyring-rmw", dir, procs, rounds, dbusEnv+"="+os.Getenv(dbusEnv), serviceEnv+"="+service)
 		if t.Failed() {
 			return
 		}

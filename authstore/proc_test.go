@@ -113,17 +113,18 @@ func helperCmd(t *testing.T, mode, dir string, extra ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestMultiProcessReadModifyWrite runs ten real processes doing interleaved
-// read-modify-write rounds on one file: no entry and no increment may be lost.
-func TestMultiProcessReadModifyWrite(t *testing.T) {
-	const procs, rounds = 10, 4
-	dir := t.TempDir()
+// runRounds runs procs helper processes in mode on dir (with extra K=V),
+// each doing rounds read-modify-write rounds from one start instant 300 ms
+// ahead (so that they interleave), and fails t for each one that fails.
+func runRounds(t *testing.T, mode, dir string, procs, rounds int, extra ...string) {
+	t.Helper()
 	start := time.Now().Add(300 * time.Millisecond).UnixNano()
 	cmds := make([]*exec.Cmd, procs)
 	outs := make([]*strings.Builder, procs)
 	for i := range procs {
-		cmds[i] = helperCmd(t, "rmw", dir,
-			idEnv+"="+strconv.Itoa(i), roundsEnv+"="+strconv.Itoa(rounds), startEnv+"="+strconv.FormatInt(start, 10))
+		vars := append([]string{idEnv + "=" + strconv.Itoa(i), roundsEnv + "=" + strconv.Itoa(rounds),
+			startEnv + "=" + strconv.FormatInt(start, 10)}, extra...)
+		cmds[i] = helperCmd(t, mode, dir, vars...)
 		outs[i] = &strings.Builder{}
 		cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
 		if err := cmds[i].Start(); err != nil {
@@ -135,6 +136,14 @@ func TestMultiProcessReadModifyWrite(t *testing.T) {
 			t.Errorf("process %d: %v: %s", i, err, outs[i])
 		}
 	}
+}
+
+// TestMultiProcessReadModifyWrite runs ten real processes doing interleaved
+// read-modify-write rounds on one file: no entry and no increment may be lost.
+func TestMultiProcessReadModifyWrite(t *testing.T) {
+	const procs, rounds = 10, 4
+	dir := t.TempDir()
+	runRounds(t, "rmw", dir, procs, rounds)
 	if t.Failed() {
 		return
 	}

@@ -7,13 +7,15 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // benchCycle runs Begin → HTTP GET of the callback → Wait b.N times.
 func benchCycle(b *testing.B, keepListener bool) {
 	reg := New(Options{})
 	defer reg.Close()
-	port := freePort(b)
+	port := testenv.FreePort(b)
 	ctx := context.Background()
 	if keepListener {
 		// A second pending flow keeps the listener up, measuring the

@@ -39,7 +39,7 @@ func TestBrowserPages(t *testing.T) {
 	defer reg.Close()
 
 	t.Run("success", func(t *testing.T) {
-		port := freePort(t)
+		port := testenv.FreePort(t)
 		state := newState(t)
 		f := begin(t, reg, port, state)
 		code := "code-" + newState(t)
@@ -58,7 +58,7 @@ func TestBrowserPages(t *testing.T) {
 	})
 
 	t.Run("exchange failed", func(t *testing.T) {
-		port := freePort(t)
+		port := testenv.FreePort(t)
 		state := newState(t)
 		f := beginNoReport(t, reg, port, state)
 		go func() {
@@ -78,7 +78,7 @@ func TestBrowserPages(t *testing.T) {
 	})
 
 	t.Run("localhost", func(t *testing.T) {
-		port := freePort(t)
+		port := testenv.FreePort(t)
 		u := fmt.Sprintf("http://localhost:%d/cb", port)
 		f, err := reg.Begin(context.Background(), Request{RedirectURI: u, State: "lh", Server: "notion"})
 		if err != nil {
@@ -95,7 +95,7 @@ func TestBrowserPages(t *testing.T) {
 	})
 
 	t.Run("as error", func(t *testing.T) {
-		port := freePort(t)
+		port := testenv.FreePort(t)
 		state := newState(t)
 		f := begin(t, reg, port, state)
 		dom := dumpDOM(t, chromium, callbackURL(port, url.Values{
@@ -117,7 +117,7 @@ func TestBrowserPages(t *testing.T) {
 	})
 
 	t.Run("unknown state", func(t *testing.T) {
-		port := freePort(t)
+		port := testenv.FreePort(t)
 		f := begin(t, reg, port, newState(t))
 		defer f.Close()
 		dom := dumpDOM(t, chromium, callbackURL(port, url.Values{"code": {"c"}, "state": {"not-ours"}}))

@@ -52,17 +52,6 @@ func runHolder(uri string) int {
 
 // --- helpers ---
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return port
-}
-
 func uriFor(port int) string { return fmt.Sprintf("http://127.0.0.1:%d%s", port, DefaultPath) }
 
 func newState(t testing.TB) string {
@@ -203,7 +192,7 @@ func assertPending(t *testing.T, f *Flow) {
 func TestSuccess(t *testing.T) {
 	reg := New(Options{})
 	defer reg.Close()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	state := newState(t)
 	f := begin(t, reg, port, state)
 	code := "code-" + newState(t)
@@ -232,7 +221,7 @@ func TestSuccess(t *testing.T) {
 func TestAuthorizationErrorPage(t *testing.T) {
 	reg := New(Options{})
 	defer reg.Close()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	state := newState(t)
 	f := begin(t, reg, port, state)
 
@@ -269,7 +258,7 @@ func TestAuthorizationErrorPage(t *testing.T) {
 func TestUnknownStateAndBadRequests(t *testing.T) {
 	reg := New(Options{})
 	defer reg.Close()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	state := newState(t)
 	var notes []string
 	var mu sync.Mutex
@@ -400,7 +389,7 @@ func TestPortInUseMessage(t *testing.T) {
 // with its own pending flow: Begin notifies, waits, and succeeds once the
 // other process frees the port.
 func TestHolderIsOtherMcplinkProcess(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0])
@@ -480,7 +469,7 @@ func TestHolderIsOtherMcplinkProcess(t *testing.T) {
 // TestHolderIsOtherMcplinkTimeout: another registry (answering the probe)
 // keeps the port until ctx ends, so Begin fails with OtherMcplink set.
 func TestHolderIsOtherMcplinkTimeout(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	holder := New(Options{})
 	defer holder.Close()
 	hf := begin(t, holder, port, "held")
@@ -512,7 +501,7 @@ func TestHolderIsOtherMcplinkTimeout(t *testing.T) {
 func TestTwoFlowsOnePort(t *testing.T) {
 	reg := New(Options{})
 	defer reg.Close()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	sa, sb := newState(t), newState(t)
 	fa := begin(t, reg, port, sa)
 	// Second flow shares the listener, even through "localhost".
@@ -550,9 +539,9 @@ func TestTwoFlowsOnePort(t *testing.T) {
 func TestFlowsOnTwoPorts(t *testing.T) {
 	reg := New(Options{})
 	defer reg.Close()
-	p1, p2 := freePort(t), freePort(t)
+	p1, p2 := testenv.FreePort(t), testenv.FreePort(t)
 	for p2 == p1 {
-		p2 = freePort(t)
+		p2 = testenv.FreePort(t)
 	}
 	s1, s2 := newState(t), newState(t)
 	f1 := begin(t, reg, p1, s1)
@@ -630,7 +619,7 @@ func TestPortFreedAfterLastFlowEnds(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			reg := New(Options{})
 			defer reg.Close()
-			port := freePort(t)
+			port := testenv.FreePort(t)
 			state := newState(t)
 			f := begin(t, reg, port, state)
 			assertBound(t, port)
@@ -643,7 +632,7 @@ func TestPortFreedAfterLastFlowEnds(t *testing.T) {
 func TestDeliver(t *testing.T) {
 	reg := New(Options{})
 	defer reg.Close()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	state := newState(t)
 	f := begin(t, reg, port, state)
 
@@ -765,7 +754,7 @@ func TestRedirectURI(t *testing.T) {
 	if _, err := reg.Begin(context.Background(), Request{RedirectURI: "http://10.0.0.1:9000/cb", State: "s"}); err == nil || !strings.Contains(err.Error(), "not loopback") {
 		t.Errorf("Begin with non-loopback URI: %v", err)
 	}
-	if _, err := reg.Begin(context.Background(), Request{RedirectURI: uriFor(freePort(t))}); err == nil {
+	if _, err := reg.Begin(context.Background(), Request{RedirectURI: uriFor(testenv.FreePort(t))}); err == nil {
 		t.Error("Begin with empty state succeeded")
 	}
 }
@@ -773,7 +762,7 @@ func TestRedirectURI(t *testing.T) {
 func TestDuplicateState(t *testing.T) {
 	reg := New(Options{})
 	defer reg.Close()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	f := begin(t, reg, port, "dup")
 	defer f.Close()
 	if _, err := reg.Begin(context.Background(), Request{RedirectURI: uriFor(port), State: "dup"}); err == nil {
@@ -810,7 +799,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
 	reg := New(Options{})
 	for i := 0; i < 5; i++ {
-		port := freePort(t)
+		port := testenv.FreePort(t)
 		s := newState(t)
 		f := begin(t, reg, port, s)
 		do(t, http.MethodGet, callbackURL(port, url.Values{"code": {"c"}, "state": {s}}))
@@ -820,7 +809,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	// Leave an idle keep-alive connection open on a pending listener, then
 	// close everything.
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	f := begin(t, reg, port, "left")
 	_ = f
 	ka := &http.Client{Transport: &http.Transport{Proxy: nil}}
@@ -840,7 +829,7 @@ func TestLogfNeverSeesSecrets(t *testing.T) {
 	var mu sync.Mutex
 	var logs strings.Builder
 	reg := New(Options{Logf: func(f string, a ...any) { mu.Lock(); fmt.Fprintf(&logs, f+"\n", a...); mu.Unlock() }})
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	state := newState(t)
 	code := newState(t)
 	f := begin(t, reg, port, state)

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // TestErrorPageDropsControls: an error_description with terminal and bidi
@@ -15,7 +17,7 @@ import (
 func TestErrorPageDropsControls(t *testing.T) {
 	reg := New(Options{})
 	defer reg.Close()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	state := newState(t)
 	f := begin(t, reg, port, state)
 	desc := "denied \x1b]0;pwned\x07 \x1b[2J \u009b31m \u202eevil"

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 func TestNoListenFlowCompletesByDeliver(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	reg := New(Options{})
 	defer reg.Close()
 	f, err := reg.Begin(context.Background(), Request{RedirectURI: uriFor(port), State: "s1", NoListen: true})
@@ -62,7 +64,7 @@ func TestListenFallbackOnBusyPort(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	// A second flow on a free port sharing the registry still listens.
-	f2 := begin(t, reg, freePort(t), "s2")
+	f2 := begin(t, reg, testenv.FreePort(t), "s2")
 	defer f2.Close()
 	if !f2.Listening() {
 		t.Fatal("flow on a free port does not listen")
@@ -70,7 +72,7 @@ func TestListenFallbackOnBusyPort(t *testing.T) {
 }
 
 func TestListenHost(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	reg := New(Options{})
 	defer reg.Close()
 	f, err := reg.Begin(context.Background(), Request{RedirectURI: uriFor(port), State: "s1", ListenHost: "127.0.0.2"})

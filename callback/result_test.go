@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // TestResultPageShowsExchangeFailure: the owner reports that the token
@@ -18,7 +20,7 @@ import (
 func TestResultPageShowsExchangeFailure(t *testing.T) {
 	reg := New(Options{})
 	defer reg.Close()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	state := newState(t)
 	f := beginNoReport(t, reg, port, state)
 	exchangeErr := errors.New("MCP server \"notion\": exchanging the authorization code: token endpoint http://as.example/token returned invalid_grant: code <b>reused</b><script>x()</script>\x1b[31m red\x07 \u009b1m end")
@@ -57,7 +59,7 @@ func TestResultPageShowsExchangeFailure(t *testing.T) {
 func TestResultPageWaitsForExchange(t *testing.T) {
 	reg := New(Options{})
 	defer reg.Close()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	state := newState(t)
 	f := beginNoReport(t, reg, port, state)
 	const exchange = 300 * time.Millisecond
@@ -101,7 +103,7 @@ func TestResultPageNotConfirmed(t *testing.T) {
 				reg.opts.ResultTimeout = time.Minute // only the owner's act ends the wait
 			}
 			defer reg.Close()
-			port := freePort(t)
+			port := testenv.FreePort(t)
 			state := newState(t)
 			f := beginNoReport(t, reg, port, state)
 			go func() {
@@ -142,7 +144,7 @@ func probeAnswers(addr string) bool {
 // 127.0.0.1 and ::1, so no other process can listen on the other address
 // family and catch the code; either one taken is the busy-port error.
 func TestLocalhostBindsBothFamilies(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	v4 := fmt.Sprintf("127.0.0.1:%d", port)
 	v6 := fmt.Sprintf("[::1]:%d", port)
 	uri := fmt.Sprintf("http://localhost:%d/cb", port)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,7 +43,7 @@ func newClient(tb testing.TB, e *env) *client {
 		configFile:   filepath.Join(dir, "mcplink.json"),
 		dataDir:      filepath.Join(dir, "data"),
 		urlFile:      filepath.Join(dir, "browser-urls.txt"),
-		callbackPort: freePort(tb),
+		callbackPort: testenv.FreePort(tb),
 	}
 	cfg := map[string]any{"mcp": map[string]any{serverName: map[string]any{
 		"type":    "remote",
@@ -60,17 +59,6 @@ func newClient(tb testing.TB, e *env) *client {
 		tb.Fatal(err)
 	}
 	return c
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // minimalEnv is the environment every subprocess starts from: PATH and a

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // envFollowHelper makes the test binary act as $BROWSER for `mcplink serve`
@@ -72,7 +73,7 @@ func TestOpencodeSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer as.Close()
-	callbackPort := freePort(t)
+	callbackPort := testenv.FreePort(t)
 
 	home := t.TempDir()
 	work := filepath.Join(home, "work") // no project file: POST /mcp writes the global one

@@ -3,7 +3,6 @@ package manager_test
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -30,12 +30,7 @@ func newOAuthEnv(t *testing.T, as *oauthtest.Server) *oauthEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := testenv.FreePort(t)
 	eng := oauth.New(oauth.Options{Store: store, Callbacks: callback.New(callback.Options{}), OpenURL: oauthtest.FollowRedirects})
 	entry := &config.Entry{Name: "legacy", Type: config.TypeRemote, Enabled: true, URL: as.MCPURL,
 		OAuth: &config.OAuth{CallbackPort: port}}

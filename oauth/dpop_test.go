@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 func TestDPoPProofContents(t *testing.T) {
@@ -145,7 +146,7 @@ func proofs(s *oauthtest.Server, endpoint string) []oauthtest.Proof {
 func TestDPoPAuthorizationCodeRefreshKeepsKey(t *testing.T) {
 	v := newEnv(t, "", nil)
 	m := startAS(t, oauthtest.Options{DPoPAlgs: []string{"ES256"}, ClientClock: v.clock.Now})
-	entry := machineEntry(m, config.OAuth{CallbackPort: freePort(t)})
+	entry := machineEntry(m, config.OAuth{CallbackPort: testenv.FreePort(t)})
 	creds, err := v.e.Authenticate(ctxT(t), entry)
 	if err != nil {
 		t.Fatal(err)

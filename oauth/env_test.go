@@ -14,6 +14,7 @@ import (
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // The engine's test environment: a real file store, a real callback
@@ -36,15 +37,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
-}
-
-func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 type env struct {
@@ -119,7 +111,7 @@ func newEnv(t testing.TB, dir string, open func(ctx context.Context, u string) e
 
 func testEntry(t testing.TB, u string) *config.Entry {
 	return &config.Entry{Name: "srv", Type: config.TypeRemote, Enabled: true, URL: u,
-		OAuth: &config.OAuth{CallbackPort: freePort(t)}, Source: "/home/u/.config/mcplink/mcplink.json"}
+		OAuth: &config.OAuth{CallbackPort: testenv.FreePort(t)}, Source: "/home/u/.config/mcplink/mcplink.json"}
 }
 
 func ctxT(t testing.TB) context.Context {

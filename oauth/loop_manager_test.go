@@ -3,7 +3,6 @@ package oauth_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -33,12 +33,7 @@ func TestManagerClassifiesLoopBrakesAsFailed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			port := ln.Addr().(*net.TCPAddr).Port
-			ln.Close()
+			port := testenv.FreePort(t)
 			reg := callback.New(callback.Options{})
 			t.Cleanup(func() { reg.Close() })
 			eng := oauth.New(oauth.Options{Store: store, Callbacks: reg, OpenURL: oauthtest.FollowRedirects})

@@ -15,6 +15,7 @@ import (
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/callback"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // remoteBrowser plays a browser on another machine: the user signs in, but
@@ -220,7 +221,7 @@ func TestPasteRacesListenerListenerWins(t *testing.T) {
 
 func TestCallbackHostSeparateFromRedirectHost(t *testing.T) {
 	s := startAS(t, oauthtest.Options{})
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	// A forwarded port: the browser's request to 127.0.0.1:port reaches the
 	// listener on 127.0.0.2:port (for example docker -p or an SSH tunnel).
 	v := newEnv(t, "", func(ctx context.Context, u string) error {

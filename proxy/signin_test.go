@@ -19,6 +19,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // Environment of the test browser (testBrowser), inherited through the
@@ -75,12 +76,7 @@ func testBrowser(authURL string) int {
 // so that tests running at once do not share the default callback port).
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	return fmt.Sprint(testenv.FreePort(t))
 }
 
 // serveCmd connects a client to the proxy subprocess cmd.

@@ -31,15 +31,6 @@ func setupDevice(t *testing.T, asOpts oauthtest.Options) (*env, *harness) {
 	return e, h
 }
 
-// engineWork is in the stack of every goroutine doing sign-in work of the
-// OAuth engine, from its first instruction (a goroutine about to start a
-// sign-in shows its entry point); deviceGrant is the device grant's polling
-// loop among them (RFC 8628).
-const (
-	engineWork  = "mcplink/oauth.(*Engine)."
-	deviceGrant = engineWork + "deviceFlow("
-)
-
 // startDevice selects protected, presses d and waits for the device code.
 func startDevice(t *testing.T, h *harness) oauth.DeviceCode {
 	t.Helper()
@@ -130,9 +121,7 @@ func TestDeviceCancel(t *testing.T) {
 	e, h := setupDevice(t, oauthtest.Options{DeviceFlow: true})
 	dc := startDevice(t, h)
 	f := h.m.flow.flow
-	if testwait.Stacks(deviceGrant) == "" { // the control for the check below
-		t.Fatalf("no goroutine runs %s while the device flow is pending", deviceGrant)
-	}
+	testwait.DeviceGrantRuns(t) // the control for NoSignInWork below
 	h.press("esc")
 	if h.m.flow != nil {
 		t.Fatal("esc left the flow in place")
@@ -151,9 +140,7 @@ func TestDeviceCancel(t *testing.T) {
 		t.Fatal("Wait blocks after Close")
 	}
 	// Nothing polls for the code any more: no goroutine does sign-in work.
-	if !testwait.Until(5*time.Second, func() bool { return testwait.Stacks(engineWork) == "" }) {
-		t.Fatalf("the engine still works on a sign-in after the flow was cancelled:\n%s", testwait.Stacks(engineWork))
-	}
+	testwait.NoSignInWork(t, 5*time.Second)
 	e.as.ApproveDevice(dc.UserCode)
 	h.until("the cancelled flow's answer", 10*time.Second, func() bool { return h.seen["tui.authDoneMsg"] > 0 })
 	h.idle()

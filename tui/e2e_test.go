@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
-	"github.com/mcplink/mcplink/internal/testenv"
 	"github.com/mcplink/mcplink/internal/testwait"
+	"github.com/mcplink/mcplink/internal/tmuxtest"
 )
 
 // envBrowser makes the test binary act as $BROWSER: it follows the
@@ -66,58 +66,22 @@ func runBrowser(args []string) int {
 	return 0
 }
 
-// TestEndToEndTmux runs the real mcplink binary in tmux against embedded
-// servers: it checks the rows, signs in from the dashboard (the browser is
-// this test binary following the URL), and quits cleanly with no process left.
 // tmuxSession is the real mcplink binary running `mcplink tui` in tmux.
 type tmuxSession struct {
+	*tmuxtest.Pane
 	t                              *testing.T
 	e                              *env
+	tmux                           *tmuxtest.Server
 	bin, dir, browserLog, exitFile string
-	tm                             func(args ...string) (string, error)
-}
-
-func (ts *tmuxSession) capture() string {
-	out, _ := ts.tm("capture-pane", "-p", "-t", "t")
-	return out
-}
-
-// waitFor polls the pane until ok holds (the dashboard draws in another
-// process: nothing but the screen tells what it has done) and returns it.
-func (ts *tmuxSession) waitFor(what string, d time.Duration, ok func(string) bool) string {
-	ts.t.Helper()
-	var s string
-	if !testwait.Until(d, func() bool { s = ts.capture(); return ok(s) }) {
-		b, _ := os.ReadFile(ts.browserLog)
-		ts.t.Fatalf("timed out waiting for %s; pane:\n%s\nbrowser: %s", what, s, b)
-	}
-	return s
-}
-
-// keys sends keys to the dashboard; the caller waits for what they do.
-func (ts *tmuxSession) keys(keys ...string) {
-	ts.t.Helper()
-	for _, k := range keys {
-		if out, err := ts.tm("send-keys", "-t", "t", k); err != nil {
-			ts.t.Fatalf("send-keys %s: %v\n%s", k, err, out)
-		}
-	}
-}
-
-// key sends one key and waits until the pane shows want.
-func (ts *tmuxSession) key(k, want string) {
-	ts.t.Helper()
-	ts.keys(k)
-	ts.waitFor(fmt.Sprintf("%q after %s", want, k), 10*time.Second, func(s string) bool { return strings.Contains(s, want) })
 }
 
 // filter types / and text, then enter: the filter is kept, and the list
 // shows the servers it matches.
 func (ts *tmuxSession) filter(text string) {
 	ts.t.Helper()
-	ts.key("/", "▏  (enter keeps the filter, esc clears it)")
-	ts.key(text, "/"+text+"▏")
-	ts.key("Enter", "filter: "+text+" (esc clears)")
+	ts.Key("/", "▏  (enter keeps the filter, esc clears it)")
+	ts.Key(text, "/"+text+"▏")
+	ts.Key("Enter", "filter: "+text+" (esc clears)")
 }
 
 func rowHas(s, name, word string) bool {
@@ -134,15 +98,24 @@ func rowHas(s, name, word string) bool {
 // fresh env; prepare, when set, runs before the dashboard starts.
 func startTmux(t *testing.T, extraEnv []string, prepare func(e *env)) *tmuxSession {
 	t.Helper()
-	tmux, err := exec.LookPath("tmux")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tmux is required in CI (apt-get install -y tmux)")
-		}
-		t.Skip("tmux not installed (apt-get install -y tmux); the end-to-end test needs it")
-	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "mcplink")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &tmuxSession{t: t, bin: bin, dir: dir, browserLog: filepath.Join(dir, "browser.log"), exitFile: filepath.Join(dir, "exit")}
+	ts.tmux = tmuxtest.Start(t, dir, append([]string{
+		"HOME=" + dir,
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg"),
+		"MCPLINK_DATA_DIR=" + filepath.Join(dir, "data"),
+		"BROWSER=" + self,
+		envBrowser + "=" + ts.browserLog,
+	}, extraEnv...)...)
+	ts.tmux.Explain = func() string {
+		b, _ := os.ReadFile(ts.browserLog)
+		return "browser: " + string(b)
+	}
 	build := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "./cmd/mcplink")
 	build.Dir = ".."
 	t0 := time.Now()
@@ -150,35 +123,12 @@ func startTmux(t *testing.T, extraEnv []string, prepare func(e *env)) *tmuxSessi
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	t.Logf("go build: %s", time.Since(t0).Round(time.Millisecond))
-	e := newEnv(t, []string{bin, "__test-server", "stdio"}, nil)
+	ts.e = newEnv(t, []string{bin, "__test-server", "stdio"}, nil)
 	if prepare != nil {
-		prepare(e)
+		prepare(ts.e)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &tmuxSession{t: t, e: e, bin: bin, dir: dir, browserLog: filepath.Join(dir, "browser.log"), exitFile: filepath.Join(dir, "exit")}
-	sock := filepath.Join(dir, "tmux.sock")
-	runEnv := testenv.Env(t, append([]string{
-		"HOME=" + dir,
-		"TERM=xterm-256color",
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg"),
-		"MCPLINK_DATA_DIR=" + filepath.Join(dir, "data"),
-		"BROWSER=" + self,
-		envBrowser + "=" + ts.browserLog,
-	}, extraEnv...)...)
-	ts.tm = func(args ...string) (string, error) {
-		c := exec.Command(tmux, append([]string{"-S", sock, "-f", "/dev/null"}, args...)...)
-		c.Env = runEnv
-		out, err := c.CombinedOutput()
-		return string(out), err
-	}
-	script := fmt.Sprintf("%s tui --config %s; echo $? > %s", shq(bin), shq(e.cfgPath), shq(ts.exitFile))
-	if out, err := ts.tm("new-session", "-d", "-s", "t", "-x", "80", "-y", "24", "sh", "-c", script); err != nil {
-		t.Fatalf("tmux new-session: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _, _ = ts.tm("kill-server") })
+	script := fmt.Sprintf("%s tui --config %s; echo $? > %s", shq(bin), shq(ts.e.cfgPath), shq(ts.exitFile))
+	ts.Pane = ts.tmux.Session("t", 80, 24, script)
 	return ts
 }
 
@@ -187,14 +137,14 @@ func startTmux(t *testing.T, extraEnv []string, prepare func(e *env)) *tmuxSessi
 func (ts *tmuxSession) quit() {
 	t := ts.t
 	t.Helper()
-	ts.keys("q")
+	ts.Keys("q")
 	var code string
 	if !testwait.Until(10*time.Second, func() bool {
 		b, _ := os.ReadFile(ts.exitFile)
 		code = strings.TrimSpace(string(b))
 		return code != ""
 	}) {
-		t.Fatalf("mcplink tui did not exit after q; pane:\n%s", ts.capture())
+		t.Fatalf("mcplink tui did not exit after q; pane:\n%s", ts.Screen())
 	}
 	if code != "0" {
 		t.Fatalf("mcplink tui exited with %s", code)
@@ -211,7 +161,7 @@ func TestEndToEndTmux(t *testing.T) {
 	ts := startTmux(t, nil, nil)
 	t0 := time.Now()
 	defer func() { t.Logf("dashboard session: %s", time.Since(t0).Round(time.Millisecond)) }()
-	bin, browserLog, tm, waitFor := ts.bin, ts.browserLog, ts.tm, ts.waitFor
+	bin, browserLog, waitFor := ts.bin, ts.browserLog, ts.Until
 	s := waitFor("the initial rows", 20*time.Second, func(s string) bool {
 		return strings.Contains(s, "5 servers · 2 connected · 1 needs auth · 1 failed · 1 disabled")
 	})
@@ -225,7 +175,7 @@ func TestEndToEndTmux(t *testing.T) {
 	}
 	// Select protected with the filter and sign in.
 	ts.filter("prot")
-	ts.keys("a")
+	ts.Keys("a")
 	s = waitFor("the sign-in", 20*time.Second, func(s string) bool {
 		return rowHas(s, "protected", "connected") && strings.Contains(s, "expires in")
 	})
@@ -237,12 +187,8 @@ func TestEndToEndTmux(t *testing.T) {
 		t.Fatalf("no sign-in confirmation:\n%s", s)
 	}
 	// Clear the filter, then resize: every row comes back, laid out for 120×30.
-	if out, err := tm("send-keys", "-t", "t", "Escape"); err != nil {
-		t.Fatalf("send-keys Escape: %v\n%s", err, out)
-	}
-	if out, err := tm("resize-window", "-t", "t", "-x", "120", "-y", "30"); err != nil {
-		t.Fatalf("tmux resize-window: %v\n%s", err, out)
-	}
+	ts.Keys("Escape")
+	ts.tmux.Must("resize-window", "-t", "t", "-x", "120", "-y", "30")
 	s = waitFor("the resized screen", 10*time.Second, func(s string) bool {
 		lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 		return len(lines) >= 29 && rowHas(s, "broken", "failed") && rowHas(s, "protected", "connected") &&
@@ -275,12 +221,12 @@ func TestEndToEndTmuxPaste(t *testing.T) {
 		held = l
 	})
 	defer held.Close()
-	ts.waitFor("the initial rows", 20*time.Second, func(s string) bool {
+	ts.Until("the initial rows", 20*time.Second, func(s string) bool {
 		return strings.Contains(s, "5 servers · 2 connected · 1 needs auth · 1 failed · 1 disabled")
 	})
 	ts.filter("prot")
-	ts.keys("a")
-	ts.waitFor("the busy-port notice", 20*time.Second, func(s string) bool {
+	ts.Keys("a")
+	ts.Until("the busy-port notice", 20*time.Second, func(s string) bool {
 		return strings.Contains(s, "listener could not start") && strings.Contains(s, "p paste")
 	})
 	var redirect string
@@ -289,24 +235,20 @@ func TestEndToEndTmuxPaste(t *testing.T) {
 		redirect = string(b)
 		return err == nil
 	}) {
-		t.Fatalf("the browser never reached the callback redirect; pane:\n%s", ts.capture())
+		t.Fatalf("the browser never reached the callback redirect; pane:\n%s", ts.Screen())
 	}
 	if !strings.HasPrefix(redirect, "http://127.0.0.1:") {
 		t.Fatalf("browser: %s", redirect)
 	}
-	ts.keys("p")
-	ts.waitFor("the paste input", 10*time.Second, func(s string) bool { return strings.Contains(s, "enter sends") })
-	if out, err := ts.tm("set-buffer", "-b", "url", redirect); err != nil {
-		t.Fatalf("tmux set-buffer: %v\n%s", err, out)
-	}
-	if out, err := ts.tm("paste-buffer", "-p", "-b", "url", "-t", "t"); err != nil { // -p: bracketed
-		t.Fatalf("tmux paste-buffer: %v\n%s", err, out)
-	}
+	ts.Keys("p")
+	ts.Until("the paste input", 10*time.Second, func(s string) bool { return strings.Contains(s, "enter sends") })
+	ts.tmux.Must("set-buffer", "-b", "url", redirect)
+	ts.tmux.Must("paste-buffer", "-p", "-b", "url", "-t", "t") // -p: bracketed
 	// The input shows the end of what was pasted (the cursor is there).
 	tail := redirect[len(redirect)-20:]
-	ts.waitFor("the end of the pasted URL in the input", 10*time.Second, func(s string) bool { return strings.Contains(s, tail) })
-	ts.keys("Enter")
-	s := ts.waitFor("the sign-in", 20*time.Second, func(s string) bool {
+	ts.Until("the end of the pasted URL in the input", 10*time.Second, func(s string) bool { return strings.Contains(s, tail) })
+	ts.Keys("Enter")
+	s := ts.Until("the sign-in", 20*time.Second, func(s string) bool {
 		return rowHas(s, "protected", "connected") && strings.Contains(s, "expires in")
 	})
 	if !strings.Contains(s, "Signed in to protected") {

@@ -18,6 +18,7 @@ import (
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
 )
@@ -46,16 +47,6 @@ type env struct {
 	getenv       func(string) (string, bool)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // newEnv starts the servers and writes the config. localCmd is the command
 // of the local servers.
 func newEnv(t *testing.T, localCmd []string, localEnv map[string]string) *env {
@@ -77,7 +68,7 @@ func newEnvAS(t *testing.T, localCmd []string, localEnv map[string]string, asOpt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { as.Close() })
-	e := &env{dir: dir, as: as, plain: plain, port: freePort(t), cfgPath: filepath.Join(dir, "mcplink.json")}
+	e := &env{dir: dir, as: as, plain: plain, port: testenv.FreePort(t), cfgPath: filepath.Join(dir, "mcplink.json")}
 	q := func(ss []string) string {
 		var parts []string
 		for _, s := range ss {
@@ -107,7 +98,7 @@ func newEnvAS(t *testing.T, localCmd []string, localEnv map[string]string, asOpt
     "protected": { "type": "remote", "url": %q, "oauth": { "callbackPort": %d } },
   },
 }
-`, freePort(t), plain.URL, q(localCmd), envJSON, q(localCmd), envJSON, as.MCPURL, e.port)
+`, testenv.FreePort(t), plain.URL, q(localCmd), envJSON, q(localCmd), envJSON, as.MCPURL, e.port)
 	if err := os.WriteFile(e.cfgPath, []byte(e.cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -48,16 +48,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // hydra is a running Hydra with its login/consent app.
 type hydra struct {
 	public, admin string // base URLs
@@ -94,7 +84,7 @@ func (w *boundedBuffer) String() string {
 // login/consent app that accepts everything through the admin API.
 func startHydra(t *testing.T) *hydra {
 	t.Helper()
-	pub, adm := freePort(t), freePort(t)
+	pub, adm := testenv.FreePort(t), testenv.FreePort(t)
 	h := &hydra{
 		public: fmt.Sprintf("http://127.0.0.1:%d", pub),
 		admin:  fmt.Sprintf("http://127.0.0.1:%d", adm),
@@ -393,7 +383,7 @@ func TestHydraSignIn(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	clk := &clock{}
 	entry := &config.Entry{Name: "hydra", Type: config.TypeRemote, Enabled: true, URL: mcpURL,
-		OAuth: &config.OAuth{CallbackPort: freePort(t)}, Source: "e2e", Timeout: 20 * time.Second}
+		OAuth: &config.OAuth{CallbackPort: testenv.FreePort(t)}, Source: "e2e", Timeout: 20 * time.Second}
 
 	eng := engine(t, dataDir, clk)
 	c1, err := eng.Authenticate(ctx, entry)

@@ -27,8 +27,7 @@ import (
 // authorization servers, with real loopback callback listeners.
 
 type authEnv struct {
-	dir  string
-	env  []string
+	binEnv
 	port int
 }
 
@@ -42,22 +41,12 @@ func startAuthAS(t *testing.T, o oauthtest.Options) *oauthtest.Server {
 	return s
 }
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // newAuthEnv writes a config with one remote server per URL (named s0, s1,
 // ...), all on the same callback port.
 func newAuthEnv(t *testing.T, browser string, urls ...string) *authEnv {
 	t.Helper()
 	dir := t.TempDir()
-	a := &authEnv{dir: dir, port: freeTCPPort(t)}
+	a := &authEnv{binEnv: binEnv{dir: dir}, port: testenv.FreePort(t)}
 	var entries []string
 	for i, u := range urls {
 		entries = append(entries, fmt.Sprintf(`"s%d": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d}}`, i, u, a.port))
@@ -66,29 +55,8 @@ func newAuthEnv(t *testing.T, browser string, urls ...string) *authEnv {
 	if err := os.WriteFile(cfg, []byte(`{"mcp": {`+strings.Join(entries, ",\n")+`}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a.env = testenv.Env(t, "MCPLINK_DATA_DIR=", // the default, under XDG_DATA_HOME
-		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"), "XDG_DATA_HOME="+filepath.Join(dir, ".data"),
-		"MCPLINK_CONFIG="+cfg, "MCPLINK_CREDENTIALS_STORE=file", "BROWSER="+browser, "DISPLAY=", "WAYLAND_DISPLAY=")
+	a.env = homeEnv(t, dir, "MCPLINK_CONFIG="+cfg, "BROWSER="+browser, "DISPLAY=", "WAYLAND_DISPLAY=")
 	return a
-}
-
-func (a *authEnv) cmd(ctx context.Context, args ...string) *exec.Cmd {
-	c := exec.CommandContext(ctx, "mcplink", args...)
-	c.Env = a.env
-	c.Dir = a.dir
-	c.WaitDelay = 5 * time.Second
-	return c
-}
-
-func (a *authEnv) run(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := a.cmd(ctx, args...)
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	err := c.Run()
-	return out.String(), errb.String(), err
 }
 
 func (a *authEnv) authStates(t *testing.T) map[string]string {
@@ -371,19 +339,10 @@ func BenchmarkAuthCLI(b *testing.B) {
 	if err := os.WriteFile(browser, []byte(script), 0o755); err != nil {
 		b.Fatal(err)
 	}
-	port := 0
-	{
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		port = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-	}
+	port := testenv.FreePort(b)
 	cfg := filepath.Join(dir, "mcplink.json")
 	_ = os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d}}}}`, s.MCPURL, port)), 0o600)
-	env := testenv.Env(b, "MCPLINK_DATA_DIR=", "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, ".data"), "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"),
-		"MCPLINK_CONFIG="+cfg, "MCPLINK_CREDENTIALS_STORE=file", "BROWSER="+browser)
+	env := homeEnv(b, dir, "MCPLINK_CONFIG="+cfg, "BROWSER="+browser)
 	var totals []time.Duration
 	for range b.N {
 		c := exec.Command("mcplink", "auth", "s0")

@@ -57,10 +57,12 @@ func TestMain(m *testing.M) {
 //	$CB_PORT      a free loopback port for the OAuth callback
 //	$REC_URL      a Streamable HTTP MCP server that records every request,
 //	              checked with the "requests" command (see cmdRequests)
+//
+// and a real terminal through tmux, waited on with "waitpane" (see cmdWaitPane).
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:  filepath.Join("testdata", "script"),
-		Cmds: map[string]func(*testscript.TestScript, bool, []string){"requests": cmdRequests, "opencode-signin": cmdOpencodeSignin},
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){"requests": cmdRequests, "opencode-signin": cmdOpencodeSignin, "waitpane": cmdWaitPane},
 		Setup: func(env *testscript.Env) error {
 			start := func(name string, opts mcptest.HTTPOptions, sse bool) error {
 				var s *mcptest.HTTPServer
@@ -96,6 +98,7 @@ func TestScripts(t *testing.T) {
 			env.Defer(rec.Close)
 			env.Setenv("REC_URL", rec.URL)
 			env.Values[recKey{}] = rec
+			env.Values[tmuxKey{}] = &scriptTmux{}
 			as, err := oauthtest.Start(oauthtest.Options{})
 			if err != nil {
 				return err

@@ -1,17 +1,12 @@
 package cli_test
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mcplink/mcplink/authstore"
 	"github.com/mcplink/mcplink/internal/oauthtest"
@@ -20,40 +15,19 @@ import (
 
 // debugEnv runs the real mcplink binary (this test binary, on the $PATH
 // testscript.Main sets up) with its own config, home and file store.
-type debugEnv struct {
-	dir string
-	env []string
-}
+type debugEnv struct{ binEnv }
 
 func newDebugEnv(t *testing.T, serverURL string) *debugEnv {
 	t.Helper()
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testenv.FreePort(t)
 	cfg := filepath.Join(dir, "mcplink.json")
 	entry := fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "headers": {"X-Debug-Check": "on"}, "oauth": {"callbackPort": %d}}}}`, serverURL, port)
 	if err := os.WriteFile(cfg, []byte(entry), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &debugEnv{dir: dir, env: testenv.Env(t, "MCPLINK_DATA_DIR=", // the default, under XDG_DATA_HOME
-		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"), "XDG_DATA_HOME="+filepath.Join(dir, ".data"),
-		"MCPLINK_CONFIG="+cfg, "MCPLINK_CREDENTIALS_STORE=file", "BROWSER=follow-redirects", "DISPLAY=", "WAYLAND_DISPLAY=")}
-}
-
-func (d *debugEnv) run(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := exec.CommandContext(ctx, "mcplink", args...)
-	c.Env, c.Dir, c.WaitDelay = d.env, d.dir, 5*time.Second
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	err := c.Run()
-	return out.String(), errb.String(), err
+	return &debugEnv{binEnv{dir: dir, env: homeEnv(t, dir,
+		"MCPLINK_CONFIG="+cfg, "BROWSER=follow-redirects", "DISPLAY=", "WAYLAND_DISPLAY=")}}
 }
 
 // secrets returns the stored access and refresh tokens of s0.

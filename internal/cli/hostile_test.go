@@ -1,27 +1,19 @@
 package cli_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/termtext"
-	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // hostileEnv runs the real mcplink binary against local servers that put
 // terminal escape sequences in everything they control.
-type hostileEnv struct {
-	dir string
-	env []string
-}
+type hostileEnv struct{ binEnv }
 
 func newHostileEnv(t *testing.T) *hostileEnv {
 	t.Helper()
@@ -35,22 +27,13 @@ func newHostileEnv(t *testing.T) *hostileEnv {
 		t.Fatal(err)
 	}
 	// PATH: testscript.Main put mcplink and mcptest-child first.
-	return &hostileEnv{dir: dir, env: testenv.Env(t, "MCPLINK_DATA_DIR=",
-		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"), "XDG_DATA_HOME="+filepath.Join(dir, ".data"),
-		"MCPLINK_CONFIG="+cfg, "MCPLINK_CREDENTIALS_STORE=file",
-	)}
+	return &hostileEnv{binEnv{dir: dir, env: homeEnv(t, dir, "MCPLINK_CONFIG="+cfg)}}
 }
 
 func (h *hostileEnv) run(t *testing.T, args ...string) (stdout, stderr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := exec.CommandContext(ctx, "mcplink", args...)
-	c.Env, c.Dir, c.WaitDelay = h.env, h.dir, 5*time.Second
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	_ = c.Run() // some of these exit 1 on purpose; the output is what counts
-	return out.String(), errb.String()
+	stdout, stderr, _ = h.binEnv.run(t, args...) // some of these exit 1 on purpose; the output is what counts
+	return stdout, stderr
 }
 
 // assertNoControls fails if s holds anything a terminal would act on.

@@ -2,15 +2,12 @@ package cli_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mcplink/mcplink/internal/oauthtest"
 	"github.com/mcplink/mcplink/internal/testenv"
@@ -20,8 +17,7 @@ import (
 // with Ory Hydra v2.3's shapes, and an environment built from scratch (no
 // variable of the user's leaks in, so nothing of theirs is read or written).
 type hydraEnv struct {
-	dir     string
-	env     []string
+	binEnv
 	outputs []string // everything the processes printed
 }
 
@@ -29,32 +25,25 @@ func newHydraEnv(t *testing.T, mcpURL string) *hydraEnv {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "mcplink.json")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcp": {"h": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d}}}}`, mcpURL, freeTCPPort(t))), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcp": {"h": {"type": "remote", "url": %q, "oauth": {"callbackPort": %d}}}}`, mcpURL, testenv.FreePort(t))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// PATH: testscript.Main put mcplink and follow-redirects first.
-	return &hydraEnv{dir: dir, env: testenv.Env(t,
-		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"), "XDG_DATA_HOME="+filepath.Join(dir, ".data"),
+	return &hydraEnv{binEnv: binEnv{dir: dir, env: homeEnv(t, dir,
 		"XDG_STATE_HOME="+filepath.Join(dir, ".state"), "XDG_CACHE_HOME="+filepath.Join(dir, ".cache"), "TMPDIR="+dir,
-		"MCPLINK_CONFIG="+cfg, "MCPLINK_DATA_DIR="+filepath.Join(dir, "data"), "MCPLINK_CREDENTIALS_STORE=file",
+		"MCPLINK_CONFIG="+cfg, "MCPLINK_DATA_DIR="+filepath.Join(dir, "data"),
 		"BROWSER=follow-redirects",
-	)}
+	)}}
 }
 
 func (h *hydraEnv) run(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := exec.CommandContext(ctx, "mcplink", args...)
-	c.Env, c.Dir, c.WaitDelay = h.env, h.dir, 5*time.Second
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	err := c.Run()
-	h.outputs = append(h.outputs, out.String(), errb.String())
+	out, errb, err := h.binEnv.run(t, args...)
+	h.outputs = append(h.outputs, out, errb)
 	if err != nil {
-		t.Fatalf("mcplink %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+		t.Fatalf("mcplink %s: %v\n%s%s", strings.Join(args, " "), err, out, errb)
 	}
-	return out.String()
+	return out
 }
 
 // Sign-in against Hydra's registration, token and error shapes, process by

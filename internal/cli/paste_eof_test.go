@@ -43,7 +43,7 @@ func newPasteEnvOAuth(t *testing.T, mcpURL, extraOAuth string) *pasteEnv {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	p := &pasteEnv{bin: bin, dir: dir, port: freeTCPPort(t)}
+	p := &pasteEnv{bin: bin, dir: dir, port: testenv.FreePort(t)}
 	cfg := filepath.Join(dir, "mcplink.json")
 	if extraOAuth != "" {
 		extraOAuth = ", " + extraOAuth

@@ -6,11 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -65,20 +63,12 @@ func (l *reqLog) leaks() []string {
 // redirectEnv runs the real mcplink binary (this test binary) against a
 // configured server "s0" at front (with a configured X-Api-Key header and a
 // valid token stored for its URL), in an environment built from scratch.
-type redirectEnv struct {
-	dir string
-	env []string
-}
+type redirectEnv struct{ binEnv }
 
 func newRedirectEnv(t *testing.T, serverURL string) *redirectEnv {
 	t.Helper()
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testenv.FreePort(t)
 	cfg := filepath.Join(dir, "mcplink.json")
 	entry := fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "timeout": 10000, "headers": {"X-Api-Key": %q}, "oauth": {"callbackPort": %d}}}}`, serverURL, redirAPIKey, port)
 	if err := os.WriteFile(cfg, []byte(entry), 0o600); err != nil {
@@ -96,27 +86,16 @@ func newRedirectEnv(t *testing.T, serverURL string) *redirectEnv {
 		t.Fatal(err)
 	}
 	// PATH: testscript's directory holding this binary as mcplink.
-	return &redirectEnv{dir: dir, env: testenv.Env(t, "MCPLINK_DATA_DIR=",
-		"HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, ".config"), "XDG_DATA_HOME="+filepath.Join(dir, ".data"),
+	return &redirectEnv{binEnv{dir: dir, env: homeEnv(t, dir,
 		"XDG_STATE_HOME="+filepath.Join(dir, ".state"), "XDG_CACHE_HOME="+filepath.Join(dir, ".cache"),
-		"MCPLINK_CONFIG="+cfg, "MCPLINK_CREDENTIALS_STORE=file",
-	)}
+		"MCPLINK_CONFIG="+cfg,
+	)}}
 }
 
 func (d *redirectEnv) run(t *testing.T, stdin io.Reader, args ...string) (string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := exec.CommandContext(ctx, "mcplink", args...)
-	c.Env, c.Dir, c.WaitDelay = d.env, d.dir, 5*time.Second
-	c.Stdin = stdin
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	_ = c.Run() // these commands fail: the server is not where it is configured
-	if ctx.Err() != nil {
-		t.Fatalf("mcplink %s did not end within 30s; stderr:\n%s", strings.Join(args, " "), errb.String())
-	}
-	return out.String(), errb.String()
+	out, errb, _ := d.runIn(t, stdin, args...) // these commands fail: the server is not where it is configured
+	return out, errb
 }
 
 // proxy runs `mcplink proxy s0`, sends an initialize request and returns
@@ -125,8 +104,7 @@ func (d *redirectEnv) proxy(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := exec.CommandContext(ctx, "mcplink", "proxy", "--no-browser", "--auth-timeout", "3s", "s0")
-	c.Env, c.Dir, c.WaitDelay = d.env, d.dir, 5*time.Second
+	c := d.cmd(ctx, "proxy", "--no-browser", "--auth-timeout", "3s", "s0")
 	in, err := c.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,10 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
-	"github.com/mcplink/mcplink/internal/testenv"
 )
 
 // TestToolsJSONTaskSupport: `tools --json` gives every tool its
@@ -38,26 +34,18 @@ func TestToolsJSONTaskSupport(t *testing.T) {
 		t.Fatal(err)
 	}
 	// PATH: testscript.Main put mcplink and mcptest-child first.
-	env := testenv.Env(t, "MCPLINK_DATA_DIR=", "HOME="+dir,
-		"XDG_CONFIG_HOME="+filepath.Join(dir, ".config"), "XDG_DATA_HOME="+filepath.Join(dir, ".data"),
-		"MCPLINK_CONFIG="+cfg, "MCPLINK_CREDENTIALS_STORE=file")
+	e := binEnv{dir: dir, env: homeEnv(t, dir, "MCPLINK_CONFIG="+cfg)}
 	run := func(args ...string) (string, string, int) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c := exec.CommandContext(ctx, "mcplink", args...)
-		c.Env, c.Dir, c.WaitDelay = env, dir, 5*time.Second
-		var out, errb bytes.Buffer
-		c.Stdout, c.Stderr = &out, &errb
-		err := c.Run()
+		out, errb, err := e.run(t, args...)
 		var ee *exec.ExitError
 		switch {
 		case errors.As(err, &ee):
-			return out.String(), errb.String(), ee.ExitCode()
+			return out, errb, ee.ExitCode()
 		case err != nil:
 			t.Fatalf("mcplink %v: %v", args, err)
 		}
-		return out.String(), errb.String(), 0
+		return out, errb, 0
 	}
 
 	out, errOut, code := run("tools", "--json")

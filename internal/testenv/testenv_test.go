@@ -1,6 +1,8 @@
 package testenv_test
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,4 +56,14 @@ func TestEnvInheritsNothingButPath(t *testing.T) {
 		}
 	}
 	check()
+}
+
+// TestFreePort: the port is on loopback and free: it can be listened on.
+func TestFreePort(t *testing.T) {
+	port := testenv.FreePort(t)
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("port %d is not free: %v", port, err)
+	}
+	ln.Close()
 }
