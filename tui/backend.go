@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -41,8 +40,11 @@ type Backend interface {
 	// error); the error is only about the local deletion.
 	Logout(ctx context.Context, name string) (*oauth.LogoutResult, error)
 	// SetEnabled writes "enabled" for the server into its config file (keeping
-	// comments) and applies it: disabling stops the server. It returns the
-	// server's state afterwards.
+	// comments) and applies it: the server is replaced by the entry read back
+	// from the configuration, its old connection (a local server's process
+	// group included) ended first; an enabled server is then connected
+	// (bounded by ctx and the entry's timeout). It returns the server's state
+	// afterwards.
 	SetEnabled(ctx context.Context, name string, enabled bool) (manager.State, error)
 }
 
@@ -96,7 +98,8 @@ var (
 type BackendOptions struct {
 	// Config is the loaded configuration. Required.
 	Config *config.Config
-	// NewManager builds a manager for a configuration (one server each). Required.
+	// NewManager builds the manager of the configuration: one for every
+	// server, called once. Required.
 	NewManager func(cfg *config.Config) *manager.Manager
 	// Engine runs OAuth. Required.
 	Engine *oauth.Engine
@@ -117,18 +120,17 @@ type BackendOptions struct {
 	EditFile func(entry *config.Entry) string
 }
 
-// ManagerBackend is the real Backend: one manager.Manager per server (so a
-// server can be enabled or disabled without touching the others), an OAuth
-// engine, and config edits through config.SetEnabled.
+// ManagerBackend is the real Backend: one manager.Manager for every server
+// (enabling or disabling one replaces it there with manager.Add, touching no
+// other), an OAuth engine, and config edits through config.SetEnabled.
 type ManagerBackend struct {
 	opts   BackendOptions
 	events chan manager.Event
+	m      *manager.Manager
+	fwd    chan struct{} // closed when the event forwarder returned
 
-	mu      sync.Mutex
-	entries map[string]*config.Entry
-	mgrs    map[string]*manager.Manager
-	closed  bool
-	wg      sync.WaitGroup // event forwarders
+	mu     sync.Mutex
+	closed bool
 }
 
 // NewBackend returns a ManagerBackend for opts.Config. It connects nothing.
@@ -136,34 +138,26 @@ func NewBackend(opts BackendOptions) (*ManagerBackend, error) {
 	if opts.Config == nil || opts.NewManager == nil || opts.Engine == nil {
 		return nil, errors.New("tui: NewBackend needs Config, NewManager and Engine")
 	}
+	m := opts.NewManager(opts.Config)
+	if m == nil {
+		return nil, errors.New("tui: BackendOptions.NewManager returned no manager")
+	}
 	b := &ManagerBackend{
-		opts:    opts,
-		events:  make(chan manager.Event, 64),
-		entries: map[string]*config.Entry{},
-		mgrs:    map[string]*manager.Manager{},
+		opts:   opts,
+		events: make(chan manager.Event, 64),
+		m:      m,
+		fwd:    make(chan struct{}),
 	}
-	for name, e := range opts.Config.Servers {
-		if e == nil {
-			continue
-		}
-		b.entries[name] = e
-		b.mgrs[name] = b.startLocked(name, e)
-	}
-	return b, nil
-}
-
-// startLocked builds a manager for one entry and forwards its events.
-func (b *ManagerBackend) startLocked(name string, e *config.Entry) *manager.Manager {
-	m := b.opts.NewManager(&config.Config{Servers: map[string]*config.Entry{name: e}, Files: b.opts.Config.Files})
-	ch, _ := m.Subscribe(32) // ended by m.Close
-	b.wg.Add(1)
+	// The one subscription, forwarded to Events. Its channel is closed by
+	// m.Close (in Close), which ends the forwarder.
+	ch, _ := m.Subscribe(32)
 	go func() {
-		defer b.wg.Done()
+		defer close(b.fwd)
 		for ev := range ch {
 			b.forward(ev)
 		}
 	}()
-	return m
+	return b, nil
 }
 
 // forward delivers ev without blocking forever: when the consumer lags, the
@@ -182,45 +176,34 @@ func (b *ManagerBackend) forward(ev manager.Event) {
 	}
 }
 
-func (b *ManagerBackend) lookup(name string) (*config.Entry, *manager.Manager, error) {
+// lookup returns the entry server name runs with: the configured one, or
+// the one SetEnabled read back.
+func (b *ManagerBackend) lookup(name string) (*config.Entry, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return nil, nil, ErrBackendClosed
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return nil, ErrBackendClosed
 	}
-	e, ok := b.entries[name]
+	e, ok := b.m.Entry(name)
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: %q", manager.ErrUnknownServer, name)
+		return nil, fmt.Errorf("%w: %q", manager.ErrUnknownServer, name)
 	}
-	return e, b.mgrs[name], nil
+	return e, nil
 }
 
 // States implements Backend.
-func (b *ManagerBackend) States() []manager.State {
-	b.mu.Lock()
-	mgrs := make([]*manager.Manager, 0, len(b.mgrs))
-	for _, m := range b.mgrs {
-		mgrs = append(mgrs, m)
-	}
-	b.mu.Unlock()
-	var out []manager.State
-	for _, m := range mgrs {
-		out = append(out, m.States()...)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func (b *ManagerBackend) States() []manager.State { return b.m.States() }
 
 // Events implements Backend.
 func (b *ManagerBackend) Events() <-chan manager.Event { return b.events }
 
 // Connect implements Backend.
 func (b *ManagerBackend) Connect(ctx context.Context, name string) (manager.State, error) {
-	_, m, err := b.lookup(name)
-	if err != nil {
+	if _, err := b.lookup(name); err != nil {
 		return manager.State{}, err
 	}
-	return m.Connect(ctx, name)
+	return b.m.Connect(ctx, name)
 }
 
 func usesOAuth(e *config.Entry) bool {
@@ -229,7 +212,7 @@ func usesOAuth(e *config.Entry) bool {
 
 // AuthStatus implements Backend.
 func (b *ManagerBackend) AuthStatus(ctx context.Context, name string) (oauth.AuthStatus, bool, error) {
-	e, _, err := b.lookup(name)
+	e, err := b.lookup(name)
 	if err != nil {
 		return oauth.AuthStatus{}, false, err
 	}
@@ -243,7 +226,7 @@ func (b *ManagerBackend) AuthStatus(ctx context.Context, name string) (oauth.Aut
 
 // oauthEntry returns the entry of a server that uses OAuth.
 func (b *ManagerBackend) oauthEntry(name string) (*config.Entry, error) {
-	e, _, err := b.lookup(name)
+	e, err := b.lookup(name)
 	if err != nil {
 		return nil, err
 	}
@@ -432,7 +415,7 @@ func (f *deviceFlow) Close() {
 // Logout implements Backend. The entry is passed along so that a
 // pre-registered client's credentials authenticate the revocation.
 func (b *ManagerBackend) Logout(ctx context.Context, name string) (*oauth.LogoutResult, error) {
-	e, _, err := b.lookup(name)
+	e, err := b.lookup(name)
 	if err != nil {
 		return nil, err
 	}
@@ -446,9 +429,11 @@ func (b *ManagerBackend) Logout(ctx context.Context, name string) (*oauth.Logout
 }
 
 // SetEnabled implements Backend. The entry is edited in the file it came
-// from; the configuration is then reloaded and the server's manager replaced.
+// from (or the one EditFile names); the configuration is then reloaded and
+// the server replaced with its new entry (manager.Add), which ends the old
+// connection and process group before an enabled server connects again.
 func (b *ManagerBackend) SetEnabled(ctx context.Context, name string, enabled bool) (manager.State, error) {
-	e, _, err := b.lookup(name)
+	e, err := b.lookup(name)
 	if err != nil {
 		return manager.State{}, err
 	}
@@ -480,26 +465,21 @@ func (b *ManagerBackend) SetEnabled(ctx context.Context, name string, enabled bo
 	if !ok || ne == nil {
 		return manager.State{}, fmt.Errorf("server %q vanished from the config after editing %s", name, file)
 	}
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	st, err := b.m.Add(ctx, name, ne)
+	if errors.Is(err, manager.ErrClosed) {
 		return manager.State{}, ErrBackendClosed
 	}
-	old := b.mgrs[name]
-	b.entries[name] = ne
-	m := b.startLocked(name, ne)
-	b.mgrs[name] = m
-	b.mu.Unlock()
-	_ = old.Close() // stops the old connection (and a local server's processes)
-	st, _ := m.State(name)
+	if err != nil {
+		return manager.State{}, err
+	}
 	if enabled && !ne.Enabled {
 		return st, fmt.Errorf("%q is still disabled: a higher-precedence config file sets \"enabled\": false", name)
 	}
 	return st, nil
 }
 
-// Close closes every manager (stopping local servers' processes), waits for
-// the event forwarders and closes the Events channel.
+// Close closes the manager (stopping local servers' processes), waits for
+// the event forwarder and closes the Events channel.
 func (b *ManagerBackend) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -507,14 +487,9 @@ func (b *ManagerBackend) Close() error {
 		return nil
 	}
 	b.closed = true
-	mgrs := b.mgrs
 	b.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, m := range mgrs {
-		wg.Go(func() { _ = m.Close() })
-	}
-	wg.Wait()
-	b.wg.Wait()
+	_ = b.m.Close() // closes the subscription: the forwarder returns
+	<-b.fwd
 	close(b.events)
 	return nil
 }

@@ -410,6 +410,17 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case pasteMsg:
 		return m.pasted(msg)
 	case eventMsg:
+		if m.busy[msg.ev.Server] == "saving" {
+			if msg.ev.State.Status != manager.StatusConnecting {
+				// The server is replaced by its toggled entry: the
+				// answer of SetEnabled (enabledMsg) sets its state.
+				return m.waitEvent()
+			}
+			// An enabled server's config is saved and SetEnabled
+			// connects it, which shows (and can be toggled off again)
+			// as any connect does.
+			m.busy[msg.ev.Server] = "connecting"
+		}
 		prev, _ := m.lookup(msg.ev.Server)
 		m.setState(msg.ev.State)
 		var cmds []tea.Cmd
@@ -486,6 +497,14 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case enabledMsg:
 		m.endOp(msg.op)
 		delete(m.busy, msg.name)
+		if errors.Is(msg.err, manager.ErrClosed) || errors.Is(msg.err, ErrBackendClosed) {
+			return nil
+		}
+		if msg.enabled && msg.err == nil && (msg.state.Status == manager.StatusConnecting || msg.state.Status == manager.StatusDisabled) {
+			// Superseded while connecting (a disable or a reconnect came
+			// after it); the newer operation and the events report.
+			return nil
+		}
 		if msg.state.Name != "" {
 			m.setState(msg.state)
 		}
@@ -497,8 +516,12 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			m.info("Disabled %s (config updated)", msg.name)
 			return nil
 		}
-		m.info("Enabled %s (config updated); connecting…", msg.name)
-		return m.connect(msg.name)
+		// SetEnabled connected the server; the outcome is in its state.
+		m.info("Enabled %s (config updated); %s", msg.name, statusWord(msg.state.Status))
+		if msg.state.Type == config.TypeRemote {
+			return m.loadAuth(msg.name)
+		}
+		return nil
 	case tickMsg:
 		if msg.id != m.tickID {
 			return nil
@@ -962,7 +985,12 @@ func logoutText(name string, res *oauth.LogoutResult) logoutOutcome {
 }
 
 func (m *Model) setEnabled(name string, enabled bool) tea.Cmd {
-	ctx, op := m.newOp(30 * time.Second)
+	// Enabling connects the server too: its bound is a connect's.
+	timeout := 30 * time.Second
+	if enabled {
+		timeout = m.opts.ConnectTimeout
+	}
+	ctx, op := m.newOp(timeout)
 	b := m.b
 	m.busy[name] = "saving"
 	if enabled {
