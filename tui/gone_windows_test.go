@@ -1,0 +1,17 @@
+//go:build windows
+
+package tui
+
+import "golang.org/x/sys/windows"
+
+// gone reports whether pid no longer runs: it cannot be opened, or its
+// handle is signalled (the process exited).
+func gone(pid int) bool {
+	h, err := windows.OpenProcess(windows.SYNCHRONIZE, false, uint32(pid))
+	if err != nil {
+		return true
+	}
+	defer windows.CloseHandle(h)
+	ev, err := windows.WaitForSingleObject(h, 0)
+	return err == nil && ev == windows.WAIT_OBJECT_0
+}
