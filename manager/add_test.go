@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -82,7 +80,7 @@ func TestAdd(t *testing.T) {
 			break
 		}
 	}
-	pid := readPID(t, pidFile)
+	pid := mcptest.ReadPID(t, pidFile)
 
 	// Replacing the local server with a remote one ends its process group
 	// before Add returns.
@@ -94,7 +92,7 @@ func TestAdd(t *testing.T) {
 	if st.URL != other.URL || st.Type != config.TypeRemote || st.Command != nil || st.Transport != manager.TransportStreamable {
 		t.Fatalf("replaced state = %+v", st)
 	}
-	if !gone(pid) {
+	if !mcptest.Gone(pid) {
 		t.Fatalf("the replaced server's grandchild %d still runs", pid)
 	}
 	checkTools(t, m, "tree")
@@ -206,20 +204,6 @@ func TestAddConcurrent(t *testing.T) {
 	}
 	for range events { // Close closed it: this ends
 	}
-}
-
-// readPID returns the pid mcptest.ModeGrandchild wrote to pidFile.
-func readPID(t *testing.T, pidFile string) int {
-	t.Helper()
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
 }
 
 func stateNames(m *manager.Manager) []string {

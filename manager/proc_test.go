@@ -23,8 +23,8 @@ func TestCloseKillsProcessGroup(t *testing.T) {
 			m := newManager(t, manager.Options{}, e)
 			st, _ := m.Connect(context.Background(), "tree")
 			wantStatus(t, st, manager.StatusConnected)
-			pid := readPID(t, pidFile)
-			if gone(pid) {
+			pid := mcptest.ReadPID(t, pidFile)
+			if mcptest.Gone(pid) {
 				t.Fatal("grandchild not running before close")
 			}
 			start := time.Now()
@@ -40,7 +40,7 @@ func TestCloseKillsProcessGroup(t *testing.T) {
 			if d := time.Since(start); d > 3*time.Second {
 				t.Fatalf("%s took %v", how, d)
 			}
-			if !gone(pid) {
+			if !mcptest.Gone(pid) {
 				t.Fatalf("grandchild %d survived %s", pid, how)
 			}
 		})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -34,8 +33,8 @@ func TestSetEnabledReplacesServer(t *testing.T) {
 			t.Fatalf("Connect(%s) = %+v, %v", name, st, err)
 		}
 	}
-	pid1 := readPID(t, pidFile)
-	if gone(pid1) {
+	pid1 := mcptest.ReadPID(t, pidFile)
+	if mcptest.Gone(pid1) {
 		t.Fatalf("grandchild %d of the running server is gone", pid1)
 	}
 	// The connects' own events come first: up to local's connected.
@@ -49,11 +48,11 @@ func TestSetEnabledReplacesServer(t *testing.T) {
 	if err != nil || st.Status != manager.StatusConnected || len(st.Tools) == 0 {
 		t.Fatalf("SetEnabled(local, true) = %+v, %v; want connected with tools", st, err)
 	}
-	if !gone(pid1) {
+	if !mcptest.Gone(pid1) {
 		t.Fatalf("the replaced server's grandchild %d still runs", pid1)
 	}
-	pid2 := readPID(t, pidFile)
-	if pid2 == pid1 || gone(pid2) {
+	pid2 := mcptest.ReadPID(t, pidFile)
+	if pid2 == pid1 || mcptest.Gone(pid2) {
 		t.Fatalf("new grandchild %d (old %d) is not running", pid2, pid1)
 	}
 	for _, want := range []manager.Status{manager.StatusConnecting, manager.StatusConnected} {
@@ -69,7 +68,7 @@ func TestSetEnabledReplacesServer(t *testing.T) {
 	if err != nil || st.Status != manager.StatusDisabled {
 		t.Fatalf("SetEnabled(local, false) = %+v, %v; want disabled", st, err)
 	}
-	if !gone(pid2) {
+	if !mcptest.Gone(pid2) {
 		t.Fatalf("the disabled server's grandchild %d still runs", pid2)
 	}
 	if ev := nextEvent(t, b.Events(), "local"); ev.State.Status != manager.StatusDisabled {
@@ -88,7 +87,7 @@ func TestSetEnabledReplacesServer(t *testing.T) {
 	if st, err := b.SetEnabled(ctx, "local", true); err != nil || st.Status != manager.StatusConnected {
 		t.Fatalf("SetEnabled(local, true) again = %+v, %v", st, err)
 	}
-	pid3 := readPID(t, pidFile)
+	pid3 := mcptest.ReadPID(t, pidFile)
 	if st := stateOf(t, b, "demo"); st.Status != manager.StatusConnected {
 		t.Fatalf("demo after toggling local: %+v", st)
 	}
@@ -96,7 +95,7 @@ func TestSetEnabledReplacesServer(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if !gone(pid3) {
+	if !mcptest.Gone(pid3) {
 		t.Fatalf("grandchild %d still runs after Close", pid3)
 	}
 	for range b.Events() { // Close closed it: this ends
@@ -104,20 +103,6 @@ func TestSetEnabledReplacesServer(t *testing.T) {
 	if _, err := b.SetEnabled(ctx, "local", false); !errors.Is(err, ErrBackendClosed) {
 		t.Fatalf("SetEnabled after Close = %v", err)
 	}
-}
-
-// readPID returns the pid mcptest.ModeGrandchild wrote to pidFile.
-func readPID(t *testing.T, pidFile string) int {
-	t.Helper()
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
 }
 
 // nextEvent returns the next event of server name on events, bounded.

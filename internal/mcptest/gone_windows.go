@@ -1,12 +1,12 @@
 //go:build windows
 
-package tui
+package mcptest
 
 import "golang.org/x/sys/windows"
 
-// gone reports whether pid no longer runs: it cannot be opened, or its
+// Gone reports whether pid no longer runs: it cannot be opened, or its
 // handle is signalled (the process exited).
-func gone(pid int) bool {
+func Gone(pid int) bool {
 	h, err := windows.OpenProcess(windows.SYNCHRONIZE, false, uint32(pid))
 	if err != nil {
 		return true

@@ -1,6 +1,6 @@
 //go:build unix
 
-package tui
+package mcptest
 
 import (
 	"errors"
@@ -10,9 +10,9 @@ import (
 	"syscall"
 )
 
-// gone reports whether pid no longer runs (it may linger as a zombie when
+// Gone reports whether pid no longer runs (it may linger as a zombie when
 // no init process reaps orphans).
-func gone(pid int) bool {
+func Gone(pid int) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 		return true
 	}
