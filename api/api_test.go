@@ -21,13 +21,16 @@ import (
 	"github.com/mcplink/mcplink/api/client"
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/oauthtest"
+	"github.com/mcplink/mcplink/internal/testenv"
 	"github.com/mcplink/mcplink/internal/testwait"
 )
 
 func TestMain(m *testing.M) {
 	mcptest.MaybeRunChild()
 	maybeRunServeChild()
-	os.Exit(m.Run())
+	// Local servers get the process's own environment (as a user's
+	// do): make it one of the tests' own.
+	testenv.Main(m)
 }
 
 func start(t *testing.T, opts apitest.Options) *apitest.Env {

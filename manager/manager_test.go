@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/mcptest"
+	"github.com/mcplink/mcplink/internal/testenv"
 	"github.com/mcplink/mcplink/internal/testwait"
 	"github.com/mcplink/mcplink/manager"
 	"github.com/mcplink/mcplink/oauth"
@@ -27,7 +28,9 @@ import (
 
 func TestMain(m *testing.M) {
 	mcptest.MaybeRunChild()
-	os.Exit(m.Run())
+	// Local servers get the process's own environment (as a user's
+	// do): make it one of the tests' own.
+	testenv.Main(m)
 }
 
 func startHTTP(t testing.TB, opts mcptest.HTTPOptions) *mcptest.HTTPServer {

@@ -28,7 +28,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envBrowser) != "" {
 		os.Exit(runBrowser(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	// Local servers get the process's own environment (as a user's
+	// do): make it one of the tests' own.
+	testenv.Main(m)
 }
 
 // env is a real configuration with five servers, all on loopback:

@@ -22,7 +22,9 @@ import (
 
 func TestMain(m *testing.M) {
 	mcptest.MaybeRunChild()
-	os.Exit(m.Run())
+	// Local servers get the process's own environment (as a user's
+	// do): make it one of the tests' own.
+	testenv.Main(m)
 }
 
 func start(t *testing.T, opts mcptest.HTTPOptions) *mcptest.HTTPServer {

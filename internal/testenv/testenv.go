@@ -7,6 +7,7 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,4 +156,91 @@ func Setenv(t *testing.T, extra ...string) {
 			t.Setenv(k, v)
 		}
 	}
+}
+
+// Kept are the variables Isolate keeps besides PATH and TMPDIR: whether
+// the tests run under CI (which turns a missing browser, keyring or
+// identity provider from a skip into a failure), where a coverage run
+// writes its data, and the Go toolchain's settings (tests build binaries).
+var Kept = []string{
+	"CI", "GOCOVERDIR",
+	"GOROOT", "GOTOOLCHAIN", "GOFLAGS", "GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE",
+	"GONOPROXY", "GOINSECURE", "GOTMPDIR", "CGO_ENABLED", "GOEXPERIMENT",
+}
+
+// goFiles returns GOCACHE, GOPATH, GOMODCACHE and GOENV as the go command
+// would take them in this environment, defaults spelled out: under a new
+// HOME the defaults would move, and every test build would start from an
+// empty cache and no module downloads.
+func goFiles() []string {
+	get := func(k string, def func() string) string {
+		if v := os.Getenv(k); v != "" {
+			return k + "=" + v
+		}
+		return k + "=" + def()
+	}
+	home, _ := os.UserHomeDir()
+	gopath := os.Getenv("GOPATH")
+	if gopath == "" {
+		gopath = filepath.Join(home, "go")
+	}
+	first, _, _ := strings.Cut(gopath, string(os.PathListSeparator))
+	return []string{
+		get("GOCACHE", func() string {
+			d, _ := os.UserCacheDir()
+			return filepath.Join(d, "go-build")
+		}),
+		"GOPATH=" + gopath,
+		get("GOMODCACHE", func() string { return filepath.Join(first, "pkg", "mod") }),
+		get("GOENV", func() string {
+			d, _ := os.UserConfigDir()
+			return filepath.Join(d, "go", "env")
+		}),
+	}
+}
+
+// Isolate replaces this whole process's environment with a fresh one from
+// In (under a new temporary directory) plus Kept, and returns the function
+// that removes that directory. It is for a TestMain whose package's code
+// starts processes with the process's own environment — the manager hands
+// os.Environ() to a local server, as it must for a user — so that nothing
+// any of its tests starts can see the user's HOME, XDG_* or MCPLINK_*.
+func Isolate() (cleanup func(), err error) {
+	root, err := os.MkdirTemp("", "mcplink-test-env-")
+	if err != nil {
+		return nil, err
+	}
+	d, err := In(root)
+	if err != nil {
+		os.RemoveAll(root)
+		return nil, err
+	}
+	extra := goFiles()
+	for _, k := range Kept {
+		if v, ok := os.LookupEnv(k); ok {
+			extra = append(extra, k+"="+v)
+		}
+	}
+	vars := d.Vars(extra...)
+	os.Clearenv()
+	for _, kv := range vars {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := os.Setenv(k, v); err != nil {
+			os.RemoveAll(root)
+			return nil, err
+		}
+	}
+	return func() { os.RemoveAll(root) }, nil
+}
+
+// Main runs m in an environment from Isolate and exits with its status.
+func Main(m *testing.M) {
+	cleanup, err := Isolate()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
 }

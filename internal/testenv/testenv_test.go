@@ -67,3 +67,74 @@ func TestFreePort(t *testing.T) {
 	}
 	ln.Close()
 }
+
+// isolateChild makes the test binary, re-run by TestIsolate, isolate its
+// environment and start env(1) with the environment it then has.
+const isolateChild = "MCPLINK_TESTENV_ISOLATE_CHILD"
+
+// TestIsolate: after Isolate, this process's environment — and so what a
+// process started with it (os.Environ) sees — is a fresh one: none of the
+// user's variables or HOME, the test directories, CI and the Go toolchain's
+// caches kept; its cleanup removes the directories.
+func TestIsolate(t *testing.T) {
+	if os.Getenv(isolateChild) != "" {
+		cleanup, err := testenv.Isolate()
+		if err != nil {
+			fmt.Println("ERROR", err)
+			return
+		}
+		out, err := exec.Command("env").Output() // inherits os.Environ()
+		if err != nil {
+			fmt.Println("ERROR", err)
+		}
+		fmt.Printf("%s", out)
+		cleanup()
+		if _, err := os.Stat(os.Getenv("HOME")); err == nil {
+			fmt.Println("ERROR cleanup left", os.Getenv("HOME"))
+		}
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := testenv.Sentinel(t)
+	c := exec.Command(exe, "-test.run=^TestIsolate$")
+	c.Env = append(os.Environ(), isolateChild+"=1", "MCPLINK_TESTENV_SECRET=s3cret", "CI=yes", "GOCACHE=/some/cache")
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "ERROR") {
+		t.Fatalf("child:\n%s", out)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			got[k] = v
+		}
+	}
+	if _, ok := got["MCPLINK_TESTENV_SECRET"]; ok {
+		t.Error("a variable of the parent survived Isolate")
+	}
+	if _, ok := got[isolateChild]; ok {
+		t.Error("the child-mode variable survived Isolate")
+	}
+	if got["CI"] != "yes" || got["GOCACHE"] != "/some/cache" || got["PATH"] != os.Getenv("PATH") {
+		t.Errorf("CI, GOCACHE, PATH = %q, %q, %q; want kept", got["CI"], got["GOCACHE"], got["PATH"])
+	}
+	if got["GOMODCACHE"] == "" || got["GOENV"] == "" {
+		t.Errorf("GOMODCACHE, GOENV = %q, %q; want the go command's defaults spelled out", got["GOMODCACHE"], got["GOENV"])
+	}
+	for _, k := range testenv.UserVars {
+		v, ok := got[k]
+		if !ok {
+			t.Errorf("%s not set after Isolate", k)
+			continue
+		}
+		if strings.HasPrefix(v, os.Getenv("HOME")) && v != "" {
+			t.Errorf("%s=%s is in the parent's (sentinel) HOME", k, v)
+		}
+	}
+	check()
+}
