@@ -1,10 +1,7 @@
 package manager_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,42 +16,20 @@ import (
 	"github.com/mcplink/mcplink/manager"
 )
 
-// hit is one HTTP request a recording server received: its method, the
-// JSON-RPC method of a POST, the session it named and the client's address
-// (one per TCP connection).
-type hit struct {
-	method, rpc, session, remote string
-}
-
 // recordingServer is a real go-sdk Streamable HTTP server on 127.0.0.1 that
-// reports every request on hits as it arrives (before it is handled). With
+// reports every request on hits as it arrives (mcptest.Recording). With
 // holdDelete set, a DELETE is not handled (nor answered) until holdDelete is
 // closed or the client goes away.
-func recordingServer(t *testing.T, holdDelete chan struct{}) (string, <-chan hit) {
+func recordingServer(t *testing.T, holdDelete chan struct{}) (string, <-chan mcptest.Hit) {
 	t.Helper()
-	hits := make(chan hit, 64)
+	hits := make(chan mcptest.Hit, 64)
 	srv := mcptest.NewServer(mcptest.ServerOptions{})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hh := hit{method: r.Method, session: r.Header.Get("Mcp-Session-Id"), remote: r.RemoteAddr}
-		if r.Method == http.MethodPost {
-			body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			var msg struct {
-				Method string `json:"method"`
-			}
-			_ = json.Unmarshal(body, &msg)
-			hh.rpc = msg.Method
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		hits <- hh
+	ts := httptest.NewUnstartedServer(mcptest.Recording(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodDelete && holdDelete != nil {
 			select {
 			case <-holdDelete:
@@ -63,7 +38,7 @@ func recordingServer(t *testing.T, holdDelete chan struct{}) (string, <-chan hit
 			}
 		}
 		h.ServeHTTP(w, r)
-	}))
+	}), hits))
 	ts.Listener = ln
 	ts.Start()
 	t.Cleanup(ts.Close)
@@ -72,21 +47,13 @@ func recordingServer(t *testing.T, holdDelete chan struct{}) (string, <-chan hit
 
 // untilDelete collects hits until the DELETE arrives (within 10 s) and
 // returns them all, the DELETE last.
-func untilDelete(t *testing.T, hits <-chan hit) []hit {
+func untilDelete(t *testing.T, hits <-chan mcptest.Hit) []mcptest.Hit {
 	t.Helper()
-	var got []hit
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case h := <-hits:
-			got = append(got, h)
-			if h.method == http.MethodDelete {
-				return got
-			}
-		case <-deadline:
-			t.Fatalf("no session DELETE arrived; the server got %v", got)
-		}
+	got, err := mcptest.UntilDelete(hits, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return got
 }
 
 func remoteConfig(url string) *config.Config {
@@ -121,21 +88,21 @@ func TestOneShotSendsOnlyTheProtocolMinimum(t *testing.T) {
 	got := untilDelete(t, hits)
 	var rpcs []string
 	for _, h := range got {
-		switch h.method {
+		switch h.Method {
 		case http.MethodGet:
 			t.Errorf("a one-shot manager opened the standalone GET stream: %v", got)
 		case http.MethodPost:
-			rpcs = append(rpcs, h.rpc)
+			rpcs = append(rpcs, h.RPC)
 		}
 	}
 	if want := []string{"initialize", "notifications/initialized", "tools/list", "tools/call"}; !slices.Equal(rpcs, want) {
 		t.Errorf("POSTs = %q, want %q", rpcs, want)
 	}
 	del := got[len(got)-1]
-	if del.session == "" {
+	if del.Session == "" {
 		t.Errorf("the DELETE named no session: %+v", del)
 	}
-	if !slices.ContainsFunc(got[:len(got)-1], func(h hit) bool { return h.remote == del.remote }) {
+	if !slices.ContainsFunc(got[:len(got)-1], func(h mcptest.Hit) bool { return h.Remote == del.Remote }) {
 		t.Errorf("the DELETE opened a new connection: %v", got)
 	}
 }
@@ -151,7 +118,7 @@ func TestLongLivedKeepsStandaloneStream(t *testing.T) {
 	if st, err := m.Connect(t.Context(), "s"); err != nil || st.Status != manager.StatusConnected {
 		t.Fatalf("connect: %+v %v", st, err)
 	}
-	var got []hit
+	var got []mcptest.Hit
 	for len(got) < 4 {
 		select {
 		case h := <-hits:
@@ -160,7 +127,7 @@ func TestLongLivedKeepsStandaloneStream(t *testing.T) {
 			t.Fatalf("connect returned after %v; want initialize, GET, initialized, tools/list", got)
 		}
 	}
-	if got[1].method != http.MethodGet || got[2].rpc != "notifications/initialized" {
+	if got[1].Method != http.MethodGet || got[2].RPC != "notifications/initialized" {
 		t.Errorf("requests = %v, want the GET stream between initialize and initialized", got)
 	}
 }

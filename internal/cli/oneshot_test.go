@@ -1,11 +1,8 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,31 +26,14 @@ import (
 // GET stream, and end the session with a DELETE on the kept-alive
 // connection.
 func TestOneShotCommands(t *testing.T) {
-	hits := make(chan hit, 64)
+	hits := make(chan mcptest.Hit, 64)
 	srv := mcptest.NewServer(mcptest.ServerOptions{})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hh := hit{method: r.Method, remote: r.RemoteAddr}
-		if r.Method == http.MethodPost {
-			body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			var msg struct {
-				Method string `json:"method"`
-			}
-			_ = json.Unmarshal(body, &msg)
-			hh.rpc = msg.Method
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		hits <- hh
-		h.ServeHTTP(w, r)
-	}))
+	ts := httptest.NewUnstartedServer(mcptest.Recording(h, hits))
 	ts.Listener = ln
 	ts.Start()
 	defer ts.Close()
@@ -79,23 +59,23 @@ func TestOneShotCommands(t *testing.T) {
 		// on a loaded machine a run can miss it, so each command gets up
 		// to three runs, at least one of which must reuse the connection.
 		reused := false
-		var lastGot []hit
+		var lastGot []mcptest.Hit
 		for try := 0; try < 3 && !reused; try++ {
 			got := runOneShot(t, c.args, env, dir, hits)
 			var rpcs []string
 			for _, hh := range got {
-				switch hh.method {
+				switch hh.Method {
 				case http.MethodGet:
 					t.Errorf("mcplink %s opened the standalone GET stream: %v", strings.Join(c.args, " "), got)
 				case http.MethodPost:
-					rpcs = append(rpcs, hh.rpc)
+					rpcs = append(rpcs, hh.RPC)
 				}
 			}
 			if !slices.Equal(rpcs, c.want) {
 				t.Errorf("mcplink %s: POSTs %q, want %q", strings.Join(c.args, " "), rpcs, c.want)
 			}
 			n := len(got)
-			reused = slices.ContainsFunc(got[:n-1], func(hh hit) bool { return hh.remote == got[n-1].remote })
+			reused = slices.ContainsFunc(got[:n-1], func(hh mcptest.Hit) bool { return hh.Remote == got[n-1].Remote })
 			if !reused {
 				t.Logf("mcplink %s (run %d): the DELETE opened a new connection: %v", strings.Join(c.args, " "), try+1, got)
 			}
@@ -107,12 +87,9 @@ func TestOneShotCommands(t *testing.T) {
 	}
 }
 
-// hit is one request the server got: its method, JSON-RPC method and peer.
-type hit struct{ method, rpc, remote string }
-
 // runOneShot runs mcplink with args and returns the requests the server got,
 // up to and including the session DELETE.
-func runOneShot(t *testing.T, args, env []string, dir string, hits <-chan hit) []hit {
+func runOneShot(t *testing.T, args, env []string, dir string, hits <-chan mcptest.Hit) []mcptest.Hit {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -121,17 +98,9 @@ func runOneShot(t *testing.T, args, env []string, dir string, hits <-chan hit) [
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mcplink %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	var got []hit
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case hh := <-hits:
-			got = append(got, hh)
-			if hh.method == http.MethodDelete {
-				return got
-			}
-		case <-deadline:
-			t.Fatalf("mcplink %s: no session DELETE arrived; the server got %v", strings.Join(args, " "), got)
-		}
+	got, err := mcptest.UntilDelete(hits, 10*time.Second)
+	if err != nil {
+		t.Fatalf("mcplink %s: %v", strings.Join(args, " "), err)
 	}
+	return got
 }
