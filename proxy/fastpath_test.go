@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -75,41 +73,23 @@ func TestProtocolVersionHeader(t *testing.T) {
 			}))
 			defer srv.Close()
 
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			cr, cw := io.Pipe()
-			pr, pw := io.Pipe()
-			done := make(chan error, 1)
-			go func() {
-				done <- Run(ctx, cr, pw, Options{URL: srv.URL, Headers: tc.headers})
-				pw.Close()
-			}()
-			out := bufio.NewReader(pr)
+			h := startRun(t, 10*time.Second, Options{URL: srv.URL, Headers: tc.headers})
 			roundTrip := func(line string) string {
 				t.Helper()
-				if _, err := io.WriteString(cw, line+"\n"); err != nil {
-					t.Fatal(err)
-				}
-				got, err := out.ReadString('\n')
-				if err != nil {
-					t.Fatalf("reading the proxy's output: %v", err)
-				}
-				return got
+				h.send(line)
+				return h.recv()
 			}
 			roundTrip(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`)
-			if _, err := io.WriteString(cw, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"); err != nil {
-				t.Fatal(err)
-			}
+			h.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 			if got := roundTrip(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x"}}`); !strings.Contains(got, `"id":2`) {
 				t.Fatalf("tools/call answer = %s", got)
 			}
 			select {
 			case <-gotGET:
-			case <-ctx.Done():
+			case <-h.ctx.Done():
 				t.Fatal("no standalone GET")
 			}
-			cw.Close()
-			if err := <-done; err != nil {
+			if err := h.end(); err != nil {
 				t.Fatal(err)
 			}
 			mu.Lock()
@@ -183,17 +163,10 @@ func TestConcurrentCallsKeepTheirAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cr, pw := io.Pipe()
-	pr, cw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cr, cw, Options{URL: s.URL})
-		cw.Close()
-	}()
+	h := startRun(t, 30*time.Second, Options{URL: s.URL})
+	ctx := h.ctx
 	client := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.IOTransport{Reader: pr, Writer: pw}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	cs, err := client.Connect(ctx, &mcp.IOTransport{Reader: h.stdout, Writer: h.in}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,8 +197,7 @@ func TestConcurrentCallsKeepTheirAnswers(t *testing.T) {
 	}
 	wg.Wait()
 	cs.Close()
-	pw.Close()
-	if err := <-done; err != nil {
+	if err := h.end(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -125,43 +123,20 @@ func TestRawForwarding(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cr, cw := io.Pipe()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cr, pw, Options{URL: srv.URL, IgnoreTools: []string{"hide_*"}})
-		pw.Close()
-	}()
-	out := bufio.NewReader(pr)
-	recv := func() string {
-		t.Helper()
-		line, err := out.ReadString('\n')
-		if err != nil {
-			t.Fatalf("reading the proxy's output: %v", err)
-		}
-		return strings.TrimSuffix(line, "\n")
-	}
-	send := func(line string) {
-		t.Helper()
-		if _, err := io.WriteString(cw, line+"\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h := startRun(t, 10*time.Second, Options{URL: srv.URL, IgnoreTools: []string{"hide_*"}})
 	initLine := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`
-	send(initLine)
-	if got := recv(); !strings.Contains(got, `"serverInfo"`) {
+	h.send(initLine)
+	if got := h.recv(); !strings.Contains(got, `"serverInfo"`) {
 		t.Fatalf("initialize answer = %s", got)
 	}
-	send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	h.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 	callLine := `{ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "a  b"}}, "x-client": true }`
-	send(callLine)
-	if got := recv(); got != callAnswer {
+	h.send(callLine)
+	if got := h.recv(); got != callAnswer {
 		t.Errorf("tools/call answer = %s, want the server's bytes %s", got, callAnswer)
 	}
-	send(`{"jsonrpc":"2.0","id":3,"method":"tools/list"}`)
-	got := recv()
+	h.send(`{"jsonrpc":"2.0","id":3,"method":"tools/list"}`)
+	got := h.recv()
 	var list struct {
 		ID     int `json:"id"`
 		Result struct {
@@ -171,14 +146,8 @@ func TestRawForwarding(t *testing.T) {
 	if err := json.Unmarshal([]byte(got), &list); err != nil || list.ID != 3 || len(list.Result.Tools) != 1 || list.Result.Tools[0].Name != "keep" {
 		t.Errorf("tools/list answer = %s (%v), want id 3 and only the tool keep", got, err)
 	}
-	cw.Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-ctx.Done():
-		t.Fatal("the proxy did not return after stdin closed")
+	if err := h.end(); err != nil {
+		t.Fatal(err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
