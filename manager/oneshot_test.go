@@ -2,14 +2,10 @@ package manager_test
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/config"
 	"github.com/mcplink/mcplink/internal/mcptest"
@@ -23,26 +19,12 @@ import (
 func recordingServer(t *testing.T, holdDelete chan struct{}) (string, <-chan mcptest.Hit) {
 	t.Helper()
 	hits := make(chan mcptest.Hit, 64)
-	srv := mcptest.NewServer(mcptest.ServerOptions{})
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := mcptest.StartHTTP(mcptest.HTTPOptions{Hits: hits, HoldDelete: holdDelete})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(mcptest.Recording(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodDelete && holdDelete != nil {
-			select {
-			case <-holdDelete:
-			case <-r.Context().Done():
-				return
-			}
-		}
-		h.ServeHTTP(w, r)
-	}), hits))
-	ts.Listener = ln
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return ts.URL + "/mcp", hits
+	t.Cleanup(s.Close)
+	return s.URL, hits
 }
 
 // untilDelete collects hits until the DELETE arrives (within 10 s) and

@@ -3,9 +3,7 @@ package cli_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcplink/mcplink/internal/mcptest"
 	"github.com/mcplink/mcplink/internal/testenv"
@@ -27,21 +23,16 @@ import (
 // connection.
 func TestOneShotCommands(t *testing.T) {
 	hits := make(chan mcptest.Hit, 64)
-	srv := mcptest.NewServer(mcptest.ServerOptions{})
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts, err := mcptest.StartHTTP(mcptest.HTTPOptions{Hits: hits})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(mcptest.Recording(h, hits))
-	ts.Listener = ln
-	ts.Start()
 	defer ts.Close()
 
 	d := testenv.New(t)
 	dir := d.Root
 	cfg := filepath.Join(dir, "mcplink.json")
-	entry := fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "oauth": false}}}`, ts.URL+"/mcp")
+	entry := fmt.Sprintf(`{"mcp": {"s0": {"type": "remote", "url": %q, "oauth": false}}}`, ts.URL)
 	if err := os.WriteFile(cfg, []byte(entry), 0o600); err != nil {
 		t.Fatal(err)
 	}

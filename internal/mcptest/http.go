@@ -45,6 +45,13 @@ type HTTPOptions struct {
 	// Status, when non-zero, answers every request with this HTTP status and
 	// a short plain-text body.
 	Status int
+	// Hits, when set, gets a Hit for every request to the endpoint as it
+	// arrives, before anything else is done with it (see Recording).
+	Hits chan<- Hit
+	// HoldDelete, when set, holds every DELETE (after it is recorded): it is
+	// neither handled nor answered until HoldDelete is closed, the client
+	// goes away or the server is closed.
+	HoldDelete <-chan struct{}
 }
 
 // Challenge is the WWW-Authenticate value sent with 401 answers.
@@ -91,8 +98,12 @@ func StartHTTP(opts HTTPOptions) (*HTTPServer, error) {
 	} else {
 		mcpHandler = mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{JSONResponse: opts.JSONResponse})
 	}
+	endpoint := s.wrap(mcpHandler)
+	if opts.Hits != nil {
+		endpoint = Recording(endpoint, opts.Hits)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", s.wrap(mcpHandler))
+	mux.Handle("/mcp", endpoint)
 	mux.Handle("/", s.wrap(http.NotFoundHandler()))
 	s.srv = httptest.NewUnstartedServer(mux)
 	s.srv.Listener = ln
@@ -129,6 +140,15 @@ func (s *HTTPServer) wrap(next http.Handler) http.Handler {
 			s.mu.Lock()
 			s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone()})
 			s.mu.Unlock()
+		}
+		if s.opts.HoldDelete != nil && r.Method == http.MethodDelete {
+			select {
+			case <-s.opts.HoldDelete:
+			case <-r.Context().Done():
+				return
+			case <-s.done:
+				return
+			}
 		}
 		if s.opts.Hang {
 			// Consume the body so that the server notices when the client

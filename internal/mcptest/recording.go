@@ -21,9 +21,11 @@ type Hit struct {
 const maxRecordedBody = 1 << 20
 
 // Recording returns a handler that sends a Hit for every request on hits as
-// it arrives, before next handles it (a full channel holds the request up,
-// so a test sees the order the requests came in). A POST body is read (up to
-// 1 MiB) for its JSON-RPC method and handed on to next unchanged.
+// it arrives, before next handles it, so a test sees the order the requests
+// came in. A full channel holds the request up until there is room or the
+// client goes away (then the request is dropped unanswered). A POST body is
+// read (up to 1 MiB) for its JSON-RPC method and handed on to next
+// unchanged.
 func Recording(next http.Handler, hits chan<- Hit) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := Hit{Method: r.Method, Session: r.Header.Get("Mcp-Session-Id"), Remote: r.RemoteAddr}
@@ -40,7 +42,11 @@ func Recording(next http.Handler, hits chan<- Hit) http.Handler {
 			h.RPC = msg.Method
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		hits <- h
+		select {
+		case hits <- h:
+		case <-r.Context().Done():
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

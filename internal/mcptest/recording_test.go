@@ -68,3 +68,46 @@ func TestRecording(t *testing.T) {
 		t.Errorf("UntilDelete = %v, %v; want the POST and the DELETE last", got, err)
 	}
 }
+
+// TestHoldDelete: StartHTTP with Hits reports a DELETE as it arrives and,
+// with HoldDelete, answers it only once HoldDelete is closed.
+func TestHoldDelete(t *testing.T) {
+	hits := make(chan mcptest.Hit, 8)
+	hold := make(chan struct{})
+	s, err := mcptest.StartHTTP(mcptest.HTTPOptions{Hits: hits, HoldDelete: hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodDelete, s.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Mcp-Session-Id", "S")
+	answered := make(chan error, 1)
+	go func() {
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		answered <- err
+	}()
+	got, err := mcptest.UntilDelete(hits, 10*time.Second)
+	if err != nil || len(got) != 1 || got[0].Session != "S" {
+		t.Fatalf("UntilDelete = %v, %v; want the one DELETE naming session S", got, err)
+	}
+	select {
+	case err := <-answered:
+		t.Fatalf("the held DELETE was answered (%v)", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(hold)
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the DELETE was not answered after HoldDelete closed")
+	}
+}

@@ -1,8 +1,9 @@
 // Package mcptest provides real, in-process MCP servers for tests and for the
 // `mcplink demo` command: a go-sdk server with a handful of tools, loopback
 // HTTP servers (Streamable HTTP or SSE only) with injectable latency, header
-// recording, 401 challenges and hangs, and a stdio server plus child-process
-// modes that let a test binary act as a local MCP server.
+// and request recording, 401 challenges, held DELETEs and hangs, and a stdio
+// server plus child-process modes that let a test binary act as a local MCP
+// server.
 package mcptest
 
 import (
