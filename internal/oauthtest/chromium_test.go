@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mcplink/mcplink/internal/testenv"
+	"github.com/mcplink/mcplink/internal/testwait"
 
 	"github.com/mcplink/mcplink/internal/chromium"
 )
@@ -124,18 +125,18 @@ func (c *cdp) openAndClick(url, id string) {
 	var att struct{ SessionID string }
 	_ = json.Unmarshal(c.call("", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}), &att)
 	expr := fmt.Sprintf(`(() => { const b = document.getElementById(%q); if (!b) return "wait"; b.click(); return "clicked"; })()`, id)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	// The page's DOM is polled: the browser sends no event for "this
+	// element now exists".
+	if testwait.Until(10*time.Second, func() bool {
 		var res struct {
 			Result struct {
 				Value string `json:"value"`
 			} `json:"result"`
 		}
 		_ = json.Unmarshal(c.call(att.SessionID, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}), &res)
-		if res.Result.Value == "clicked" {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+		return res.Result.Value == "clicked"
+	}) {
+		return
 	}
 	c.t.Fatalf("button #%s never appeared at %s", id, redactString(url))
 }
