@@ -169,14 +169,19 @@ func (s *seen) UnmarshalJSON([]byte) error { *s = true; return nil }
 // error response, a message spread over several lines (an SSE event's data
 // may be) and one that does not decode as a head are decoded whole by
 // decodeMessage, with light false. full may be nil (no request needs its
-// params). The checks on what is decoded are decodeMessage's.
+// params). The checks on what is decoded are decodeMessage's. The head is
+// read by scanHead, a single pass without reflection, unless it gives up.
 func decodeHead(data []byte, full func(method string) bool) (msg jsonrpc.Message, light bool, err error) {
 	if bytes.IndexByte(data, '\n') >= 0 || bytes.IndexByte(data, '\r') >= 0 {
 		msg, err = decodeMessage(data)
 		return msg, false, err
 	}
 	var h headMessage
-	if json.Unmarshal(data, &h) != nil || h.Error != nil || (h.Method == "" && !bool(h.Result)) || (h.Method != "" && full != nil && full(h.Method)) {
+	bad := false
+	if !scanHead(data, &h) { // encoding/json for what the fast path leaves
+		h, bad = unmarshalHead(data)
+	}
+	if bad || h.Error != nil || (h.Method == "" && !bool(h.Result)) || (h.Method != "" && full != nil && full(h.Method)) {
 		msg, err = decodeMessage(data)
 		return msg, false, err
 	}
@@ -194,6 +199,14 @@ func decodeHead(data []byte, full func(method string) bool) (msg jsonrpc.Message
 		return nil, false, errors.New("a message with neither a method nor an id")
 	}
 	return &jsonrpc.Response{ID: id}, true, nil
+}
+
+// unmarshalHead unmarshals data into a headMessage of its own (so that
+// decodeHead's, which json.Unmarshal would move to the heap, stays on the
+// stack); bad reports an error.
+func unmarshalHead(data []byte) (h headMessage, bad bool) {
+	bad = json.Unmarshal(data, &h) != nil
+	return h, bad
 }
 
 // parseID parses a JSON-RPC id as decodeMessage always did (through a float64
