@@ -67,8 +67,14 @@ func (f *Factory) runDemoStep(ctx context.Context, env demoEnv, args []string) i
 	df.store = nil // the demo has its own data directory
 	df.ConfigFile = env.ConfigFile
 	df.Getenv = func(k string) string {
-		if k == "MCPLINK_DATA_DIR" {
+		switch k {
+		case "MCPLINK_DATA_DIR":
 			return env.DataDir
+		case "MCPLINK_CREDENTIALS_STORE":
+			// The demo's throwaway tokens stay in its data directory (the
+			// 0600 file it shows), never in the user's keyring, where they
+			// would outlive the demo.
+			return "file"
 		}
 		return f.Getenv(k)
 	}
