@@ -96,24 +96,9 @@ func TestCallCtrlCCancels(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			c, _, errb := e.command(ctx, "call", tc.server, mcptest.ToolSlow, "ms=30000")
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			if !waitFor(tc.methods, "tools/call", 15*time.Second) {
-				_ = c.Process.Kill()
-				_ = c.Wait()
-				t.Fatalf("the server never received tools/call; stderr:\n%s", errb)
-			}
-			sent := time.Now()
-			if err := c.Process.Signal(os.Interrupt); err != nil {
-				t.Fatal(err)
-			}
-			err := c.Wait()
-			took := time.Since(sent)
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-				t.Fatalf("exit: %v, want status 130; stderr:\n%s", err, errb)
-			}
+			took := interruptWhen(t, c, errb, "the server received tools/call", func() bool {
+				return waitFor(tc.methods, "tools/call", 15*time.Second)
+			})
 			t.Logf("exited 130 %v after SIGINT", took.Round(time.Millisecond))
 			if took > 2*time.Second {
 				t.Errorf("took %v to exit after SIGINT, want under 2s", took)
@@ -139,26 +124,11 @@ func TestCtrlCWhileConnecting(t *testing.T) {
 			defer cancel()
 			before := len(e.hungMethods())
 			c, _, errb := e.command(ctx, args...)
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
 			// It is connecting once the server read its initialize (which
 			// it never answers).
-			if !testwait.Until(15*time.Second, func() bool { return slices.Contains(e.hungMethods()[before:], "initialize") }) {
-				_ = c.Process.Kill()
-				_ = c.Wait()
-				t.Fatalf("the hang server never read initialize; stderr:\n%s", errb)
-			}
-			sent := time.Now()
-			if err := c.Process.Signal(os.Interrupt); err != nil {
-				t.Fatal(err)
-			}
-			err := c.Wait()
-			took := time.Since(sent)
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-				t.Fatalf("exit: %v, want status 130; stderr:\n%s", err, errb)
-			}
+			took := interruptWhen(t, c, errb, "the hang server read initialize", func() bool {
+				return testwait.Until(15*time.Second, func() bool { return slices.Contains(e.hungMethods()[before:], "initialize") })
+			})
 			if took > 3*time.Second {
 				t.Errorf("took %v to exit after SIGINT", took)
 			}
@@ -215,4 +185,30 @@ func TestCompletionOfToolsIsBounded(t *testing.T) {
 	if strings.Contains(errb.String(), "mcplink:") {
 		t.Errorf("an error was printed:\n%s", errb)
 	}
+}
+
+// interruptWhen starts c, waits until ready (which bounds its own wait;
+// what says what it waits for), sends SIGINT and requires exit status 130.
+// It returns how long c took to exit after the signal.
+func interruptWhen(t *testing.T, c *exec.Cmd, errb *bytes.Buffer, what string, ready func() bool) time.Duration {
+	t.Helper()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !ready() {
+		_ = c.Process.Kill()
+		_ = c.Wait()
+		t.Fatalf("never: %s; stderr:\n%s", what, errb)
+	}
+	sent := time.Now()
+	if err := c.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Wait()
+	took := time.Since(sent)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v, want status 130; stderr:\n%s", err, errb)
+	}
+	return took
 }
